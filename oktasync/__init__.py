@@ -1,0 +1,3 @@
+"""oktasync: Okta-side configuration-as-code for SCIM provisioning."""
+
+__version__ = "0.1.0"

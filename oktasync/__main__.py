@@ -1,0 +1,3 @@
+from oktasync.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""The command line: argument parsing, output and exit codes. The only layer that imports click or exits.
+
+Subcommands are imported lazily (``_COMMANDS``), so ``oktasync --help`` and ``validate`` never pay for the
+okta SDK, aiohttp or the emulator. Each module named there defines one click command called ``command``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from oktasync.cli.context import GlobalOptions, configure_logging, handle_errors
+
+# name -> (module, one-line help). Help is duplicated here so `--help` does not import every command.
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("oktasync.cli.validate", "Check tenant configs: schema, templates, cross-field rules."),
+    "schema": ("oktasync.cli.schema", "Print the JSON Schema of the tenant config format."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in _COMMANDS:
+            return None
+        module = importlib.import_module(_COMMANDS[cmd_name][0])
+        command: click.Command = module.command
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_text) for name, (_, help_text) in sorted(_COMMANDS.items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Format of the log lines written to stderr.",
+)
+@click.option("-v", "--verbose", count=True, help="More log detail (-vv for debug).")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    envvar="OKTASYNC_STATE_DIR",
+    help="Journals, locks and run records. Default: $OKTASYNC_STATE_DIR, else the user state directory.",
+)
+@click.version_option(package_name="oktasync")
+@click.pass_context
+def cli(ctx: click.Context, log_format: str, verbose: int, state_dir: str | None) -> None:
+    """oktasync: Okta SCIM provisioning as code.
+
+    Reads YAML tenant configs and plans, applies and verifies an app's SCIM provisioning settings, tests
+    the SCIM connector as Okta does, resyncs group assignments safely, and finds and retries failed
+    assignments. Exit codes: 0 ok, 1 failed, 2 changes/failures remain (--detailed-exitcode),
+    3 invalid config, 4 refused by a safety guard, 5 manual action required, 64 usage, 130 interrupted.
+    """
+    ctx.obj = GlobalOptions(log_format=log_format, verbose=verbose, state_dir=state_dir)
+    configure_logging(log_format, verbose)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return the exit code (errors mapped once, in ``handle_errors``)."""
+    args = sys.argv[1:] if argv is None else argv
+    result: Any = handle_errors(lambda: cli.main(args=args, prog_name="oktasync", standalone_mode=False))
+    return result if isinstance(result, int) else 0

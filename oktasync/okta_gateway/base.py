@@ -1,0 +1,113 @@
+"""The one seam between oktasync and Okta (DESIGN.md §6).
+
+Workflows depend only on this protocol. Implementations:
+
+* ``okta_gateway.sdk.SdkGateway`` — the public Management API through the official ``okta`` SDK, plus the
+  Admin Console channel (``okta_gateway.admin``) when the config provides an admin session;
+* ``okta_gateway.fake.FakeGateway`` — in memory, for unit tests.
+
+Every method is async (the SDK is). Lists are complete or raise: an error mid-list is never a short list.
+Writes return nothing; callers prove them with a read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from oktasync.models import (
+    AdminProvisioningForm,
+    App,
+    AppUser,
+    Connection,
+    GroupAssignment,
+    LogEvent,
+    RateLimitState,
+    ToAppSettings,
+)
+
+
+class OktaGateway(Protocol):
+    # --- apps -------------------------------------------------------------------------------------
+    async def find_apps(self, label: str) -> list[App]:
+        """Apps whose label equals ``label`` exactly (Okta's ``q`` is a prefix match; we filter)."""
+        ...
+
+    async def get_app(self, app_id: str) -> App: ...
+
+    # --- provisioning connection and features (api channel; only API-capable apps) ------------------
+    async def get_connection(self, app_id: str) -> Connection: ...
+
+    async def set_connection(self, app_id: str, base_url: str | None, token: str | None) -> None:
+        """POST connections/default with a TOKEN profile; ``token=None`` keeps the current one."""
+        ...
+
+    async def activate_connection(self, app_id: str) -> None: ...
+
+    async def get_to_app_settings(self, app_id: str) -> ToAppSettings | None:
+        """USER_PROVISIONING capabilities, or None when the app does not support the features API."""
+        ...
+
+    async def update_to_app_settings(
+        self,
+        app_id: str,
+        *,
+        create_users: bool | None = None,
+        update_user_attributes: bool | None = None,
+        deactivate_users: bool | None = None,
+    ) -> None:
+        """Partial PUT of features/USER_PROVISIONING; only the given capabilities are sent."""
+        ...
+
+    # --- admin channel (custom SCIM apps, with an admin session) ------------------------------------
+    def has_admin_session(self) -> bool: ...
+
+    async def read_admin_form(self, app: App) -> AdminProvisioningForm: ...
+
+    async def write_admin_form(
+        self, app: App, changes: dict[str, Any], *, bearer_token: str | None = None
+    ) -> None:
+        """Post the full provisioning form: current values overlaid with ``changes`` (field names of
+        ``AdminProvisioningForm``). ``bearer_token`` is sent only when given."""
+        ...
+
+    # --- assignments ----------------------------------------------------------------------------------
+    async def list_group_assignments(self, app_id: str) -> list[GroupAssignment]: ...
+
+    async def get_group_assignment(self, app_id: str, group_id: str) -> GroupAssignment | None: ...
+
+    async def assign_group(
+        self, app_id: str, group_id: str, priority: int | None, profile: dict[str, Any]
+    ) -> GroupAssignment: ...
+
+    async def unassign_group(self, app_id: str, group_id: str) -> None:
+        """DELETE; a 404 (already gone) is success, so a resumed run can repeat it."""
+        ...
+
+    async def list_app_users(self, app_id: str) -> list[AppUser]:
+        """Every app user, expand=user, at the maximum page size (500)."""
+        ...
+
+    async def get_app_user(self, app_id: str, user_id: str) -> AppUser | None: ...
+
+    async def update_app_user(self, app_id: str, user_id: str, profile: dict[str, Any]) -> AppUser: ...
+
+    async def list_group_member_ids(self, group_id: str) -> list[str]: ...
+
+    # --- system log -----------------------------------------------------------------------------------
+    async def list_log_events(
+        self, *, since: str, until: str | None = None, filter: str | None = None
+    ) -> list[LogEvent]:
+        """Bounded query (since..until, default until=now), ASCENDING, limit 1000, all pages."""
+        ...
+
+    # --- introspection ------------------------------------------------------------------------------
+    def rate_limits(self) -> Sequence[RateLimitState]:
+        """The last rate-limit headers seen, per bucket."""
+        ...
+
+    def request_count(self) -> int:
+        """HTTP requests sent to Okta by this gateway (for reports and benchmarks)."""
+        ...
+
+    async def close(self) -> None: ...
