@@ -115,4 +115,11 @@ def handle_errors(run: Callable[[], Any]) -> int:
     except click.ClickException as error:
         error.show()
         return EXIT_FAILED
+    except Exception as error:  # a bug in oktasync: say so plainly, keep the traceback for -vv
+        log.debug("unexpected error", exc_info=True)
+        click.echo(f"Error: unexpected internal error: {type(error).__name__}: {error}", err=True)
+        click.echo(
+            "Hint: this is a bug in oktasync; re-run with -vv for the traceback and report it", err=True
+        )
+        return EXIT_FAILED
     return result if isinstance(result, int) else 0

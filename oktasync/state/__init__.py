@@ -1,1 +1,9 @@
+"""The state dir: locks, journals, cursors and run records. Nothing secret is ever written here.
 
+Layout: ``<state_dir>/<tenant>/<app key>/…`` (app key = app id once resolved, else a slug of the label), so
+one GitOps repository may keep the state dir of many tenants.
+"""
+
+from oktasync.state.files import Journal, StateDir, atomic_write_json, exclusive_lock, read_json
+
+__all__ = ["Journal", "StateDir", "atomic_write_json", "exclusive_lock", "read_json"]

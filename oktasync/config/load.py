@@ -1,0 +1,234 @@
+"""Load a tenant config: YAML → templates → schema → cross-field rules, every problem reported at once."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pydantic
+
+from oktasync.config.schema import SECRET_LIST_PATHS, SECRET_PATHS, UNIQUE_IDENTIFIERS, TenantConfig
+from oktasync.config.templating import EnvScope, VarsScope, make_environment, render_strings
+from oktasync.config.yamlsource import Path_, SourceDocument, load_yaml_document
+from oktasync.errors import ConfigError, Problem
+
+# Empty optional secrets (e.g. `{{ env.OKTA_ADMIN_SESSION | default('') }}`) mean "not given".
+_OPTIONAL_SECRETS: tuple[Path_, ...] = (("okta", "admin_session"), ("okta", "token"))
+
+
+def load_tenant(path: Path | str, environ: Mapping[str, str] | None = None) -> TenantConfig:
+    """Load and validate one tenant config, or raise ``ConfigError`` listing every problem."""
+    doc = load_yaml_document(path, what="tenant config")
+    data, problems, templated = _render(doc, os.environ if environ is None else environ, Path(path).parent)
+    problems += _check_secrets_are_templates(doc, templated)
+    _drop_empty_optional_secrets(data)
+    config: TenantConfig | None = None
+    try:
+        config = TenantConfig.model_validate(data)
+    except pydantic.ValidationError as error:
+        problems += [_schema_problem(doc, item) for item in error.errors(include_input=False)]
+    problems += _cross_field_problems(doc, data)
+    if problems or config is None:
+        raise ConfigError(_dedupe(problems))
+    return config
+
+
+def load_tenants(paths: list[str]) -> list[TenantConfig]:
+    """Load several configs; one ``ConfigError`` for all their problems together."""
+    configs: list[TenantConfig] = []
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            configs.append(load_tenant(path))
+        except ConfigError as error:
+            problems += error.problems
+    if problems:
+        raise ConfigError(problems)
+    return configs
+
+
+def _render(
+    doc: SourceDocument, environ: Mapping[str, str], base_dir: Path
+) -> tuple[Any, list[Problem], set[Path_]]:
+    environment = make_environment(base_dir)
+    env = EnvScope(environ)
+    raw_vars = doc.data.get("vars", {})
+    problems: list[Problem] = []
+    templated: set[Path_] = set()
+    if not isinstance(raw_vars, dict):
+        raw_vars = {}  # the schema reports the wrong type
+    # vars may use env, not other vars: render them first, then everything else with both in scope.
+    rendered_vars, var_problems, var_templated = render_strings(
+        raw_vars, {"env": env}, doc, environment, path=("vars",)
+    )
+    problems += var_problems
+    templated |= var_templated
+    scope = {"env": env, "vars": VarsScope(rendered_vars)}
+    data, other_problems, other_templated = render_strings(
+        doc.data, scope, doc, environment, skip=lambda p: p[:1] == ("vars",)
+    )
+    problems += other_problems
+    templated |= other_templated
+    if isinstance(data, dict) and "vars" in data:
+        data["vars"] = rendered_vars
+    return data, problems, templated
+
+
+def _check_secrets_are_templates(doc: SourceDocument, templated: set[Path_]) -> list[Problem]:
+    problems = []
+    secret_paths: list[Path_] = list(SECRET_PATHS)
+    for list_path, key in SECRET_LIST_PATHS:
+        items = _get(doc.data, list_path)
+        if isinstance(items, list):
+            secret_paths += [(*list_path, index, key) for index in range(len(items))]
+    for path in secret_paths:
+        value = _get(doc.data, path)
+        if isinstance(value, str) and value and path not in templated:
+            name = "_".join(str(part) for part in path if not isinstance(part, int)).upper()
+            problems.append(
+                doc.problem(
+                    path,
+                    f"secret '{'.'.join(map(str, path))}' is written inline",
+                    f'take it from the environment or a file: "{{{{ env.{name} }}}}"',
+                )
+            )
+    return problems
+
+
+def _drop_empty_optional_secrets(data: Any) -> None:
+    for path in _OPTIONAL_SECRETS:
+        parent = _get(data, path[:-1])
+        if isinstance(parent, dict) and parent.get(path[-1]) in ("", None):
+            parent.pop(path[-1], None)
+
+
+def _schema_problem(doc: SourceDocument, item: Mapping[str, Any]) -> Problem:
+    loc: Path_ = tuple(part for part in item["loc"] if not (isinstance(part, str) and "[" in part))
+    kind = item["type"]
+    if kind == "extra_forbidden":
+        field = loc[-1]
+        return doc.problem(loc, f"unknown key '{field}'", "remove it or check its spelling", at_key=True)
+    if kind == "missing":
+        return doc.problem(loc[:-1], f"missing required key '{'.'.join(map(str, loc))}'", "add it")
+    where = ".".join(map(str, loc)) or "(top level)"
+    return doc.problem(loc, f"{where}: {item['msg']}")
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _url_problems(doc: SourceDocument, path: Path_, value: Any, what: str) -> list[Problem]:
+    if not isinstance(value, str):
+        return []
+    parts = urlsplit(value)
+    if parts.scheme == "https" and parts.hostname:
+        return []
+    if parts.scheme == "http" and _is_loopback(parts.hostname):
+        return []  # the loopback emulator and local SCIM servers only
+    if parts.scheme == "http":
+        return [doc.problem(path, f"{what} must use https", f"use https://{parts.netloc}{parts.path}")]
+    return [doc.problem(path, f"{what} is not an https URL: '{value}'", "write a full https:// URL")]
+
+
+def _cross_field_problems(doc: SourceDocument, data: Any) -> list[Problem]:
+    if not isinstance(data, dict):
+        return []
+    problems: list[Problem] = []
+    org_url = _get(data, ("okta", "org_url"))
+    problems += _url_problems(doc, ("okta", "org_url"), org_url, "okta.org_url")
+    host = urlsplit(org_url).hostname if isinstance(org_url, str) else None
+    if host and host.split(".")[0].endswith("-admin"):
+        fixed = host.replace("-admin.", ".", 1)
+        problems.append(
+            doc.problem(
+                ("okta", "org_url"),
+                "okta.org_url is the Admin Console URL; the API lives on the org URL",
+                f"use https://{fixed}",
+            )
+        )
+    okta = data.get("okta")
+    if isinstance(okta, dict) and ("token" in okta) == ("oauth" in okta):
+        problems.append(
+            doc.problem(
+                ("okta",),
+                "okta needs exactly one of 'token' (SSWS API token) or 'oauth' (service app)",
+                'add token: "{{ env.OKTA_API_TOKEN }}" or an oauth: block',
+            )
+        )
+    app = data.get("app")
+    if isinstance(app, dict) and bool(app.get("label")) == bool(app.get("id")):
+        message = "app needs exactly one of 'label' or 'id'" + (" (both given)" if app.get("label") else "")
+        problems.append(doc.problem(("app",), message, "keep label (as in the Admin Console) or id (0oa…)"))
+    problems += _url_problems(doc, ("scim", "base_url"), _get(data, ("scim", "base_url")), "scim.base_url")
+    identifier = _get(data, ("scim", "unique_identifier"))
+    if isinstance(identifier, str) and identifier not in UNIQUE_IDENTIFIERS:
+        problems.append(
+            doc.problem(
+                ("scim", "unique_identifier"),
+                f"unknown unique identifier '{identifier}'",
+                "one of: " + ", ".join(UNIQUE_IDENTIFIERS) + " (the runbook uses email)",
+            )
+        )
+    problems += _push_requires_create(doc, data)
+    return problems
+
+
+def _push_requires_create(doc: SourceDocument, data: dict[str, Any]) -> list[Problem]:
+    """Okta provisions new users only when both switches are on; either alone fails every push."""
+    push = _get(data, ("scim", "push_new_users"))
+    create = _get(data, ("to_app", "create_users"))
+    push = True if push is None else push  # the schema defaults
+    create = True if create is None else create
+    if push is True and create is False:
+        return [
+            doc.problem(
+                ("to_app", "create_users"),
+                "scim.push_new_users requires to_app.create_users: with Create Users off, Okta never "
+                "creates the users that Push New Users announces, and provisioning fails",
+                "set to_app.create_users: true",
+            )
+        ]
+    if push is False and create is True:
+        return [
+            doc.problem(
+                ("scim", "push_new_users"),
+                "to_app.create_users requires scim.push_new_users: the connector must support Push New "
+                "Users or Create Users has nothing to push, and provisioning fails",
+                "set scim.push_new_users: true",
+            )
+        ]
+    return []
+
+
+def _get(data: Any, path: Path_) -> Any:
+    for part in path:
+        if isinstance(data, dict) and isinstance(part, str):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen: set[tuple[Any, ...]] = set()
+    unique = []
+    for problem in problems:
+        key = (problem.file, problem.line, problem.column, problem.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(problem)
+    return sorted(unique, key=lambda p: (p.file, p.line or 0, p.column or 0))

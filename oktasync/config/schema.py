@@ -1,0 +1,128 @@
+"""The tenant config format (DESIGN.md §4) as pydantic models. Field docs feed ``oktasync schema``.
+
+Only shape and types live here; rules that need the file's line numbers or more than one field are in
+``config.rules`` so that every problem can be reported at once, each at its place.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from oktasync.config.secret import Secret
+
+# Okta's "Unique identifier field for users" of a SCIM connector: the Okta user attribute whose value is
+# sent in the SCIM lookup filter. The vendor runbook asks for `email`.
+UNIQUE_IDENTIFIERS = ("email", "userName", "login")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OAuthConfig(_Strict):
+    """An OAuth 2.0 service app using private_key_jwt (Okta's recommended auth for automation)."""
+
+    client_id: str = Field(description="Client ID of the API service app.")
+    private_key_file: str = Field(description="PEM private key whose public JWK is registered on the app.")
+    key_id: str | None = Field(default=None, description="`kid` of the key, if the app has several.")
+    scopes: list[str] = Field(
+        default=[
+            "okta.apps.read",
+            "okta.apps.manage",
+            "okta.groups.read",
+            "okta.users.read",
+            "okta.logs.read",
+        ],
+        description="Scopes to request.",
+    )
+
+
+class OktaConfig(_Strict):
+    org_url: str = Field(description="Your org URL, e.g. https://acme.okta.com (not the -admin URL).")
+    token: Secret | None = Field(
+        default=None, description='SSWS API token, from a template: "{{ env.OKTA_API_TOKEN }}".'
+    )
+    oauth: OAuthConfig | None = Field(default=None, description="OAuth service app instead of a token.")
+    admin_session: Secret | None = Field(
+        default=None,
+        description="Admin Console session id (the `sid` cookie). Enables the `admin` channel, an interface "
+        "Okta does not support. Empty = not given.",
+    )
+    max_concurrency: int = Field(default=8, ge=1, le=50, description="Concurrent requests (Okta allows 75).")
+    rate_limit_headroom: float = Field(
+        default=0.1, ge=0, lt=1, description="Fraction of each rate-limit bucket left unused for others."
+    )
+
+
+class AppRef(_Strict):
+    label: str | None = Field(default=None, description="The app's label as shown in the Admin Console.")
+    id: str | None = Field(default=None, description="The app id (0oa…). Either label or id.")
+
+
+class ScimAuth(_Strict):
+    mode: Literal["http_header"] = Field(default="http_header", description="Authentication Mode.")
+    bearer_token: Secret = Field(description="The target's service-account token, from a template.")
+
+
+class ScimConfig(_Strict):
+    base_url: str = Field(
+        description="SCIM connector base URL, e.g. https://acme.chronosphere.io/api/scim/v2"
+    )
+    unique_identifier: str = Field(default="email", description="Unique identifier field for users.")
+    push_new_users: bool = Field(default=True, description="Supported provisioning action: Push New Users.")
+    push_profile_updates: bool = Field(default=True, description="Supported action: Push Profile Updates.")
+    auth: ScimAuth
+
+
+class ToAppConfig(_Strict):
+    create_users: bool = Field(default=True, description="Provisioning > To App: Create Users.")
+    update_user_attributes: bool = Field(default=True, description="To App: Update User Attributes.")
+    deactivate_users: bool = Field(default=True, description="To App: Deactivate Users.")
+
+
+class ResyncConfig(_Strict):
+    groups: Literal["all"] | list[str] = Field(default="all", description='"all" or a list of group names.')
+    max_affected_users: int = Field(default=10000, ge=0, description="Refuse larger resyncs (safety limit).")
+
+
+class RetryConfig(_Strict):
+    max_attempts: int = Field(default=3, ge=0, description="Retries per user across runs.")
+    settle_timeout_seconds: float = Field(default=120, gt=0, description="How long to wait for a push.")
+
+
+class NotifyTarget(_Strict):
+    webhook: Secret = Field(description="Webhook URL (treated as a secret: it usually embeds one).")
+    kind: Literal["slack", "json", "workflows"] = Field(
+        default="slack", description="slack (incoming webhook), json (generic) or workflows (Okta Workflows)."
+    )
+
+
+class TasksConfig(_Strict):
+    retry: RetryConfig = RetryConfig()
+    notify: list[NotifyTarget] = Field(default_factory=list)
+
+
+class TenantConfig(_Strict):
+    """One Okta org + one app + its SCIM target."""
+
+    tenant: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Name used in logs and journals."
+    )
+    vars: dict[str, Any] = Field(default_factory=dict, description="Values for templates: {{ vars.name }}.")
+    okta: OktaConfig
+    app: AppRef
+    scim: ScimConfig
+    to_app: ToAppConfig = ToAppConfig()
+    resync: ResyncConfig = ResyncConfig()
+    tasks: TasksConfig = TasksConfig()
+
+
+# Paths of values that must come from a template, never be written inline (DESIGN.md §4).
+SECRET_PATHS: tuple[tuple[str | int, ...], ...] = (
+    ("okta", "token"),
+    ("okta", "admin_session"),
+    ("scim", "auth", "bearer_token"),
+)
+SECRET_LIST_PATHS: tuple[tuple[tuple[str, ...], str], ...] = ((("tasks", "notify"), "webhook"),)
