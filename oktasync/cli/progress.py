@@ -1,0 +1,66 @@
+"""rich progress bars on stderr, only on a TTY (see ``context.progress_enabled``)."""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+
+from oktasync.cli.context import progress_enabled
+from oktasync.workflows.progress import NullProgress, Progress
+
+log = logging.getLogger("oktasync")
+
+
+class RichProgress:
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as Bars
+
+        self._bars = Bars(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._tasks: dict[str, int] = {}
+
+    def __enter__(self) -> RichProgress:
+        self._bars.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._bars.stop()
+
+    def start(self, task: str, total: int | None = None) -> None:
+        self._tasks[task] = self._bars.add_task(task, total=total)
+
+    def advance(self, task: str, amount: int = 1) -> None:
+        if task in self._tasks:
+            self._bars.advance(self._tasks[task], amount)
+
+    def finish(self, task: str) -> None:
+        if task in self._tasks:
+            self._bars.remove_task(self._tasks.pop(task))
+
+    def note(self, message: str) -> None:
+        self._bars.console.log(message)
+
+
+class _LoggingProgress(NullProgress):
+    """Without a TTY, long waits still reach the log (stderr), never stdout."""
+
+    def note(self, message: str) -> None:
+        log.info(message)
+
+
+def make_progress(as_json: bool = False) -> tuple[Progress, RichProgress | None]:
+    """A progress sink for a command, and the context manager to enter when it is a live display."""
+    if progress_enabled() and not as_json:
+        bars = RichProgress()
+        return bars, bars
+    return _LoggingProgress(), None
