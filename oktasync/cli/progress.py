@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from oktasync.cli.context import progress_enabled
 from oktasync.workflows.progress import NullProgress, Progress
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 log = logging.getLogger("oktasync")
 
@@ -25,7 +29,7 @@ class RichProgress:
             console=Console(stderr=True),
             transient=True,
         )
-        self._tasks: dict[str, int] = {}
+        self._tasks: dict[str, TaskID] = {}
 
     def __enter__(self) -> RichProgress:
         self._bars.start()
