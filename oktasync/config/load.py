@@ -118,6 +118,13 @@ def _schema_problem(doc: SourceDocument, item: Mapping[str, Any]) -> Problem:
     return doc.problem(loc, f"{where}: {item['msg']}")
 
 
+def _hostname(url: Any) -> str | None:
+    try:
+        return urlsplit(url).hostname if isinstance(url, str) else None
+    except ValueError:
+        return None
+
+
 def _is_loopback(host: str | None) -> bool:
     if not host:
         return False
@@ -130,9 +137,13 @@ def _is_loopback(host: str | None) -> bool:
 
 
 def _url_problems(doc: SourceDocument, path: Path_, value: Any, what: str) -> list[Problem]:
-    if not isinstance(value, str):
-        return []
-    parts = urlsplit(value)
+    if not isinstance(value, str) or "{{" in value:
+        return []  # not a string, or a template that failed to render (already reported)
+    try:
+        parts = urlsplit(value)
+        parts.hostname  # noqa: B018 - parses the host; raises on malformed brackets
+    except ValueError:
+        return [doc.problem(path, f"{what} is not a valid URL: '{value}'", "write a full https:// URL")]
     if parts.scheme == "https" and parts.hostname:
         return []
     if parts.scheme == "http" and _is_loopback(parts.hostname):
@@ -148,7 +159,7 @@ def _cross_field_problems(doc: SourceDocument, data: Any) -> list[Problem]:
     problems: list[Problem] = []
     org_url = _get(data, ("okta", "org_url"))
     problems += _url_problems(doc, ("okta", "org_url"), org_url, "okta.org_url")
-    host = urlsplit(org_url).hostname if isinstance(org_url, str) else None
+    host = _hostname(org_url)
     if host and host.split(".")[0].endswith("-admin"):
         fixed = host.replace("-admin.", ".", 1)
         problems.append(
@@ -165,12 +176,14 @@ def _cross_field_problems(doc: SourceDocument, data: Any) -> list[Problem]:
                 ("okta",),
                 "okta needs exactly one of 'token' (SSWS API token) or 'oauth' (service app)",
                 'add token: "{{ env.OKTA_API_TOKEN }}" or an oauth: block',
+                at_key=True,
             )
         )
     app = data.get("app")
     if isinstance(app, dict) and bool(app.get("label")) == bool(app.get("id")):
         message = "app needs exactly one of 'label' or 'id'" + (" (both given)" if app.get("label") else "")
-        problems.append(doc.problem(("app",), message, "keep label (as in the Admin Console) or id (0oa…)"))
+        fix = "keep label (as in the Admin Console) or id (0oa…)"
+        problems.append(doc.problem(("app",), message, fix, at_key=True))
     problems += _url_problems(doc, ("scim", "base_url"), _get(data, ("scim", "base_url")), "scim.base_url")
     identifier = _get(data, ("scim", "unique_identifier"))
     if isinstance(identifier, str) and identifier not in UNIQUE_IDENTIFIERS:

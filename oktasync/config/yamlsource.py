@@ -83,8 +83,12 @@ def load_yaml_document(path: Path | str, *, what: str = "file") -> SourceDocumen
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
         message = f"invalid YAML: {error.problem or error.context}"
+        if error.context_mark and "end of stream" in (error.problem or ""):
+            # An unclosed quote or bracket is found at the end of the file; point at where it opened.
+            mark = error.context_mark
+            message = f"invalid YAML: {error.context} that is never closed"
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
         raise ConfigError([Problem(name, line, column, message, "fix the YAML syntax")]) from None
     except yaml.YAMLError as error:
         raise ConfigError([Problem(name, None, None, f"invalid YAML: {error}")]) from None
