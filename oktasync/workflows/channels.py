@@ -1,0 +1,412 @@
+"""The managed provisioning settings, which channel writes each one, and which read proves it.
+
+DESIGN.md §2: every setting goes through a *channel* chosen per setting and per app kind:
+
+==================================  ======================  =======================  ================
+setting                             API-capable (OIN) app   custom SCIM + admin      custom SCIM app
+==================================  ======================  =======================  ================
+SCIM connector base URL             api / connection        admin / admin form       manual / no read
+Unique identifier field for users   not applicable          admin / admin form       manual / no read
+Push New Users (supported action)   not applicable          admin / admin form       manual / no read
+Push Profile Updates (action)       not applicable          admin / admin form       manual / no read
+Authentication mode (HTTP Header)   api / connection        admin / admin form       manual / no read
+Bearer token                        api / conn. ENABLED     admin / "token is set"   manual / no read
+To App: Create Users                api / features API      admin / admin form       manual / features[]
+To App: Update User Attributes      api / features API      admin / admin form       manual / features[]
+To App: Deactivate Users            api / features API      admin / admin form       manual / features[]
+==================================  ======================  =======================  ================
+
+Facts this table rests on (reference/okta-api.md):
+
+* Kind probe (§1.1, §1.2, §3.5 item 8): ``GET /connections/default`` answers 200 ``status: UNKNOWN`` for an
+  app whose provisioning Okta does not manage through the API, and ``/features`` answers 400 for it. Both
+  together mean a custom (App Integration Wizard) SCIM app; anything else is treated as API-capable.
+* API-capable apps (§1.1, §1.2): the connection (base URL + ``TOKEN`` auth) is ``POST connections/default``
+  then ``lifecycle/activate``; the To App checkboxes are a partial ``PUT features/USER_PROVISIONING``. A 2xx
+  proves nothing, so both are re-read.
+* The unique identifier and the "Supported provisioning actions" of a connector exist only in the App
+  Integration Wizard's SCIM connector form (§1.8). An OIN integration that supports the Connections API
+  has no such form: its matching rules and push actions are defined by the integration itself. We mark
+  them **not applicable** for API-capable apps instead of inventing a manual step a person could not
+  perform; ``plan`` shows them as ``n/a`` and they never count as drift.
+* Custom SCIM apps (§1.3, §1.8): no public API reads or writes the connector. The app's read-only
+  ``features[]`` does show the To App checkboxes (``PUSH_NEW_USERS`` = Create Users,
+  ``PUSH_PROFILE_UPDATES`` = Update User Attributes, ``PUSH_USER_DEACTIVATION`` = Deactivate Users), so
+  without an admin session those three are verifiable though only a person can change them. With an admin
+  session, the Admin Console's own form (an interface Okta does not support) reads and writes all of them;
+  the Bearer token is write-only there too, the form only says whether one is set.
+
+Public helpers (used by plan/apply, doctor and the resync):
+
+* :func:`probe_kind` — which kind of app this is;
+* :func:`route` / :func:`routes` — the write channel and verifying read of each setting;
+* :func:`read_actual` — every setting's actual value (or "unknown") with the read it came from;
+* :func:`set_deactivate_users` — write *Deactivate Users* through the best channel and return only once a
+  read proves it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from oktasync.errors import ManualActionRequired, SafetyError, VerificationError
+from oktasync.models import AdminProvisioningForm, App, AppKind, Channel
+from oktasync.okta_gateway.base import OktaGateway
+from oktasync.workflows.progress import NullProgress, Progress
+
+# --- the catalogue -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One managed setting. ``key`` is its path in the tenant config; ``label`` is the console's name."""
+
+    key: str
+    label: str
+    group: str  # "connector" (Provisioning > Integration) or "to_app" (Provisioning > To App)
+    admin_field: str  # field of AdminProvisioningForm that reads it
+    secret: bool = False
+
+
+BASE_URL = Setting("scim.base_url", "SCIM connector base URL", "connector", "scim_base_url")
+UNIQUE_IDENTIFIER = Setting(
+    "scim.unique_identifier", "Unique identifier field for users", "connector", "unique_identifier"
+)
+PUSH_NEW_USERS = Setting(
+    "scim.push_new_users", "Supported action: Push New Users", "connector", "push_new_users"
+)
+PUSH_PROFILE_UPDATES = Setting(
+    "scim.push_profile_updates", "Supported action: Push Profile Updates", "connector", "push_profile_updates"
+)
+AUTH_MODE = Setting("scim.auth.mode", "Authentication Mode", "connector", "auth_mode")
+BEARER_TOKEN = Setting("scim.auth.bearer_token", "Bearer token", "connector", "bearer_token_set", secret=True)
+CREATE_USERS = Setting("to_app.create_users", "To App: Create Users", "to_app", "create_users")
+UPDATE_USER_ATTRIBUTES = Setting(
+    "to_app.update_user_attributes", "To App: Update User Attributes", "to_app", "update_user_attributes"
+)
+DEACTIVATE_USERS = Setting(
+    "to_app.deactivate_users", "To App: Deactivate Users", "to_app", "deactivate_users"
+)
+
+SETTINGS: tuple[Setting, ...] = (
+    BASE_URL,
+    UNIQUE_IDENTIFIER,
+    PUSH_NEW_USERS,
+    PUSH_PROFILE_UPDATES,
+    AUTH_MODE,
+    BEARER_TOKEN,
+    CREATE_USERS,
+    UPDATE_USER_ATTRIBUTES,
+    DEACTIVATE_USERS,
+)
+SETTINGS_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
+TO_APP: tuple[Setting, ...] = (CREATE_USERS, UPDATE_USER_ATTRIBUTES, DEACTIVATE_USERS)
+NOT_APPLICABLE_TO_OIN: frozenset[str] = frozenset(
+    {UNIQUE_IDENTIFIER.key, PUSH_NEW_USERS.key, PUSH_PROFILE_UPDATES.key}
+)
+
+# features[] value that shows each To App checkbox (okta-api.md §1.3; used for verification only).
+FEATURE_FLAGS: dict[str, str] = {
+    CREATE_USERS.key: "PUSH_NEW_USERS",
+    UPDATE_USER_ATTRIBUTES.key: "PUSH_PROFILE_UPDATES",
+    DEACTIVATE_USERS.key: "PUSH_USER_DEACTIVATION",
+}
+# keyword of Gateway.update_to_app_settings for each To App setting
+_TO_APP_KWARG: dict[str, str] = {
+    CREATE_USERS.key: "create_users",
+    UPDATE_USER_ATTRIBUTES.key: "update_user_attributes",
+    DEACTIVATE_USERS.key: "deactivate_users",
+}
+
+READ_CONNECTION = "GET /api/v1/apps/{id}/connections/default"
+READ_FEATURES = "GET /api/v1/apps/{id}/features/USER_PROVISIONING"
+READ_ADMIN_FORM = "Admin Console provisioning form (admin session)"
+READ_APP_FEATURES = "GET /api/v1/apps/{id} features[]"
+
+
+@dataclass(frozen=True)
+class Route:
+    """How one setting of one app is written and verified.
+
+    ``write`` is None when the setting does not apply to this kind of app. ``read`` is None when nothing
+    can read it back: such a setting is "cannot be verified", never "in sync".
+    """
+
+    write: Channel | None
+    read: str | None
+    note: str = ""
+
+    @property
+    def applicable(self) -> bool:
+        return self.write is not None
+
+    @property
+    def verifiable(self) -> bool:
+        return self.read is not None
+
+
+def route(setting: Setting, kind: AppKind, has_admin_session: bool) -> Route:
+    """The channel that writes ``setting`` on this kind of app and the read that verifies it."""
+    if kind is AppKind.API_CAPABLE:
+        if setting.key in NOT_APPLICABLE_TO_OIN:
+            return Route(
+                None, None, "not applicable: an OIN integration defines its own matching and actions"
+            )
+        if setting.group == "to_app":
+            return Route(Channel.API, READ_FEATURES)
+        if setting is BEARER_TOKEN:
+            return Route(
+                Channel.API,
+                READ_CONNECTION + " (status ENABLED, authScheme TOKEN)",
+                "write-only: the read proves a token is set, the state dir's fingerprint tells which",
+            )
+        if setting is AUTH_MODE:
+            return Route(Channel.API, READ_CONNECTION + " (authScheme TOKEN)")
+        return Route(Channel.API, READ_CONNECTION + " (baseUrl)")
+    if has_admin_session:
+        note = "Admin Console form: an interface Okta does not support"
+        if setting is BEARER_TOKEN:
+            note += "; write-only: the form says only whether a token is set"
+        return Route(Channel.ADMIN, READ_ADMIN_FORM, note)
+    if setting.group == "to_app":
+        return Route(Channel.MANUAL, READ_APP_FEATURES + f" ({FEATURE_FLAGS[setting.key]})")
+    return Route(Channel.MANUAL, None, "no public API reads or writes a custom app's SCIM connector")
+
+
+def routes(kind: AppKind, has_admin_session: bool) -> dict[str, Route]:
+    return {s.key: route(s, kind, has_admin_session) for s in SETTINGS}
+
+
+# --- the kind probe -----------------------------------------------------------------------------------
+
+
+async def probe_kind(gateway: OktaGateway, app: App) -> AppKind:
+    """Custom SCIM app when the connection says ``UNKNOWN`` and the features API is unsupported.
+
+    Both reads are needed: a bookmark app also answers ``UNKNOWN`` (okta-api.md §1.1), and an OIN app
+    whose connection was never configured answers ``DISABLED`` with a readable features API.
+    """
+    connection = await gateway.get_connection(app.id)
+    to_app = await gateway.get_to_app_settings(app.id)
+    if connection.status == "UNKNOWN" and to_app is None:
+        return AppKind.CUSTOM_SCIM
+    return AppKind.API_CAPABLE
+
+
+# --- reading actual values ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActualValue:
+    """A setting's actual value as read, or unknown. For the Bearer token the value is ``True`` (set) or
+    ``False`` (not set): the token itself is never readable."""
+
+    known: bool
+    value: Any = None
+    read: str | None = None  # the read it came from
+
+    @staticmethod
+    def unknown(reason: str | None = None) -> ActualValue:
+        return ActualValue(False, None, reason)
+
+
+@dataclass(frozen=True)
+class ActualSettings:
+    kind: AppKind
+    values: Mapping[str, ActualValue]
+    features: tuple[str, ...] = ()
+
+    def __getitem__(self, key: str) -> ActualValue:
+        return self.values[key]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: {"known": v.known, "value": v.value, "read": v.read} for key, v in self.values.items()}
+
+
+def normalize_auth_mode(value: str | None) -> str | None:
+    """The config says ``http_header``; the admin form and the Connections API have their own spellings."""
+    if value is None:
+        return None
+    folded = value.strip().lower().replace(" ", "_").replace("-", "_")
+    if folded in ("http_header", "header", "token", "httpheader"):
+        return "http_header"
+    return folded
+
+
+def _from_admin_form(form: AdminProvisioningForm) -> dict[str, ActualValue]:
+    out: dict[str, ActualValue] = {}
+    for setting in SETTINGS:
+        raw = getattr(form, setting.admin_field)
+        if setting is AUTH_MODE:
+            raw = normalize_auth_mode(raw)
+        out[setting.key] = ActualValue(True, raw, READ_ADMIN_FORM)
+    return out
+
+
+async def read_actual(gateway: OktaGateway, app: App, kind: AppKind) -> ActualSettings:
+    """Every managed setting's actual value, each with the read it came from (or unknown and why).
+
+    * API-capable: the connection and the USER_PROVISIONING feature.
+    * Custom SCIM with an admin session: the admin form (raises ``AdminSessionError`` if it is rejected).
+    * Custom SCIM without: the app's ``features[]`` for the To App checkboxes; the connector is unknown.
+    """
+    values: dict[str, ActualValue] = {}
+    features: tuple[str, ...] = app.features
+    if kind is AppKind.API_CAPABLE:
+        connection = await gateway.get_connection(app.id)
+        to_app = await gateway.get_to_app_settings(app.id)
+        values[BASE_URL.key] = (
+            ActualValue(True, connection.base_url, READ_CONNECTION)
+            if connection.base_url is not None
+            else ActualValue.unknown(READ_CONNECTION + " returned no baseUrl")
+        )
+        scheme = connection.auth_scheme.upper()
+        values[AUTH_MODE.key] = ActualValue(
+            True, "http_header" if scheme == "TOKEN" else scheme.lower(), READ_CONNECTION
+        )
+        values[BEARER_TOKEN.key] = ActualValue(
+            True, scheme == "TOKEN" and connection.status == "ENABLED", READ_CONNECTION
+        )
+        for key in NOT_APPLICABLE_TO_OIN:
+            values[key] = ActualValue.unknown("not applicable")
+        for setting in TO_APP:
+            if to_app is None:
+                values[setting.key] = ActualValue.unknown(READ_FEATURES + " is not supported by this app")
+            else:
+                values[setting.key] = ActualValue(
+                    True, getattr(to_app, _TO_APP_KWARG[setting.key]), READ_FEATURES
+                )
+    elif gateway.has_admin_session():
+        values = _from_admin_form(await gateway.read_admin_form(app))
+    else:
+        fresh = await gateway.get_app(app.id)
+        features = fresh.features
+        for setting in SETTINGS:
+            if setting.group == "to_app":
+                flag = FEATURE_FLAGS[setting.key]
+                values[setting.key] = ActualValue(True, flag in features, READ_APP_FEATURES + f" ({flag})")
+            else:
+                values[setting.key] = ActualValue.unknown("no read path without an admin session")
+    return ActualSettings(kind, values, features)
+
+
+# --- Deactivate Users, for the resync --------------------------------------------------------------------
+
+WaitForPerson = Callable[[list[str]], Awaitable[None] | None]
+
+
+async def read_deactivate_users(gateway: OktaGateway, app: App, kind: AppKind) -> tuple[bool, Channel]:
+    """The actual *Deactivate Users* state through the channel that would write it (always readable)."""
+    if kind is AppKind.API_CAPABLE:
+        to_app = await gateway.get_to_app_settings(app.id)
+        if to_app is None:
+            raise VerificationError(
+                f"{app.label}: the features API stopped answering; cannot read Deactivate Users"
+            )
+        return to_app.deactivate_users, Channel.API
+    if gateway.has_admin_session():
+        form = await gateway.read_admin_form(app)
+        return form.deactivate_users, Channel.ADMIN
+    fresh = await gateway.get_app(app.id)
+    return FEATURE_FLAGS[DEACTIVATE_USERS.key] in fresh.features, Channel.MANUAL
+
+
+async def set_deactivate_users(
+    gateway: OktaGateway,
+    app: App,
+    kind: AppKind,
+    enabled: bool,
+    *,
+    wait_for_person: WaitForPerson | None = None,
+    poll_interval: float = 5.0,
+    timeout: float = 900.0,
+    progress: Progress | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Channel:
+    """Set *Provisioning > To App > Deactivate Users* to ``enabled``; return only once a read proves it.
+
+    Contract:
+
+    1. Reads the current state first through the best channel (api: features/USER_PROVISIONING; admin:
+       the admin form; manual: the app's ``features[]``). If it already is ``enabled``, nothing is written
+       and the channel that would have written it is returned.
+    2. api / admin: writes only this checkbox (partial PUT / the form with only this field changed), re-reads
+       through the same channel and returns the channel. A read-back that disagrees raises
+       ``VerificationError`` (exit 1).
+    3. manual (custom SCIM app without an admin session): with ``wait_for_person=None`` raises
+       ``ManualActionRequired`` carrying the console steps. Otherwise calls ``wait_for_person(steps)`` once
+       (it may be async; typically it shows the steps to the operator), then polls ``features[]`` every
+       ``poll_interval`` seconds until it shows the change, and returns ``Channel.MANUAL``; after
+       ``timeout`` seconds it raises ``SafetyError`` (exit 4) — the caller must not go on unconfirmed.
+
+    Never raises after a write without having re-read. Gateway errors (``OktaApiError``,
+    ``AdminSessionError``) propagate unchanged.
+    """
+    from oktasync.workflows.manual_steps import steps_for  # local: manual_steps imports this module
+
+    progress = progress or NullProgress()
+    actual, channel = await read_deactivate_users(gateway, app, kind)
+    if actual == enabled:
+        return channel
+    if channel is Channel.API:
+        await gateway.update_to_app_settings(app.id, deactivate_users=enabled)
+    elif channel is Channel.ADMIN:
+        await gateway.write_admin_form(app, {"deactivate_users": enabled})
+    else:
+        steps = steps_for(app, {DEACTIVATE_USERS.key: enabled})
+        if wait_for_person is None:
+            state = "on" if enabled else "off"
+            raise ManualActionRequired(
+                f"{app.label}: only a person can switch Deactivate Users {state} on this custom SCIM app "
+                "(no admin session given)",
+                steps,
+                hint="do these steps in the Admin Console, or give an admin session (okta.admin_session)",
+            )
+        shown = wait_for_person(steps)
+        if inspect.isawaitable(shown):
+            await shown
+        deadline = clock() + timeout
+        progress.note(
+            f"{app.label}: waiting for Deactivate Users to be switched {'on' if enabled else 'off'}"
+        )
+        while True:
+            actual, _ = await read_deactivate_users(gateway, app, kind)
+            if actual == enabled:
+                return Channel.MANUAL
+            if clock() >= deadline:
+                raise SafetyError(
+                    f"{app.label}: Deactivate Users still {'off' if enabled else 'on'} "
+                    f"after waiting {timeout:g}s",
+                    hint="do the console steps, then run the command again",
+                )
+            await asyncio.sleep(poll_interval)
+    actual, _ = await read_deactivate_users(gateway, app, kind)
+    if actual != enabled:
+        raise VerificationError(
+            f"{app.label}: wrote Deactivate Users = {enabled} through the {channel} channel, "
+            f"but reading it back gives {actual}",
+            hint="Okta accepted the write without applying it; check the app's Provisioning tab",
+        )
+    return channel
+
+
+__all__ = [
+    "SETTINGS",
+    "SETTINGS_BY_KEY",
+    "ActualSettings",
+    "ActualValue",
+    "Route",
+    "Setting",
+    "normalize_auth_mode",
+    "probe_kind",
+    "read_actual",
+    "read_deactivate_users",
+    "route",
+    "routes",
+    "set_deactivate_users",
+]

@@ -1,0 +1,100 @@
+"""Admin Console steps for settings only a person can change, with the values filled in.
+
+Menu paths and field names follow the vendor runbook (reference/vendor-runbook.txt, "Configure SCIM
+integration on Okta" and "Update the Chronosphere default group in Okta"); the wording is ours. The Bearer
+token is never printed: the step says where to copy it from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from oktasync.models import App
+from oktasync.workflows.channels import (
+    AUTH_MODE,
+    BASE_URL,
+    BEARER_TOKEN,
+    CREATE_USERS,
+    DEACTIVATE_USERS,
+    PUSH_NEW_USERS,
+    PUSH_PROFILE_UPDATES,
+    UNIQUE_IDENTIFIER,
+    UPDATE_USER_ATTRIBUTES,
+)
+
+DEFAULT_TOKEN_SOURCE = "the secret your tenant config reads for scim.auth.bearer_token"
+
+
+def _tick(value: Any) -> str:
+    return "select (tick)" if value else "clear (untick)"
+
+
+def steps_for(app: App, changes: Mapping[str, Any], *, token_source: str | None = None) -> list[str]:
+    """Console steps that set each ``changes[key]`` (setting key → desired value) on ``app``.
+
+    The token's value in ``changes`` is ignored: only where to paste it from (``token_source``) is shown.
+    """
+    steps = [
+        f'Sign in to the Okta Admin Console, open Applications > Applications and select "{app.label}" '
+        f"(app id {app.id})."
+    ]
+    connector = [key for key in changes if key.startswith("scim.")]
+    to_app = [key for key in changes if key.startswith("to_app.")]
+    if connector:
+        steps.append("Open the Provisioning tab, choose Integration in the side menu, then click Edit.")
+        if BASE_URL.key in changes:
+            steps.append(f"SCIM connector base URL: enter {changes[BASE_URL.key]}")
+        if UNIQUE_IDENTIFIER.key in changes:
+            steps.append(f"Unique identifier field for users: enter {changes[UNIQUE_IDENTIFIER.key]}")
+        if PUSH_NEW_USERS.key in changes:
+            steps.append(
+                f"Supported provisioning actions: {_tick(changes[PUSH_NEW_USERS.key])} Push New Users"
+            )
+        if PUSH_PROFILE_UPDATES.key in changes:
+            tick = _tick(changes[PUSH_PROFILE_UPDATES.key])
+            steps.append(f"Supported provisioning actions: {tick} Push Profile Updates")
+        if AUTH_MODE.key in changes:
+            steps.append("Authentication Mode: choose HTTP Header.")
+        if BEARER_TOKEN.key in changes:
+            steps.append(
+                "Authorization > Bearer: paste the target's service-account token, taken from "
+                f"{token_source or DEFAULT_TOKEN_SOURCE} (oktasync never prints it)."
+            )
+        steps.append(
+            "Click Test Connector Configuration and make sure it succeeds, then click Save "
+            "(the Provisioning to App page opens)."
+        )
+    if to_app:
+        steps.append("On the Provisioning tab, choose To App in the side menu, then click Edit.")
+        labels = {
+            CREATE_USERS.key: "Create Users",
+            UPDATE_USER_ATTRIBUTES.key: "Update User Attributes",
+            DEACTIVATE_USERS.key: "Deactivate Users",
+        }
+        for key in (CREATE_USERS.key, UPDATE_USER_ATTRIBUTES.key, DEACTIVATE_USERS.key):
+            if key in changes:
+                steps.append(f"{labels[key]}: {_tick(changes[key])} the Enable checkbox.")
+        steps.append("Click Save.")
+    if changes.get(PUSH_NEW_USERS.key) is True or changes.get(CREATE_USERS.key) is True:
+        steps.append(
+            "Note: Push New Users (Integration) and Create Users (To App) are both needed; provisioning "
+            "fails if either is missing."
+        )
+    return steps
+
+
+def token_source_of(config_path: str | Path) -> str:
+    """Where the config reads its Bearer token from, e.g. ``{{ env.CHRONOSPHERE_SCIM_TOKEN }}`` — the
+    template text, which is not secret — so that steps can say where to copy the token from."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
+        raw = data["scim"]["auth"]["bearer_token"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return DEFAULT_TOKEN_SOURCE
+    if isinstance(raw, str) and "{{" in raw:
+        return f"the value of `{raw.strip()}` (scim.auth.bearer_token in {Path(config_path).name})"
+    return DEFAULT_TOKEN_SOURCE
