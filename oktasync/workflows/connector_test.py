@@ -1,0 +1,687 @@
+"""`test-connector`: Okta's *Test Connector Configuration*, exactly, then the checks Okta's pushes rely on.
+
+What Okta does (reference/scim-and-peers.md §2.1): one ``GET {base}/Users?startIndex=1&count=2`` with
+``Authorization: Bearer …``, ``Accept: application/scim+json`` and ``User-Agent: Okta SCIM Client 1.0.0``;
+a 200 with a ListResponse passes. That single request is check ``okta_test`` and decides ``okta_verdict``.
+
+Everything else (§2.7) is stricter than Okta's button but is what Okta's pushes and imports do later, so a
+target that passes Okta's test can still fail every push. Each check has a status:
+
+* ``pass``;
+* ``warn`` — works with Okta, but is outside the spec or advisory (``text/json``, discovery endpoints,
+  a case-sensitive ``userName`` filter, a 403 for a bad token, a probe user left behind);
+* ``fail`` — Okta's test fails, or a flow Okta runs on push/import will break (string paging fields,
+  filters ignored, lookup by the unique identifier broken, a wrong token accepted, an unknown id not 404,
+  write-probe create/duplicate/deactivate misbehaving);
+* ``skip`` — could not be run (e.g. no user to look up, or Okta's test already failed).
+
+Exit code (documented in docs/scim.md): 1 when Okta's own test would fail **or** any other check fails —
+a target that passes the button but breaks every push is exactly what this command exists to catch; 0
+otherwise (warnings never fail). Several tenants: the worst exit code wins.
+
+Read-only unless ``write_probe``: then one throwaway user ``oktasync-probe-<uuid>@example.com`` is created,
+POSTed again (must be 409), deactivated by a whole-resource PUT with ``active: false`` as Okta does for a
+custom (AIW) app (§2.3), then DELETEd. Okta itself never DELETEs; if the target refuses, the user is
+reported as left behind (deactivated), with its id.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from oktasync.config.schema import TenantConfig
+from oktasync.errors import EXIT_FAILED, EXIT_OK, ScimError
+from oktasync.scim_gateway import (
+    ScimGateway,
+    ScimResponse,
+    TargetUser,
+    eq_filter,
+    filter_query,
+    parse_list_response,
+    parse_user,
+    raw_int_fields,
+)
+from oktasync.workflows.progress import NullProgress, Progress
+
+OKTA_TEST_PATH = "/Users?startIndex=1&count=2"
+PROBE_DOMAIN = "example.com"  # RFC 2606: nobody receives mail there, and email validators accept it
+_ACCEPTED_MEDIA_TYPES = ("application/scim+json", "application/json")
+
+
+class Status(enum.StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class Check:
+    key: str  # stable id, e.g. "okta_test", "paging_integers"
+    title: str
+    status: Status
+    detail: str
+    fix: str | None = None  # one line; set for every fail (and for warns that have one)
+    request: str | None = None  # "GET /Users?…" as sent (no headers: the token never leaves the wire)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "title": self.title,
+            "status": self.status.value,
+            "detail": self.detail,
+            "fix": self.fix,
+            "request": self.request,
+        }
+
+
+@dataclass(frozen=True)
+class Leftover:
+    id: str
+    user_name: str
+    state: str  # "active" | "deactivated" | "unknown"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "userName": self.user_name, "state": self.state}
+
+
+@dataclass(frozen=True)
+class ConnectorReport:
+    tenant: str
+    base_url: str
+    okta_verdict: Status  # PASS or FAIL: what Okta's Test Connector Configuration would say
+    okta_message: str
+    checks: tuple[Check, ...]
+    write_probe: bool
+    leftovers: tuple[Leftover, ...] = ()
+    requests_sent: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        if self.okta_verdict is Status.FAIL or any(c.status is Status.FAIL for c in self.checks):
+            return EXIT_FAILED
+        return EXIT_OK
+
+    def counts(self) -> dict[str, int]:
+        return {s.value: sum(1 for c in self.checks if c.status is s) for s in Status}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant,
+            "base_url": self.base_url,
+            "okta_verdict": self.okta_verdict.value,
+            "okta_message": self.okta_message,
+            "exit_code": self.exit_code,
+            "write_probe": self.write_probe,
+            "counts": self.counts(),
+            "checks": [c.to_dict() for c in self.checks],
+            "leftovers": [lo.to_dict() for lo in self.leftovers],
+            "requests_sent": self.requests_sent,
+        }
+
+
+def _req(response: ScimResponse) -> str:
+    return f"{response.method} {response.path}"
+
+
+def _status_text(response: ScimResponse) -> str:
+    detail = response.error_detail()
+    return f"HTTP {response.status}" + (f" ({detail})" if detail and not response.ok else "")
+
+
+class _Run:
+    """One tenant's checks; collects results in order."""
+
+    def __init__(self, config: TenantConfig, scim: ScimGateway, progress: Progress) -> None:
+        self.config = config
+        self.scim = scim
+        self.progress = progress
+        self.checks: list[Check] = []
+        self.leftovers: dict[str, Leftover] = {}
+
+    def add(self, check: Check) -> None:
+        self.checks.append(check)
+        self.progress.advance("test-connector")
+
+    # --- 1. Okta's own test ---------------------------------------------------------------------------
+
+    async def okta_test(self) -> tuple[Status, str, ScimResponse | None]:
+        title = "Okta's Test Connector Configuration"
+        try:
+            # Okta sends it once; a retry here would hide what Okta's button would show.
+            response = await self.scim.request("GET", OKTA_TEST_PATH, retry=False)
+        except ScimError as error:
+            message = f"Okta cannot reach the connector: {error.message}"
+            self.add(Check("okta_test", title, Status.FAIL, message, error.hint, f"GET {OKTA_TEST_PATH}"))
+            return Status.FAIL, message, None
+        request = _req(response)
+        if response.status in (401, 403):
+            message = f"Okta would report an authentication failure: {_status_text(response)}"
+            fix = (
+                "put the target's current service-account token in scim.auth.bearer_token (HTTP Header mode)"
+            )
+            self.add(Check("okta_test", title, Status.FAIL, message, fix, request))
+            return Status.FAIL, message, response
+        if not response.ok:
+            message = f"Okta would report the connector test failed: {_status_text(response)}"
+            fix = (
+                "the target is failing: retry later or contact the vendor"
+                if response.status >= 500
+                else "scim.base_url must be the SCIM 2.0 root, e.g. https://ADDRESS.chronosphere.io/api/scim/v2"
+            )
+            self.add(Check("okta_test", title, Status.FAIL, message, fix, request))
+            return Status.FAIL, message, response
+        try:
+            page = parse_list_response(response)
+        except ScimError as error:
+            message = f"Okta would reject the answer: {error.message.split(': ', 1)[-1]}"
+            fix = "scim.base_url must be the SCIM 2.0 root that serves /Users as a SCIM ListResponse"
+            self.add(Check("okta_test", title, Status.FAIL, message, fix, request))
+            return Status.FAIL, message, response
+        if (page.total_results or 0) > 0 and "Resources" not in response.json:
+            message = "Okta would reject the answer: totalResults > 0 but no Resources array"
+            fix = "return the users in a Resources array (RFC 7644 §3.4.2)"
+            self.add(Check("okta_test", title, Status.FAIL, message, fix, request))
+            return Status.FAIL, message, response
+        message = f"HTTP 200, SCIM ListResponse, totalResults {page.total_results}, {len(page.users)} user(s)"
+        self.add(Check("okta_test", title, Status.PASS, message, None, request))
+        return Status.PASS, message, response
+
+    # --- 2. read-only checks ------------------------------------------------------------------------
+
+    def paging_integers(self, response: ScimResponse) -> None:
+        title = "Paging fields are JSON integers"
+        bad = raw_int_fields(response.json)
+        if not bad:
+            self.add(
+                Check(
+                    "paging_integers",
+                    title,
+                    Status.PASS,
+                    "totalResults, startIndex, itemsPerPage are integers",
+                    None,
+                    _req(response),
+                )
+            )
+            return
+        detail = ", ".join(f"{name} is {kind}" for name, kind in bad.items())
+        fix = 'send totalResults, startIndex and itemsPerPage as JSON numbers (1, not "1"), as Okta requires'
+        if set(bad) == {"startIndex", "itemsPerPage"} and all(v == "absent" for v in bad.values()):
+            # RFC 7644 makes only totalResults REQUIRED; Okta's docs ask for all three. Absent is a warning.
+            self.add(Check("paging_integers", title, Status.WARN, detail, fix, _req(response)))
+            return
+        self.add(Check("paging_integers", title, Status.FAIL, detail, fix, _req(response)))
+
+    def content_type(self, response: ScimResponse) -> None:
+        title = "Content-Type of SCIM answers"
+        media = response.media_type
+        seen = response.content_type or "(none)"
+        if media in _ACCEPTED_MEDIA_TYPES:
+            self.add(Check("content_type", title, Status.PASS, seen, None, _req(response)))
+        else:
+            # Okta's own doc examples show text/json, so Okta tolerates it; RFC 7644 §8.1 wants scim+json.
+            fix = "answer with Content-Type: application/scim+json (RFC 7644 §8.1)"
+            self.add(
+                Check(
+                    "content_type",
+                    title,
+                    Status.WARN,
+                    f"{seen} is not application/scim+json",
+                    fix,
+                    _req(response),
+                )
+            )
+
+    async def filter_miss(self) -> None:
+        title = "Lookup of a user that does not exist"
+        missing = f"oktasync-probe-{uuid.uuid4().hex[:12]}@{PROBE_DOMAIN}"
+        path = "/Users?" + filter_query(eq_filter("userName", missing))
+        response = await self.scim.request("GET", path)
+        request = _req(response)
+        if response.status == 404:
+            # Okta treats a 404 SCIM Error as "not found" too (scim-and-peers.md §2.2).
+            self.add(
+                Check(
+                    "filter_miss", title, Status.PASS, "HTTP 404 (Okta treats it as not found)", None, request
+                )
+            )
+            return
+        if not response.ok:
+            fix = 'serve GET /Users?filter=userName eq "…": Okta sends it before creating every user'
+            self.add(Check("filter_miss", title, Status.FAIL, _status_text(response), fix, request))
+            return
+        try:
+            page = parse_list_response(response)
+        except ScimError as error:
+            self.add(
+                Check(
+                    "filter_miss",
+                    title,
+                    Status.FAIL,
+                    error.message,
+                    "answer filters with a SCIM ListResponse",
+                    request,
+                )
+            )
+            return
+        if (page.total_results or 0) == 0 and not page.users:
+            self.add(Check("filter_miss", title, Status.PASS, "0 results", None, request))
+            return
+        fix = 'honour filter=userName eq "…"; otherwise Okta links new users to unrelated existing accounts'
+        detail = f"{page.total_results} result(s) for a userName that does not exist: the filter is ignored"
+        self.add(Check("filter_miss", title, Status.FAIL, detail, fix, request))
+
+    async def unique_identifier_lookup(self, known: TargetUser | None) -> None:
+        attr = self.config.scim.unique_identifier
+        title = f"Lookup by the unique identifier ({attr})"
+        if known is None:
+            self.add(Check("unique_identifier", title, Status.SKIP, "the target has no user to look up"))
+            return
+        # Okta substitutes the app user's userName into `userName eq "<value>"`; with unique identifier
+        # `email` that value is the user's email (scim-and-peers.md §2.2; the emulator does the same).
+        value = (known.email or known.user_name) if attr == "email" else known.user_name
+        if not value:
+            self.add(Check("unique_identifier", title, Status.SKIP, f"user {known.id} has no {attr}"))
+            return
+        path = "/Users?" + filter_query(eq_filter("userName", value))
+        response = await self.scim.request("GET", path)
+        request = _req(response)
+        page = None
+        if response.ok:
+            try:
+                page = parse_list_response(response)
+            except ScimError as error:
+                self.add(
+                    Check(
+                        "unique_identifier",
+                        title,
+                        Status.FAIL,
+                        error.message,
+                        "answer filters with a SCIM ListResponse",
+                        request,
+                    )
+                )
+                return
+        if page is None:
+            fix = 'serve GET /Users?filter=userName eq "<value>" with a ListResponse'
+            self.add(Check("unique_identifier", title, Status.FAIL, _status_text(response), fix, request))
+            return
+        ids = [u.id for u in page.users]
+        if ids == [known.id]:
+            self.add(
+                Check(
+                    "unique_identifier",
+                    title,
+                    Status.PASS,
+                    f'userName eq "{value}" found exactly user {known.id}',
+                    None,
+                    request,
+                )
+            )
+        elif not ids:
+            fix = (
+                f"Okta looks users up by userName = their {attr}; make the target's userName equal the {attr}"
+                if attr == "email"
+                else "the target must find users by userName eq"
+            )
+            detail = f'userName eq "{value}" found nobody, though user {known.id} has it as its {attr}'
+            self.add(Check("unique_identifier", title, Status.FAIL, detail, fix, request))
+            return
+        else:
+            fix = 'honour filter=userName eq "…" (exact, one user); otherwise Okta links to the wrong account'
+            detail = f'userName eq "{value}" returned {len(ids)} users (totalResults {page.total_results})'
+            self.add(Check("unique_identifier", title, Status.FAIL, detail, fix, request))
+            return
+        # SPEC test step 9: Okta's usernames are case-insensitive; a case-sensitive target makes duplicates.
+        upper = await self.scim.request("GET", "/Users?" + filter_query(eq_filter("userName", value.upper())))
+        found = []
+        if upper.ok:
+            try:
+                found = [u.id for u in parse_list_response(upper).users]
+            except ScimError:
+                found = []
+        title_ci = "userName filter is case-insensitive"
+        if found == [known.id]:
+            self.add(
+                Check(
+                    "case_insensitive",
+                    title_ci,
+                    Status.PASS,
+                    f'"{value.upper()}" found the same user',
+                    None,
+                    _req(upper),
+                )
+            )
+        else:
+            fix = "compare userName case-insensitively (RFC 7643 §4.1.1 caseExact false), as Okta does"
+            self.add(
+                Check(
+                    "case_insensitive",
+                    title_ci,
+                    Status.WARN,
+                    f'"{value.upper()}" found {len(found)} user(s)',
+                    fix,
+                    _req(upper),
+                )
+            )
+
+    async def wrong_token(self) -> None:
+        title = "A wrong token is refused"
+        response = await self.scim.request(
+            "GET", OKTA_TEST_PATH, token=f"oktasync-invalid-{uuid.uuid4().hex}", retry=False
+        )
+        request = _req(response) + " (Bearer <invalid>)"
+        if response.status == 401:
+            status = Status.PASS
+            detail = "HTTP 401" + (
+                "" if response.is_scim_error() else " (body is not a SCIM Error; fine for Okta)"
+            )
+            self.add(Check("wrong_token", title, status, detail, None, request))
+        elif response.status == 403:
+            self.add(
+                Check(
+                    "wrong_token",
+                    title,
+                    Status.WARN,
+                    "HTTP 403 (expected 401)",
+                    "answer 401 to an invalid token (RFC 6750 §3.1)",
+                    request,
+                )
+            )
+        elif response.ok:
+            fix = "the target must authenticate the Bearer token: anyone can read and write its users"
+            self.add(Check("wrong_token", title, Status.FAIL, "HTTP 200 with an invalid token", fix, request))
+        else:
+            self.add(
+                Check(
+                    "wrong_token",
+                    title,
+                    Status.FAIL,
+                    _status_text(response),
+                    "answer 401 to an invalid token",
+                    request,
+                )
+            )
+
+    async def unknown_id(self) -> None:
+        title = "An unknown user id is 404"
+        response = await self.scim.request("GET", f"/Users/oktasync-missing-{uuid.uuid4().hex}")
+        request = _req(response)
+        if response.status == 404:
+            extra = "" if response.is_scim_error() else " (body is not a SCIM Error)"
+            self.add(
+                Check(
+                    "unknown_id",
+                    title,
+                    Status.PASS if not extra else Status.WARN,
+                    "HTTP 404" + extra,
+                    None if not extra else "send a SCIM Error body with a 404",
+                    request,
+                )
+            )
+        else:
+            fix = "answer GET /Users/<unknown id> with 404 + SCIM Error: Okta reads a user before each update"
+            self.add(
+                Check(
+                    "unknown_id", title, Status.FAIL, _status_text(response) + " (expected 404)", fix, request
+                )
+            )
+
+    async def discovery(self) -> None:
+        for key, path in (
+            ("discovery_spc", "/ServiceProviderConfig"),
+            ("discovery_resource_types", "/ResourceTypes"),
+            ("discovery_schemas", "/Schemas"),
+        ):
+            title = f"Discovery: {path} (advisory; Okta never calls it)"
+            response = await self.scim.request("GET", path)
+            if response.ok and isinstance(response.json, dict):
+                self.add(Check(key, title, Status.PASS, "HTTP 200", None, _req(response)))
+            else:
+                self.add(
+                    Check(
+                        key,
+                        title,
+                        Status.WARN,
+                        _status_text(response),
+                        f"optional: serve {path} (RFC 7644 §4)",
+                        _req(response),
+                    )
+                )
+
+    # --- 3. write probe ---------------------------------------------------------------------------------
+
+    async def write_probe(self) -> None:
+        user_name = f"oktasync-probe-{uuid.uuid4().hex[:12]}@{PROBE_DOMAIN}"
+        body = okta_create_body(user_name)
+        title = "Write probe: create a user as Okta does"
+        created = await self.scim.create_user(body)
+        request = _req(created)
+        user = parse_user(created.json)[0] if created.ok and isinstance(created.json, dict) else None
+        if created.status != 201 or user is None:
+            if user is not None:
+                self.leftovers[user.id] = Leftover(user.id, user_name, "active")
+            detail = _status_text(created) + (
+                "" if created.status == 201 else " (expected 201 with the user)"
+            )
+            fix = (
+                "POST /Users must answer 201 with the user (else Okta: 'Create new user returned empty user')"
+            )
+            self.add(Check("probe_create", title, Status.FAIL, detail, fix, request))
+            await self._find_and_clean(user_name)
+            return
+        self.leftovers[user.id] = Leftover(user.id, user_name, "active")
+        self.add(Check("probe_create", title, Status.PASS, f"HTTP 201, id {user.id}", None, request))
+
+        title = "Write probe: duplicate create is 409"
+        duplicate = await self.scim.create_user(body)
+        if duplicate.status == 409:
+            self.add(
+                Check(
+                    "probe_duplicate",
+                    title,
+                    Status.PASS,
+                    _status_text(duplicate).split(" (")[0],
+                    None,
+                    _req(duplicate),
+                )
+            )
+        else:
+            dup = parse_user(duplicate.json)[0] if duplicate.ok and isinstance(duplicate.json, dict) else None
+            if dup is not None and dup.id != user.id:
+                self.leftovers[dup.id] = Leftover(dup.id, user_name, "active")
+            fix = "refuse a second user with the same userName with 409 uniqueness (Okta relies on it)"
+            self.add(
+                Check(
+                    "probe_duplicate",
+                    title,
+                    Status.FAIL,
+                    _status_text(duplicate) + " (expected 409)",
+                    fix,
+                    _req(duplicate),
+                )
+            )
+
+        for probe_id in list(self.leftovers):
+            await self._deactivate(probe_id, user_name, report=probe_id == user.id)
+        for probe_id in list(self.leftovers):
+            await self._delete(probe_id, report=probe_id == user.id)
+
+    async def _deactivate(self, user_id: str, user_name: str, *, report: bool) -> None:
+        title = "Write probe: deactivate by PUT (active: false), as a custom app does"
+        current = await self.scim.request("GET", f"/Users/{user_id}")
+        if not current.ok or not isinstance(current.json, dict):
+            if report:
+                self.add(
+                    Check(
+                        "probe_deactivate",
+                        title,
+                        Status.FAIL,
+                        f"GET before PUT: {_status_text(current)}",
+                        "GET /Users/{id} must return the user",
+                        _req(current),
+                    )
+                )
+            return
+        # The whole resource, as Okta sends it for AIW apps (scim-and-peers.md §2.3): never a partial body.
+        resource = {k: v for k, v in current.json.items() if k != "meta"}
+        resource["active"] = False
+        put = await self.scim.replace_user(user_id, resource)
+        after = parse_user(put.json)[0] if put.ok and isinstance(put.json, dict) else None
+        verify = await self.scim.get_user(user_id) if put.ok else None
+        if (
+            put.status == 200
+            and after is not None
+            and not after.active
+            and verify is not None
+            and not verify.active
+        ):
+            self.leftovers[user_id] = Leftover(user_id, user_name, "deactivated")
+            if report:
+                self.add(
+                    Check(
+                        "probe_deactivate",
+                        title,
+                        Status.PASS,
+                        "HTTP 200, active false, confirmed by GET",
+                        None,
+                        _req(put),
+                    )
+                )
+            return
+        if report:
+            if not put.ok:
+                detail = _status_text(put)
+            elif after is None:
+                detail = f"HTTP {put.status} without the user in the body (Okta expects 200 with the user)"
+            else:
+                detail = f"HTTP {put.status} but active is still true"
+            fix = "PUT /Users/{id} must replace the user, honour active: false and answer 200 with it"
+            self.add(Check("probe_deactivate", title, Status.FAIL, detail, fix, _req(put)))
+
+    async def _delete(self, user_id: str, *, report: bool) -> None:
+        title = "Write probe: clean up (DELETE; Okta itself never deletes)"
+        deleted = await self.scim.delete_user(user_id)
+        gone = deleted.ok or deleted.status == 404
+        if gone:
+            check = await self.scim.request("GET", f"/Users/{user_id}")
+            gone = check.status == 404
+        if gone:
+            self.leftovers.pop(user_id, None)
+            if report:
+                self.add(
+                    Check(
+                        "probe_cleanup",
+                        title,
+                        Status.PASS,
+                        f"HTTP {deleted.status}; GET is 404",
+                        None,
+                        _req(deleted),
+                    )
+                )
+            return
+        left = self.leftovers[user_id]
+        fix = f"delete the probe user {left.user_name} (id {user_id}) in the target's admin UI"
+        self.add(
+            Check(
+                "probe_cleanup",
+                title,
+                Status.WARN,
+                f"{_status_text(deleted)}; user left {left.state}",
+                fix,
+                _req(deleted),
+            )
+        )
+
+    async def _find_and_clean(self, user_name: str) -> None:
+        """After a failed create, look for a user the target made anyway, and remove it."""
+        try:
+            _, page = await self.scim.list_users(filter_expr=eq_filter("userName", user_name))
+        except ScimError:
+            return
+        for found in page.users:
+            if (found.user_name or "").lower() == user_name.lower():
+                self.leftovers.setdefault(found.id, Leftover(found.id, user_name, "active"))
+                await self._delete(found.id, report=False)
+
+
+def okta_create_body(user_name: str) -> dict[str, Any]:
+    """The body Okta POSTs on Push New Users (scim-and-peers.md §2.2), for a throwaway probe user."""
+    return {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": user_name,
+        "name": {"givenName": "Oktasync", "familyName": "Probe"},
+        "emails": [{"primary": True, "value": user_name, "type": "work"}],
+        "displayName": "Oktasync Probe",
+        "locale": "en-US",
+        "externalId": f"oktasync-probe-{uuid.uuid4().hex[:12]}",
+        "groups": [],
+        "active": True,
+    }
+
+
+async def test_connector(
+    config: TenantConfig,
+    scim: ScimGateway | None = None,
+    *,
+    write_probe: bool = False,
+    progress: Progress | None = None,
+    scim_factory: Callable[[TenantConfig], ScimGateway] | None = None,
+) -> ConnectorReport:
+    """Run Okta's connector test and the checks against ``config``'s SCIM target.
+
+    ``scim`` defaults to a ``ScimGateway`` built from the config (closed at the end); tests pass their own.
+    Never raises for what the target answers: every answer becomes a check.
+    """
+    progress = progress or NullProgress()
+    own = scim is None
+    gateway = scim if scim is not None else (scim_factory or _default_gateway)(config)
+    run = _Run(config, gateway, progress)
+    progress.start("test-connector", total=13 if write_probe else 9)
+    try:
+        verdict, message, first = await run.okta_test()
+        if first is not None and verdict is Status.PASS:
+            run.paging_integers(first)
+            run.content_type(first)
+            page = parse_list_response(first)
+            known = next((u for u in page.users if u.user_name), None)
+            await run.filter_miss()
+            await run.unique_identifier_lookup(known)
+            await run.wrong_token()
+            await run.unknown_id()
+            await run.discovery()
+            if write_probe:
+                await run.write_probe()
+        elif first is not None:
+            # The target answered but Okta's test fails: the remaining checks would only repeat it.
+            run.add(
+                Check("remaining", "Other checks", Status.SKIP, "skipped: Okta's test fails; fix that first")
+            )
+        return ConnectorReport(
+            tenant=config.tenant,
+            base_url=config.scim.base_url,
+            okta_verdict=verdict,
+            okta_message=message,
+            checks=tuple(run.checks),
+            write_probe=write_probe,
+            leftovers=tuple(run.leftovers.values()),
+            requests_sent=gateway.request_count,
+        )
+    finally:
+        progress.finish("test-connector")
+        if own:
+            await gateway.close()
+
+
+test_connector.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite the name
+
+
+def _default_gateway(config: TenantConfig) -> ScimGateway:
+    return ScimGateway.from_config(config.scim)
+
+
+__all__ = ["Check", "ConnectorReport", "Leftover", "Status", "okta_create_body", "test_connector"]
