@@ -1,0 +1,229 @@
+"""The control API under ``/__emulator/``: no auth, no rate limits, no faults (a test tool, loopback only).
+
+Routes (JSON in and out; errors are ``{"error": "..."}`` with 400/404):
+
+* ``PUT /state``: replace the whole org with a seed document.
+* ``GET /state[?secrets=true]``: dump (seed format + ``scim_calls``; tokens masked unless asked).
+* ``GET /stats``: request counts per route/bucket/status, 429s, rate-limit windows, provisioning queue.
+* ``POST /stats/reset``: zero the counters.
+* ``GET|PUT|DELETE /faults``: read / replace / clear the injected faults (``faults.py``).
+* ``POST /idle?timeout=S``: wait until the provisioning queue is empty: 200 ``{"idle": true}`` or 408.
+* ``PATCH /apps/{id}/settings``: change settings as an out-of-band admin (source ``control``).
+* ``GET /apps/{id}/settings-history``: every *Deactivate Users* change, with time and source.
+* ``PUT|DELETE /apps/{id}/groups/{gid}``: assign / unassign a group, bypassing rate limits (engine runs).
+* ``PUT|DELETE /groups/{gid}/users/{uid}``: add / remove a group member (engine runs).
+* ``POST /users`` (``{login, firstName, ...}``), ``POST /groups`` (``{name, members}``): create.
+* ``PATCH /users/{uid}``: change an Okta profile (pushes profile updates where enabled).
+* ``GET /scim-calls[?app_id=&user_id=]``: SCIM calls made by the engine.
+* ``GET /events[?event_type=]``: System Log events, without time bounds.
+* ``PUT /rate-limits`` (``{bucket: per-minute limit}``), ``POST /rate-limits/reset``,
+  ``POST /rate-limits/exhaust?bucket=B``.
+* ``DELETE /admin-sessions/{sid}``: expire an admin session.
+
+All paths are under ``/__emulator``; group and user references accept ids, names and logins.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from oktasync.emulator.faults import Faults
+from oktasync.emulator.seed import SeedError, dump_state
+from oktasync.emulator.store import NotFound
+
+if TYPE_CHECKING:
+    from oktasync.emulator.server import Emulator
+
+P = "/__emulator"
+_Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _ok(doc: Any = None, status: int = 200) -> web.Response:
+    return web.Response(
+        body=json.dumps({"status": "ok"} if doc is None else doc).encode(),
+        status=status,
+        content_type="application/json",
+    )
+
+
+def _err(message: str, status: int = 400) -> web.Response:
+    return _ok({"error": message}, status)
+
+
+async def _body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    return json.loads(raw)
+
+
+def add_routes(app: web.Application, em: Emulator) -> None:
+    def route(method: str, path: str) -> Callable[[_Handler], _Handler]:
+        def wrap(fn: _Handler) -> _Handler:
+            async def handler(request: web.Request) -> web.Response:
+                try:
+                    return await fn(request)
+                except NotFound as exc:
+                    return _err(f"not found: {exc}", 404)
+                except (ValueError, KeyError, TypeError, SeedError) as exc:
+                    return _err(f"{type(exc).__name__}: {exc}", 400)
+
+            app.router.add_route(method, P + path, handler)
+            return fn
+
+        return wrap
+
+    @route("PUT", "/state")
+    async def put_state(request: web.Request) -> web.Response:
+        doc = await _body(request)
+        if not isinstance(doc, dict):
+            raise ValueError("state must be a JSON object")
+        em.replace_state(doc)
+        return _ok({"users": len(em.store.users), "groups": len(em.store.groups), "apps": len(em.store.apps)})
+
+    @route("GET", "/state")
+    async def get_state(request: web.Request) -> web.Response:
+        secrets = request.query.get("secrets", "").lower() == "true"
+        return _ok(dump_state(em.store, secrets=secrets))
+
+    @route("GET", "/stats")
+    async def get_stats(request: web.Request) -> web.Response:
+        doc = em.stats.to_dict()
+        doc["in_flight"] = em.in_flight
+        doc["rate_limits"] = em.limiter.snapshot()
+        doc["provisioning"] = {"pending": em.engine.pending, "scim_calls": len(em.store.scim_calls)}
+        return _ok(doc)
+
+    @route("POST", "/stats/reset")
+    async def reset_stats(request: web.Request) -> web.Response:
+        from oktasync.emulator.server import Stats
+
+        em.stats = Stats()
+        return _ok()
+
+    @route("GET", "/faults")
+    async def get_faults(request: web.Request) -> web.Response:
+        return _ok(em.faults.raw)
+
+    @route("PUT", "/faults")
+    async def put_faults(request: web.Request) -> web.Response:
+        em.faults = Faults.from_dict(await _body(request))
+        return _ok(em.faults.raw)
+
+    @route("DELETE", "/faults")
+    async def clear_faults(request: web.Request) -> web.Response:
+        em.faults = Faults()
+        return _ok()
+
+    @route("POST", "/idle")
+    async def idle(request: web.Request) -> web.Response:
+        timeout = float(request.query.get("timeout", "30"))
+        done = await em.engine.wait_idle(timeout)
+        return _ok({"idle": done, "pending": em.engine.pending}, 200 if done else 408)
+
+    @route("PATCH", "/apps/{app_id}/settings")
+    async def patch_settings(request: web.Request) -> web.Response:
+        app_ = em.store.app(request.match_info["app_id"])
+        body = await _body(request)
+        connection = body.pop("connection_status", None)
+        em.store.update_settings(app_, body, "control")
+        if connection is not None:
+            app_.connection_status = str(connection)
+        return _ok(app_.settings.to_dict(secrets=False))
+
+    @route("GET", "/apps/{app_id}/settings-history")
+    async def settings_history(request: web.Request) -> web.Response:
+        return _ok(em.store.app(request.match_info["app_id"]).settings_history)
+
+    @route("PUT", "/apps/{app_id}/groups/{group_id}")
+    async def assign_group(request: web.Request) -> web.Response:
+        app_ = em.store.app(request.match_info["app_id"])
+        group = em.store.group(em.store.resolve_group(request.match_info["group_id"]))
+        body = await _body(request)
+        _, jobs = em.store.assign_group(app_, group, body.get("priority"), body.get("profile"))
+        em.submit(jobs)
+        return _ok()
+
+    @route("DELETE", "/apps/{app_id}/groups/{group_id}")
+    async def unassign_group(request: web.Request) -> web.Response:
+        app_ = em.store.app(request.match_info["app_id"])
+        group = em.store.group(em.store.resolve_group(request.match_info["group_id"]))
+        em.submit(em.store.unassign_group(app_, group))
+        return _ok()
+
+    @route("PUT", "/groups/{group_id}/users/{user_id}")
+    async def add_member(request: web.Request) -> web.Response:
+        group = em.store.group(em.store.resolve_group(request.match_info["group_id"]))
+        em.submit(em.store.add_member(group, em.store.resolve_user(request.match_info["user_id"])))
+        return _ok()
+
+    @route("DELETE", "/groups/{group_id}/users/{user_id}")
+    async def remove_member(request: web.Request) -> web.Response:
+        group = em.store.group(em.store.resolve_group(request.match_info["group_id"]))
+        em.submit(em.store.remove_member(group, em.store.resolve_user(request.match_info["user_id"])))
+        return _ok()
+
+    @route("POST", "/users")
+    async def create_user(request: web.Request) -> web.Response:
+        body = await _body(request)
+        if not body.get("login"):
+            raise ValueError("login is required")
+        if body["login"].lower() in em.store.users_by_login:
+            raise ValueError(f"login {body['login']!r} exists")
+        user = em.store.add_user(body)
+        return _ok({"id": user.id}, 201)
+
+    @route("POST", "/groups")
+    async def create_group(request: web.Request) -> web.Response:
+        body = await _body(request)
+        group = em.store.add_group(str(body["name"]), description=str(body.get("description", "")))
+        for ref in body.get("members") or []:
+            em.store.add_member(group, em.store.resolve_user(ref))
+        return _ok({"id": group.id}, 201)
+
+    @route("PATCH", "/users/{user_id}")
+    async def patch_user(request: web.Request) -> web.Response:
+        user = em.store.user(em.store.resolve_user(request.match_info["user_id"]))
+        em.submit(em.store.update_user_profile(user, await _body(request)))
+        return _ok()
+
+    @route("GET", "/scim-calls")
+    async def scim_calls(request: web.Request) -> web.Response:
+        calls = em.store.scim_calls
+        for key in ("app_id", "user_id"):
+            if request.query.get(key):
+                calls = [c for c in calls if c[key] == request.query[key]]
+        return _ok(calls)
+
+    @route("GET", "/events")
+    async def events(request: web.Request) -> web.Response:
+        out = em.store.events
+        if request.query.get("event_type"):
+            out = [e for e in out if e["eventType"] == request.query["event_type"]]
+        return _ok(out)
+
+    @route("PUT", "/rate-limits")
+    async def set_limits(request: web.Request) -> web.Response:
+        body = await _body(request)
+        em.limiter.limits.update({str(k): int(v) for k, v in body.items()})
+        return _ok(em.limiter.limits)
+
+    @route("POST", "/rate-limits/reset")
+    async def reset_limits(request: web.Request) -> web.Response:
+        em.limiter.reset()
+        return _ok()
+
+    @route("POST", "/rate-limits/exhaust")
+    async def exhaust(request: web.Request) -> web.Response:
+        em.limiter.exhaust(request.query["bucket"])
+        return _ok()
+
+    @route("DELETE", "/admin-sessions/{sid}")
+    async def expire_session(request: web.Request) -> web.Response:
+        if em.store.admin_sessions.pop(request.match_info["sid"], None) is None:
+            raise NotFound(request.match_info["sid"])
+        return _ok()

@@ -1,0 +1,1017 @@
+"""The emulator's HTTP server: Okta Management API routes, strict like Okta (DESIGN.md §7).
+
+Request pipeline for Okta routes (``/api/v1``, ``/oauth2``, ``/admin``), in order: concurrency limit (75 in
+flight, okta-api.md §2.1) → injected faults (``faults.py``) → rate-limit bucket (``ratelimit.py``) → auth
+(``SSWS <token>`` or ``Bearer <token>`` exactly, else 401 E0000011) → OAuth scope (403 E0000006) → handler.
+Every Okta response carries ``X-Okta-Request-Id``, ``Date`` and ``X-Rate-Limit-Limit/Remaining/Reset``;
+errors use Okta's body (``errorCode``, ``errorSummary``, ``errorLink``, ``errorId``, ``errorCauses``).
+The control API (``/__emulator/``, ``control.py``) bypasses all of it.
+
+This module never imports the okta SDK: it is the server side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import json
+import re
+import secrets
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from oktasync.emulator import ratelimit
+from oktasync.emulator.faults import Faults
+from oktasync.emulator.provisioning import ProvisioningEngine
+from oktasync.emulator.ratelimit import RateLimiter
+from oktasync.emulator.seed import load_state
+from oktasync.emulator.store import (
+    API_CAPABLE,
+    CUSTOM_SCIM,
+    App,
+    AppUser,
+    Group,
+    Job,
+    NotFound,
+    Store,
+    User,
+    parse_iso,
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+CONTROL_PREFIX = "/__emulator"
+DEFAULT_CONCURRENCY_LIMIT = 75
+
+# Scope needed by a Bearer token, by path prefix and method class (okta-api.md §1 scope columns).
+_SCOPES: list[tuple[str, str, str]] = [
+    ("/api/v1/apps", "okta.apps.read", "okta.apps.manage"),
+    ("/api/v1/groups", "okta.groups.read", "okta.groups.manage"),
+    ("/api/v1/users", "okta.users.read", "okta.users.manage"),
+    ("/api/v1/logs", "okta.logs.read", "okta.logs.read"),
+]
+
+
+# --- errors -----------------------------------------------------------------------------------------------
+class OktaError(Exception):
+    """Raised by handlers; rendered as Okta's error body."""
+
+    def __init__(self, status: int, code: str, summary: str, causes: list[str] | None = None) -> None:
+        super().__init__(summary)
+        self.status = status
+        self.code = code
+        self.summary = summary
+        self.causes = causes or []
+
+
+def error_body(code: str, summary: str, causes: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "errorCode": code,
+        "errorSummary": summary,
+        "errorLink": code,
+        "errorId": "oae" + secrets.token_urlsafe(16).replace("-", "x").replace("_", "y")[:19],
+        "errorCauses": [{"errorSummary": c} for c in causes or []],
+    }
+
+
+def okta_error_response(
+    status: int, code: str, summary: str, causes: list[str] | None = None
+) -> web.Response:
+    return web.json_response(error_body(code, summary, causes), status=status)
+
+
+def validation_error(cause: str, what: str = "") -> OktaError:
+    summary = "Api validation failed: " + what if what else "Api validation failed"
+    return OktaError(400, "E0000001", summary, [cause])
+
+
+def not_found(what: str) -> OktaError:
+    return OktaError(404, "E0000007", f"Not found: Resource not found: {what} ({what.split()[0]})")
+
+
+RATE_LIMITED_SUMMARY = "API call exceeded rate limit due to too many requests."
+
+
+@dataclass
+class BearerToken:
+    client_id: str
+    scopes: frozenset[str]
+    expires: float
+
+
+@dataclass
+class Stats:
+    total: int = 0
+    by_route: Counter[str] = field(default_factory=Counter)
+    by_bucket: Counter[str] = field(default_factory=Counter)
+    by_status: Counter[int] = field(default_factory=Counter)
+    rate_limited: int = 0
+    concurrency_rejected: int = 0
+    faults_injected: int = 0
+    max_in_flight: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "by_route": dict(self.by_route),
+            "by_bucket": dict(self.by_bucket),
+            "by_status": {str(k): v for k, v in self.by_status.items()},
+            "rate_limited": self.rate_limited,
+            "concurrency_rejected": self.concurrency_rejected,
+            "faults_injected": self.faults_injected,
+            "max_in_flight": self.max_in_flight,
+        }
+
+
+class Emulator:
+    """One emulated org: state, limits, faults, provisioning engine, and the aiohttp application."""
+
+    def __init__(
+        self,
+        seed: dict[str, Any] | None = None,
+        *,
+        time_scale: float = 1.0,
+        rate_limits: dict[str, int] | None = None,
+        concurrency_limit: int = DEFAULT_CONCURRENCY_LIMIT,
+        api_tokens: list[str] | tuple[str, ...] = (),
+        workers: int = 4,
+    ) -> None:
+        self.store: Store = load_state(seed or {})
+        self.store.api_tokens.update(api_tokens)
+        self.limiter = RateLimiter(time_scale, rate_limits)
+        self.time_scale = time_scale
+        self.concurrency_limit = concurrency_limit
+        self.faults = Faults()
+        self.stats = Stats()
+        self.bearer_tokens: dict[str, BearerToken] = {}
+        self.used_jtis: set[str] = set()
+        self.engine = ProvisioningEngine(self.store, workers=workers, time_scale=time_scale)
+        self.in_flight = 0
+
+    # --- state ------------------------------------------------------------------------------------
+    def replace_state(self, seed: dict[str, Any]) -> None:
+        keep_tokens = set(self.store.api_tokens) if not seed.get("api_tokens") else set()
+        self.engine.clear()
+        self.store = load_state(seed)
+        self.store.api_tokens.update(keep_tokens)
+        self.engine.store = self.store
+        self.bearer_tokens.clear()
+
+    def submit(self, jobs: list[Job]) -> None:
+        if jobs:
+            self.engine.submit(jobs)
+
+    # --- application --------------------------------------------------------------------------------
+    def build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware], client_max_size=8 * 1024**2)
+        app.on_response_prepare.append(_common_headers)
+        from oktasync.emulator import admin_console, control, oauth
+
+        control.add_routes(app, self)
+        oauth.add_routes(app, self)
+        admin_console.add_routes(app, self)
+        ApiRoutes(self).add_routes(app)
+
+        async def on_startup(_: web.Application) -> None:
+            await self.engine.start()
+
+        async def on_cleanup(_: web.Application) -> None:
+            await self.engine.stop()
+
+        app.on_startup.append(on_startup)
+        app.on_cleanup.append(on_cleanup)
+        return app
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if path.startswith(CONTROL_PREFIX):
+            return await handler(request)
+        self.stats.total += 1
+        bucket = ratelimit.bucket_for(path) or ratelimit.API_V1
+        self.stats.by_bucket[bucket] += 1
+        route = _route_name(request)
+        self.stats.by_route[route] += 1
+        if self.in_flight >= self.concurrency_limit:
+            # Concurrency 429: Limit and Remaining are both 0 (okta-api.md §2.1).
+            self.stats.concurrency_rejected += 1
+            resp = okta_error_response(429, "E0000047", RATE_LIMITED_SUMMARY)
+            _rate_headers(resp, 0, 0, int(time.time()) + 1)
+            self.stats.by_status[429] += 1
+            return resp
+        self.in_flight += 1
+        self.stats.max_in_flight = max(self.stats.max_in_flight, self.in_flight)
+        result: web.StreamResponse
+        try:
+            result = await self._guarded(request, handler, bucket)
+        finally:
+            self.in_flight -= 1
+        self.stats.by_status[result.status] += 1
+        if result.status == 429:
+            self.stats.rate_limited += 1
+        return result
+
+    async def _guarded(self, request: web.Request, handler: Handler, bucket: str) -> web.StreamResponse:
+        decision = self.limiter.take(bucket)
+        verdict = self.faults.decide(request.method, request.path) if self.faults.active else None
+        if verdict is not None:
+            if verdict.delay:
+                await asyncio.sleep(verdict.delay)
+            if verdict.drop:
+                self.stats.faults_injected += 1
+                if request.transport is not None:
+                    request.transport.close()
+                raise ConnectionResetError("connection dropped by fault injection")
+            if verdict.rate_limited:
+                self.stats.faults_injected += 1
+                resp = okta_error_response(429, "E0000047", RATE_LIMITED_SUMMARY)
+                _rate_headers(resp, decision.limit, 0, decision.reset)
+                return resp
+            if verdict.status is not None:
+                self.stats.faults_injected += 1
+                resp = okta_error_response(
+                    verdict.status, "E0000009", "Internal Server Error", ["injected fault"]
+                )
+                _rate_headers(resp, decision.limit, decision.remaining, decision.reset)
+                return resp
+        if not decision.allowed:
+            resp = okta_error_response(429, "E0000047", RATE_LIMITED_SUMMARY)
+            _rate_headers(resp, decision.limit, 0, decision.reset)
+            return resp
+        answer: web.StreamResponse
+        try:
+            if request.path.startswith("/api/"):
+                self._authorize(request)
+            answer = await handler(request)
+        except OktaError as exc:
+            answer = okta_error_response(exc.status, exc.code, exc.summary, exc.causes)
+        except NotFound as exc:
+            answer = okta_error_response(404, "E0000007", f"Not found: Resource not found: {exc} (Object)")
+        except web.HTTPNotFound:
+            answer = okta_error_response(
+                404, "E0000022", "The endpoint does not support the provided HTTP method"
+            )
+        except web.HTTPMethodNotAllowed:
+            answer = okta_error_response(
+                405, "E0000022", "The endpoint does not support the provided HTTP method"
+            )
+        _rate_headers(answer, decision.limit, decision.remaining, decision.reset)
+        return answer
+
+    def _authorize(self, request: web.Request) -> None:
+        header = request.headers.get("Authorization", "")
+        scopes: frozenset[str] | None = None
+        if header.startswith("SSWS ") and header[5:] in self.store.api_tokens:
+            scopes = None  # an API token carries its admin's full permissions
+        elif header.startswith("Bearer ") and header[7:] in self.bearer_tokens:
+            token = self.bearer_tokens[header[7:]]
+            if token.expires < time.time():
+                raise OktaError(401, "E0000011", "Invalid token provided")
+            scopes = token.scopes
+        else:
+            raise OktaError(401, "E0000011", "Invalid token provided")
+        request["scopes"] = scopes
+        if scopes is None:
+            return
+        for prefix, read_scope, manage_scope in _SCOPES:
+            if request.path.startswith(prefix):
+                needed = read_scope if request.method in ("GET", "HEAD") else manage_scope
+                if needed not in scopes and not (
+                    needed.endswith(".read") and needed[:-5] + ".manage" in scopes
+                ):
+                    raise OktaError(
+                        403, "E0000006", "You do not have permission to perform the requested action"
+                    )
+                return
+
+
+def _route_name(request: web.Request) -> str:
+    info = request.match_info
+    route = getattr(info, "route", None)
+    resource = getattr(route, "resource", None)
+    canonical = getattr(resource, "canonical", None)
+    return f"{request.method} {canonical or '(unknown)'}"
+
+
+def _rate_headers(resp: web.StreamResponse, limit: int, remaining: int, reset: int) -> None:
+    resp.headers["X-Rate-Limit-Limit"] = str(limit)
+    resp.headers["X-Rate-Limit-Remaining"] = str(remaining)
+    resp.headers["X-Rate-Limit-Reset"] = str(reset)
+
+
+async def _common_headers(request: web.Request, resp: web.StreamResponse) -> None:
+    resp.headers.setdefault("X-Okta-Request-Id", secrets.token_urlsafe(18))
+    resp.headers.setdefault("Date", email.utils.formatdate(usegmt=True))
+    if resp.status == 204:
+        resp.headers.pop("Content-Type", None)
+
+
+# --- helpers for handlers ---------------------------------------------------------------------------------
+def parse_limit(request: web.Request, default: int, low: int, high: int) -> int:
+    raw = request.query.get("limit")
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise validation_error(
+            f"limit: The value of limit must be an integer between {low} and {high}.", "limit"
+        ) from None
+    if not low <= value <= high:
+        raise validation_error(f"limit: The value of limit must be between {low} and {high}.", "limit")
+    return value
+
+
+def encode_cursor(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def decode_cursor(value: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise validation_error("after: invalid cursor", "after") from None
+
+
+def page_by_id(
+    request: web.Request, keys: list[str], limit: int, matches: Callable[[str], bool] | None = None
+) -> tuple[list[str], str | None]:
+    """Keys after the ``after`` cursor (an opaque encoding of the last id), and the next cursor."""
+    import bisect
+
+    after = request.query.get("after")
+    start = 0
+    if after:
+        start = bisect.bisect_right(keys, decode_cursor(after))
+    out: list[str] = []
+    index = start
+    while index < len(keys) and len(out) < limit:
+        key = keys[index]
+        index += 1
+        if matches is None or matches(key):
+            out.append(key)
+    more = False
+    if len(out) == limit:
+        if matches is None:
+            more = index < len(keys)
+        else:
+            more = any(matches(k) for k in keys[index:])
+    return out, (encode_cursor(out[-1]) if more and out else None)
+
+
+def link_headers(request: web.Request, next_cursor: str | None, limit: int) -> CIMultiDict[str]:
+    """``Link`` for self and next as two separate header lines, self first (okta-api.md §2.3, §3.5)."""
+    headers: CIMultiDict[str] = CIMultiDict()
+    self_url = request.url
+    headers.add("Link", f'<{self_url}>; rel="self"')
+    if next_cursor is not None:
+        query = dict(request.query)
+        query["after"] = next_cursor
+        query["limit"] = str(limit)
+        headers.add("Link", f'<{self_url.with_query(query)}>; rel="next"')
+    return headers
+
+
+def json_list(
+    request: web.Request, items: list[dict[str, Any]], next_cursor: str | None, limit: int
+) -> web.Response:
+    resp = web.Response(
+        body=json.dumps(items).encode(),
+        content_type="application/json",
+        headers=link_headers(request, next_cursor, limit),
+    )
+    return resp
+
+
+def json_response(doc: Any, status: int = 200) -> web.Response:
+    return web.Response(body=json.dumps(doc).encode(), status=status, content_type="application/json")
+
+
+async def read_json(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw.strip():
+        if optional:
+            return {}
+        raise OktaError(400, "E0000003", "The request body was not well-formed.")
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        raise OktaError(400, "E0000003", "The request body was not well-formed.") from None
+    if not isinstance(doc, dict):
+        raise OktaError(400, "E0000003", "The request body was not well-formed.")
+    return doc
+
+
+def _prefix(value: Any, q: str) -> bool:
+    return isinstance(value, str) and value.lower().startswith(q)
+
+
+# --- the Management API ----------------------------------------------------------------------------------
+class ApiRoutes:
+    def __init__(self, em: Emulator) -> None:
+        self.em = em
+
+    @property
+    def store(self) -> Store:
+        return self.em.store
+
+    def add_routes(self, app: web.Application) -> None:
+        a = "/api/v1/apps/{app_id}"
+        app.router.add_get("/api/v1/apps", self.list_apps)
+        app.router.add_get(a, self.get_app)
+        app.router.add_get(a + "/connections/default", self.get_connection)
+        app.router.add_post(a + "/connections/default", self.set_connection)
+        app.router.add_post(a + "/connections/default/lifecycle/activate", self.activate_connection)
+        app.router.add_post(a + "/connections/default/lifecycle/deactivate", self.deactivate_connection)
+        app.router.add_get(a + "/features", self.list_features)
+        app.router.add_get(a + "/features/{name}", self.get_feature)
+        app.router.add_put(a + "/features/{name}", self.put_feature)
+        app.router.add_get(a + "/groups", self.list_app_groups)
+        app.router.add_get(a + "/groups/{group_id}", self.get_app_group)
+        app.router.add_put(a + "/groups/{group_id}", self.put_app_group)
+        app.router.add_delete(a + "/groups/{group_id}", self.delete_app_group)
+        app.router.add_get(a + "/users", self.list_app_users)
+        app.router.add_post(a + "/users", self.assign_app_user)
+        app.router.add_get(a + "/users/{user_id}", self.get_app_user)
+        app.router.add_post(a + "/users/{user_id}", self.update_app_user)
+        app.router.add_delete(a + "/users/{user_id}", self.delete_app_user)
+        app.router.add_get("/api/v1/groups", self.list_groups)
+        app.router.add_get("/api/v1/groups/{group_id}", self.get_group)
+        app.router.add_get("/api/v1/groups/{group_id}/users", self.list_group_users)
+        app.router.add_get("/api/v1/users", self.list_users)
+        app.router.add_get("/api/v1/users/{user_id}", self.get_user)
+        app.router.add_get("/api/v1/logs", self.list_logs)
+
+    # --- renderers -----------------------------------------------------------------------------------
+    def base(self, request: web.Request) -> str:
+        return f"{request.scheme}://{request.host}"
+
+    def app_json(self, request: web.Request, app: App) -> dict[str, Any]:
+        base = f"{self.base(request)}/api/v1/apps/{app.id}"
+        settings: dict[str, Any] = {
+            "app": {},
+            "notifications": {
+                "vpn": {"network": {"connection": "DISABLED"}, "message": None, "helpUrl": None}
+            },
+            "manualProvisioning": False,
+            "implicitAssignment": False,
+            "notes": {"admin": None, "enduser": None},
+        }
+        if app.sign_on_mode == "SAML_2_0":
+            settings["signOn"] = {
+                "defaultRelayState": "",
+                "ssoAcsUrl": "https://example.invalid/sso/saml",
+                "idpIssuer": "http://www.okta.com/${org.externalKey}",
+                "audience": "https://example.invalid",
+                "recipient": "https://example.invalid/sso/saml",
+                "destination": "https://example.invalid/sso/saml",
+                "subjectNameIdTemplate": "${user.userName}",
+                "subjectNameIdFormat": "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
+                "responseSigned": True,
+                "assertionSigned": True,
+                "signatureAlgorithm": "RSA_SHA256",
+                "digestAlgorithm": "SHA256",
+                "honorForceAuthn": True,
+                "authnContextClassRef": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
+                "requestCompressed": False,
+                "allowMultipleAcsEndpoints": False,
+                "acsEndpoints": [],
+                "attributeStatements": [],
+            }
+        return {
+            "id": app.id,
+            "name": app.name,
+            "label": app.label,
+            "status": app.status,
+            "created": app.created,
+            "lastUpdated": app.last_updated,
+            "accessibility": {"selfService": False, "errorRedirectUrl": None, "loginRedirectUrl": None},
+            "visibility": {
+                "autoSubmitToolbar": False,
+                "hide": {"iOS": False, "web": False},
+                "appLinks": {f"{app.name}_link": True},
+            },
+            "features": app.features(),
+            "signOnMode": app.sign_on_mode,
+            "credentials": {
+                "userNameTemplate": {"template": "${source.login}", "type": "BUILT_IN"},
+                "signing": {"kid": "emulator-signing-key"},
+            },
+            "settings": settings,
+            "_links": {
+                "self": {"href": base},
+                "users": {"href": base + "/users"},
+                "groups": {"href": base + "/groups"},
+                "deactivate": {"href": base + "/lifecycle/deactivate"},
+                "appLinks": [
+                    {
+                        "name": f"{app.name}_link",
+                        "href": f"{self.base(request)}/home/{app.name}/{app.id}/1",
+                        "type": "text/html",
+                    }
+                ],
+            },
+        }
+
+    def group_json(self, request: web.Request, group: Group) -> dict[str, Any]:
+        href = f"{self.base(request)}/api/v1/groups/{group.id}"
+        return {
+            "id": group.id,
+            "created": group.created,
+            "lastUpdated": group.last_updated,
+            "lastMembershipUpdated": group.last_membership_updated,
+            "objectClass": ["okta:user_group"],
+            "type": "OKTA_GROUP",
+            "profile": {"name": group.name, "description": group.description},
+            "_links": {
+                "self": {"href": href},
+                "users": {"href": href + "/users"},
+                "apps": {"href": href + "/apps"},
+            },
+        }
+
+    def user_json(self, request: web.Request, user: User) -> dict[str, Any]:
+        return {
+            "id": user.id,
+            "status": user.status,
+            "created": user.created,
+            "activated": user.created,
+            "statusChanged": None,
+            "lastLogin": None,
+            "lastUpdated": user.last_updated,
+            "passwordChanged": None,
+            "type": {"id": "oty1default000000001"},
+            "profile": dict(user.profile),
+            "credentials": {"provider": {"type": "OKTA", "name": "OKTA"}},
+            "_links": {"self": {"href": f"{self.base(request)}/api/v1/users/{user.id}"}},
+        }
+
+    def assignment_json(self, request: web.Request, app: App, gid: str, expand: bool) -> dict[str, Any]:
+        assignment = app.groups[gid]
+        base = self.base(request)
+        doc: dict[str, Any] = {
+            "id": gid,
+            "lastUpdated": assignment.last_updated,
+            "priority": assignment.priority,
+            "profile": assignment.profile,
+            "_links": {
+                "app": {"href": f"{base}/api/v1/apps/{app.id}"},
+                "self": {"href": f"{base}/api/v1/apps/{app.id}/groups/{gid}"},
+                "group": {"href": f"{base}/api/v1/groups/{gid}"},
+            },
+        }
+        if expand:
+            doc["_embedded"] = {"group": self.group_json(request, self.store.groups[gid])}
+        return doc
+
+    def app_user_json(
+        self, request: web.Request, app: App, app_user: AppUser, expand: bool
+    ) -> dict[str, Any]:
+        base = self.base(request)
+        doc: dict[str, Any] = {
+            "id": app_user.user_id,
+            "externalId": app_user.external_id,
+            "created": app_user.created,
+            "lastUpdated": app_user.last_updated,
+            "scope": app_user.scope,
+            "status": app_user.status,
+            "statusChanged": app_user.status_changed,
+            "passwordChanged": None,
+            "syncState": app_user.sync_state,
+            "lastSync": app_user.last_sync,
+            "credentials": {"userName": app_user.user_name},
+            "profile": dict(app_user.profile),
+            "_links": {
+                "app": {"href": f"{base}/api/v1/apps/{app.id}"},
+                "user": {"href": f"{base}/api/v1/users/{app_user.user_id}"},
+            },
+        }
+        if expand:
+            doc["_embedded"] = {"user": self.user_json(request, self.store.users[app_user.user_id])}
+        return doc
+
+    def connection_json(self, request: web.Request, app: App) -> dict[str, Any]:
+        href = f"{self.base(request)}/api/v1/apps/{app.id}/connections/default"
+        if app.kind == CUSTOM_SCIM:
+            # AIW apps: 200 UNKNOWN, never an error (okta-api.md §1.1 recorded bookmark responses).
+            return {
+                "authScheme": "UNKNOWN",
+                "status": "UNKNOWN",
+                "profile": {"authScheme": "UNKNOWN"},
+                "_links": {"self": {"href": href, "hints": {"allow": ["GET", "POST"]}}},
+            }
+        status = app.connection_status or "DISABLED"
+        links: dict[str, Any] = {"self": {"href": href, "hints": {"allow": ["GET", "POST"]}}}
+        if status == "ENABLED":
+            links["deactivate"] = {"href": href + "/lifecycle/deactivate", "hints": {"allow": ["POST"]}}
+        else:
+            links["activate"] = {"href": href + "/lifecycle/activate", "hints": {"allow": ["POST"]}}
+        doc: dict[str, Any] = {
+            "authScheme": "TOKEN",
+            "status": status,
+            "profile": {"authScheme": "TOKEN"},
+            "_links": links,
+        }
+        if app.settings.scim_base_url:
+            doc["baseUrl"] = app.settings.scim_base_url
+        return doc
+
+    def feature_json(self, request: web.Request, app: App) -> dict[str, Any]:
+        s = app.settings
+
+        def st(flag: bool) -> dict[str, str]:
+            return {"status": "ENABLED" if flag else "DISABLED"}
+
+        href = f"{self.base(request)}/api/v1/apps/{app.id}/features/USER_PROVISIONING"
+        return {
+            "name": "USER_PROVISIONING",
+            "status": "ENABLED",
+            "description": "User provisioning settings from Okta to a downstream app",
+            "capabilities": {
+                "create": {"lifecycleCreate": st(s.create_users)},
+                "update": {
+                    "lifecycleDeactivate": st(s.deactivate_users),
+                    "profile": st(s.update_user_attributes),
+                    "password": {"status": "DISABLED", "seed": "RANDOM", "change": "KEEP_EXISTING"},
+                },
+            },
+            "_links": {"self": {"href": href, "hints": {"allow": ["GET", "PUT"]}}},
+        }
+
+    # --- apps -----------------------------------------------------------------------------------------
+    async def list_apps(self, request: web.Request) -> web.Response:
+        limit = parse_limit(request, 20, 1, 200)
+        q = (request.query.get("q") or "").lower()
+        apps = self.store.apps
+
+        def matches(key: str) -> bool:
+            return not q or _prefix(apps[key].label, q) or _prefix(apps[key].name, q)
+
+        keys, nxt = page_by_id(request, self.store.sorted_keys("apps", apps), limit, matches)
+        return json_list(request, [self.app_json(request, apps[k]) for k in keys], nxt, limit)
+
+    async def get_app(self, request: web.Request) -> web.Response:
+        return json_response(self.app_json(request, self._app(request)))
+
+    def _app(self, request: web.Request) -> App:
+        app = self.store.apps.get(request.match_info["app_id"])
+        if app is None:
+            raise not_found(f"{request.match_info['app_id']} (AppInstance)")
+        return app
+
+    # --- connection ---------------------------------------------------------------------------------------
+    async def get_connection(self, request: web.Request) -> web.Response:
+        return json_response(self.connection_json(request, self._app(request)))
+
+    async def set_connection(self, request: web.Request) -> web.Response:
+        app = self._app(request)
+        body = await read_json(request)
+        if app.kind == CUSTOM_SCIM:
+            return json_response(self.connection_json(request, app))  # accepted, nothing changes
+        profile = body.get("profile")
+        if not isinstance(profile, dict) or profile.get("authScheme") != "TOKEN":
+            raise validation_error("profile.authScheme: must be TOKEN", "profile")
+        changes: dict[str, Any] = {}
+        if isinstance(body.get("baseUrl"), str):
+            changes["scim_base_url"] = body["baseUrl"]
+        if isinstance(profile.get("token"), str) and profile["token"]:
+            changes["bearer_token"] = profile["token"]
+        self.store.update_settings(app, changes, "api")
+        if app.connection_status is None:
+            app.connection_status = "DISABLED"
+        if request.query.get("activate", "").lower() == "true":
+            app.connection_status = "ENABLED"
+        self._lifecycle_event(app, "Update application")
+        return json_response(self.connection_json(request, app))
+
+    async def activate_connection(self, request: web.Request) -> web.Response:
+        app = self._app(request)
+        if app.kind == API_CAPABLE:
+            app.connection_status = "ENABLED"
+        return web.Response(status=204)
+
+    async def deactivate_connection(self, request: web.Request) -> web.Response:
+        app = self._app(request)
+        if app.kind == API_CAPABLE:
+            app.connection_status = "DISABLED"
+        return web.Response(status=204)
+
+    # --- features ----------------------------------------------------------------------------------------
+    def _check_features(self, app: App) -> None:
+        if app.kind == CUSTOM_SCIM:
+            raise validation_error("Provisioning is not supported.", "feature")
+        if app.connection_status != "ENABLED":
+            raise validation_error("Provisioning is not enabled for the app instance.", "feature")
+
+    async def list_features(self, request: web.Request) -> web.Response:
+        app = self._app(request)
+        self._check_features(app)
+        return json_response([self.feature_json(request, app)])
+
+    async def get_feature(self, request: web.Request) -> web.Response:
+        app = self._app(request)
+        self._check_features(app)
+        if request.match_info["name"] != "USER_PROVISIONING":
+            raise not_found(f"{request.match_info['name']} (ApplicationFeature)")
+        return json_response(self.feature_json(request, app))
+
+    async def put_feature(self, request: web.Request) -> web.Response:
+        app = self._app(request)
+        body = await read_json(request)  # empty body -> 400 E0000003 (okta-api.md §1.2)
+        self._check_features(app)
+        if request.match_info["name"] != "USER_PROVISIONING":
+            raise not_found(f"{request.match_info['name']} (ApplicationFeature)")
+        changes: dict[str, Any] = {}
+        paths = {
+            ("create", "lifecycleCreate"): "create_users",
+            ("update", "profile"): "update_user_attributes",
+            ("update", "lifecycleDeactivate"): "deactivate_users",
+        }
+        for key in body:
+            if key not in ("create", "update"):
+                raise validation_error(f"{key}: unknown capability", "capabilities")
+        for (section, cap), setting in paths.items():
+            block = body.get(section)
+            if not isinstance(block, dict) or cap not in block:
+                continue
+            status = block[cap].get("status") if isinstance(block[cap], dict) else None
+            if status not in ("ENABLED", "DISABLED"):
+                raise validation_error(f"{section}.{cap}.status: must be ENABLED or DISABLED", "capabilities")
+            changes[setting] = status == "ENABLED"
+        if self.store.update_settings(app, changes, "api"):
+            self._lifecycle_event(app, "Update application")
+        return json_response(self.feature_json(request, app))
+
+    def _lifecycle_event(self, app: App, message: str) -> None:
+        self.store.log_event("application.lifecycle.update", message, targets=[self.store.app_target(app)])
+
+    # --- app groups ---------------------------------------------------------------------------------------
+    async def list_app_groups(self, request: web.Request) -> web.Response:
+        app = self._app(request)
+        limit = parse_limit(request, 20, 20, 200)  # okta-api.md §1.4: min 20, max 200, default 20
+        expand = "group" in (request.query.get("expand") or "")
+        q = (request.query.get("q") or "").lower()
+        groups = self.store.groups
+        matches = (lambda k: _prefix(groups[k].name, q)) if q else None
+        keys, nxt = page_by_id(request, self.store.sorted_keys(f"ag:{app.id}", app.groups), limit, matches)
+        return json_list(request, [self.assignment_json(request, app, k, expand) for k in keys], nxt, limit)
+
+    async def get_app_group(self, request: web.Request) -> web.Response:
+        app = self._app(request)
+        gid = request.match_info["group_id"]
+        if gid not in app.groups:
+            raise not_found(f"{gid} (ApplicationGroupAssignment)")
+        expand = "group" in (request.query.get("expand") or "")
+        return json_response(self.assignment_json(request, app, gid, expand))
+
+    async def put_app_group(self, request: web.Request) -> web.Response:
+        app = self._app(request)
+        gid = request.match_info["group_id"]
+        group = self.store.groups.get(gid)
+        if group is None:
+            raise not_found(f"{gid} (UserGroup)")
+        body = await read_json(request, optional=True)  # body is optional (okta-api.md §1.4)
+        priority = body.get("priority")
+        if priority is not None and (
+            not isinstance(priority, int) or isinstance(priority, bool) or priority < 0
+        ):
+            raise validation_error("priority: must be a non-negative integer", "priority")
+        profile = body.get("profile")
+        if profile is not None and not isinstance(profile, dict):
+            raise validation_error("profile: must be an object", "profile")
+        _, jobs = self.store.assign_group(app, group, priority, profile)
+        self.em.submit(jobs)
+        return json_response(self.assignment_json(request, app, gid, False))
+
+    async def delete_app_group(self, request: web.Request) -> web.Response:
+        app = self._app(request)
+        gid = request.match_info["group_id"]
+        group = self.store.groups.get(gid)
+        if group is None or gid not in app.groups:
+            raise not_found(f"{gid} (ApplicationGroupAssignment)")
+        self.em.submit(self.store.unassign_group(app, group))
+        return web.Response(status=204)
+
+    # --- app users -----------------------------------------------------------------------------------------
+    async def list_app_users(self, request: web.Request) -> web.Response:
+        app = self._app(request)
+        limit = parse_limit(request, 50, 1, 500)  # okta-api.md §1.5: 1..500, default 50
+        expand = "user" in (request.query.get("expand") or "")
+        q = (request.query.get("q") or "").lower()
+        users = self.store.users
+
+        def matches(key: str) -> bool:
+            au = app.users[key]
+            p = users[key].profile
+            return (
+                _prefix(au.user_name, q)
+                or _prefix(p.get("firstName"), q)
+                or _prefix(p.get("lastName"), q)
+                or _prefix(p.get("email"), q)
+            )
+
+        keys, nxt = page_by_id(
+            request, self.store.sorted_keys(f"au:{app.id}", app.users), limit, matches if q else None
+        )
+        return json_list(
+            request, [self.app_user_json(request, app, app.users[k], expand) for k in keys], nxt, limit
+        )
+
+    async def get_app_user(self, request: web.Request) -> web.Response:
+        app = self._app(request)
+        uid = request.match_info["user_id"]
+        app_user = app.users.get(uid)
+        if app_user is None:
+            raise not_found(f"{uid} (AppUser)")
+        expand = "user" in (request.query.get("expand") or "")
+        return json_response(self.app_user_json(request, app, app_user, expand))
+
+    async def assign_app_user(self, request: web.Request) -> web.Response:
+        app = self._app(request)
+        body = await read_json(request)
+        uid = body.get("id")
+        if not isinstance(uid, str):
+            raise validation_error("id: The field cannot be left blank", "id")
+        user = self.store.users.get(uid)
+        if user is None:
+            raise not_found(f"{uid} (User)")
+        profile = body.get("profile") if isinstance(body.get("profile"), dict) else None
+        app_user, jobs = self.store.assign_user(app, user, profile)
+        creds = body.get("credentials")
+        if (
+            isinstance(creds, dict)
+            and isinstance(creds.get("userName"), str)
+            and app_user.external_id is None
+        ):
+            app_user.user_name = creds["userName"]
+        self.em.submit(jobs)
+        return json_response(self.app_user_json(request, app, app_user, False))
+
+    async def update_app_user(self, request: web.Request) -> web.Response:
+        app = self._app(request)
+        uid = request.match_info["user_id"]
+        body = await read_json(request)
+        if uid not in app.users:
+            raise not_found(f"{uid} (AppUser)")
+        app_user, jobs = self.store.update_app_user(app, uid, body)
+        self.em.submit(jobs)
+        return json_response(self.app_user_json(request, app, app_user, False))
+
+    async def delete_app_user(self, request: web.Request) -> web.Response:
+        app = self._app(request)
+        uid = request.match_info["user_id"]
+        if uid not in app.users:
+            raise not_found(f"{uid} (AppUser)")
+        try:
+            jobs = self.store.unassign_user(app, uid)
+        except PermissionError:
+            # DESIGN.md §6: unassigning a user a group still entitles is 403 E0000046.
+            raise OktaError(
+                403,
+                "E0000046",
+                "Deactivate application for user forbidden.",
+                ["The application is assigned to this user through a group; unassign the group instead."],
+            ) from None
+        self.em.submit(jobs)
+        return web.Response(status=204)
+
+    # --- groups and users -----------------------------------------------------------------------------------
+    async def list_groups(self, request: web.Request) -> web.Response:
+        limit = parse_limit(request, 10000, 1, 10000)
+        q = (request.query.get("q") or "").lower()
+        groups = self.store.groups
+        matches = (lambda k: _prefix(groups[k].name, q)) if q else None
+        keys, nxt = page_by_id(request, self.store.sorted_keys("groups", groups), limit, matches)
+        return json_list(request, [self.group_json(request, groups[k]) for k in keys], nxt, limit)
+
+    async def get_group(self, request: web.Request) -> web.Response:
+        gid = request.match_info["group_id"]
+        group = self.store.groups.get(gid)
+        if group is None:
+            raise not_found(f"{gid} (UserGroup)")
+        return json_response(self.group_json(request, group))
+
+    async def list_group_users(self, request: web.Request) -> web.Response:
+        gid = request.match_info["group_id"]
+        group = self.store.groups.get(gid)
+        if group is None:
+            raise not_found(f"{gid} (UserGroup)")
+        limit = parse_limit(request, 1000, 1, 1000)
+        keys, nxt = page_by_id(request, sorted(group.members), limit)
+        users = self.store.users
+        return json_list(request, [self.user_json(request, users[k]) for k in keys], nxt, limit)
+
+    async def list_users(self, request: web.Request) -> web.Response:
+        limit = parse_limit(request, 200, 1, 200)
+        q = (request.query.get("q") or "").lower()
+        users = self.store.users
+
+        def matches(key: str) -> bool:
+            p = users[key].profile
+            return any(_prefix(p.get(f), q) for f in ("login", "email", "firstName", "lastName"))
+
+        keys, nxt = page_by_id(request, self.store.sorted_keys("users", users), limit, matches if q else None)
+        return json_list(request, [self.user_json(request, users[k]) for k in keys], nxt, limit)
+
+    async def get_user(self, request: web.Request) -> web.Response:
+        ref = request.match_info["user_id"]
+        try:
+            user = self.store.users[self.store.resolve_user(ref)]
+        except NotFound:
+            raise not_found(f"{ref} (User)") from None
+        return json_response(self.user_json(request, user))
+
+    # --- system log --------------------------------------------------------------------------------------
+    async def list_logs(self, request: web.Request) -> web.Response:
+        """okta-api.md §1.6: since/until/filter/after/limit/sortOrder; polling queries always have next."""
+        limit = parse_limit(request, 100, 0, 1000)
+        query = request.query
+        now = time.time()
+        try:
+            until = parse_iso(query["until"]) if query.get("until") else now + 1.0
+            since = parse_iso(query["since"]) if query.get("since") else until - 7 * 86400
+        except ValueError:
+            raise validation_error("since/until: invalid date", "since") from None
+        polling = not query.get("until")
+        descending = (query.get("sortOrder") or "ASCENDING").upper() == "DESCENDING"
+        predicate = parse_log_filter(query.get("filter"))
+        store = self.store
+        lo, hi = store.events_between(since, until)
+        after_raw = query.get("after")
+        after_index: int | None = None
+        if after_raw:
+            try:
+                after_index = int(decode_cursor(after_raw))
+            except ValueError:
+                raise validation_error("after: invalid cursor", "after") from None
+        out: list[dict[str, Any]] = []
+        last_index = after_index
+        more = False
+        if descending:
+            indices = range(min(hi, after_index if after_index is not None else hi) - 1, lo - 1, -1)
+        else:
+            start = max(lo, after_index + 1) if after_index is not None else lo
+            indices = range(start, hi)
+        for index in indices:
+            event = store.events[index]
+            if not predicate(event):
+                continue
+            if len(out) >= limit:
+                more = True
+                break
+            out.append(event)
+            last_index = index
+        if polling and not descending:
+            # A polling query always has a next link (okta-api.md §1.6); resume after the last event seen.
+            nxt: str | None = encode_cursor(str(last_index if last_index is not None else lo - 1))
+        else:
+            nxt = encode_cursor(str(last_index)) if more and last_index is not None else None
+        return json_list(request, out, nxt, limit)
+
+
+_FILTER_TERM = re.compile(r'^\s*([A-Za-z_][\w.]*)\s+(eq|sw|co)\s+"((?:[^"\\]|\\.)*)"\s*$')
+
+
+def parse_log_filter(expr: str | None) -> Callable[[dict[str, Any]], bool]:
+    """``field eq "v"`` terms joined by ``and`` (system-log-query; okta-api.md §1.6)."""
+    if not expr:
+        return lambda _event: True
+    terms: list[tuple[list[str], str, str]] = []
+    for part in re.split(r"\s+and\s+", expr.strip(), flags=re.IGNORECASE):
+        match = _FILTER_TERM.match(part)
+        if not match:
+            raise OktaError(
+                400, "E0000001", "Api validation failed: filter", [f"Invalid filter: {part.strip()}"]
+            )
+        terms.append((match.group(1).split("."), match.group(2), match.group(3).replace('\\"', '"')))
+
+    def values(node: Any, path: list[str]) -> list[Any]:
+        if not path:
+            return [node]
+        if isinstance(node, list):
+            return [v for item in node for v in values(item, path)]
+        if isinstance(node, dict) and path[0] in node:
+            return values(node[path[0]], path[1:])
+        return []
+
+    def predicate(event: dict[str, Any]) -> bool:
+        for path, op, wanted in terms:
+            found = values(event, path)
+            if op == "eq":
+                ok = any(isinstance(v, str) and v == wanted for v in found)
+            elif op == "sw":
+                ok = any(isinstance(v, str) and v.startswith(wanted) for v in found)
+            else:
+                ok = any(isinstance(v, str) and wanted in v for v in found)
+            if not ok:
+                return False
+        return True
+
+    return predicate
