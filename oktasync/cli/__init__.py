@@ -16,6 +16,10 @@ from oktasync.cli.context import GlobalOptions, configure_logging, handle_errors
 
 # name -> (module, one-line help). Help is duplicated here so `--help` does not import every command.
 _COMMANDS: dict[str, tuple[str, str]] = {
+    "emulator": (
+        "oktasync.cli.emulator",
+        "Run the loopback Okta emulator (for tests, benchmarks and the demo).",
+    ),
     "validate": ("oktasync.cli.validate", "Check tenant configs: schema, templates, cross-field rules."),
     "schema": ("oktasync.cli.schema", "Print the JSON Schema of the tenant config format."),
     "test-connector": ("oktasync.cli.test_connector", "Test the SCIM target as Okta does, and more."),
