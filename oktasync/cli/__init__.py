@@ -22,6 +22,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "validate": ("oktasync.cli.validate", "Check tenant configs: schema, templates, cross-field rules."),
     "schema": ("oktasync.cli.schema", "Print the JSON Schema of the tenant config format."),
+    "playbook": ("oktasync.cli.playbook", "Run YAML playbooks of oktasync steps, recorded and resumable."),
     "test-connector": ("oktasync.cli.test_connector", "Test the SCIM target as Okta does, and more."),
     "report": ("oktasync.cli.report", "report unmanaged: target users Okta does not manage."),
 }

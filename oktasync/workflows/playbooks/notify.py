@@ -1,0 +1,43 @@
+"""The `notify` action: post a message to the config's webhook targets (``tasks.notify``).
+
+Webhook URLs are secrets (they embed a token): they are revealed only for the request, and a failure is
+reported by target number and HTTP status or error type, never with the URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from oktasync.config.schema import NotifyTarget
+
+
+def payload(target: NotifyTarget, message: str, *, level: str, tenant: str) -> dict[str, Any]:
+    text = f"[oktasync · {tenant}] {message}"
+    if target.kind == "slack":
+        return {"text": text}
+    return {"source": "oktasync", "tenant": tenant, "level": level, "message": message}
+
+
+async def send_notifications(
+    targets: Sequence[NotifyTarget], message: str, *, level: str, tenant: str, timeout: float = 10.0
+) -> tuple[int, list[str]]:
+    """Send to every target; returns (number sent, one line per failure without the URL)."""
+    import httpx
+
+    sent = 0
+    failures: list[str] = []
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        for number, target in enumerate(targets, start=1):
+            try:
+                response = await client.post(
+                    target.webhook.reveal(), json=payload(target, message, level=level, tenant=tenant)
+                )
+            except httpx.HTTPError as error:
+                failures.append(f"target {number} ({target.kind}): {type(error).__name__}")
+                continue
+            if response.is_success:
+                sent += 1
+            else:
+                failures.append(f"target {number} ({target.kind}): HTTP {response.status_code}")
+    return sent, failures

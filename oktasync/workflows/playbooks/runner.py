@@ -1,0 +1,742 @@
+"""Run a checked playbook against one or more tenant configs, recording every step (docs/playbooks.md).
+
+For each config in turn: take the playbook's lock for that tenant+app, start a new run record (or pick up
+an unfinished one with ``resume=True``), then for each step: evaluate ``when``, render ``with:``, run the
+action (repeating it per ``until`` / ``max_attempts``), decide success (exit code, or ``failed_when``),
+record the result (fsynced) and either go on or stop (``on_failure``).
+
+The engine never prints: it reports through ``RunReporter`` and asks people through ``Interaction``, both
+given by the CLI (or by ``demo``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from oktasync.errors import (
+    EXIT_CHANGES,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    ConfigError,
+    Interrupted,
+    ManualActionRequired,
+    OktasyncError,
+    Problem,
+    ResumeRequiredError,
+    SafetyError,
+)
+from oktasync.state import exclusive_lock
+from oktasync.workflows.playbooks import record as rec
+from oktasync.workflows.playbooks.catalog import ACTIONS, step_writes
+from oktasync.workflows.playbooks.expr import TemplateFailure, evaluate_condition, render_value
+from oktasync.workflows.playbooks.model import InputSpec, Playbook, Step
+from oktasync.workflows.progress import NullProgress, Progress
+
+if TYPE_CHECKING:
+    from oktasync.config.schema import TenantConfig
+    from oktasync.models import App
+    from oktasync.okta_gateway.base import OktaGateway
+
+log = logging.getLogger("oktasync.playbooks")
+
+
+# --- what actions get and return -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What one attempt of an action produced. ``result`` is the workflow's ``to_dict()`` (no secrets)."""
+
+    exit_code: int
+    result: dict[str, Any]
+    summary: str
+    declined: bool = False  # a person said no at a confirm step
+
+
+class Interaction(Protocol):
+    def confirm(self, message: str) -> bool:
+        """Ask a person; True to go on. Raise ``SafetyError`` when nobody can be asked."""
+        ...
+
+
+class AlwaysYes:
+    """``--yes``: every confirm step passes (recorded as confirmed by --yes)."""
+
+    def confirm(self, message: str) -> bool:
+        return True
+
+
+class RunReporter(Protocol):
+    def run_started(self, playbook: Playbook, tenant: str, run_id: str, resumed: bool) -> None: ...
+
+    def step_started(self, step: Step, index: int, total: int, attempt: int) -> None: ...
+
+    def step_finished(
+        self, step: Step, index: int, total: int, entry: Mapping[str, Any], reused: bool
+    ) -> None: ...
+
+    def note(self, message: str) -> None: ...
+
+
+class NullReporter:
+    def run_started(self, playbook: Playbook, tenant: str, run_id: str, resumed: bool) -> None:
+        pass
+
+    def step_started(self, step: Step, index: int, total: int, attempt: int) -> None:
+        pass
+
+    def step_finished(
+        self, step: Step, index: int, total: int, entry: Mapping[str, Any], reused: bool
+    ) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        pass
+
+
+class GatewaySession:
+    """The Okta gateway of one tenant, opened on first use and shared by the steps of a run."""
+
+    def __init__(self, config: TenantConfig, progress: Progress) -> None:
+        self._config = config
+        self._progress = progress
+        self._stack = contextlib.AsyncExitStack()
+        self._gateway: OktaGateway | None = None
+        self._app: App | None = None
+
+    async def gateway(self) -> OktaGateway:
+        if self._gateway is None:
+            from oktasync.okta_gateway import open_gateway
+
+            self._gateway = await self._stack.enter_async_context(
+                open_gateway(self._config, progress=self._progress)
+            )
+        return self._gateway
+
+    async def app(self) -> App:
+        if self._app is None:
+            from oktasync.okta_gateway import resolve_app
+
+            self._app = await resolve_app(await self.gateway(), self._config)
+        return self._app
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+
+@dataclass
+class ActionContext:
+    """Everything an action implementation may use."""
+
+    step: Step
+    config_path: str
+    config: TenantConfig
+    state_dir: Path
+    dry_run: bool
+    resumed: bool  # this step was interrupted (or stopped) in an earlier run and is being run again
+    attempt: int
+    progress: Progress
+    interaction: Interaction
+    session: GatewaySession
+    reporter: RunReporter
+
+
+ActionImpl = Callable[[ActionContext, dict[str, Any]], Awaitable[StepOutcome]]
+
+
+# --- results ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TenantRun:
+    tenant: str
+    config_file: str
+    run_id: str | None  # None in --dry-run (nothing is recorded)
+    status: str
+    exit_code: int
+    record_path: str | None
+    resumed: bool
+    steps: tuple[dict[str, Any], ...]
+    stopped_at: str | None = None
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant,
+            "config": self.config_file,
+            "run_id": self.run_id,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "resumed": self.resumed,
+            "stopped_at": self.stopped_at,
+            "message": self.message,
+            "record": self.record_path,
+            "steps": list(self.steps),
+        }
+
+    @property
+    def continued_failures(self) -> list[str]:
+        return [s["id"] for s in self.steps if s["status"] == rec.STEP_FAILED and s["id"] != self.stopped_at]
+
+
+@dataclass(frozen=True)
+class PlaybookResult:
+    playbook: str
+    file: str
+    dry_run: bool
+    inputs: dict[str, Any]
+    runs: tuple[TenantRun, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "playbook": self.playbook,
+            "file": self.file,
+            "dry_run": self.dry_run,
+            "inputs": self.inputs,
+            "exit_code": self.exit_code(),
+            "runs": [run.to_dict() for run in self.runs],
+        }
+
+    def exit_code(self, detailed: bool = False) -> int:
+        """The first stopped run's exit code; else 0 (2 with ``detailed`` when a continued step failed)."""
+        for run in self.runs:
+            if run.exit_code != EXIT_OK:
+                return run.exit_code
+        if detailed and any(run.continued_failures for run in self.runs):
+            return EXIT_CHANGES
+        return EXIT_OK
+
+
+# --- inputs ----------------------------------------------------------------------------------------
+
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def _coerce(spec: InputSpec, raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    if spec.type == "boolean":
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise ValueError("expected true or false")
+    if spec.type == "integer":
+        return int(raw)
+    if spec.type == "number":
+        return float(raw)
+    return raw
+
+
+def resolve_inputs(playbook: Playbook, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Declared inputs from ``--var`` values and defaults; every problem at once (``ConfigError``)."""
+    specs = {spec.name: spec for spec in playbook.inputs}
+    problems: list[Problem] = []
+    values: dict[str, Any] = {}
+    for name, raw in given.items():
+        if name not in specs:
+            known = ", ".join(specs) or "(none)"
+            problems.append(
+                Problem(
+                    playbook.file,
+                    None,
+                    None,
+                    f"--var {name}: the playbook has no input '{name}'",
+                    f"inputs: {known}",
+                )
+            )
+            continue
+        try:
+            values[name] = _coerce(specs[name], raw)
+        except ValueError as error:
+            problems.append(
+                Problem(playbook.file, None, None, f"--var {name}={raw}: not a {specs[name].type} ({error})")
+            )
+    for spec in playbook.inputs:
+        if spec.name in values:
+            continue
+        if spec.required:
+            line = _line(playbook, ("inputs", spec.name))
+            problems.append(
+                Problem(
+                    playbook.file, line, None, f"input '{spec.name}' is required", f"pass --var {spec.name}=…"
+                )
+            )
+        else:
+            values[spec.name] = spec.default
+    if problems:
+        raise ConfigError(problems)
+    return values
+
+
+def _line(playbook: Playbook, path: tuple[str | int, ...]) -> int | None:
+    mark = playbook.marks.get(path)
+    return mark[0] if mark else None
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+
+def _config_scope(config: TenantConfig) -> dict[str, Any]:
+    # mode="json" turns every Secret into "**********": templates can never reach a secret.
+    dumped: dict[str, Any] = config.model_dump(mode="json")
+    return dumped
+
+
+def _public_step(step: Step, entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": step.id,
+        "action": step.action,
+        "name": step.name,
+        "status": entry.get("status"),
+        "exit_code": entry.get("exit_code"),
+        "summary": entry.get("summary"),
+        "attempts": entry.get("attempts", 0),
+        "dry_run": entry.get("dry_run", False),
+        "result": entry.get("result", {}),
+    }
+
+
+def _scope_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "status": entry.get("status"),
+        "exit_code": entry.get("exit_code"),
+        "summary": entry.get("summary"),
+        "attempts": entry.get("attempts", 0),
+        "result": entry.get("result", {}),
+        "ok": entry.get("status") == rec.STEP_OK,
+        "skipped": entry.get("status") == rec.STEP_SKIPPED,
+        "failed": entry.get("status") in (rec.STEP_FAILED, rec.STEP_DECLINED),
+    }
+
+
+def _error_outcome(error: OktasyncError) -> StepOutcome:
+    result: dict[str, Any] = {"error": error.message, "error_type": type(error).__name__}
+    if error.hint:
+        result["hint"] = error.hint
+    if isinstance(error, ManualActionRequired):
+        result["manual_steps"] = list(error.steps)
+    if isinstance(error, ConfigError):
+        result["problems"] = [str(problem) for problem in error.problems]
+    first_line = error.message.splitlines()[0] if error.message else type(error).__name__
+    return StepOutcome(exit_code=error.exit_code, result=result, summary=first_line)
+
+
+class _Run:
+    """One playbook run against one tenant config."""
+
+    def __init__(
+        self,
+        playbook: Playbook,
+        config_path: str,
+        config: TenantConfig,
+        inputs: dict[str, Any],
+        *,
+        state_dir: Path,
+        dry_run: bool,
+        interaction: Interaction,
+        reporter: RunReporter,
+        progress: Progress,
+        implementations: Mapping[str, ActionImpl],
+        sleep: Callable[[float], Awaitable[None]],
+        resume_command: str,
+    ) -> None:
+        self.playbook = playbook
+        self.config_path = config_path
+        self.config = config
+        self.inputs = inputs
+        self.state_dir = state_dir
+        self.dry_run = dry_run
+        self.interaction = interaction
+        self.reporter = reporter
+        self.progress = progress
+        self.implementations = implementations
+        self.sleep = sleep
+        self.resume_command = resume_command
+        self.session = GatewaySession(config, progress)
+        self.store: rec.RunRecordStore | None = None
+        self.record: dict[str, Any] = {}
+
+    def _save(self) -> None:
+        if self.store is not None:
+            self.store.write(self.record)
+
+    def _scope(self) -> dict[str, Any]:
+        return {
+            "inputs": dict(self.inputs),
+            "steps": {sid: _scope_entry(entry) for sid, entry in self.record["steps"].items()},
+            "config": _config_scope(self.config),
+            "tenant": self.config.tenant,
+            "dry_run": self.dry_run,
+            "playbook": {"name": self.playbook.name, "file": self.playbook.file},
+        }
+
+    def _template_problem(self, step: Step, key: str, error: TemplateFailure) -> ConfigError:
+        index = self.playbook.steps.index(step)
+        where = self.playbook.marks.get(("steps", index, key)) or self.playbook.marks.get(("steps", index))
+        line, column = where if where else (None, None)
+        return ConfigError(
+            [
+                Problem(
+                    self.playbook.file, line, column, f"step '{step.id}' {key}: {error}", "fix the template"
+                )
+            ]
+        )
+
+    def start(self, existing: dict[str, Any] | None, resume: bool) -> bool:
+        """Set up the record; returns whether this is a resumed run."""
+        if resume and existing is not None:
+            self.record = existing
+            self.record["status"] = rec.RUNNING
+            self.record.setdefault("resumed", []).append(rec.now())
+            self.record.pop("finished", None)
+            self.record.pop("exit_code", None)
+            self.record.pop("stopped_at", None)
+            return True
+        self.record = {
+            "format": rec.FORMAT,
+            "run_id": rec.new_run_id(),
+            "playbook": {
+                "name": self.playbook.name,
+                "file": self.playbook.file,
+                "sha256": self.playbook.sha256,
+            },
+            "tenant": self.config.tenant,
+            "config": self.config_path,
+            "inputs": self.inputs,
+            "status": rec.RUNNING,
+            "started": rec.now(),
+            "steps": {},
+        }
+        return False
+
+    async def execute(self, resumed: bool) -> TenantRun:
+        total = len(self.playbook.steps)
+        self.reporter.run_started(
+            self.playbook, self.config.tenant, self.record.get("run_id", "dry-run"), resumed
+        )
+        self._save()
+        stopped_at: str | None = None
+        exit_code = EXIT_OK
+        message: str | None = None
+        try:
+            for index, step in enumerate(self.playbook.steps, start=1):
+                previous = self.record["steps"].get(step.id)
+                if previous is not None and previous.get("status") in rec.DONE_STEP_STATUSES:
+                    self.reporter.step_finished(step, index, total, previous, True)
+                    continue
+                if (
+                    previous is not None
+                    and previous.get("status") == rec.STEP_FAILED
+                    and previous.get("continued")
+                ):
+                    self.reporter.step_finished(step, index, total, previous, True)
+                    continue
+                step_resumed = previous is not None
+                entry = await self._run_step(step, index, total, step_resumed)
+                if entry["status"] in (rec.STEP_FAILED, rec.STEP_DECLINED) and not entry.get("continued"):
+                    stopped_at = step.id
+                    exit_code = entry.get("exit_code") or EXIT_FAILED
+                    if entry["status"] == rec.STEP_DECLINED:
+                        exit_code = EXIT_REFUSED
+                    message = f"stopped at step '{step.id}': {entry.get('summary')}"
+                    break
+        except (KeyboardInterrupt, asyncio.CancelledError, Interrupted) as error:
+            # The record keeps the step as "running": --resume runs it again (resync resumes its journal).
+            raise Interrupted(
+                f"playbook '{self.playbook.name}' interrupted; the run record is kept",
+                resume_command=self.resume_command,
+            ) from error
+        finally:
+            await self.session.close()
+        self.record["status"] = rec.STOPPED if stopped_at else rec.COMPLETED
+        self.record["finished"] = rec.now()
+        self.record["exit_code"] = exit_code
+        self.record["stopped_at"] = stopped_at
+        if self.store is not None:
+            self.store.finish(self.record)
+        return TenantRun(
+            tenant=self.config.tenant,
+            config_file=self.config_path,
+            run_id=self.record.get("run_id"),
+            status=self.record["status"],
+            exit_code=exit_code,
+            record_path=str(self.store.path) if self.store else None,
+            resumed=resumed,
+            steps=tuple(
+                _public_step(step, self.record["steps"][step.id])
+                for step in self.playbook.steps
+                if step.id in self.record["steps"]
+            ),
+            stopped_at=stopped_at,
+            message=message,
+        )
+
+    async def _run_step(self, step: Step, index: int, total: int, step_resumed: bool) -> dict[str, Any]:
+        if step.when is not None:
+            try:
+                go = evaluate_condition(step.when, self._scope())
+            except TemplateFailure as error:
+                raise self._template_problem(step, "when", error) from None
+            if not go:
+                skipped: dict[str, Any] = {
+                    "status": rec.STEP_SKIPPED,
+                    "summary": "skipped (when: condition is false)",
+                    "attempts": 0,
+                    "result": {},
+                }
+                self.record["steps"][step.id] = skipped
+                self._save()
+                self.reporter.step_finished(step, index, total, skipped, False)
+                return skipped
+        try:
+            args = render_value(step.args, self._scope())
+        except TemplateFailure as error:
+            raise self._template_problem(step, "with", error) from None
+        spec = ACTIONS[step.action]
+        problems = [
+            f"argument '{name}' {problem}"
+            for name, value in args.items()
+            if (problem := spec.args[name].check(value)) is not None
+        ]
+        if problems:
+            raise self._template_problem(step, "with", TemplateFailure("; ".join(problems)))
+        for name, arg in spec.args.items():
+            args.setdefault(name, arg.default)
+        entry: dict[str, Any] = {
+            "status": rec.STEP_RUNNING,
+            "started": rec.now(),
+            "attempts": 0,
+            "resumed": step_resumed,
+            "writes": step_writes(step.action, args),
+        }
+        self.record["steps"][step.id] = entry
+        self.record["current"] = step.id
+        self._save()  # fsynced before the step touches anything: a crash from here on resumes this step
+
+        implementation = self.implementations[step.action]
+        began = time.monotonic()
+        attempt = 0
+        outcome: StepOutcome
+        failed = True
+        errored = False
+        settled = True
+        while True:
+            attempt += 1
+            entry["attempts"] = attempt
+            self.reporter.step_started(step, index, total, attempt)
+            context = ActionContext(
+                step=step,
+                config_path=self.config_path,
+                config=self.config,
+                state_dir=self.state_dir,
+                dry_run=self.dry_run,
+                resumed=step_resumed,
+                attempt=attempt,
+                progress=self.progress,
+                interaction=self.interaction,
+                session=self.session,
+                reporter=self.reporter,
+            )
+            try:
+                outcome = await implementation(context, dict(args))
+                errored = False
+            except Interrupted:
+                raise
+            except OktasyncError as error:
+                outcome = _error_outcome(error)
+                errored = True
+            step_resumed = False  # later attempts start from a clean state
+            failed = outcome.exit_code != EXIT_OK or outcome.declined
+            scope = self._scope()
+            scope["result"] = outcome.result
+            scope["attempt"] = attempt
+            scope["steps"][step.id] = _scope_entry(
+                {"status": "running", **self._entry_view(outcome, attempt)}
+            )
+            if step.failed_when is not None and not errored and not outcome.declined:
+                try:
+                    failed = evaluate_condition(step.failed_when, scope)
+                except TemplateFailure as error:
+                    raise self._template_problem(step, "failed_when", error) from None
+            settled = not failed
+            if step.until is not None and not errored and not outcome.declined:
+                try:
+                    settled = evaluate_condition(step.until, scope)
+                except TemplateFailure as error:
+                    raise self._template_problem(step, "until", error) from None
+            if outcome.declined or settled or attempt >= step.max_attempts:
+                break
+            if self.dry_run:
+                self.reporter.note(
+                    f"{step.id}: dry run, not repeating (would repeat up to {step.max_attempts}×)"
+                )
+                settled = True
+                break
+            why = "condition not met yet" if step.until is not None and not errored else outcome.summary
+            self.reporter.note(
+                f"{step.id}: attempt {attempt}/{step.max_attempts}: {why}; again in {step.interval:g}s"
+            )
+            await self.sleep(step.interval)
+        summary = outcome.summary
+        exit_code = outcome.exit_code
+        if step.until is not None and not settled and not errored:
+            failed = True
+            summary = f"{summary} (until condition still false after {attempt} attempts)"
+        if failed and exit_code == EXIT_OK:
+            exit_code = EXIT_FAILED
+        if not failed and step.failed_when is not None:
+            exit_code = EXIT_OK  # failed_when decided: the workflow's code is kept in the result
+        status = rec.STEP_DECLINED if outcome.declined else rec.STEP_FAILED if failed else rec.STEP_OK
+        entry.update(
+            {
+                "status": status,
+                "exit_code": exit_code,
+                "workflow_exit_code": outcome.exit_code,
+                "summary": summary,
+                "result": outcome.result,
+                "finished": rec.now(),
+                "seconds": round(time.monotonic() - began, 3),
+                "dry_run": self.dry_run,
+            }
+        )
+        if status == rec.STEP_FAILED and step.on_failure == "continue":
+            entry["continued"] = True
+        self.record["steps"][step.id] = entry
+        self.record.pop("current", None)
+        self._save()
+        self.reporter.step_finished(step, index, total, entry, False)
+        return entry
+
+    @staticmethod
+    def _entry_view(outcome: StepOutcome, attempt: int) -> dict[str, Any]:
+        return {
+            "exit_code": outcome.exit_code,
+            "summary": outcome.summary,
+            "result": outcome.result,
+            "attempts": attempt,
+        }
+
+
+async def run_playbook(
+    playbook: Playbook,
+    configs: Sequence[tuple[str, TenantConfig]],
+    *,
+    inputs: Mapping[str, Any],
+    state_dir: Path,
+    dry_run: bool = False,
+    resume: bool = False,
+    fresh: bool = False,
+    interaction: Interaction | None = None,
+    reporter: RunReporter | None = None,
+    progress: Progress | None = None,
+    implementations: Mapping[str, ActionImpl] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    resume_command: str | None = None,
+) -> PlaybookResult:
+    """Run ``playbook`` for each ``(path, config)`` in turn; stop at the first run that stops.
+
+    ``inputs`` are the raw ``--var`` values (strings are converted to each input's type). Raises
+    ``ConfigError`` (bad inputs, or a template failing at run time, with file:line), ``SafetyError`` (run
+    in progress, unfinished run without ``resume``/``fresh``, resume of a changed playbook) and
+    ``Interrupted`` (the record is kept; resume with ``resume_command``).
+    """
+    if resume and dry_run:
+        raise SafetyError("--resume and --dry-run cannot be combined", hint="drop one of them")
+    if resume and fresh:
+        raise SafetyError("--resume and --fresh cannot be combined", hint="drop one of them")
+    if implementations is None:
+        from oktasync.workflows.playbooks.actions import IMPLEMENTATIONS
+
+        implementations = IMPLEMENTATIONS
+    resolved_inputs = resolve_inputs(playbook, inputs)
+    runs: list[TenantRun] = []
+    for config_path, config in configs:
+        run = _Run(
+            playbook,
+            config_path,
+            config,
+            resolved_inputs,
+            state_dir=state_dir,
+            dry_run=dry_run,
+            interaction=interaction or AlwaysYes(),
+            reporter=reporter or NullReporter(),
+            progress=progress or NullProgress(),
+            implementations=implementations,
+            sleep=sleep,
+            resume_command=resume_command or f"oktasync playbook run {playbook.file} --resume",
+        )
+        if dry_run:
+            # A dry run records nothing and takes no lock: it changes nothing, the state dir included.
+            run.start(None, resume=False)
+            result = await run.execute(resumed=False)
+        else:
+            store = rec.RunRecordStore(state_dir, config.tenant, rec.app_key(config), playbook.name)
+            with exclusive_lock(store.lock_path, f"playbook '{playbook.name}' for {config.tenant}"):
+                existing = store.read()
+                resumed = _check_resume(
+                    playbook, existing, resume, fresh, resolved_inputs, inputs, store.path
+                )
+                run.store = store
+                run.start(existing, resume=resumed)
+                result = await run.execute(resumed=resumed)
+        runs.append(result)
+        if result.exit_code != EXIT_OK:
+            break
+    return PlaybookResult(
+        playbook=playbook.name, file=playbook.file, dry_run=dry_run, inputs=resolved_inputs, runs=tuple(runs)
+    )
+
+
+def _check_resume(
+    playbook: Playbook,
+    existing: dict[str, Any] | None,
+    resume: bool,
+    fresh: bool,
+    inputs: dict[str, Any],
+    given: Mapping[str, Any],
+    path: Path,
+) -> bool:
+    """Whether to resume ``existing``; raises when the request and the recorded run disagree."""
+    unfinished = existing is not None and existing.get("status") in (rec.RUNNING, rec.STOPPED)
+    if not resume:
+        if existing is not None and existing.get("status") == rec.RUNNING and not fresh:
+            at = existing.get("current") or "?"
+            raise ResumeRequiredError(
+                f"playbook '{playbook.name}' has an interrupted run ({existing.get('run_id')}, "
+                f"stopped inside step '{at}'); record: {path}",
+                hint="finish it with --resume, or discard it with --fresh (a resync inside keeps its own "
+                "journal and still has to be resumed)",
+            )
+        return False
+    if existing is None or not unfinished:
+        raise SafetyError(
+            f"playbook '{playbook.name}' has no unfinished run to resume (record: {path})",
+            hint="run it without --resume",
+        )
+    assert existing is not None
+    if existing.get("playbook", {}).get("sha256") != playbook.sha256:
+        raise SafetyError(
+            f"the playbook file changed since run {existing.get('run_id')} started; resuming could skip or "
+            "repeat the wrong steps",
+            hint="restore the playbook as it was, or start a new run with --fresh",
+        )
+    recorded = existing.get("inputs", {})
+    changed = sorted(name for name in given if name in inputs and recorded.get(name) != inputs[name])
+    if changed:
+        raise SafetyError(
+            f"--var {', '.join(changed)} differ from the run being resumed",
+            hint="resume without --var (the recorded inputs are used), or start a new run with --fresh",
+        )
+    inputs.clear()
+    inputs.update(recorded)
+    return True
