@@ -260,11 +260,9 @@ async def read_actual(gateway: OktaGateway, app: App, kind: AppKind) -> ActualSe
     if kind is AppKind.API_CAPABLE:
         connection = await gateway.get_connection(app.id)
         to_app = await gateway.get_to_app_settings(app.id)
-        values[BASE_URL.key] = (
-            ActualValue(True, connection.base_url, READ_CONNECTION)
-            if connection.base_url is not None
-            else ActualValue.unknown(READ_CONNECTION + " returned no baseUrl")
-        )
+        # A missing baseUrl reads as "not set": the recorded Org2Org exchange echoes it (okta-api.md
+        # §1.1), so after a write a missing one fails verification loudly instead of passing silently.
+        values[BASE_URL.key] = ActualValue(True, connection.base_url, READ_CONNECTION)
         scheme = connection.auth_scheme.upper()
         values[AUTH_MODE.key] = ActualValue(
             True, "http_header" if scheme == "TOKEN" else scheme.lower(), READ_CONNECTION

@@ -1,0 +1,390 @@
+"""`apply`: make a tenant's plan true through each setting's channel, and prove it by reading.
+
+Steps, per tenant (``apply_tenant``), from the plan the operator saw:
+
+1. **api** (API-capable apps): connector changes (base URL, auth mode, token) → ``set_connection`` with the
+   token only when it must change, then ``activate_connection``; To App changes → one partial
+   ``update_to_app_settings``. Connector first, as in the vendor runbook.
+2. **admin** (custom SCIM app with an admin session): one post of the provisioning form with every changed
+   field (the token only when it must change). Okta does not support this interface.
+3. **Re-read** everything through the same channels. Any written setting whose read-back differs from the
+   desired value fails the tenant (``VerificationError``, exit 1). A token write is proven by "a token is
+   set" and then remembered by its salted fingerprint (``token_fingerprint``).
+4. **manual**: the settings only a person can change. Their console steps are returned (exit 5) unless
+   ``wait`` (poll the reads until they show the change; exit 4 on timeout) and/or ``confirm_manual``
+   (record the operator's confirmation of settings that nothing can read, with the date and the values,
+   never a secret). Waiting can prove only readable settings; a read beats a confirmation, so
+   ``confirm_manual`` never overrides a readable setting that still differs.
+5. Re-plan: the result carries the settings after apply, so a second ``apply`` has nothing to do.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from oktasync.config.schema import TenantConfig
+from oktasync.errors import (
+    EXIT_FAILED,
+    EXIT_MANUAL,
+    EXIT_OK,
+    EXIT_REFUSED,
+    OktasyncError,
+    SafetyError,
+    VerificationError,
+)
+from oktasync.models import App, AppKind, Channel
+from oktasync.okta_gateway.base import OktaGateway
+from oktasync.state import StateDir, atomic_write_json
+from oktasync.workflows import token_fingerprint
+from oktasync.workflows.channels import (
+    AUTH_MODE,
+    BASE_URL,
+    BEARER_TOKEN,
+    SETTINGS_BY_KEY,
+    TO_APP,
+    read_actual,
+)
+from oktasync.workflows.manual_steps import steps_for
+from oktasync.workflows.plan import (
+    CONFIRMATIONS_FILE,
+    FORMAT_VERSION,
+    SettingPlan,
+    Status,
+    TenantPlan,
+    app_state_dir,
+    desired_values,
+    load_confirmations,
+    manual_changes,
+    plan_tenant,
+    worst_exit_code,
+)
+from oktasync.workflows.progress import NullProgress, Progress
+
+ShowSteps = Callable[[str, list[str]], Awaitable[None] | None]
+# Admin form spelling of the config's auth modes (the form's `scim_auth_mode`).
+_ADMIN_AUTH_MODE = {"http_header": "header"}
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    confirm_manual: bool = False
+    wait: bool = False
+    rotate_token: bool = False
+    poll_interval: float = 5.0
+    timeout: float = 900.0
+    token_source: str | None = None
+    show_steps: ShowSteps | None = None  # called once with (tenant, steps) before waiting for a person
+    clock: Callable[[], float] = time.monotonic
+
+
+@dataclass(frozen=True)
+class Action:
+    key: str
+    channel: str
+    action: str  # written | verified | waited | confirmed | pending
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "channel": self.channel,
+            "action": self.action,
+            "detail": self.detail or None,
+        }
+
+
+@dataclass(frozen=True)
+class TenantApplyResult:
+    tenant: str
+    before: TenantPlan
+    after: TenantPlan | None = None
+    actions: tuple[Action, ...] = ()
+    manual_steps: tuple[str, ...] = ()
+    error: str | None = None
+    exit_code: int = EXIT_OK
+
+    @property
+    def writes(self) -> int:
+        return sum(1 for a in self.actions if a.action == "written")
+
+    def to_dict(self) -> dict[str, Any]:
+        outcome = {
+            EXIT_OK: "applied",
+            EXIT_MANUAL: "manual_action_required",
+            EXIT_REFUSED: "refused",
+        }.get(self.exit_code, "failed")
+        return {
+            "tenant": self.tenant,
+            "config": self.before.source,
+            "outcome": outcome,
+            "exit_code": self.exit_code,
+            "error": self.error,
+            "actions": [a.to_dict() for a in self.actions],
+            "manual_steps": list(self.manual_steps),
+            "before": self.before.to_dict(),
+            "after": self.after.to_dict() if self.after else None,
+        }
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    tenants: tuple[TenantApplyResult, ...]
+
+    @property
+    def exit_code(self) -> int:
+        return worst_exit_code([t.exit_code for t in self.tenants])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "command": "apply",
+            "exit_code": self.exit_code,
+            "summary": {
+                "tenants": len(self.tenants),
+                "writes": sum(t.writes for t in self.tenants),
+                "manual_action_required": sum(1 for t in self.tenants if t.exit_code == EXIT_MANUAL),
+                "failed": sum(1 for t in self.tenants if t.exit_code not in (EXIT_OK, EXIT_MANUAL)),
+            },
+            "tenants": [t.to_dict() for t in self.tenants],
+        }
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class _Run:
+    """Mutable bookkeeping of one tenant's apply."""
+
+    actions: list[Action] = field(default_factory=list)
+
+    def add(self, key: str, channel: Channel | str, action: str, detail: str = "") -> None:
+        self.actions.append(Action(key, str(channel), action, detail))
+
+
+async def _write_api(
+    config: TenantConfig, gateway: OktaGateway, app: App, plan: TenantPlan, run: _Run
+) -> list[str]:
+    desired = desired_values(config)
+    todo = [s for s in plan.changes if s.channel is Channel.API]
+    keys = {s.key for s in todo}
+    written: list[str] = []
+    connector = keys & {BASE_URL.key, AUTH_MODE.key, BEARER_TOKEN.key}
+    if connector:
+        token = desired[BEARER_TOKEN.key].reveal() if BEARER_TOKEN.key in keys else None
+        # POST connections/default (TOKEN scheme) then activate: Okta returns DISABLED until activated
+        # (okta-api.md §1.1, the recorded Org2Org exchange).
+        await gateway.set_connection(app.id, desired[BASE_URL.key], token)
+        await gateway.activate_connection(app.id)
+        for key in sorted(connector):
+            run.add(key, Channel.API, "written", "connections/default + lifecycle/activate")
+        written += sorted(connector)
+    to_app = {s.key: desired[s.key] for s in TO_APP if s.key in keys}
+    if to_app:
+        await gateway.update_to_app_settings(
+            app.id, **{key.split(".", 1)[1]: value for key, value in to_app.items()}
+        )
+        for key in to_app:
+            run.add(key, Channel.API, "written", "features/USER_PROVISIONING (partial)")
+        written += list(to_app)
+    return written
+
+
+async def _write_admin(
+    config: TenantConfig, gateway: OktaGateway, app: App, plan: TenantPlan, run: _Run
+) -> list[str]:
+    desired = desired_values(config)
+    todo = [s for s in plan.changes if s.channel is Channel.ADMIN]
+    if not todo:
+        return []
+    changes: dict[str, Any] = {}
+    token: str | None = None
+    for item in todo:
+        setting = SETTINGS_BY_KEY[item.key]
+        if setting is BEARER_TOKEN:
+            token = desired[item.key].reveal()
+        elif setting is AUTH_MODE:
+            changes[setting.admin_field] = _ADMIN_AUTH_MODE.get(desired[item.key], desired[item.key])
+        else:
+            changes[setting.admin_field] = desired[item.key]
+    await gateway.write_admin_form(app, changes, bearer_token=token)
+    for item in todo:
+        run.add(item.key, Channel.ADMIN, "written", "Admin Console provisioning form (unsupported by Okta)")
+    return [item.key for item in todo]
+
+
+def _verify(after: TenantPlan, written: list[str], run: _Run) -> list[str]:
+    """Keys whose read-back disagrees with the desired value."""
+    bad: list[str] = []
+    for key in written:
+        setting = after.setting(key)
+        if key == BEARER_TOKEN.key:
+            ok = setting.actual not in (None, "not set")  # "a token is set" is all Okta tells
+        else:
+            ok = setting.status is Status.IN_SYNC
+        if ok:
+            run.add(key, setting.channel or "", "verified", setting.read or "")
+        else:
+            bad.append(f"{setting.label}: wrote {setting.desired!r}, read back {setting.actual!r}")
+    return bad
+
+
+def _record_confirmations(app_dir: Any, settings: list[SettingPlan], config: TenantConfig, run: _Run) -> None:
+    """Remember what the operator confirmed (date + values, never a secret)."""
+    if not settings:
+        return
+    desired = desired_values(config)
+    doc = load_confirmations(app_dir)
+    when = _now()
+    for item in settings:
+        if item.key == BEARER_TOKEN.key:
+            token_fingerprint.save(
+                app_dir, token_fingerprint.make_record(desired[item.key].reveal(), "manual")
+            )
+            doc[item.key] = {
+                "confirmed_at": when,
+                "value": "(sensitive)",
+                "fingerprint_file": token_fingerprint.FILE_NAME,
+            }
+        else:
+            doc[item.key] = {"confirmed_at": when, "value": desired[item.key]}
+        run.add(item.key, Channel.MANUAL, "confirmed", f"recorded in {CONFIRMATIONS_FILE}")
+    atomic_write_json(app_dir / CONFIRMATIONS_FILE, {"settings": doc})
+
+
+async def _wait_for_reads(
+    config: TenantConfig,
+    gateway: OktaGateway,
+    app: App,
+    kind: AppKind,
+    keys: list[str],
+    options: ApplyOptions,
+    progress: Progress,
+) -> None:
+    """Poll the reads until every key shows its desired value; SafetyError on timeout."""
+    import asyncio
+
+    desired = desired_values(config)
+    deadline = options.clock() + options.timeout
+    progress.note(f"{config.tenant}: waiting for the console changes to show ({', '.join(keys)})")
+    while True:
+        actual = await read_actual(gateway, app, kind)
+        missing = [k for k in keys if not (actual[k].known and actual[k].value == desired[k])]
+        if not missing:
+            return
+        if options.clock() >= deadline:
+            labels = ", ".join(SETTINGS_BY_KEY[k].label for k in missing)
+            raise SafetyError(
+                f"{config.tenant}: still not changed after waiting {options.timeout:g}s: {labels}",
+                hint="do the console steps, then run apply again",
+            )
+        await asyncio.sleep(options.poll_interval)
+
+
+async def apply_tenant(
+    config: TenantConfig,
+    gateway: OktaGateway,
+    app: App,
+    plan: TenantPlan,
+    *,
+    state: StateDir,
+    options: ApplyOptions | None = None,
+    progress: Progress | None = None,
+) -> TenantApplyResult:
+    """Apply one tenant's ``plan`` (see the module docstring). Never raises ``OktasyncError``: the result
+    carries the error and its exit code, so that other tenants' results survive."""
+    options = options or ApplyOptions()
+    progress = progress or NullProgress()
+    run = _Run()
+    if plan.error or plan.kind is None:
+        return TenantApplyResult(config.tenant, plan, error=plan.error, exit_code=plan.exit_code)
+    kind = plan.kind
+    app_dir = app_state_dir(state, config, app)
+
+    async def replan() -> TenantPlan:
+        fresh = await plan_tenant(
+            config, gateway, app, state=state, token_source=options.token_source, progress=progress
+        )
+        return replace(fresh, source=plan.source)
+
+    try:
+        written = await _write_api(config, gateway, app, plan, run)
+        written += await _write_admin(config, gateway, app, plan, run)
+        after = await replan() if written else plan
+        if written:
+            bad = _verify(after, written, run)
+            if bad:
+                raise VerificationError(
+                    f"{config.tenant}: Okta accepted the writes, but reading back disagrees: "
+                    + "; ".join(bad),
+                    hint="check the app's Provisioning tab; nothing else was changed",
+                )
+            if BEARER_TOKEN.key in written:
+                channel = next(a.channel for a in run.actions if a.key == BEARER_TOKEN.key)
+                token_fingerprint.save(
+                    app_dir,
+                    token_fingerprint.make_record(desired_values(config)[BEARER_TOKEN.key].reveal(), channel),
+                )
+                after = await replan()  # the token now reads "in sync" through its fingerprint
+        # --- settings a person must change -------------------------------------------------------------
+        people = [s for s in after.settings if s.needs_person]
+        readable = [s.key for s in people if s.status is Status.CHANGE]
+        unreadable = [s for s in people if s.status is Status.UNVERIFIABLE]
+        steps = list(after.manual_steps)
+        if people and options.wait and readable:
+            if options.show_steps is not None:
+                shown = options.show_steps(config.tenant, steps)
+                if inspect.isawaitable(shown):
+                    await shown
+            await _wait_for_reads(config, gateway, app, kind, readable, options, progress)
+            for key in readable:
+                run.add(key, Channel.MANUAL, "waited", "the read now shows the change")
+            readable = []
+        if options.confirm_manual:
+            _record_confirmations(app_dir, unreadable, config, run)
+            unreadable = []
+        if readable or unreadable or people:
+            after = await replan()
+        pending = [s for s in after.settings if s.needs_person]
+        for item in pending:
+            detail = (
+                "waiting cannot verify it: confirm with --confirm-manual"
+                if item.status is Status.UNVERIFIABLE
+                else ""
+            )
+            run.add(item.key, Channel.MANUAL, "pending", detail)
+        if pending:
+            changes = manual_changes(pending, config)
+            steps = steps_for(app, changes, token_source=options.token_source)
+            return TenantApplyResult(
+                config.tenant,
+                plan,
+                after,
+                tuple(run.actions),
+                tuple(steps),
+                error=f"{len(pending)} setting(s) need a person in the Admin Console",
+                exit_code=EXIT_MANUAL,
+            )
+        if after.has_drift:
+            raise VerificationError(
+                f"{config.tenant}: still differs after apply: " + ", ".join(s.label for s in after.changes)
+            )
+        return TenantApplyResult(config.tenant, plan, after, tuple(run.actions))
+    except OktasyncError as error:
+        return TenantApplyResult(
+            config.tenant,
+            plan,
+            None,
+            tuple(run.actions),
+            error=error.message + (f" (hint: {error.hint})" if error.hint else ""),
+            exit_code=error.exit_code if error.exit_code != EXIT_OK else EXIT_FAILED,
+        )
+
+
+__all__ = ["Action", "ApplyOptions", "ApplyResult", "TenantApplyResult", "apply_tenant"]

@@ -1,0 +1,510 @@
+"""`plan`: desired (the tenant config) vs actual (read through the best channel) for every managed setting.
+
+Steps, per tenant (``plan_tenant``):
+
+1. probe the app's kind (``channels.probe_kind``) and read every setting (``channels.read_actual``);
+2. for each setting in ``channels.SETTINGS``, pick its route (write channel + verifying read) and compare:
+
+   * not applicable to this kind of app → ``not_applicable``;
+   * readable → ``in_sync`` or ``change``;
+   * the Bearer token (write-only) → compared through the salted fingerprint of the last applied token
+     (``token_fingerprint``): ``in_sync`` only if Okta says a token is set *and* it is the one we applied;
+   * not readable → ``confirmed_manually`` if the operator confirmed exactly this value earlier
+     (``apply --confirm-manual``, recorded in the state dir), else ``unverifiable`` with its manual step.
+
+3. ``unverifiable`` and ``confirmed_manually`` never count as drift; ``change`` does.
+
+``plan`` reads only: it never writes to Okta nor to the state dir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from oktasync.config.schema import TenantConfig
+from oktasync.config.secret import MASK
+from oktasync.errors import (
+    EXIT_CHANGES,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_MANUAL,
+    EXIT_OK,
+    EXIT_REFUSED,
+    OktasyncError,
+)
+from oktasync.models import App, AppKind, Channel
+from oktasync.okta_gateway.base import OktaGateway
+from oktasync.state import StateDir, read_json
+from oktasync.workflows import token_fingerprint
+from oktasync.workflows.channels import (
+    AUTH_MODE,
+    BASE_URL,
+    BEARER_TOKEN,
+    CREATE_USERS,
+    DEACTIVATE_USERS,
+    PUSH_NEW_USERS,
+    PUSH_PROFILE_UPDATES,
+    SETTINGS,
+    UNIQUE_IDENTIFIER,
+    UPDATE_USER_ATTRIBUTES,
+    ActualSettings,
+    ActualValue,
+    Route,
+    Setting,
+    probe_kind,
+    read_actual,
+    route,
+)
+from oktasync.workflows.manual_steps import steps_for
+from oktasync.workflows.progress import NullProgress, Progress
+
+FORMAT_VERSION = 1
+CONFIRMATIONS_FILE = "manual-confirmations.json"
+
+
+class Status(enum.StrEnum):
+    IN_SYNC = "in_sync"
+    CHANGE = "change"
+    UNVERIFIABLE = "unverifiable"
+    CONFIRMED_MANUALLY = "confirmed_manually"
+    NOT_APPLICABLE = "not_applicable"
+
+
+def desired_values(config: TenantConfig) -> dict[str, Any]:
+    """Setting key → desired value from the config. The token's value is the ``Secret`` itself."""
+    scim, to_app = config.scim, config.to_app
+    return {
+        BASE_URL.key: scim.base_url,
+        UNIQUE_IDENTIFIER.key: scim.unique_identifier,
+        PUSH_NEW_USERS.key: scim.push_new_users,
+        PUSH_PROFILE_UPDATES.key: scim.push_profile_updates,
+        AUTH_MODE.key: scim.auth.mode,
+        BEARER_TOKEN.key: scim.auth.bearer_token,
+        CREATE_USERS.key: to_app.create_users,
+        UPDATE_USER_ATTRIBUTES.key: to_app.update_user_attributes,
+        DEACTIVATE_USERS.key: to_app.deactivate_users,
+    }
+
+
+@dataclass(frozen=True)
+class SettingPlan:
+    """One setting of one tenant. ``desired``/``actual`` are display values: secrets are ``(sensitive)``;
+    ``actual`` is None when unknown."""
+
+    key: str
+    label: str
+    desired: Any
+    actual: Any
+    status: Status
+    channel: Channel | None  # the channel that writes it; None = not applicable
+    read: str | None  # the read that verifies it; None = nothing can
+    reason: str = ""
+    confirmed_at: str | None = None
+
+    @property
+    def needs_person(self) -> bool:
+        """A person must act: a manual change, or an unverifiable setting nobody has confirmed."""
+        return self.status is Status.UNVERIFIABLE or (
+            self.status is Status.CHANGE and self.channel is Channel.MANUAL
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "label": self.label,
+            "desired": self.desired,
+            "actual": self.actual,
+            "status": self.status.value,
+            "channel": self.channel.value if self.channel else None,
+            "read": self.read,
+            "reason": self.reason or None,
+            "confirmed_at": self.confirmed_at,
+            "manual": self.needs_person,
+        }
+
+
+@dataclass(frozen=True)
+class TenantPlan:
+    tenant: str
+    org_url: str
+    app: App | None = None
+    kind: AppKind | None = None
+    admin_session: bool = False
+    settings: tuple[SettingPlan, ...] = ()
+    manual_steps: tuple[str, ...] = ()
+    error: str | None = None
+    error_exit_code: int = EXIT_FAILED
+    source: str | None = None  # config file, filled by the caller
+
+    @property
+    def changes(self) -> list[SettingPlan]:
+        return [s for s in self.settings if s.status is Status.CHANGE]
+
+    @property
+    def has_drift(self) -> bool:
+        return bool(self.changes)
+
+    @property
+    def exit_code(self) -> int:
+        """0 clean, 2 verifiable drift (for --detailed-exitcode), or the error's exit code."""
+        if self.error:
+            return self.error_exit_code
+        return EXIT_CHANGES if self.has_drift else EXIT_OK
+
+    def setting(self, key: str) -> SettingPlan:
+        return next(s for s in self.settings if s.key == key)
+
+    def to_dict(self) -> dict[str, Any]:
+        state = "error" if self.error else "changes" if self.has_drift else "in_sync"
+        return {
+            "tenant": self.tenant,
+            "config": self.source,
+            "org_url": self.org_url,
+            "app": (
+                {"id": self.app.id, "label": self.app.label, "name": self.app.name} if self.app else None
+            ),
+            "kind": self.kind.value if self.kind else None,
+            "admin_session": self.admin_session,
+            "status": state,
+            "error": self.error,
+            "summary": {
+                status.value: sum(1 for s in self.settings if s.status is status) for status in Status
+            },
+            "settings": [s.to_dict() for s in self.settings],
+            "manual_steps": list(self.manual_steps),
+        }
+
+
+# Exit codes ordered from best to worst: the aggregate of many tenants is the worst one.
+EXIT_SEVERITY: tuple[int, ...] = (
+    EXIT_OK,
+    EXIT_CHANGES,
+    EXIT_MANUAL,
+    EXIT_REFUSED,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+)
+
+
+def worst_exit_code(codes: Sequence[int]) -> int:
+    """The aggregate exit code: 130 > 1 > 4 > 5 > 2 > 0 (unknown codes rank as 1)."""
+
+    def rank(code: int) -> int:
+        return EXIT_SEVERITY.index(code) if code in EXIT_SEVERITY else EXIT_SEVERITY.index(EXIT_FAILED)
+
+    return max(codes, key=rank, default=EXIT_OK)
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    tenants: tuple[TenantPlan, ...]
+
+    def exit_code(self, detailed: bool) -> int:
+        codes = [t.exit_code for t in self.tenants]
+        if not detailed:
+            codes = [EXIT_OK if c == EXIT_CHANGES else c for c in codes]
+        return worst_exit_code(codes)
+
+    def to_dict(self, *, detailed: bool = False) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "command": "plan",
+            "exit_code": self.exit_code(detailed),
+            "summary": {
+                "tenants": len(self.tenants),
+                "with_changes": sum(1 for t in self.tenants if t.has_drift and not t.error),
+                "changes": sum(len(t.changes) for t in self.tenants),
+                "unverifiable": sum(
+                    1 for t in self.tenants for s in t.settings if s.status is Status.UNVERIFIABLE
+                ),
+                "errors": sum(1 for t in self.tenants if t.error),
+            },
+            "tenants": [t.to_dict() for t in self.tenants],
+        }
+
+
+# --- state-dir records ------------------------------------------------------------------------------
+
+
+def app_state_dir(state: StateDir, config: TenantConfig, app: App) -> Path:
+    return state.for_app(config.tenant, app.id)
+
+
+def load_confirmations(app_dir: Path) -> dict[str, dict[str, Any]]:
+    doc = read_json(app_dir / CONFIRMATIONS_FILE, default={})
+    settings = doc.get("settings") if isinstance(doc, dict) else None
+    return settings if isinstance(settings, dict) else {}
+
+
+# --- comparing ---------------------------------------------------------------------------------------
+
+
+def _display(setting: Setting, value: Any) -> Any:
+    return MASK if setting.secret else value
+
+
+def _token_plan(
+    setting: Setting,
+    rt: Route,
+    actual: ActualValue,
+    token: str,
+    record: token_fingerprint.TokenRecord | None,
+    confirmation: dict[str, Any] | None,
+    rotate: bool,
+) -> SettingPlan:
+    matches = record is not None and record.matches(token)
+
+    def make(status: Status, reason: str, shown: Any = None, confirmed_at: str | None = None) -> SettingPlan:
+        return SettingPlan(
+            setting.key, setting.label, MASK, shown, status, rt.write, rt.read, reason, confirmed_at
+        )
+
+    if not actual.known:
+        if matches and confirmation is not None and not rotate:
+            at = str(confirmation.get("confirmed_at", ""))
+            return make(Status.CONFIRMED_MANUALLY, f"confirmed manually on {at[:10]}", None, at)
+        if rotate:
+            reason = "rotation requested (--rotate-token)"
+        elif record is not None and not matches:
+            reason = "token changed since it was last applied"
+        else:
+            reason = "write-only and not readable: cannot be verified"
+        return make(Status.UNVERIFIABLE, reason)
+    shown = MASK if actual.value else "not set"
+    if not actual.value:
+        return make(Status.CHANGE, "no token is set", shown)
+    if rotate:
+        return make(Status.CHANGE, "rotation requested (--rotate-token)", shown)
+    if record is None:
+        return make(
+            Status.CHANGE, "a token is set, but not by oktasync: cannot tell which; will be rewritten", shown
+        )
+    if not matches:
+        return make(Status.CHANGE, "token changed", shown)
+    return make(Status.IN_SYNC, f"same token as applied on {record.applied_at[:10]}", shown)
+
+
+def compare(
+    config: TenantConfig,
+    kind: AppKind,
+    has_admin_session: bool,
+    actual: ActualSettings,
+    *,
+    token_record: token_fingerprint.TokenRecord | None = None,
+    confirmations: dict[str, dict[str, Any]] | None = None,
+    rotate_token: bool = False,
+) -> list[SettingPlan]:
+    """Pure: the per-setting plan from desired, actual and the state dir's records."""
+    desired = desired_values(config)
+    confirmations = confirmations or {}
+    out: list[SettingPlan] = []
+    for setting in SETTINGS:
+        rt = route(setting, kind, has_admin_session)
+        act = actual[setting.key]
+        want = desired[setting.key]
+        if not rt.applicable:
+            out.append(
+                SettingPlan(
+                    setting.key, setting.label, _display(setting, want), None,
+                    Status.NOT_APPLICABLE, None, None, rt.note,
+                )
+            )  # fmt: skip
+            continue
+        if setting is BEARER_TOKEN:
+            out.append(
+                _token_plan(
+                    setting,
+                    rt,
+                    act,
+                    want.reveal(),
+                    token_record,
+                    confirmations.get(setting.key),
+                    rotate_token,
+                )
+            )
+            continue
+        if act.known:
+            status = Status.IN_SYNC if act.value == want else Status.CHANGE
+            out.append(SettingPlan(setting.key, setting.label, want, act.value, status, rt.write, rt.read))
+            continue
+        confirmed = confirmations.get(setting.key)
+        if confirmed is not None and confirmed.get("value") == want:
+            at = str(confirmed.get("confirmed_at", ""))
+            out.append(
+                SettingPlan(
+                    setting.key, setting.label, want, None, Status.CONFIRMED_MANUALLY,
+                    rt.write, rt.read, f"confirmed manually on {at[:10]}", at,
+                )
+            )  # fmt: skip
+            continue
+        reason = act.read or "no read path"
+        if confirmed is not None:
+            reason = f"confirmed manually as {confirmed.get('value')!r}, but the config now wants {want!r}"
+        out.append(
+            SettingPlan(
+                setting.key, setting.label, want, None, Status.UNVERIFIABLE, rt.write, rt.read, reason
+            )
+        )
+    return out
+
+
+def manual_changes(settings: Sequence[SettingPlan], config: TenantConfig) -> dict[str, Any]:
+    """Setting key → desired value for every setting a person must act on (token value left out)."""
+    desired = desired_values(config)
+    return {
+        s.key: (MASK if s.key == BEARER_TOKEN.key else desired[s.key]) for s in settings if s.needs_person
+    }
+
+
+async def plan_tenant(
+    config: TenantConfig,
+    gateway: OktaGateway,
+    app: App,
+    *,
+    state: StateDir,
+    rotate_token: bool = False,
+    token_source: str | None = None,
+    progress: Progress | None = None,
+) -> TenantPlan:
+    """The plan of one tenant (reads only). Gateway errors propagate."""
+    progress = progress or NullProgress()
+    progress.note(f"{config.tenant}: reading {app.label} settings")
+    kind = await probe_kind(gateway, app)
+    admin = gateway.has_admin_session()
+    actual = await read_actual(gateway, app, kind)
+    app_dir = app_state_dir(state, config, app)
+    settings = compare(
+        config,
+        kind,
+        admin,
+        actual,
+        token_record=token_fingerprint.load(app_dir),
+        confirmations=load_confirmations(app_dir),
+        rotate_token=rotate_token,
+    )
+    changes = manual_changes(settings, config)
+    steps = steps_for(app, changes, token_source=token_source) if changes else []
+    return TenantPlan(
+        tenant=config.tenant,
+        org_url=config.okta.org_url,
+        app=app,
+        kind=kind,
+        admin_session=admin,
+        settings=tuple(settings),
+        manual_steps=tuple(steps),
+    )
+
+
+# --- many tenants at once ------------------------------------------------------------------------------
+
+T = TypeVar("T")
+DEFAULT_TENANT_CONCURRENCY = 4
+
+
+async def gather_bounded(
+    items: Sequence[Any],
+    work: Callable[[Any], Awaitable[T]],
+    *,
+    concurrency: int = DEFAULT_TENANT_CONCURRENCY,
+) -> list[T]:
+    """``work(item)`` for every item, at most ``concurrency`` at a time, results in input order.
+
+    Tenants are independent orgs (each gateway paces itself against its own org's rate limits), so the
+    bound only keeps sockets and memory modest.
+    """
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(item: Any) -> T:
+        async with gate:
+            return await work(item)
+
+    return list(await asyncio.gather(*(one(item) for item in items)))
+
+
+__all__ = [
+    "FORMAT_VERSION",
+    "PlanResult",
+    "SettingPlan",
+    "Status",
+    "TenantPlan",
+    "compare",
+    "desired_values",
+    "gather_bounded",
+    "plan_configs",
+    "plan_one",
+    "plan_tenant",
+    "worst_exit_code",
+]
+
+
+async def plan_one(
+    config: TenantConfig,
+    source: str | None,
+    *,
+    state: StateDir,
+    rotate_token: bool = False,
+    token_source: str | None = None,
+    progress: Progress | None = None,
+) -> TenantPlan:
+    """Open the tenant's gateway, find the app and plan it. An ``OktasyncError`` becomes the plan's error
+    (with its exit code) so that one broken tenant does not hide the others."""
+    from oktasync.okta_gateway import open_gateway, resolve_app
+
+    try:
+        async with open_gateway(config, progress=progress) as gateway:
+            app = await resolve_app(gateway, config)
+            plan = await plan_tenant(
+                config,
+                gateway,
+                app,
+                state=state,
+                rotate_token=rotate_token,
+                token_source=token_source,
+                progress=progress,
+            )
+    except OktasyncError as error:
+        return failed_plan(config, source, error)
+    return replace(plan, source=source)
+
+
+def failed_plan(config: TenantConfig, source: str | None, error: OktasyncError) -> TenantPlan:
+    message = error.message + (f" (hint: {error.hint})" if error.hint else "")
+    return TenantPlan(
+        tenant=config.tenant,
+        org_url=config.okta.org_url,
+        error=message,
+        error_exit_code=error.exit_code or EXIT_FAILED,
+        source=source,
+    )
+
+
+async def plan_configs(
+    configs: Sequence[tuple[TenantConfig, str | None]],
+    *,
+    state: StateDir,
+    rotate_token: bool = False,
+    token_sources: Sequence[str | None] | None = None,
+    progress: Progress | None = None,
+    concurrency: int = DEFAULT_TENANT_CONCURRENCY,
+) -> PlanResult:
+    """Plan many tenants concurrently (bounded); results in the order of ``configs``."""
+    sources = list(token_sources) if token_sources is not None else [None] * len(configs)
+    indexed = list(enumerate(configs))
+
+    async def work(item: tuple[int, tuple[TenantConfig, str | None]]) -> TenantPlan:
+        index, (config, source) = item
+        return await plan_one(
+            config,
+            source,
+            state=state,
+            rotate_token=rotate_token,
+            token_source=sources[index],
+            progress=progress,
+        )
+
+    return PlanResult(tuple(await gather_bounded(indexed, work, concurrency=concurrency)))
