@@ -11,9 +11,10 @@ is not asked; ``notify`` sends nothing.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from oktasync.errors import SafetyError
+from oktasync.errors import EXIT_CHANGES, SafetyError
 from oktasync.workflows.playbooks.runner import ActionContext, ActionImpl, StepOutcome
 
 
@@ -69,6 +70,188 @@ async def _notify(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
     return StepOutcome(0, result, f"notified {sent} target{'s' if sent != 1 else ''}")
 
 
+async def _plan_of(context: ActionContext) -> Any:
+    from oktasync.state import StateDir
+    from oktasync.workflows.plan import plan_tenant
+
+    gateway = await context.session.gateway()
+    app = await context.session.app()
+    plan = await plan_tenant(
+        context.config, gateway, app, state=StateDir(context.state_dir), progress=context.progress
+    )
+    return replace(plan, source=context.config_path)
+
+
+def _plan_summary(plan: Any) -> str:
+    if plan.error:
+        return str(plan.error)
+    people = sum(1 for s in plan.settings if s.needs_person)
+    changes = [s.label for s in plan.changes]
+    text = f"{len(changes)} setting(s) to change" + (f": {', '.join(changes)}" if changes else "")
+    if people:
+        text += f"; {people} need a person in the Admin Console"
+    if not changes and not people:
+        text = f"all {len(plan.settings)} settings in sync"
+    return text
+
+
+async def _plan(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
+    plan = await _plan_of(context)
+    # For a plan step, drift (2) is a finding, not a failure; errors keep their code.
+    code = 0 if plan.exit_code == EXIT_CHANGES else plan.exit_code
+    return StepOutcome(code, plan.to_dict(), _plan_summary(plan))
+
+
+async def _apply(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
+    from oktasync.state import StateDir
+    from oktasync.workflows.apply import ApplyOptions, apply_tenant
+
+    plan = await _plan_of(context)
+    if context.dry_run:
+        preview = {"dry_run": True, "plan": plan.to_dict(), "would_change": [s.key for s in plan.changes]}
+        code = 0 if plan.exit_code == EXIT_CHANGES else plan.exit_code
+        return StepOutcome(code, preview, "dry run: would apply: " + _plan_summary(plan))
+    options = ApplyOptions(confirm_manual=bool(args.get("confirm_manual")), wait=bool(args.get("wait")))
+    result = await apply_tenant(
+        context.config,
+        await context.session.gateway(),
+        await context.session.app(),
+        plan,
+        state=StateDir(context.state_dir),
+        options=options,
+        progress=context.progress,
+    )
+    document = result.to_dict()
+    written = [a.key for a in result.actions if a.action == "written"]
+    if result.exit_code == 0:
+        summary = (
+            f"wrote and verified {len(written)} setting(s): {', '.join(written)}"
+            if written
+            else "nothing to change: every setting already as desired"
+        )
+    else:
+        summary = result.error or f"apply failed (exit {result.exit_code})"
+    return StepOutcome(result.exit_code, document, summary)
+
+
+async def _resync(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
+    from oktasync.workflows.resync.engine import ResyncOptions, app_dir, plan_resync, run_resync
+    from oktasync.workflows.resync.journal import ResyncJournal
+
+    gateway = await context.session.gateway()
+    app = await context.session.app()
+    if context.dry_run:
+        plan = await plan_resync(context.config, gateway, app, state_dir=context.state_dir)
+        return StepOutcome(
+            plan.exit_code,
+            {"dry_run": True, "plan": plan.to_dict()},
+            f"dry run: would cycle {len(plan.targets)} group(s)",
+        )
+    # A playbook run that died inside this step left the resync's own journal unfinished: finish that
+    # resync (it knows exactly where it stopped). An unfinished journal from anywhere else is refused by
+    # run_resync itself (exit 4), as for `oktasync resync`.
+    resume = False
+    if context.resumed:
+        journal = ResyncJournal(app_dir(context.config, app, context.state_dir))
+        resume = journal.exists() and journal.state().finished is None
+    options = ResyncOptions(resume=resume, resume_command=context.resume_command)
+    result = await run_resync(
+        context.config, gateway, app, state_dir=context.state_dir, options=options, progress=context.progress
+    )
+    document = result.to_dict()
+    summary = (
+        f"cycled {len(result.groups_cycled)} group(s){' (resumed)' if resume else ''}; app users "
+        f"{sum(result.app_users_before.values())} before, {sum(result.app_users_after.values())} after; "
+        f"{result.push_failures} push failure(s)"
+    )
+    return StepOutcome(result.exit_code, document, summary)
+
+
+async def _app_user_states(context: ActionContext) -> dict[str, Any]:
+    gateway = await context.session.gateway()
+    app = await context.session.app()
+    users = await gateway.list_app_users(app.id)
+    states: dict[str, int] = {}
+    for user in users:
+        key = user.sync_state or "NONE"
+        states[key] = states.get(key, 0) + 1
+    pending = sum(n for state, n in states.items() if state in _PENDING_SYNC_STATES)
+    return {"app_users": len(users), "sync_states": states, "pending_pushes": pending}
+
+
+# Pushes Okta has not finished: "tasks until settled" waits for none of these to remain.
+_PENDING_SYNC_STATES = ("SYNCING", "OUT_OF_SYNC")
+
+
+async def _tasks(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
+    if context.dry_run:
+        # run_tasks records what it saw and notifies about new failures: a dry run only reads app users.
+        states = await _app_user_states(context)
+        errors = states["sync_states"].get("ERROR", 0)
+        listing = {"dry_run": True, "failed": errors, **states}
+        return StepOutcome(0, listing, f"dry run: {errors} app user(s) in sync state ERROR; nothing retried")
+    from oktasync.state import StateDir
+    from oktasync.workflows.tasks.run import TasksOptions, run_tasks, tasks_lock
+
+    gateway = await context.session.gateway()
+    app = await context.session.app()
+    app_dir = StateDir(context.state_dir).for_app(context.config.tenant, app.id)
+    retry = bool(args.get("retry"))
+    with tasks_lock(app_dir, context.config.tenant, app.label):
+        result = await run_tasks(
+            context.config,
+            gateway,
+            app,
+            app_dir=app_dir,
+            options=TasksOptions(retry=retry),
+            progress=context.progress,
+        )
+    document = {**result.to_dict(), **await _app_user_states(context)}
+    summary = f"{len(result.failures)} failed assignment(s)"
+    if retry:
+        recovered = sum(1 for r in result.resolutions if r.how == "recovered")
+        summary += f"; {len(result.retries)} retried, {recovered} recovered"
+        if result.exhausted:
+            summary += f", {len(result.exhausted)} out of retries"
+    if document["pending_pushes"]:
+        summary += f"; {document['pending_pushes']} push(es) still in progress"
+    return StepOutcome(result.exit_code(), document, summary)
+
+
+async def _report(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
+    from oktasync.scim_gateway import ScimGateway
+    from oktasync.workflows.report import report_unmanaged
+
+    gateway = await context.session.gateway()
+    app = await context.session.app()
+    async with ScimGateway.from_config(context.config.scim) as scim:
+        report = await report_unmanaged(
+            context.config.tenant, context.config.scim.base_url, app, gateway, scim, progress=context.progress
+        )
+    summary_counts = report.summary()
+    actions = {
+        key.removeprefix("action_"): n for key, n in summary_counts.items() if key.startswith("action_") and n
+    }
+    listing = ", ".join(f"{n} {action}" for action, n in actions.items() if action != "none")
+    summary = f"{summary_counts['target_users']} target user(s); suggested: {listing or 'nothing to do'}"
+    if not report.complete:
+        summary += " (INCOMPLETE: the target's paging lost users)"
+    return StepOutcome(report.exit_code, report.to_dict(), summary)
+
+
+async def _test_connector(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
+    from oktasync.workflows.connector_test import test_connector
+
+    report = await test_connector(
+        context.config, write_probe=bool(args.get("write_probe")), progress=context.progress
+    )
+    counts = report.counts()
+    summary = f"Okta's test: {report.okta_verdict.value}; checks: " + ", ".join(
+        f"{n} {status}" for status, n in counts.items() if n
+    )
+    return StepOutcome(report.exit_code, report.to_dict(), summary)
+
+
 async def _not_available(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
     raise SafetyError(
         f"action '{context.step.action}' is not available in this build of oktasync",
@@ -78,13 +261,13 @@ async def _not_available(context: ActionContext, args: dict[str, Any]) -> StepOu
 
 IMPLEMENTATIONS: dict[str, ActionImpl] = {
     "validate": _validate,
+    "doctor": _not_available,
+    "test-connector": _test_connector,
+    "plan": _plan,
+    "apply": _apply,
+    "resync": _resync,
+    "tasks": _tasks,
+    "report": _report,
     "confirm": _confirm,
     "notify": _notify,
-    "doctor": _not_available,
-    "test-connector": _not_available,
-    "plan": _not_available,
-    "apply": _not_available,
-    "resync": _not_available,
-    "tasks": _not_available,
-    "report": _not_available,
 }

@@ -64,17 +64,19 @@ ACTIONS: dict[str, ActionSpec] = {
             {
                 "confirm_manual": ArgSpec(
                     (bool,), "record settings that need a person as confirmed by the operator", default=False
-                )
+                ),
+                "wait": ArgSpec(
+                    (bool,), "wait for a person's console changes to show in the reads", default=False
+                ),
             },
         ),
         ActionSpec("resync", "the safe unassign/reassign of every group (DESIGN.md §5)", True),
         ActionSpec(
             "tasks",
-            "failed assignments: list them, optionally retry and notify",
-            False,  # listing is read-only; `retry: true` writes (the runner checks the argument)
+            "failed assignments: list them (and notify tasks.notify of new ones), optionally retry",
+            False,  # listing reads Okta; `retry: true` writes (see step_writes)
             {
                 "retry": ArgSpec((bool,), "retry failed assignments", default=False),
-                "notify": ArgSpec((bool,), "send the config's notifications about failures", default=False),
             },
         ),
         ActionSpec(
@@ -110,5 +112,5 @@ def step_writes(action: str, args: dict[str, Any]) -> bool:
     """Whether a step with these (rendered) arguments changes anything outside the state dir."""
     spec = ACTIONS[action]
     if action == "tasks":
-        return bool(args.get("retry")) or bool(args.get("notify"))
+        return bool(args.get("retry"))
     return spec.writes

@@ -147,6 +147,7 @@ class ActionContext:
     interaction: Interaction
     session: GatewaySession
     reporter: RunReporter
+    resume_command: str  # `playbook run … --resume`: what to tell a person when a step stops half-way
 
 
 ActionImpl = Callable[[ActionContext, dict[str, Any]], Awaitable[StepOutcome]]
@@ -546,6 +547,7 @@ class _Run:
                 interaction=self.interaction,
                 session=self.session,
                 reporter=self.reporter,
+                resume_command=self.resume_command,
             )
             try:
                 outcome = await implementation(context, dict(args))
