@@ -22,8 +22,12 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "validate": ("oktasync.cli.validate", "Check tenant configs: schema, templates, cross-field rules."),
     "schema": ("oktasync.cli.schema", "Print the JSON Schema of the tenant config format."),
+    "plan": ("oktasync.cli.plan", "Show desired vs actual provisioning settings and how each would apply."),
+    "apply": ("oktasync.cli.apply", "Apply the plan through the right channel and verify every write."),
+    "doctor": ("oktasync.cli.doctor", "Read-only probe: auth, scopes, app kind, channels, rate limits."),
     "playbook": ("oktasync.cli.playbook", "Run YAML playbooks of oktasync steps, recorded and resumable."),
     "test-connector": ("oktasync.cli.test_connector", "Test the SCIM target as Okta does, and more."),
+    "tasks": ("oktasync.cli.tasks", "Find, retry, report and notify failed assignments (cron or --watch)."),
     "report": ("oktasync.cli.report", "report unmanaged: target users Okta does not manage."),
 }
 

@@ -1,0 +1,260 @@
+"""`oktasync tasks CONFIG...`: failed assignments — list, retry, report, notify; single-shot or --watch."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from oktasync.cli.context import emit_json, global_options
+from oktasync.cli.progress import make_progress
+from oktasync.config import Secret, load_tenants
+from oktasync.config.schema import TenantConfig
+from oktasync.errors import EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, OktasyncError, SafetyError
+from oktasync.state import StateDir
+from oktasync.workflows.progress import Progress
+from oktasync.workflows.tasks import (
+    TasksOptions,
+    TasksResult,
+    render_metrics,
+    run_tasks,
+    tasks_lock,
+    write_atomic,
+)
+from oktasync.workflows.tasks.model import CANNOT_RETRY
+
+log = logging.getLogger("oktasync.tasks")
+
+
+def combine_exit_codes(codes: list[int]) -> int:
+    """The worst outcome wins: failed (1) over failures-remain (2) over ok (0)."""
+    if EXIT_FAILED in codes:
+        return EXIT_FAILED
+    if EXIT_CHANGES in codes:
+        return EXIT_CHANGES
+    return max(codes, default=EXIT_OK)
+
+
+@click.command("tasks")
+@click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (one per line with --watch).")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 while failed assignments remain.")
+@click.option("--retry", is_flag=True, help="Re-trigger failed pushes through the API and wait for them.")
+@click.option("--watch", is_flag=True, help="Keep running, one pass every --interval seconds (Ctrl-C stops).")
+@click.option(
+    "--interval", type=click.FloatRange(min=1), default=300, show_default=True, help="Seconds between passes."
+)
+@click.option(
+    "--notify",
+    "notify_urls",
+    multiple=True,
+    envvar="OKTASYNC_NOTIFY_URL",
+    metavar="URL",
+    help="Also notify this webhook (Slack for hooks.slack.com, Okta Workflows for *.workflows.okta.com, "
+    "generic JSON otherwise). Prefer tasks.notify in the config or $OKTASYNC_NOTIFY_URL: command lines "
+    "are visible to other local users.",
+)
+@click.option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write Prometheus metrics here (atomically), e.g. for node_exporter's textfile collector.",
+)
+@click.option(
+    "--lookback-days",
+    type=click.FloatRange(min=0, max=90, min_open=True),
+    default=7,
+    show_default=True,
+    help="First run only: how far back to read the System Log (retention is 90 days).",
+)
+@click.option(
+    "--full-scan-every",
+    type=click.FloatRange(min=0),
+    default=60,
+    show_default=True,
+    metavar="MINUTES",
+    help="Read every app user at most this often; runs in between read only new System Log events.",
+)
+@click.option("--full-scan", is_flag=True, help="Read every app user on this run.")
+@click.option(
+    "--dismiss",
+    multiple=True,
+    metavar="USER",
+    help="Drop this failure (user id, login or email) from the list until it fails again; recorded.",
+)
+@click.option("--max-passes", type=click.IntRange(min=1), hidden=True, help="Stop --watch after N passes.")
+@click.pass_context
+def command(
+    ctx: click.Context,
+    configs: tuple[str, ...],
+    as_json: bool,
+    detailed_exitcode: bool,
+    retry: bool,
+    watch: bool,
+    interval: float,
+    notify_urls: tuple[str, ...],
+    metrics_file: Path | None,
+    lookback_days: float,
+    full_scan_every: float,
+    full_scan: bool,
+    dismiss: tuple[str, ...],
+    max_passes: int | None,
+) -> int:
+    """List every failed assignment of each config's app — user, how assigned, when, which operation and
+    Okta's two-part reason — from app users in syncState ERROR and the System Log; optionally retry them
+    (--retry), notify webhooks of each new failure and recovery, and write Prometheus metrics.
+
+    Single pass by default (for cron); --watch keeps polling. One poller per app (a second exits 4).
+    Exit codes: 0 ok; 2 with --detailed-exitcode while failures remain; 1 when an API call failed or (with
+    --retry) a user reached tasks.retry.max_attempts; 4 another poller runs; 130 interrupted.
+    """
+    tenants = load_tenants(list(configs))
+    state_root = StateDir(global_options(ctx).resolved_state_dir())
+    options = TasksOptions(
+        retry=retry,
+        lookback=timedelta(days=lookback_days),
+        full_scan_interval=timedelta(minutes=full_scan_every),
+        force_full=full_scan,
+        notify_urls=tuple(Secret(u) for u in notify_urls),
+        dismiss=dismiss,
+    )
+    progress, live = make_progress(as_json or watch)
+    passes = 0
+
+    def report(results: list[TasksResult]) -> int:
+        nonlocal passes
+        passes += 1
+        codes = [r.exit_code(detailed_exitcode) for r in results]
+        code = combine_exit_codes(codes)
+        if metrics_file is not None and results:
+            write_atomic(metrics_file, render_metrics([r.metrics for r in results]))
+        if as_json:
+            document: dict[str, Any] = {"exit_code": code, "tenants": [r.to_dict() for r in results]}
+            if watch:
+                click.echo(json.dumps(document, default=str))  # one document per line per pass
+            else:
+                emit_json(document)
+        else:
+            for index, result in enumerate(results):
+                if index or passes > 1:
+                    click.echo()
+                _render(result)
+        for result in results:
+            for failure in result.notification_failures:
+                click.echo(
+                    f"Warning: notification {failure.event} to {failure.target} failed ({failure.error}); "
+                    "kept for the next run",
+                    err=True,
+                )
+        return code
+
+    async def main() -> int:
+        async with contextlib.AsyncExitStack() as stack:
+            sessions = await _open(stack, tenants, state_root, progress)
+            code = EXIT_OK
+            while True:
+                try:
+                    results = [
+                        await run_tasks(
+                            config, gateway, app, app_dir=app_dir, options=options, progress=progress
+                        )
+                        for config, gateway, app, app_dir in sessions
+                    ]
+                    code = report(results)
+                except SafetyError:
+                    raise
+                except OktasyncError as error:
+                    if not watch:
+                        raise
+                    # A long-running poller outlives a bad minute (429 storm, network blip): say so, go on.
+                    click.echo(f"Error: {error.message} (next pass in {interval:g}s)", err=True)
+                    code = EXIT_FAILED
+                if not watch or (max_passes is not None and passes >= max_passes):
+                    return code
+                await asyncio.sleep(interval)
+
+    try:
+        if live is not None:
+            with live:
+                return asyncio.run(main())
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        click.echo(f"Interrupted after {passes} pass(es); state is saved, nothing to resume.", err=True)
+        return EXIT_INTERRUPTED
+
+
+async def _open(
+    stack: contextlib.AsyncExitStack, tenants: list[TenantConfig], state_root: StateDir, progress: Progress
+) -> list[tuple[Any, Any, Any, Path]]:
+    from oktasync.okta_gateway import open_gateway, resolve_app
+
+    sessions = []
+    for config in tenants:
+        gateway = await stack.enter_async_context(open_gateway(config, progress=progress))
+        app = await resolve_app(gateway, config)
+        app_dir = state_root.for_app(config.tenant, app.id)
+        stack.enter_context(tasks_lock(app_dir, config.tenant, app.label))
+        sessions.append((config, gateway, app, app_dir))
+    return sessions
+
+
+def _render(result: TasksResult) -> None:
+    count = len(result.failures)
+    head = (
+        f"{result.app_label} (tenant {result.tenant}, app {result.app_id}): "
+        f"{count} failed assignment{'s' if count != 1 else ''}"
+    )
+    scan = result.scan
+    click.echo(
+        head + f"  [{scan['mode']} scan, {scan['events_read']} new log events, {result.api_calls} API calls]"
+    )
+    for failure in result.failures:
+        flags = []
+        if failure.user_id in result.new_failures:
+            flags.append("NEW")
+        if failure.user_id in result.exhausted:
+            flags.append("RETRIES EXHAUSTED")
+        click.echo(
+            f"  {failure.login or failure.user_id}  <{failure.email or '-'}>  {failure.user_id}"
+            + (f"  [{', '.join(flags)}]" if flags else "")
+        )
+        when = failure.failed_at or "unknown time"
+        source = "" if failure.operation_source == "log" else " (inferred: no log event in the window)"
+        click.echo(f"      {failure.operation}{source}, assigned {failure.assigned_via}, failed {when}")
+        if failure.okta_message:
+            click.echo(f"      Okta:   {failure.okta_message}")
+        if failure.target_message:
+            click.echo(f"      Target: {failure.target_message}")
+    if result.retried:
+        if result.retries:
+            click.echo("Retry:")
+        for outcome in result.retries:
+            who = outcome.login or outcome.user_id
+            if outcome.outcome == CANNOT_RETRY:
+                line = f"  {who}  {outcome.operation}: cannot be retried by API"
+            else:
+                line = f"  {who}  {outcome.operation}: {outcome.outcome.replace('_', ' ')}"
+                line += f" (attempts {outcome.attempts})"
+            click.echo(line)
+            if outcome.detail:
+                click.echo(f"      {outcome.detail}")
+            if outcome.outcome == CANNOT_RETRY and outcome.console_url:
+                click.echo(f"      Admin Console: {outcome.console_url}")
+    for resolution in result.resolutions:
+        click.echo(
+            f"Resolved: {resolution.login or resolution.user_id} ({resolution.operation}) {resolution.how}"
+        )
+    for note in result.notes:
+        click.echo(f"Note: {note}")
+    if result.notifications_delivered or result.notifications_pending:
+        click.echo(
+            f"Notifications: {result.notifications_delivered} delivered, "
+            f"{result.notifications_pending} pending"
+        )
+    if result.failures:
+        click.echo(f"Admin Console tasks: {result.console_url}")

@@ -1,0 +1,224 @@
+"""The values of the `tasks` job: a failed assignment, a retry outcome, and small pure helpers.
+
+Okta has no public Tasks API (reference/okta-api.md §1.7). A failed push shows in two places; we read both:
+
+* the app user, ``syncState: ERROR`` (okta-api.md §1.5) — authoritative for "is it still failing";
+* the System Log event of the push, ``outcome.result: FAILURE`` (okta-api.md §1.6) — the only place that says
+  *which* operation failed, *when*, and *why*. Its ``outcome.reason`` is the Tasks page's two-part message:
+  "The first half of the message is an Okta error message. The second half (following the semicolon) is the
+  error code or message provided by the third-party service provider" (Okta help, "Troubleshoot provisioning",
+  cited in okta-api.md §1.6). Reasons may exceed the schema's 255 characters; the gateway keeps them whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+# System Log event type -> the operation it pushes (okta-api.md §1.6; scim-and-peers.md §3 "failure signals").
+OPERATIONS: dict[str, str] = {
+    "application.provision.user.push": "create",
+    "application.provision.user.push_profile": "update",
+    "application.provision.user.deactivate": "deactivate",
+}
+# Written by Okta when an app user goes away (unassigned directly, or the last assigning group removed): a
+# create/update failure of that user is moot from then on.
+MEMBERSHIP_REMOVE = "application.user_membership.remove"
+EVENT_TYPES: tuple[str, ...] = (*OPERATIONS, MEMBERSHIP_REMOVE)
+
+CREATE, UPDATE, DEACTIVATE = "create", "update", "deactivate"
+
+
+def split_reason(reason: str | None) -> tuple[str | None, str | None]:
+    """Okta's message and the target's message: the reason split at the first ``"; "``.
+
+    A reason without the separator is all Okta's (e.g. "Could not connect" style failures raised by Okta
+    itself); an empty reason is (None, None).
+    """
+    if not reason or not reason.strip():
+        return None, None
+    okta, sep, target = reason.partition("; ")
+    return okta.strip() or None, (target.strip() or None) if sep else None
+
+
+def iso(moment: datetime) -> str:
+    """Okta's timestamp format, millisecond precision, UTC: ``2024-05-01T12:00:00.000Z``."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_iso(value: str) -> datetime:
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def admin_tasks_url(org_url: str) -> str:
+    """The Admin Console's Dashboard > Tasks page: ``https://acme-admin.okta.com/admin/tasks``.
+
+    Okta's admin host is the org host with ``-admin`` after the first label (acme.okta.com ->
+    acme-admin.okta.com). For anything else (a custom domain, the loopback emulator) we keep the host.
+    """
+    parts = urlsplit(org_url.rstrip("/"))
+    host = parts.hostname or ""
+    okta_domains = ("okta.com", "oktapreview.com", "okta-emea.com", "okta-gov.com", "okta.mil")
+    if any(host.endswith("." + d) for d in okta_domains) and "-admin." not in host:
+        first, _, rest = host.partition(".")
+        netloc = f"{first}-admin.{rest}" + (f":{parts.port}" if parts.port else "")
+    else:
+        netloc = parts.netloc
+    return urlunsplit((parts.scheme or "https", netloc, "/admin/tasks", "", ""))
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed assignment, as listed by `tasks` and kept in the state dir between runs."""
+
+    user_id: str
+    login: str | None
+    email: str | None
+    scope: str | None  # USER (direct) | GROUP | None (no longer assigned: a failed deactivation)
+    groups: tuple[str, ...]  # names of the app's assigned groups the user is in (how a GROUP user got it)
+    operation: str  # create | update | deactivate
+    operation_source: str  # "log" (from the failure event) | "inferred" (no event in the window)
+    failed_at: str | None
+    reason: str | None
+    okta_message: str | None
+    target_message: str | None
+    sync_state: str | None
+    status: str | None
+    event_id: str | None
+    first_seen: str
+
+    @property
+    def assigned_via(self) -> str:
+        if self.scope == "USER":
+            return "direct"
+        if self.groups:
+            return "group: " + ", ".join(self.groups)
+        if self.scope == "GROUP":
+            return "group"
+        return "unassigned"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "user": {"id": self.user_id, "login": self.login, "email": self.email},
+            "assigned": {
+                "via": "direct" if self.scope == "USER" else "group" if self.scope == "GROUP" else None,
+                "scope": self.scope,
+                "groups": list(self.groups),
+            },
+            "operation": self.operation,
+            "operation_source": self.operation_source,
+            "failed_at": self.failed_at,
+            "reason": {"okta": self.okta_message, "target": self.target_message, "full": self.reason},
+            "sync_state": self.sync_state,
+            "status": self.status,
+            "event_id": self.event_id,
+            "first_seen": self.first_seen,
+        }
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "login": self.login,
+            "email": self.email,
+            "scope": self.scope,
+            "groups": list(self.groups),
+            "operation": self.operation,
+            "operation_source": self.operation_source,
+            "failed_at": self.failed_at,
+            "reason": self.reason,
+            "sync_state": self.sync_state,
+            "status": self.status,
+            "event_id": self.event_id,
+            "first_seen": self.first_seen,
+        }
+
+    @classmethod
+    def from_state(cls, raw: dict[str, Any]) -> Failure:
+        okta, target = split_reason(raw.get("reason"))
+        return cls(
+            user_id=str(raw["user_id"]),
+            login=raw.get("login"),
+            email=raw.get("email"),
+            scope=raw.get("scope"),
+            groups=tuple(raw.get("groups") or ()),
+            operation=str(raw.get("operation") or UPDATE),
+            operation_source=str(raw.get("operation_source") or "inferred"),
+            failed_at=raw.get("failed_at"),
+            reason=raw.get("reason"),
+            okta_message=okta,
+            target_message=target,
+            sync_state=raw.get("sync_state"),
+            status=raw.get("status"),
+            event_id=raw.get("event_id"),
+            first_seen=str(raw.get("first_seen") or ""),
+        )
+
+
+# Retry outcomes (what `--retry` reports per user).
+RECOVERED = "recovered"
+STILL_FAILING = "still_failing"
+NOT_SETTLED = "not_settled"  # the push did not finish within settle_timeout_seconds
+CANNOT_RETRY = "cannot_retry"  # no public API operation re-triggers this push
+EXHAUSTED = "exhausted"  # tasks.retry.max_attempts reached; not retried again until the user recovers
+ERROR = "error"  # the retry call itself failed (API error); counted as an attempt
+
+
+@dataclass(frozen=True)
+class RetryOutcome:
+    user_id: str
+    login: str | None
+    operation: str
+    outcome: str
+    attempts: int  # attempts so far across runs, this one included
+    detail: str | None = None
+    console_url: str | None = None
+    sync_state: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "user": {"id": self.user_id, "login": self.login},
+            "operation": self.operation,
+            "outcome": self.outcome,
+            "attempts": self.attempts,
+            "detail": self.detail,
+            "console_url": self.console_url,
+            "sync_state": self.sync_state,
+        }
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A failure that is gone since the last run, and why (a recovery notification is sent for each)."""
+
+    user_id: str
+    login: str | None
+    operation: str
+    how: str  # recovered | unassigned | dismissed
+    at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "user": {"id": self.user_id, "login": self.login},
+            "operation": self.operation,
+            "how": self.how,
+            "at": self.at,
+        }
+
+
+@dataclass
+class ScanStats:
+    mode: str = "full"  # full | incremental
+    app_users_read: int = 0
+    events_read: int = 0
+    since: str | None = None
+    until: str | None = None
+    lookups: int = 0  # single app-user reads in incremental mode
+    groups_read: int = 0
+    notes: list[str] = field(default_factory=list)

@@ -1,0 +1,356 @@
+"""One `tasks` run for one tenant+app: scan, optionally retry, notify, count. No printing, no click."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from oktasync.config import TenantConfig
+from oktasync.config.secret import Secret
+from oktasync.errors import EXIT_CHANGES, EXIT_FAILED, EXIT_OK
+from oktasync.models import App
+from oktasync.okta_gateway.base import OktaGateway
+from oktasync.state import exclusive_lock
+from oktasync.workflows.progress import Progress
+from oktasync.workflows.tasks.metrics import AppMetrics
+from oktasync.workflows.tasks.model import (
+    DEACTIVATE,
+    ERROR,
+    RECOVERED,
+    Failure,
+    Resolution,
+    RetryOutcome,
+    admin_tasks_url,
+    iso,
+    split_reason,
+)
+from oktasync.workflows.tasks.notify import DeliveryFailure, Notifier, deliver, detect_kind, new_message
+from oktasync.workflows.tasks.retry import UNASSIGNED, Sleep, retry_failures
+from oktasync.workflows.tasks.scan import NULL_PROGRESS, scan
+from oktasync.workflows.tasks.state import LOCK_FILE, TasksState, load_state, save_state
+
+
+@dataclass(frozen=True)
+class TasksOptions:
+    retry: bool = False
+    lookback: timedelta = timedelta(days=7)  # first run: how far back the System Log is read
+    full_scan_interval: timedelta = timedelta(hours=1)
+    force_full: bool = False
+    notify_urls: tuple[Secret, ...] = ()  # --notify URL (kind detected from the URL)
+    dismiss: tuple[str, ...] = ()  # user ids, logins or emails to drop from the list (recorded)
+    poll_interval: float = 2.0
+
+
+@dataclass(frozen=True)
+class TasksResult:
+    tenant: str
+    app_id: str
+    app_label: str
+    console_url: str
+    at: str
+    mode: str
+    failures: tuple[Failure, ...]
+    new_failures: tuple[str, ...]
+    resolutions: tuple[Resolution, ...]
+    retried: bool
+    retries: tuple[RetryOutcome, ...]
+    exhausted: tuple[str, ...]  # user ids at tasks.retry.max_attempts that still fail
+    dismissed: tuple[str, ...]
+    notes: tuple[str, ...]
+    notifications_delivered: int
+    notification_failures: tuple[DeliveryFailure, ...]
+    notifications_pending: int
+    scan: dict[str, Any]
+    api_calls: int
+    metrics: AppMetrics = field(repr=False, compare=False)
+
+    @property
+    def retry_errors(self) -> tuple[RetryOutcome, ...]:
+        return tuple(r for r in self.retries if r.outcome == ERROR)
+
+    def exit_code(self, detailed: bool = False) -> int:
+        """1 when retries are exhausted or a retry call failed (with --retry); else 2 while failures remain
+        (with --detailed-exitcode); else 0. DESIGN.md §3."""
+        if self.retried and (self.exhausted or self.retry_errors):
+            return EXIT_FAILED
+        if detailed and self.failures:
+            return EXIT_CHANGES
+        return EXIT_OK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant,
+            "app": {"id": self.app_id, "label": self.app_label},
+            "at": self.at,
+            "console_url": self.console_url,
+            "failed": len(self.failures),
+            "failures": [
+                {
+                    **f.to_dict(),
+                    "new": f.user_id in self.new_failures,
+                    "retry_exhausted": f.user_id in self.exhausted,
+                }
+                for f in self.failures
+            ],
+            "resolved": [r.to_dict() for r in self.resolutions],
+            "retry": [r.to_dict() for r in self.retries] if self.retried else None,
+            "dismissed": list(self.dismissed),
+            "notifications": {
+                "delivered": self.notifications_delivered,
+                "pending": self.notifications_pending,
+                "failed": [f.to_dict() for f in self.notification_failures],
+            },
+            "scan": self.scan,
+            "api_calls": self.api_calls,
+            "notes": list(self.notes),
+        }
+
+
+@contextlib.contextmanager
+def tasks_lock(app_dir: Path, tenant: str, app_label: str) -> Iterator[None]:
+    """One poller per tenant+app (exit 4 for the second, via LockedError)."""
+    with exclusive_lock(app_dir / LOCK_FILE, f"oktasync tasks for {tenant}/{app_label}"):
+        yield
+
+
+def notifiers_for(config: TenantConfig, extra_urls: tuple[Secret, ...] = ()) -> list[Notifier]:
+    out: list[Notifier] = []
+    for target in config.tasks.notify:
+        if target.webhook.reveal().strip():  # `{{ env.X | default('') }}` means "not configured here"
+            out.append(Notifier(target.kind, target.webhook))
+    for url in extra_urls:
+        if url.reveal().strip():
+            out.append(Notifier(detect_kind(url.reveal()), url))
+    unique: dict[str, Notifier] = {}
+    for n in out:
+        unique.setdefault(n.id, n)
+    return list(unique.values())
+
+
+def _failure_body(config: TenantConfig, app: App, failure: Failure, console: str, at: str) -> dict[str, Any]:
+    return {
+        "tenant": config.tenant,
+        "app": {"id": app.id, "label": app.label},
+        "user": {"id": failure.user_id, "login": failure.login, "email": failure.email},
+        "operation": failure.operation,
+        "assigned_via": failure.assigned_via,
+        "reason": {"okta": failure.okta_message, "target": failure.target_message},
+        "failed_at": failure.failed_at,
+        "console_url": console,
+        "at": at,
+    }
+
+
+def _resolution_body(config: TenantConfig, app: App, resolution: Resolution) -> dict[str, Any]:
+    return {
+        "tenant": config.tenant,
+        "app": {"id": app.id, "label": app.label},
+        "user": {"id": resolution.user_id, "login": resolution.login},
+        "operation": resolution.operation,
+        "how": resolution.how,
+        "at": resolution.at,
+    }
+
+
+def _matches(failure: Failure, ref: str) -> bool:
+    ref = ref.strip().lower()
+    return ref in {failure.user_id.lower(), (failure.login or "").lower(), (failure.email or "").lower()}
+
+
+async def run_tasks(
+    config: TenantConfig,
+    gateway: OktaGateway,
+    app: App,
+    *,
+    app_dir: Path,
+    options: TasksOptions = TasksOptions(),
+    progress: Progress = NULL_PROGRESS,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    sleep: Sleep = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    http_client: httpx.AsyncClient | None = None,
+) -> TasksResult:
+    """Find (and with ``options.retry`` retry) the app's failed assignments, notify, and record the run.
+
+    The caller holds ``tasks_lock``. State is saved before every retry write and once the run's failures
+    and outbox are known, so a run killed at any point neither loses a notification nor an attempt count.
+    """
+    calls_before = gateway.request_count()
+    started = now()
+    at = iso(started)
+    console = admin_tasks_url(config.okta.org_url)
+    state: TasksState = load_state(app_dir)
+    previous = dict(state.failures)
+
+    def save() -> None:
+        save_state(app_dir, state)
+
+    current, resolutions, stats = await scan(
+        gateway,
+        app.id,
+        state,
+        now=started,
+        lookback=options.lookback,
+        full_scan_interval=options.full_scan_interval,
+        force_full=options.force_full,
+        progress=progress,
+    )
+    notes = list(stats.notes)
+
+    # Dismissals: an operator's "handled outside oktasync" for one failure event (a new failure of the same
+    # user is listed again).
+    dismissed_now: list[str] = []
+    for ref in options.dismiss:
+        hits = [f for f in current.values() if _matches(f, ref)]
+        if not hits:
+            notes.append(f"--dismiss {ref}: not a current failure")
+        for failure in hits:
+            state.dismissed[failure.user_id] = {
+                "at": at,
+                "event_id": failure.event_id,
+                "operation": failure.operation,
+            }
+            dismissed_now.append(failure.user_id)
+    for uid, record in list(state.dismissed.items()):
+        listed = current.get(uid)
+        if listed is None or listed.event_id != record.get("event_id"):
+            state.dismissed.pop(uid)
+            continue
+        current.pop(uid)
+        if uid in previous:
+            resolutions = [r for r in resolutions if r.user_id != uid]
+            resolutions.append(Resolution(uid, listed.login, listed.operation, "dismissed", at))
+
+    retries: list[RetryOutcome] = []
+    if options.retry and current:
+        ordered = sorted(current.values(), key=lambda f: (f.failed_at or "", f.user_id))
+        retries, fresh = await retry_failures(
+            gateway,
+            app.id,
+            ordered,
+            state,
+            max_attempts=config.tasks.retry.max_attempts,
+            settle_timeout=config.tasks.retry.settle_timeout_seconds,
+            console_url=console,
+            save=save,
+            poll_interval=options.poll_interval,
+            sleep=sleep,
+            clock=clock,
+            wallclock=now,
+            progress=progress,
+        )
+        for outcome in retries:
+            uid = outcome.user_id
+            if outcome.outcome in (RECOVERED, UNASSIGNED) and uid in current:
+                old = current.pop(uid)
+                if uid in previous:
+                    how = "recovered" if outcome.outcome == RECOVERED else "unassigned"
+                    resolutions.append(Resolution(uid, old.login, old.operation, how, iso(now())))
+                state.last_events.pop(uid, None)
+        for uid, event in fresh.items():
+            if uid in current and event.get("result") == "FAILURE" and event.get("operation"):
+                state.last_events[uid] = event
+                okta, target = split_reason(event.get("reason"))  # type: ignore[arg-type]
+                current[uid] = replace(
+                    current[uid],
+                    operation=str(event["operation"]),
+                    operation_source="log",
+                    failed_at=event.get("published"),  # type: ignore[arg-type]
+                    reason=event.get("reason"),  # type: ignore[arg-type]
+                    okta_message=okta,
+                    target_message=target,
+                    event_id=event.get("uuid"),  # type: ignore[arg-type]
+                    sync_state="ERROR" if current[uid].operation != DEACTIVATE else None,
+                )
+
+    # A user who no longer fails starts again from zero attempts next time.
+    for uid in list(state.attempts):
+        if uid not in current:
+            state.attempts.pop(uid)
+    max_attempts = config.tasks.retry.max_attempts
+    exhausted = tuple(
+        uid
+        for uid, f in sorted(current.items())
+        if f.operation != DEACTIVATE and int(state.attempts.get(uid, {}).get("count", 0)) >= max_attempts
+    )
+
+    # Queue one message per new failure and per resolution of a known failure, in the same state write that
+    # makes them known: exactly once per target, whatever happens to the delivery.
+    notifiers = notifiers_for(config, options.notify_urls)
+    new_failures = tuple(uid for uid in sorted(current) if uid not in previous)
+    for notifier in notifiers:
+        for uid in new_failures:
+            body = _failure_body(config, app, current[uid], console, at)
+            state.outbox.append(new_message("failure", body, notifier.id))
+        for resolution in resolutions:
+            body = _resolution_body(config, app, resolution)
+            state.outbox.append(new_message("recovery", body, notifier.id))
+    state.failures = current
+    state.bump("recovered_total", sum(1 for r in resolutions if r.how == "recovered"))
+    save()
+
+    delivered, failures_sent = 0, list[DeliveryFailure]()
+    if state.outbox:
+        state.outbox, delivered, failures_sent = await deliver(state.outbox, notifiers, client=http_client)
+        state.bump("notifications_failed_total", len(failures_sent))
+        state.bump("notifications_delivered_total", delivered)
+    finished = now()
+    state.last_success = iso(finished)
+    save()
+
+    api_calls = gateway.request_count() - calls_before
+    by_op: dict[str, int] = {}
+    for failure in current.values():
+        by_op[failure.operation] = by_op.get(failure.operation, 0) + 1
+    metrics = AppMetrics(
+        tenant=config.tenant,
+        app=app.label,
+        app_id=app.id,
+        failed=by_op,
+        retried_total=state.counters.get("retried_total", 0),
+        recovered_total=state.counters.get("recovered_total", 0),
+        retry_exhausted=len(exhausted),
+        notifications_pending=len(state.outbox),
+        notifications_failed_total=state.counters.get("notifications_failed_total", 0),
+        last_success=finished.timestamp(),
+        api_calls=api_calls,
+    )
+    failures_sorted = tuple(sorted(current.values(), key=lambda f: (f.login or "", f.user_id)))
+    return TasksResult(
+        tenant=config.tenant,
+        app_id=app.id,
+        app_label=app.label,
+        console_url=console,
+        at=at,
+        mode=stats.mode,
+        failures=failures_sorted,
+        new_failures=new_failures,
+        resolutions=tuple(resolutions),
+        retried=options.retry,
+        retries=tuple(retries),
+        exhausted=exhausted,
+        dismissed=tuple(dismissed_now),
+        notes=tuple(notes),
+        notifications_delivered=delivered,
+        notification_failures=tuple(failures_sent),
+        notifications_pending=len(state.outbox),
+        scan={
+            "mode": stats.mode,
+            "since": stats.since,
+            "until": stats.until,
+            "events_read": stats.events_read,
+            "app_users_read": stats.app_users_read,
+            "single_reads": stats.lookups,
+            "groups_read": stats.groups_read,
+        },
+        api_calls=api_calls,
+        metrics=metrics,
+    )
