@@ -1,0 +1,245 @@
+"""Rate-limit pacing and retry policy for Okta requests: the one place that decides when a request may go.
+
+Okta's limits (reference/okta-api.md §2.1-§2.2):
+
+* Requests count against a **bucket** per endpoint family: ``/api/v1/apps`` and every ``/api/v1/apps/{id}/*``
+  sub-resource share one bucket (about 100/min on Workforce orgs); ``/api/v1/apps/{id}`` (the exact path)
+  has its own; so do ``/api/v1/logs`` and the rest of ``/api/v1``. Each response carries
+  ``X-Rate-Limit-Limit``, ``X-Rate-Limit-Remaining`` and ``X-Rate-Limit-Reset`` (UTC epoch seconds).
+* Over the limit Okta answers ``429 E0000047`` until the window resets. Over the **concurrency** limit (75
+  in-flight requests per org) it answers 429 with Limit = Remaining = 0 and a Reset that is only a suggestion.
+
+Policy (``Pacer``):
+
+* Before a request, its bucket must have budget: ``remaining - in_flight - headroom`` where ``headroom`` is
+  ``config.okta.rate_limit_headroom`` of the limit, left for other clients of the org. While more than half
+  the limit is usable, requests go at once; below that the usable budget is spread evenly over the time left
+  until Reset (one request every ``time_left / usable`` seconds). Several uncoordinated clients that share a
+  bucket each see Remaining fall faster and slow down in turn, so together they approach the budget without
+  exhausting it. With no usable budget, the bucket waits until Reset.
+* A 429 marks its bucket empty until Reset (or, for the concurrency 429, backs off with jitter) and the
+  request is retried: a 429 means Okta did not process it, so this is safe for any method.
+* 5xx answers, timeouts and dropped connections are retried with jittered, bounded exponential backoff, but
+  only for idempotent requests (GET, PUT, DELETE): a POST that may have been processed is never repeated.
+  A connection that could not even be opened is retried for every method.
+* Concurrency is bounded by ``config.okta.max_concurrency`` (default 8, well under Okta's 75).
+
+Clock and sleep are injectable (``Clock``) so that tests can drive time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from oktasync.models import RateLimitState
+
+APPS = "/api/v1/apps"
+APP_BY_ID = "/api/v1/apps/{id}"
+LOGS = "/api/v1/logs"
+API_V1 = "/api/v1"
+OAUTH = "/oauth2/v1/token"
+ADMIN = "/admin"
+
+_APP_EXACT = re.compile(r"^/api/v1/apps/[^/]+/?$")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+def bucket_for(path: str) -> str:
+    """Okta's rate-limit bucket of a request path (reference/okta-api.md §2.2; rate_limit_lines.go)."""
+    if path.startswith("/api/v1/apps"):
+        return APP_BY_ID if _APP_EXACT.match(path) else APPS
+    if path.startswith("/api/v1/logs"):
+        return LOGS
+    if path.startswith("/oauth2/"):
+        return OAUTH
+    if path.startswith("/admin/"):
+        return ADMIN
+    return API_V1
+
+
+class Clock(Protocol):
+    def time(self) -> float:
+        """Wall-clock UTC epoch seconds (X-Rate-Limit-Reset is an epoch second)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def time(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+@dataclass
+class RetryPolicy:
+    """Bounded, jittered exponential backoff: attempt n waits between c/2 and c, c = min(cap, base·2ⁿ)."""
+
+    max_attempts: int = 6  # per request, for 5xx / transport errors
+    max_429_attempts: int = 12  # per request, for 429s (each waits for a reset, so they are slow anyway)
+    base: float = 0.25
+    cap: float = 20.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def backoff(self, attempt: int) -> float:
+        ceiling = min(self.cap, self.base * (2**attempt))
+        return float(ceiling / 2 + self.rng.uniform(0, ceiling / 2))
+
+
+@dataclass
+class _Bucket:
+    name: str
+    limit: int = 0
+    remaining: int = 0
+    reset: float = 0.0  # epoch seconds (local clock, corrected for skew)
+    known: bool = False
+    in_flight: int = 0
+    last_sent: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def _int_header(values: Iterable[str]) -> int | None:
+    parsed = []
+    for value in values:
+        try:
+            parsed.append(int(float(value.strip())))
+        except ValueError:
+            continue
+    return min(parsed) if parsed else None
+
+
+class Pacer:
+    """Per-bucket budget tracking plus the concurrency bound. One per gateway (shared by its requests)."""
+
+    # A wait at least this long is shown on the progress display.
+    NOTE_AFTER = 3.0
+
+    def __init__(
+        self,
+        *,
+        max_concurrency: int = 8,
+        headroom: float = 0.1,
+        clock: Clock | None = None,
+        note: Callable[[str], None] | None = None,
+    ) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.headroom = headroom
+        self.max_concurrency = max_concurrency
+        self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._buckets: dict[str, _Bucket] = {}
+        self._note = note or (lambda _message: None)
+        self.skew = 0.0  # server clock - local clock, applied only when it is large
+        self.waited = 0.0  # total seconds spent waiting for budget (for reports)
+
+    def note(self, message: str) -> None:
+        self._note(message)
+
+    def bucket(self, name: str) -> _Bucket:
+        found = self._buckets.get(name)
+        if found is None:
+            found = self._buckets[name] = _Bucket(name)
+        return found
+
+    @property
+    def semaphore(self) -> asyncio.Semaphore:
+        return self._semaphore
+
+    def _reserve(self, b: _Bucket) -> int:
+        return math.ceil(b.limit * self.headroom)
+
+    def _delay(self, b: _Bucket, now: float) -> float:
+        """Seconds to wait before the next request of bucket ``b`` may go (0 = now)."""
+        if not b.known or now >= b.reset:
+            return 0.0  # unknown, or a fresh window: the answer will tell us
+        usable = b.remaining - b.in_flight - self._reserve(b)
+        if usable <= 0:
+            return b.reset - now
+        if usable * 2 > b.limit:
+            return 0.0
+        interval = (b.reset - now) / usable
+        return max(0.0, b.last_sent + interval - now)
+
+    async def acquire(self, bucket: str) -> None:
+        """Wait for budget in ``bucket``; the caller must call ``release`` (after ``observe``) when done."""
+        b = self.bucket(bucket)
+        async with b.lock:
+            while True:
+                now = self.clock.time()
+                delay = self._delay(b, now)
+                if delay <= 0:
+                    break
+                if delay >= self.NOTE_AFTER:
+                    self._note(f"Okta rate limit: waiting {delay:.0f}s for the {bucket} budget")
+                self.waited += delay
+                await self.clock.sleep(delay)
+            b.in_flight += 1
+            b.last_sent = self.clock.time()
+
+    def release(self, bucket: str) -> None:
+        b = self.bucket(bucket)
+        b.in_flight = max(0, b.in_flight - 1)
+
+    def observe(self, bucket: str, headers: _Headers, *, status: int) -> bool:
+        """Record a response's rate-limit headers. Returns True when it is a concurrency-limit 429."""
+        limit = _int_header(headers.get_list("x-rate-limit-limit"))
+        remaining = _int_header(headers.get_list("x-rate-limit-remaining"))
+        reset = _int_header(headers.get_list("x-rate-limit-reset"))
+        self._observe_date(headers.get("date"))
+        if limit is None or remaining is None or reset is None:
+            return False
+        if limit == 0 and remaining == 0:
+            return status == 429  # concurrency 429: says nothing about the bucket (rl2-monitor)
+        b = self.bucket(bucket)
+        local_reset = reset - self.skew
+        if not b.known or local_reset > b.reset + 0.5:
+            b.limit, b.remaining, b.reset, b.known = limit, remaining, local_reset, True
+        else:
+            # Same window: answers can arrive out of order, the lowest Remaining is the latest truth.
+            b.limit = limit
+            b.remaining = min(b.remaining, remaining)
+        if status == 429:
+            b.remaining = 0
+        return False
+
+    def _observe_date(self, value: str | None) -> None:
+        if not value:
+            return
+        from email.utils import parsedate_to_datetime
+
+        try:
+            server = parsedate_to_datetime(value).timestamp()
+        except (TypeError, ValueError):
+            return
+        skew = server - self.clock.time()
+        # Date has one-second resolution: only a clearly wrong local clock is corrected.
+        self.skew = skew if abs(skew) > 2.0 else 0.0
+
+    def reset_wait(self, bucket: str) -> float:
+        """Seconds until ``bucket`` resets (0 when unknown or past)."""
+        b = self.bucket(bucket)
+        return max(0.0, b.reset - self.clock.time()) if b.known else 0.0
+
+    def states(self) -> list[RateLimitState]:
+        return [
+            RateLimitState(
+                bucket=b.name, limit=b.limit, remaining=b.remaining, reset_epoch=b.reset + self.skew
+            )
+            for b in self._buckets.values()
+            if b.known
+        ]
+
+
+class _Headers(Protocol):
+    def get_list(self, key: str) -> list[str]: ...
+
+    def get(self, key: str, default: str | None = None) -> str | None: ...

@@ -1,0 +1,303 @@
+"""HTTP transport to the Okta Management API: auth header, pacing, retries, paging and error translation.
+
+Every request the SDK gateway sends goes through ``OktaTransport.request`` — raw JSON calls and the SDK's
+generated API classes alike (``sdk.SdkExecutor`` plugs into them) — so there is exactly one retry policy, one
+rate-limit pacer, one request counter and one translation of errors into ``oktasync.errors``.
+
+Settings are explicit: the org URL, token and TLS verification come from the tenant config only; no
+``okta.yaml``, ``OKTA_*`` variable or proxy variable changes what is sent (``trust_env=False``; an HTTPS
+proxy can be given with ``OKTASYNC_HTTPS_PROXY``). Plain ``http://`` is accepted only for loopback hosts
+(the emulator); everything else must be ``https://`` and is verified.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import httpx
+
+from oktasync.errors import (
+    ApiErrorDetails,
+    AuthError,
+    ConfigError,
+    NotFoundError,
+    OktaApiError,
+    Problem,
+    TransientApiError,
+)
+from oktasync.okta_gateway.pacing import IDEMPOTENT_METHODS, Pacer, RetryPolicy, bucket_for
+
+log = logging.getLogger("oktasync.okta")
+
+USER_AGENT = "oktasync/0.1 (okta-sdk-python 3.4; +https://github.com/oktasync)"
+_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?([^";,]+)"?')
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def normalize_org_url(org_url: str) -> str:
+    """The org URL without trailing slash; https required except on loopback. Raises ConfigError."""
+    url = org_url.strip().rstrip("/")
+    parts = urlsplit(url)
+    problem: str | None = None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        problem = f"okta.org_url {org_url!r} is not a URL"
+    elif parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        problem = f"okta.org_url {org_url!r} must use https (plain http is only for a loopback emulator)"
+    elif "-admin." in parts.hostname:
+        problem = f"okta.org_url {org_url!r} is the Admin Console host; use the org URL without -admin"
+    elif parts.path not in ("", "/"):
+        problem = f"okta.org_url {org_url!r} must not have a path"
+    if problem:
+        raise ConfigError([Problem(file="(config)", line=None, column=None, message=problem, fix=None)])
+    return url
+
+
+def parse_links(headers: httpx.Headers) -> dict[str, str]:
+    """``Link`` relations; Okta sends ``self`` and ``next`` as separate header lines (okta-api.md §2.3)."""
+    links: dict[str, str] = {}
+    for value in headers.get_list("link"):
+        for url, rel in _LINK.findall(value):
+            links[rel.strip()] = url
+    return links
+
+
+def error_details(response: httpx.Response, method: str, url: str) -> ApiErrorDetails:
+    """Okta's error body (``errorCode``/``errorSummary``/``errorCauses``), or OAuth's (``error``/…)."""
+    details = ApiErrorDetails(
+        status=response.status_code,
+        request_id=response.headers.get("x-okta-request-id"),
+        method=method,
+        url=url.split("?", 1)[0],
+    )
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        body = None
+    if isinstance(body, dict):
+        if "errorCode" in body or "errorSummary" in body:
+            details.error_code = body.get("errorCode")
+            details.summary = body.get("errorSummary")
+            causes = body.get("errorCauses") or []
+            details.causes = [str(c.get("errorSummary", c)) for c in causes if isinstance(c, dict)]
+        elif "error" in body:
+            details.error_code = str(body.get("error"))
+            details.summary = body.get("error_description")
+    if details.summary is None and not isinstance(body, dict):
+        details.summary = response.reason_phrase or None
+    return details
+
+
+def translate(response: httpx.Response, method: str, url: str) -> OktaApiError:
+    """The one translation of an Okta error answer into oktasync's hierarchy."""
+    details = error_details(response, method, url)
+    status = response.status_code
+    what = f"{method} {details.url}"
+    if status in (401, 403):
+        hint = (
+            "check the API token / OAuth client and its scopes (okta.apps.read, okta.apps.manage, "
+            "okta.groups.read, okta.users.read, okta.logs.read) and the admin role behind it"
+        )
+        return AuthError(f"Okta refused {what}", details, hint=hint)
+    if status == 404:
+        return NotFoundError(f"Okta found nothing at {what}", details)
+    if status == 429 or status >= 500:
+        return TransientApiError(f"Okta could not serve {what}", details, hint="retry later")
+    return OktaApiError(f"Okta rejected {what}", details)
+
+
+class Authenticator(Protocol):
+    async def header(self, transport: OktaTransport) -> str:
+        """The ``Authorization`` header value, e.g. ``SSWS 00abc…`` (note the space)."""
+        ...
+
+    def invalidate(self) -> bool:
+        """Forget a cached credential after a 401; True when a new one may work (OAuth access tokens)."""
+        ...
+
+
+class OktaTransport:
+    """Sends requests to one org through one pacer. Owns its httpx client."""
+
+    def __init__(
+        self,
+        org_url: str,
+        auth: Authenticator | None,
+        pacer: Pacer,
+        *,
+        retry: RetryPolicy | None = None,
+        client: httpx.AsyncClient | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.org_url = normalize_org_url(org_url)
+        self.auth = auth
+        self.pacer = pacer
+        self.retry = retry or RetryPolicy()
+        self.sent = 0
+        proxy = os.environ.get("OKTASYNC_HTTPS_PROXY") or None
+        if is_loopback_host(urlsplit(self.org_url).hostname):
+            proxy = None
+        self.client = client or httpx.AsyncClient(
+            verify=True,  # never disabled: loopback http has no TLS to verify, everything else is https
+            trust_env=False,  # no proxy / netrc / CA variables silently change the wire
+            proxy=proxy,
+            timeout=httpx.Timeout(timeout, connect=15.0),
+            limits=httpx.Limits(max_connections=pacer.max_concurrency + 2),
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def url(self, path_or_url: str) -> str:
+        if path_or_url.startswith(("http://", "https://")):
+            if not path_or_url.startswith(self.org_url + "/"):
+                # Never send the org's credentials to another host (e.g. a tampered Link header).
+                raise OktaApiError(f"refusing to follow a URL outside {self.org_url}: {path_or_url}")
+            return path_or_url
+        return self.org_url + path_or_url
+
+    async def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json_body: Any = None,
+        content: bytes | None = None,
+        form: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        authenticate: bool = True,
+        idempotent: bool | None = None,
+    ) -> httpx.Response:
+        """One logical request: paced, retried per policy; returns a 2xx/3xx response or raises."""
+        method = method.upper()
+        url = self.url(path_or_url)
+        bucket = bucket_for(urlsplit(url).path)
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        attempts = 0
+        limited = 0
+        auth_retried = False
+        while True:
+            send_headers = dict(headers or {})
+            if json_body is not None:
+                send_headers["Content-Type"] = "application/json"
+            if authenticate and self.auth is not None:
+                send_headers["Authorization"] = await self.auth.header(self)
+            await self.pacer.acquire(bucket)
+            try:
+                async with self.pacer.semaphore:
+                    self.sent += 1
+                    response = await self.client.request(
+                        method,
+                        url,
+                        params=params,
+                        content=content if content is not None else _encode(json_body),
+                        data=form,
+                        headers=send_headers,
+                    )
+                concurrency_429 = self.pacer.observe(bucket, response.headers, status=response.status_code)
+            except httpx.TransportError as exc:
+                never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+                if (idempotent or never_sent) and attempts + 1 < self.retry.max_attempts:
+                    delay = self.retry.backoff(attempts)
+                    attempts += 1
+                    log.info("%s %s: %s; retry %d in %.1fs", method, url, type(exc).__name__, attempts, delay)
+                    await self.pacer.clock.sleep(delay)
+                    continue
+                details = ApiErrorDetails(method=method, url=url.split("?", 1)[0])
+                raise TransientApiError(
+                    f"no answer from Okta for {method} {details.url} ({type(exc).__name__}: {exc})"
+                    + ("" if idempotent else "; not retried because the request may have been processed"),
+                    details,
+                    hint="check the network and retry",
+                ) from exc
+            finally:
+                self.pacer.release(bucket)
+            status = response.status_code
+            if status < 400:
+                return response
+            if status == 429 and limited + 1 < self.retry.max_429_attempts:
+                limited += 1
+                wait = self.pacer.reset_wait(bucket)
+                if concurrency_429 or wait <= 0:
+                    # The concurrency 429's Reset is only a suggestion (rl2-monitor): back off with jitter.
+                    wait = max(wait, self.retry.backoff(limited))
+                else:
+                    wait += self.retry.rng.uniform(0.05, 0.5)  # don't all wake at the same instant
+                if wait >= self.pacer.NOTE_AFTER:
+                    self.pacer.note(f"Okta rate limit (429) on {bucket}: waiting {wait:.0f}s")
+                log.info("%s %s: 429; waiting %.1fs", method, url, wait)
+                self.pacer.waited += wait
+                await self.pacer.clock.sleep(wait)
+                continue
+            if status == 401 and authenticate and self.auth is not None and not auth_retried:
+                auth_retried = True
+                if self.auth.invalidate():  # an expired OAuth access token: mint a new one, once
+                    continue
+            if status >= 500 and idempotent and attempts + 1 < self.retry.max_attempts:
+                delay = self.retry.backoff(attempts)
+                attempts += 1
+                log.info("%s %s: HTTP %d; retry %d in %.1fs", method, url, status, attempts, delay)
+                await self.pacer.clock.sleep(delay)
+                continue
+            raise translate(response, method, url)
+
+    async def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self.request(method, path, **kwargs)
+        return decode_json(response, method, path)
+
+    async def get_all(self, path: str, params: Mapping[str, str | int]) -> list[Any]:
+        """Every item of a paged list, following ``Link: rel="next"``. An error on any page raises."""
+        items: list[Any] = []
+        url: str = path
+        query: Mapping[str, str | int] | None = params
+        seen: set[str] = set()
+        while True:
+            response = await self.request("GET", url, params=query)
+            page = decode_json(response, "GET", url)
+            if not isinstance(page, list):
+                raise OktaApiError(f"GET {path}: expected a JSON list, got {type(page).__name__}")
+            items.extend(page)
+            nxt = parse_links(response.headers).get("next")
+            if not nxt or nxt in seen:
+                return items
+            seen.add(nxt)
+            url, query = nxt, None  # follow the link as given: it carries the cursor and limit
+
+
+def _encode(body: Any) -> bytes | None:
+    if body is None:
+        return None
+    return json.dumps(body).encode()
+
+
+def decode_json(response: httpx.Response, method: str, path: str) -> Any:
+    """The JSON body; None for an empty body (Okta's 204s have no Content-Type)."""
+    if response.status_code == 204 or not response.content.strip():
+        return None
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+        details = ApiErrorDetails(
+            status=response.status_code, request_id=response.headers.get("x-okta-request-id"), method=method
+        )
+        raise OktaApiError(f"{method} {path}: Okta's answer is not JSON", details) from exc
