@@ -1,0 +1,761 @@
+"""The safe group resync (DESIGN.md §5): a journaled, locked, resumable state machine.
+
+Steps, each journaled before and after (``journal.py``)::
+
+    1 snapshot   every group assignment (id, name, priority, profile), app users by scope, Deactivate Users
+    2 off        Deactivate Users off through the best channel, confirmed by reading it back (else exit 4,
+                 nothing changed)
+    3 cycle      refresh the listing (other admins' changes since the snapshot), then unassign EVERY target
+                 group, then reassign every one with its recorded priority and profile. Unassigning all
+                 first matters: a user in two groups stays entitled while either is assigned, so cycling
+                 one group at a time never re-links them. Deactivate Users is re-read before every batch
+                 of unassignments; if it is on, the run stops before the next one (exit 4, journal kept).
+    4 verify     a fresh listing must equal the snapshot (group, priority, profile); one repair round, then
+                 exit 1 with Deactivate Users still off. Only then restore Deactivate Users to its recorded
+                 state and confirm it.
+    5 report     groups cycled, app users before/after, direct users (not touched), push failures
+
+Why re-send priority and profile: ``PUT`` without a priority gets "the next highest" and a recorded PUT ``{}``
+answered priority 1 but read back 0 (okta-api.md §1.4).
+
+Why it cannot deprovision: an unassignment only deactivates target users when Deactivate Users is on
+(okta-api.md §1.4, the ``DELETE /apps/{id}/users/{uid}`` note and the SCIM reference). No unassignment is
+ever sent unless a read just showed it off; reassignments never deactivate anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from oktasync.config.schema import TenantConfig
+from oktasync.errors import (
+    AdminSessionError,
+    Interrupted,
+    ManualActionRequired,
+    NotFoundError,
+    OktaApiError,
+    OktasyncError,
+    ResumeRequiredError,
+    SafetyError,
+    VerificationError,
+)
+from oktasync.models import App, AppKind, AppUser, Channel
+from oktasync.okta_gateway.base import OktaGateway
+from oktasync.state import StateDir, exclusive_lock
+from oktasync.workflows.progress import NullProgress, Progress
+from oktasync.workflows.resync.crash import crashpoint
+from oktasync.workflows.resync.journal import GroupRecord, ResyncJournal, RunState, Snapshot
+from oktasync.workflows.resync.result import ResyncPlan, ResyncResult
+
+log = logging.getLogger("oktasync.resync")
+
+DEFAULT_BATCH = 20  # groups per batch: Deactivate Users is re-read before each batch of unassignments
+T = TypeVar("T")
+
+WaitForPerson = Callable[[list[str]], Awaitable[None] | None]
+
+
+class DeactivateUsersSwitch(Protocol):
+    """Reads and writes *Provisioning > To App > Deactivate Users* of one app."""
+
+    async def read(self) -> tuple[bool, Channel]: ...
+
+    async def set(self, enabled: bool) -> Channel:
+        """Return only once a read proves the new state (raise otherwise)."""
+        ...
+
+
+class ChannelSwitch:
+    """The switch through ``workflows.channels`` (api / admin / manual with polling)."""
+
+    def __init__(
+        self,
+        gateway: OktaGateway,
+        app: App,
+        kind: AppKind,
+        *,
+        wait_for_person: WaitForPerson | None = None,
+        poll_interval: float = 5.0,
+        timeout: float = 900.0,
+        progress: Progress | None = None,
+    ) -> None:
+        self.gateway, self.app, self.kind = gateway, app, kind
+        self.wait_for_person = wait_for_person
+        self.poll_interval, self.timeout = poll_interval, timeout
+        self.progress = progress
+
+    async def read(self) -> tuple[bool, Channel]:
+        from oktasync.workflows.channels import read_deactivate_users
+
+        return await read_deactivate_users(self.gateway, self.app, self.kind)
+
+    async def set(self, enabled: bool) -> Channel:
+        from oktasync.workflows.channels import set_deactivate_users
+
+        return await set_deactivate_users(
+            self.gateway,
+            self.app,
+            self.kind,
+            enabled,
+            wait_for_person=self.wait_for_person,
+            poll_interval=self.poll_interval,
+            timeout=self.timeout,
+            progress=self.progress,
+        )
+
+
+@dataclass(frozen=True)
+class ResyncOptions:
+    resume: bool = False
+    max_affected_users: int | None = None  # overrides resync.max_affected_users when given
+    batch_size: int = DEFAULT_BATCH
+    concurrency: int | None = None  # default: okta.max_concurrency
+    resume_command: str | None = None  # shown when the run stops before the end
+    wait_for_person: WaitForPerson | None = None
+    poll_interval: float = 5.0
+    manual_timeout: float = 900.0
+
+
+def app_dir(config: TenantConfig, app: App, state_dir: Path) -> Path:
+    return StateDir(state_dir).for_app(config.tenant, app.id)
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), max(1, size)):
+        yield items[start : start + size]
+
+
+def _count_users(users: Iterable[AppUser]) -> tuple[dict[str, int], dict[str, int]]:
+    scopes: Counter[str] = Counter()
+    states: Counter[str] = Counter()
+    for user in users:
+        scopes[user.scope] += 1
+        states[user.sync_state or "NONE"] += 1
+    counts = {"total": sum(scopes.values()), **{k: scopes[k] for k in ("USER", "GROUP")}}
+    return counts, dict(sorted(states.items()))
+
+
+async def _probe_kind(gateway: OktaGateway, app: App) -> AppKind:
+    from oktasync.workflows.channels import probe_kind
+
+    return await probe_kind(gateway, app)
+
+
+async def take_snapshot(
+    gateway: OktaGateway, app: App, switch: DeactivateUsersSwitch, groups: str | list[str]
+) -> Snapshot:
+    """Step 1 (read-only): assignments, Deactivate Users, app users by scope, and who a run would affect."""
+    assignments = await gateway.list_group_assignments(app.id)
+    deactivate, channel = await switch.read()
+    users = await gateway.list_app_users(app.id)
+    records = sorted(
+        (GroupRecord(a.group_id, a.group_name, a.priority, dict(a.profile)) for a in assignments),
+        key=lambda r: (r.priority if r.priority is not None else 1 << 30, r.name or "", r.group_id),
+    )
+    missing: tuple[str, ...] = ()
+    if groups == "all":
+        targets = [r.group_id for r in records]
+    else:
+        wanted = set(groups)
+        targets = [r.group_id for r in records if r.name in wanted]
+        missing = tuple(sorted(wanted - {r.name for r in records if r.name}))
+    app_users, sync_states = _count_users(users)
+    group_scoped = {u.id for u in users if u.scope == "GROUP"}
+    if groups == "all":
+        affected = len(group_scoped)
+    else:
+        members: set[str] = set()
+        for gid in targets:
+            members.update(await gateway.list_group_member_ids(gid))
+        affected = len(members & group_scoped)
+    return Snapshot(
+        assignments=tuple(records),
+        targets=tuple(targets),
+        deactivate_users=deactivate,
+        deactivate_channel=str(channel),
+        app_users=app_users,
+        sync_states=sync_states,
+        affected_users=affected,
+        missing_named_groups=missing,
+    )
+
+
+def _plan(
+    config: TenantConfig, app: App, kind: AppKind, snapshot: Snapshot, limit: int, unfinished: str | None
+) -> ResyncPlan:
+    return ResyncPlan(
+        tenant=config.tenant,
+        app_id=app.id,
+        app_label=app.label,
+        kind=str(kind),
+        groups=snapshot.assignments,
+        targets=snapshot.targets,
+        deactivate_users=snapshot.deactivate_users,
+        deactivate_channel=snapshot.deactivate_channel,
+        app_users=snapshot.app_users,
+        affected_users=snapshot.affected_users,
+        max_affected_users=limit,
+        missing_named_groups=snapshot.missing_named_groups,
+        unfinished_run=unfinished,
+    )
+
+
+def _limit_error(plan: ResyncPlan) -> SafetyError:
+    return SafetyError(
+        f"resync of {plan.app_label} would affect {plan.affected_users} users, more than "
+        f"resync.max_affected_users ({plan.max_affected_users}); nothing changed",
+        hint=f"raise the limit explicitly: --max-affected-users {plan.affected_users} "
+        "(or resync.max_affected_users in the config), or restrict resync.groups",
+    )
+
+
+async def plan_resync(
+    config: TenantConfig,
+    gateway: OktaGateway,
+    app: App,
+    *,
+    state_dir: Path,
+    max_affected_users: int | None = None,
+    switch: DeactivateUsersSwitch | None = None,
+    kind: AppKind | None = None,
+) -> ResyncPlan:
+    """``--dry-run``: the plan of a run, from reads only. Changes nothing, writes nothing, takes no lock."""
+    kind = kind or await _probe_kind(gateway, app)
+    switch = switch or ChannelSwitch(gateway, app, kind)
+    journal = ResyncJournal(app_dir(config, app, state_dir))
+    unfinished = None
+    if journal.exists():
+        state = journal.state()
+        if state.finished is None:
+            unfinished = state.run_id or "unknown"
+    snapshot = await take_snapshot(gateway, app, switch, config.resync.groups)
+    limit = config.resync.max_affected_users if max_affected_users is None else max_affected_users
+    return _plan(config, app, kind, snapshot, limit, unfinished)
+
+
+async def run_resync(
+    config: TenantConfig,
+    gateway: OktaGateway,
+    app: App,
+    *,
+    state_dir: Path,
+    options: ResyncOptions = ResyncOptions(),
+    confirm: Callable[[ResyncPlan], bool] | None = None,
+    stop_requested: Callable[[], bool] = lambda: False,
+    progress: Progress | None = None,
+    switch: DeactivateUsersSwitch | None = None,
+    kind: AppKind | None = None,
+) -> ResyncResult:
+    """Run (or, with ``options.resume``, finish) the resync of ``app``; see the module docstring.
+
+    ``confirm(plan)`` is called after the snapshot and before any change (the lock is held meanwhile);
+    returning False stops with ``SafetyError`` and nothing changed. ``stop_requested()`` is polled at safe
+    points (between batches and steps): when true the run journals where it is and raises ``Interrupted``.
+
+    Raises ``ResumeRequiredError`` (exit 4) when an unfinished journal exists and ``resume`` is not set,
+    ``SafetyError`` (exit 4) when a guard refuses, ``VerificationError`` (exit 1) when assignments cannot be
+    proven back, ``Interrupted`` (130); the journal is kept in every case where anything changed.
+    """
+    progress = progress or NullProgress()
+    started = time.monotonic()
+    calls_at_start = gateway.request_count()
+    journal = ResyncJournal(app_dir(config, app, state_dir))
+    with exclusive_lock(journal.lock_path, f"resync of {config.tenant}/{app.label}"):
+        state = journal.state() if journal.exists() else None
+        if state is not None and state.finished is not None:
+            # Killed after the report was journaled but before the rename: that run is complete.
+            journal.run_id = state.run_id
+            journal.archive(str(state.finished.get("outcome") or "completed"))
+            state = None
+        resume_cmd = options.resume_command or f"oktasync resync CONFIG --resume  (tenant {config.tenant})"
+        if not options.resume:
+            if state is not None:
+                raise ResumeRequiredError(
+                    f"an unfinished resync of {app.label} exists (run {state.run_id}); "
+                    "a new one cannot start until it is finished",
+                    hint=f"finish it with: {resume_cmd}  (journal: {journal.path})",
+                )
+            kind = kind or await _probe_kind(gateway, app)
+            switch = switch or _default_switch(gateway, app, kind, options, progress)
+            snapshot = await take_snapshot(gateway, app, switch, config.resync.groups)
+            limit = (
+                config.resync.max_affected_users
+                if options.max_affected_users is None
+                else options.max_affected_users
+            )
+            plan = _plan(config, app, kind, snapshot, limit, None)
+            if plan.exceeds_limit:
+                raise _limit_error(plan)
+            if confirm is not None and not confirm(plan):
+                raise SafetyError("resync not confirmed; nothing changed")
+            journal.start(
+                tenant=config.tenant,
+                app_id=app.id,
+                app_label=app.label,
+                app_name=app.name,
+                kind=str(kind),
+                groups_filter=config.resync.groups,
+                max_affected_users=limit,
+            )
+            journal.append("snapshot", snapshot=snapshot.to_dict())
+            crashpoint("snapshot")
+            resumed = False
+        else:
+            if state is None:
+                raise SafetyError(
+                    f"there is no unfinished resync of {app.label} to resume",
+                    hint="start a new one without --resume",
+                )
+            journal.run_id = state.run_id
+            journal.append("resume")
+            kind = AppKind(state.begin.get("kind") or (kind or await _probe_kind(gateway, app)))
+            switch = switch or _default_switch(gateway, app, kind, options, progress)
+            if state.snapshot is None:
+                # Killed between the begin and snapshot records: nothing changed yet, so snapshot now.
+                groups = state.begin.get("groups_filter", config.resync.groups)
+                snapshot = await take_snapshot(gateway, app, switch, groups)
+                journal.append("snapshot", snapshot=snapshot.to_dict())
+            resumed = True
+        run = _Run(
+            config=config,
+            gateway=gateway,
+            app=app,
+            kind=kind,
+            journal=journal,
+            switch=switch,
+            options=options,
+            stop_requested=stop_requested,
+            progress=progress,
+            resume_command=resume_cmd,
+        )
+        try:
+            result = await run.execute(resumed=resumed)
+        except OktasyncError as error:
+            if journal.exists():
+                journal.append("calls", count=gateway.request_count() - calls_at_start)
+                _add_resume_hint(error, journal, resume_cmd)
+            raise
+        elapsed = time.monotonic() - started
+        result = _with(result, api_calls=gateway.request_count() - calls_at_start, duration_seconds=elapsed)
+        return result
+
+
+def _default_switch(
+    gateway: OktaGateway, app: App, kind: AppKind, options: ResyncOptions, progress: Progress
+) -> DeactivateUsersSwitch:
+    return ChannelSwitch(
+        gateway,
+        app,
+        kind,
+        wait_for_person=options.wait_for_person,
+        poll_interval=options.poll_interval,
+        timeout=options.manual_timeout,
+        progress=progress,
+    )
+
+
+def _with(result: ResyncResult, **changes: Any) -> ResyncResult:
+    from dataclasses import replace
+
+    return replace(result, **changes)
+
+
+def _add_resume_hint(error: OktasyncError, journal: ResyncJournal, resume_cmd: str) -> None:
+    if isinstance(error, Interrupted) or not journal.exists():
+        return
+    state = journal.state()
+    if state.finished is not None:
+        return
+    out = state.unassigned_now()
+    extra = f"the journal is kept ({journal.path}); finish with: {resume_cmd}"
+    if out:
+        extra = f"{len(out)} group(s) are unassigned right now; " + extra
+    error.hint = f"{error.hint}; {extra}" if error.hint else extra
+
+
+_SWITCH_ERRORS = (VerificationError, ManualActionRequired, SafetyError, OktaApiError, AdminSessionError)
+
+
+class _Run:
+    def __init__(
+        self,
+        *,
+        config: TenantConfig,
+        gateway: OktaGateway,
+        app: App,
+        kind: AppKind,
+        journal: ResyncJournal,
+        switch: DeactivateUsersSwitch,
+        options: ResyncOptions,
+        stop_requested: Callable[[], bool],
+        progress: Progress,
+        resume_command: str,
+    ) -> None:
+        self.config, self.gateway, self.app, self.kind = config, gateway, app, kind
+        self.journal, self.switch, self.options = journal, switch, options
+        self.stop_requested, self.progress, self.resume_command = stop_requested, progress, resume_command
+        self.concurrency = options.concurrency or config.okta.max_concurrency
+        self.state: RunState = journal.state()
+
+    # --- helpers ----------------------------------------------------------------------------------------
+    @property
+    def snapshot(self) -> Snapshot:
+        assert self.state.snapshot is not None
+        return self.state.snapshot
+
+    @property
+    def expected(self) -> dict[str, GroupRecord]:
+        assert self.state.expected is not None
+        return self.state.expected
+
+    def _reload(self) -> None:
+        self.state = self.journal.state()
+
+    def _check_stop(self, phase: str) -> None:
+        if not self.stop_requested():
+            return
+        self.journal.append("interrupted", phase=phase)
+        self._reload()
+        out = self.state.unassigned_now()
+        where = f"stopped at a safe point ({phase})"
+        if out:
+            where += (
+                f"; {len(out)} group(s) are unassigned right now and their users have no access until resumed"
+            )
+        raise Interrupted(f"resync of {self.app.label} interrupted: {where}", self.resume_command)
+
+    async def _bounded(self, items: Sequence[str], work: Callable[[str], Awaitable[None]]) -> None:
+        """Run ``work`` on every item, at most ``concurrency`` at once; every started item finishes (and is
+        journaled) before the first error is raised."""
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(item: str) -> None:
+            async with gate:
+                await work(item)
+
+        outcomes = await asyncio.gather(*(one(i) for i in items), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    # --- the state machine ------------------------------------------------------------------------------
+    async def execute(self, *, resumed: bool) -> ResyncResult:
+        if not self.state.is_done("unassign_phase"):
+            self._check_stop("before switching Deactivate Users off")
+            await self._switch_off()
+            if self.state.expected is None:
+                await self._refresh()
+            await self._unassign_all()
+        await self._assign_all()
+        if not self.state.is_done("restore"):
+            await self._verify()
+            await self._restore()
+        return await self._finish(resumed=resumed)
+
+    async def _switch_off(self) -> None:
+        self.journal.append("intent", step="deactivate_off")
+        crashpoint("deactivate_off.before")
+        try:
+            channel = await self.switch.set(False)
+        except _SWITCH_ERRORS as error:
+            raise self._off_failed(error) from error
+        crashpoint("deactivate_off.after")
+        self.journal.append("done", step="deactivate_off", channel=str(channel))
+        self._reload()
+
+    def _off_failed(self, error: OktasyncError) -> SafetyError:
+        detail = error.message
+        if isinstance(error, ManualActionRequired):
+            detail += "\n" + "\n".join(f"  {n}. {s}" for n, s in enumerate(error.steps, 1))
+        if not self.state.touched_groups:
+            # No group was touched: the run is over and nothing changed. Archive it so a new run may start.
+            self.journal.append("aborted", outcome="aborted", reason=error.message)
+            self.journal.archive("aborted")
+            return SafetyError(
+                f"resync of {self.app.label} refused: Deactivate Users could not be confirmed off, so no "
+                f"group was unassigned and nothing changed: {detail}",
+                hint=error.hint
+                or "switch Deactivate Users off (or fix the channel) and run the resync again",
+            )
+        return SafetyError(
+            f"resync of {self.app.label} stopped: Deactivate Users could not be confirmed off, so no further "
+            f"group is unassigned: {detail}",
+            hint=error.hint,
+        )
+
+    async def _refresh(self) -> None:
+        """A fresh listing right before the first unassignment: what other admins changed since step 1 is
+        adopted (their later values are what must come back) and reported, never silently overwritten."""
+        fresh = {a.group_id: a for a in await self.gateway.list_group_assignments(self.app.id)}
+        snap = self.snapshot.by_id()
+        expected: list[GroupRecord] = []
+        removed, changed = [], []
+        for gid in self.snapshot.targets:
+            before = snap[gid]
+            now = fresh.get(gid)
+            if now is None:
+                removed.append(before.to_dict())
+                continue
+            record = GroupRecord(gid, now.group_name or before.name, now.priority, dict(now.profile))
+            if (record.priority, record.profile) != (before.priority, before.profile):
+                changed.append({"before": before.to_dict(), "after": record.to_dict()})
+            expected.append(record)
+        added = [
+            GroupRecord(gid, a.group_name, a.priority, dict(a.profile)).to_dict()
+            for gid, a in fresh.items()
+            if gid not in snap
+        ]
+        concurrent = {"removed_before_cycle": removed, "changed_before_cycle": changed, "added": added}
+        self.journal.append("refresh", expected=[r.to_dict() for r in expected], concurrent=concurrent)
+        self._reload()
+
+    async def _deactivate_is_on(self, phase: str, batch: int) -> bool:
+        on, channel = await self.switch.read()
+        if on:
+            self.journal.append("deactivate_found_on", phase=phase, batch=batch, channel=str(channel))
+            self._reload()
+        return on
+
+    async def _unassign_all(self) -> None:
+        targets = list(self.expected)
+        todo = [gid for gid in targets if not self.state.is_done("unassign", gid)]
+        self.progress.start("unassign groups", total=len(targets))
+        self.progress.advance("unassign groups", len(targets) - len(todo))
+        try:
+            for index, batch in enumerate(_chunks(todo, self.options.batch_size)):
+                self._check_stop("unassigning groups")
+                # The first batch follows the confirmed switch-off directly; every later one re-reads.
+                if index > 0 and await self._deactivate_is_on("unassign", index):
+                    out = len(self.journal.state().unassigned_now())
+                    raise SafetyError(
+                        f"Deactivate Users was switched on during the resync of {self.app.label} "
+                        f"(someone else?); stopped before the next unassignment. {out} group(s) are "
+                        "unassigned right now and their users have no access until the run is finished",
+                        hint=f"finish with: {self.resume_command}  (it switches Deactivate Users off again, "
+                        "confirms it, and continues)",
+                    )
+                await self._bounded(batch, self._unassign_one)
+        finally:
+            self.progress.finish("unassign groups")
+        # A change between the last re-read and the last batch cannot be excluded; say so if it happened.
+        await self._deactivate_is_on("after_unassign", -1)
+        self.journal.append("done", step="unassign_phase")
+        self._reload()
+        crashpoint("unassign.phase_done")
+
+    async def _unassign_one(self, gid: str) -> None:
+        self.journal.append("intent", step="unassign", group_id=gid)
+        crashpoint("unassign.before")
+        await self.gateway.unassign_group(self.app.id, gid)  # a 404 (already gone) is success
+        crashpoint("unassign.after")
+        self.journal.append("done", step="unassign", group_id=gid)
+        self.progress.advance("unassign groups")
+
+    async def _assign_all(self) -> None:
+        targets = list(self.expected)
+        todo = [gid for gid in targets if not self.state.is_done("assign", gid)]
+        self.progress.start("reassign groups", total=len(targets))
+        self.progress.advance("reassign groups", len(targets) - len(todo))
+        try:
+            for batch in _chunks(todo, self.options.batch_size):
+                self._check_stop("reassigning groups")
+                await self._bounded(batch, self._assign_one)
+        finally:
+            self.progress.finish("reassign groups")
+        self._reload()
+
+    async def _assign_one(self, gid: str, step: str = "assign") -> None:
+        record = self.expected[gid]
+        self.journal.append("intent", step=step, group_id=gid)
+        crashpoint(f"{step}.before")
+        try:
+            assignment = await self.gateway.assign_group(self.app.id, gid, record.priority, record.profile)
+            outcome: dict[str, Any] = {"outcome": "assigned", "priority": assignment.priority}
+        except NotFoundError:
+            # The Okta group itself was deleted during the run: there is nothing to reassign.
+            outcome = {"outcome": "group_deleted"}
+        crashpoint(f"{step}.after")
+        self.journal.append("done", step=step, group_id=gid, **outcome)
+        if step == "assign":
+            self.progress.advance("reassign groups")
+
+    def _deleted_groups(self) -> set[str]:
+        return {
+            gid
+            for step in ("assign", "repair")
+            for gid, rec in self.state.done.get(step, {}).items()
+            if rec.get("outcome") == "group_deleted"
+        }
+
+    def _mismatches(self, fresh: dict[str, Any]) -> list[dict[str, Any]]:
+        deleted = self._deleted_groups()
+        out = []
+        for gid, record in self.expected.items():
+            if gid in deleted:
+                continue
+            now = fresh.get(gid)
+            if now is None:
+                out.append({"group": record.to_dict(), "actual": None})
+            elif now.profile != record.profile or (
+                record.priority is not None and now.priority != record.priority
+            ):
+                out.append(
+                    {"group": record.to_dict(), "actual": {"priority": now.priority, "profile": now.profile}}
+                )
+        return out
+
+    async def _verify(self) -> None:
+        self._check_stop("verifying")
+        crashpoint("verify.before")
+        fresh = {a.group_id: a for a in await self.gateway.list_group_assignments(self.app.id)}
+        mismatches = self._mismatches(fresh)
+        repaired: list[str] = []
+        if mismatches:
+            # One repair round: a PUT that did not stick is re-sent (idempotent), then read again.
+            repaired = [m["group"]["group_id"] for m in mismatches]
+            await self._bounded(repaired, lambda gid: self._assign_one(gid, "repair"))
+            self._reload()
+            fresh = {a.group_id: a for a in await self.gateway.list_group_assignments(self.app.id)}
+            mismatches = self._mismatches(fresh)
+        if mismatches:
+            self.journal.append("verify", ok=False, mismatches=mismatches)
+            names = ", ".join(m["group"]["name"] or m["group"]["group_id"] for m in mismatches[:10])
+            raise VerificationError(
+                f"{len(mismatches)} group assignment(s) of {self.app.label} do not match the snapshot after "
+                f"reassigning and one repair round: {names}; Deactivate Users is left off",
+                hint="inspect them in the Admin Console (another admin may be changing them)",
+            )
+        snap = self.snapshot.by_id()
+        targets = set(self.expected)
+        added = [
+            {"group_id": gid, "name": a.group_name, "priority": a.priority}
+            for gid, a in fresh.items()
+            if gid not in snap
+        ]
+        outside = []  # groups the run did not cycle (resync.groups) that changed meanwhile
+        for gid, before in snap.items():
+            if gid in targets:
+                continue
+            now = fresh.get(gid)
+            if now is None or (now.priority, now.profile) != (before.priority, before.profile):
+                outside.append({"group": before.to_dict(), "now": None if now is None else now.priority})
+        self.journal.append(
+            "verify", ok=True, repaired=repaired, added_during_run=added, changed_not_cycled=outside
+        )
+        self._reload()
+        crashpoint("verify.after")
+
+    async def _restore(self) -> None:
+        self._check_stop("restoring Deactivate Users")
+        if self.snapshot.deactivate_users:
+            self.journal.append("intent", step="restore")
+            crashpoint("restore.before")
+            channel = await self.switch.set(True)
+            crashpoint("restore.after")
+            self.journal.append("done", step="restore", channel=str(channel), final=True)
+        else:
+            on, channel = await self.switch.read()
+            self.journal.append("done", step="restore", channel=None, final=on, read_channel=str(channel))
+        self._reload()
+
+    async def _finish(self, *, resumed: bool) -> ResyncResult:
+        users = await self.gateway.list_app_users(self.app.id)
+        after, sync_states = _count_users(users)
+        state = self.state
+        snap = self.snapshot
+        deleted = sorted(self._deleted_groups())
+        restore = state.done.get("restore", {}).get("", {})
+        off = state.done.get("deactivate_off", {}).get("", {})
+        warnings: list[str] = []
+        danger = False
+        for event in state.found_on:
+            if event.get("phase") == "after_unassign":
+                danger = True
+                warnings.append(
+                    "Deactivate Users was found ON right after the last unassignment: someone switched it on "
+                    "during the run, so users of the last batch may have been deactivated in the target; "
+                    "check the SCIM target and `oktasync tasks`"
+                )
+            else:
+                warnings.append(
+                    f"Deactivate Users was found ON before unassignment batch {event.get('batch')}; the run "
+                    "stopped there and was resumed"
+                )
+        if not snap.deactivate_users and restore.get("final"):
+            warnings.append(
+                "Deactivate Users was off before the run but is on now: someone else switched it on; "
+                "left as is"
+            )
+        verify = state.verified or {}
+        concurrent: dict[str, list[Any]] = {
+            "removed_before_cycle": state.concurrent.get("removed_before_cycle", []),
+            "changed_before_cycle": state.concurrent.get("changed_before_cycle", []),
+            "added": state.concurrent.get("added", [])
+            + [
+                a
+                for a in verify.get("added_during_run", [])
+                if a["group_id"] not in {x["group_id"] for x in state.concurrent.get("added", [])}
+            ],
+            "deleted_during_run": [{"group_id": gid, "name": self.expected[gid].name} for gid in deleted],
+            "changed_not_cycled": verify.get("changed_not_cycled", []),
+            "repaired": verify.get("repaired", []),
+        }
+        for key, label in (
+            ("removed_before_cycle", "group(s) were removed by someone else before the cycle: not re-added"),
+            (
+                "changed_before_cycle",
+                "group(s) had priority/profile changed by someone else before the cycle: new values kept",
+            ),
+            ("added", "group(s) were assigned by someone else during the run: left as they are"),
+            ("deleted_during_run", "group(s) were deleted in Okta during the run: nothing to reassign"),
+        ):
+            if concurrent[key]:
+                warnings.append(f"{len(concurrent[key])} {label}")
+        notes = [
+            f"{snap.app_users.get('USER', 0)} directly assigned user(s) are not touched by a group resync",
+            "push results arrive asynchronously: run `oktasync tasks CONFIG` to list and retry failed pushes",
+        ]
+        if state.begin.get("groups_filter", "all") != "all":
+            notes.append(
+                "resync.groups restricts the cycle: users who are also in groups that were not cycled stayed "
+                "entitled throughout and were not re-pushed"
+            )
+        cycled = tuple(gid for gid in self.expected if gid not in deleted)
+        result = ResyncResult(
+            run_id=state.run_id or "",
+            tenant=self.config.tenant,
+            app_id=self.app.id,
+            app_label=self.app.label,
+            kind=str(self.kind),
+            resumed=resumed,
+            groups_assigned_before=len(snap.assignments),
+            groups_cycled=cycled,
+            groups_not_restored=tuple(deleted),
+            app_users_before=snap.app_users,
+            app_users_after=after,
+            sync_states_after=sync_states,
+            deactivate_users={
+                "recorded": snap.deactivate_users,
+                "off_channel": off.get("channel"),
+                "restored_channel": restore.get("channel"),
+                "final": bool(restore.get("final")),
+            },
+            concurrent_changes=concurrent,
+            warnings=tuple(warnings),
+            danger=danger,
+            api_calls=0,
+            duration_seconds=0.0,
+            missing_named_groups=snap.missing_named_groups,
+            notes=tuple(notes),
+        )
+        self.journal.append("finish", outcome="completed", report=result.to_dict())
+        crashpoint("finish")
+        path = self.journal.archive("completed")
+        return _with(result, journal=str(path))

@@ -1,0 +1,221 @@
+"""The resync journal: what a run recorded, and what a resumed run must still do.
+
+One JSONL file per tenant+app (``<state dir>/<tenant>/<app id>/resync.journal.jsonl``), appended and fsynced
+through ``oktasync.state.Journal``. Every action on Okta is bracketed by two records::
+
+    {"rec": "intent", "step": "unassign", "group_id": "00g…"}   # fsynced BEFORE the DELETE is sent
+    {"rec": "done",   "step": "unassign", "group_id": "00g…"}   # fsynced AFTER Okta answered
+
+so a run killed at any point leaves one of: no intent (not started), an intent without done (may or may not
+have happened: the step is repeated, and every step is idempotent), or both (done). Other records:
+``begin`` (run id, app, options), ``snapshot`` (the state before any change), ``refresh`` (the listing
+taken just before the first unassignment), ``deactivate_found_on`` (a re-check found *Deactivate Users*
+on), ``verify``, ``interrupted``, ``aborted`` and ``finish`` (the report). A finished journal is renamed
+to ``resync.<run id>.<outcome>.jsonl`` (kept, never deleted) so the next run starts clean.
+
+Nothing secret is written here: group ids and names, priorities, assignment profiles, counts.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from oktasync.state import Journal
+
+JOURNAL_NAME = "resync.journal.jsonl"
+LOCK_NAME = "resync.lock"
+FORMAT = 1
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    """One group assignment as snapshotted: what must be back, exactly, after the resync."""
+
+    group_id: str
+    name: str | None
+    priority: int | None
+    profile: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "group_id": self.group_id,
+            "name": self.name,
+            "priority": self.priority,
+            "profile": self.profile,
+        }
+
+    @staticmethod
+    def from_dict(raw: dict[str, Any]) -> GroupRecord:
+        return GroupRecord(
+            raw["group_id"], raw.get("name"), raw.get("priority"), dict(raw.get("profile") or {})
+        )
+
+    def label(self) -> str:
+        return f"{self.name} ({self.group_id})" if self.name else self.group_id
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything recorded before any change (step 1)."""
+
+    assignments: tuple[GroupRecord, ...]
+    targets: tuple[str, ...]  # group ids to cycle, in snapshot order
+    deactivate_users: bool
+    deactivate_channel: str
+    app_users: dict[str, int]  # total, USER, GROUP
+    sync_states: dict[str, int]
+    affected_users: int
+    missing_named_groups: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "assignments": [a.to_dict() for a in self.assignments],
+            "targets": list(self.targets),
+            "deactivate_users": self.deactivate_users,
+            "deactivate_channel": self.deactivate_channel,
+            "app_users": self.app_users,
+            "sync_states": self.sync_states,
+            "affected_users": self.affected_users,
+            "missing_named_groups": list(self.missing_named_groups),
+        }
+
+    @staticmethod
+    def from_dict(raw: dict[str, Any]) -> Snapshot:
+        return Snapshot(
+            assignments=tuple(GroupRecord.from_dict(a) for a in raw["assignments"]),
+            targets=tuple(raw["targets"]),
+            deactivate_users=bool(raw["deactivate_users"]),
+            deactivate_channel=str(raw["deactivate_channel"]),
+            app_users=dict(raw.get("app_users") or {}),
+            sync_states=dict(raw.get("sync_states") or {}),
+            affected_users=int(raw.get("affected_users") or 0),
+            missing_named_groups=tuple(raw.get("missing_named_groups") or ()),
+        )
+
+    def by_id(self) -> dict[str, GroupRecord]:
+        return {a.group_id: a for a in self.assignments}
+
+
+@dataclass
+class RunState:
+    """A journal replayed: what has been done, what may have been done, what is left."""
+
+    run_id: str | None = None
+    begin: dict[str, Any] = field(default_factory=dict)
+    snapshot: Snapshot | None = None
+    # Set by the refresh record: the groups to cycle and the values to restore (fresh listing just before
+    # the first unassignment), plus what other admins changed between snapshot and refresh.
+    expected: dict[str, GroupRecord] | None = None
+    concurrent: dict[str, list[Any]] = field(default_factory=dict)
+    intents: dict[str, set[str]] = field(default_factory=dict)  # step -> group ids (or "" for app steps)
+    done: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # step -> key -> record
+    found_on: list[dict[str, Any]] = field(default_factory=list)
+    verified: dict[str, Any] | None = None
+    interruptions: int = 0
+    processes: int = 0  # begin + resume records
+    api_calls: int = 0  # summed over the processes that journaled a count
+    finished: dict[str, Any] | None = None
+
+    def is_done(self, step: str, key: str = "") -> bool:
+        return key in self.done.get(step, {})
+
+    def has_intent(self, step: str, key: str = "") -> bool:
+        return key in self.intents.get(step, set())
+
+    def done_keys(self, step: str) -> set[str]:
+        return set(self.done.get(step, {}))
+
+    @property
+    def touched_groups(self) -> bool:
+        """Whether any group may have been unassigned (an unassign intent exists)."""
+        return bool(self.intents.get("unassign"))
+
+    def unassigned_now(self) -> set[str]:
+        """Groups that were (or may have been) unassigned and are not yet known to be back."""
+        return self.intents.get("unassign", set()) - self.done_keys("assign")
+
+
+def replay(records: list[dict[str, Any]]) -> RunState:
+    state = RunState()
+    for record in records:
+        kind = record.get("rec")
+        if kind == "begin":
+            state.run_id = record.get("run_id")
+            state.begin = record
+            state.processes += 1
+        elif kind == "resume":
+            state.processes += 1
+        elif kind == "snapshot":
+            state.snapshot = Snapshot.from_dict(record["snapshot"])
+        elif kind == "refresh":
+            state.expected = {g["group_id"]: GroupRecord.from_dict(g) for g in record["expected"]}
+            state.concurrent = {k: list(v) for k, v in (record.get("concurrent") or {}).items()}
+        elif kind == "intent":
+            state.intents.setdefault(record["step"], set()).add(record.get("group_id") or "")
+        elif kind == "done":
+            state.done.setdefault(record["step"], {})[record.get("group_id") or ""] = record
+        elif kind == "deactivate_found_on":
+            state.found_on.append(record)
+        elif kind == "verify":
+            state.verified = record if record.get("ok") else None
+        elif kind == "interrupted":
+            state.interruptions += 1
+        elif kind == "calls":
+            state.api_calls += int(record.get("count") or 0)
+        elif kind in ("finish", "aborted"):
+            state.finished = record
+    return state
+
+
+class ResyncJournal:
+    """The journal file of one tenant+app and its archive."""
+
+    def __init__(self, app_dir: Path) -> None:
+        self.app_dir = app_dir
+        self.path = app_dir / JOURNAL_NAME
+        self._journal = Journal(self.path)
+        self.run_id: str | None = None
+
+    @property
+    def lock_path(self) -> Path:
+        return self.app_dir / LOCK_NAME
+
+    def exists(self) -> bool:
+        return self._journal.exists()
+
+    def records(self) -> list[dict[str, Any]]:
+        return self._journal.records()
+
+    def state(self) -> RunState:
+        return replay(self.records())
+
+    def start(self, **fields: Any) -> str:
+        self.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+        self.append("begin", format=FORMAT, pid=os.getpid(), **fields)
+        return self.run_id
+
+    def append(self, rec: str, **fields: Any) -> None:
+        self._journal.append({"rec": rec, "at": now_iso(), "run_id": self.run_id, **fields})
+
+    def archive(self, outcome: str) -> Path:
+        """Rename the finished journal out of the way (kept for the record)."""
+        target = self.app_dir / f"resync.{self.run_id or 'unknown'}.{outcome}.jsonl"
+        os.replace(self.path, target)
+        fd = os.open(self.app_dir, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return target
+
+    def archives(self) -> list[Path]:
+        return sorted(p for p in self.app_dir.glob("resync.*.jsonl") if p.name != JOURNAL_NAME)

@@ -1,0 +1,340 @@
+"""The resync state machine against the in-memory FakeGateway: ordering, guards, journal and resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from resync_helpers import WatchedGateway, assignments, seed_org, tenant_config
+
+from oktasync.errors import Interrupted, ResumeRequiredError, SafetyError, VerificationError
+from oktasync.models import AppKind, GroupAssignment
+from oktasync.workflows.resync import ResyncJournal, ResyncOptions, plan_resync, run_resync
+from oktasync.workflows.resync.engine import app_dir
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+@pytest.mark.parametrize(
+    ("kind", "admin", "channel"),
+    [(AppKind.CUSTOM_SCIM, True, "admin"), (AppKind.API_CAPABLE, False, "api")],
+)
+def test_full_run_restores_everything_and_never_unassigns_with_deactivate_on(
+    state_dir: Path, kind: AppKind, admin: bool, channel: str
+) -> None:
+    gw = WatchedGateway(admin_session=admin)
+    app = seed_org(gw, kind=kind, groups=6)
+    before = assignments(gw, app.id)
+    config = tenant_config()
+    result = run(run_resync(config, gw, app, state_dir=state_dir, options=ResyncOptions(batch_size=2)))
+
+    assert assignments(gw, app.id) == before
+    assert gw.state(app.id).deactivate_users is True
+    assert len(gw.unassigned_while) == 6 and not any(on for _, on in gw.unassigned_while)
+    # Every unassignment happened before the first reassignment (users in two groups get re-linked).
+    methods = [m for m, _ in gw.calls if m in ("unassign_group", "assign_group")]
+    assert methods == ["unassign_group"] * 6 + ["assign_group"] * 6
+    # Priorities and profiles were re-sent, not left to Okta's defaults.
+    sent = {args[1]: (args[2], args[3]) for m, args in gw.calls if m == "assign_group"}
+    assert sent == before
+    assert result.exit_code == 0
+    assert len(result.groups_cycled) == 6
+    assert result.deactivate_users == {
+        "recorded": True,
+        "off_channel": channel,
+        "restored_channel": channel,
+        "final": True,
+    }
+    assert result.app_users_before["USER"] == 1 and result.app_users_after["USER"] == 1
+    assert result.app_users_before["GROUP"] == result.app_users_after["GROUP"] == 30
+    # The journal is archived (kept, renamed), and a new run may start at once.
+    journal = ResyncJournal(app_dir(config, app, state_dir))
+    assert not journal.exists()
+    assert [p.name for p in journal.archives()] == [f"resync.{result.run_id}.completed.jsonl"]
+    run(run_resync(config, gw, app, state_dir=state_dir))
+
+
+def test_journal_brackets_every_action_and_holds_no_secret(state_dir: Path) -> None:
+    gw = WatchedGateway(admin_session=True)
+    app = seed_org(gw, groups=3)
+    config = tenant_config()
+    result = run(run_resync(config, gw, app, state_dir=state_dir))
+    text = Path(result.journal).read_text()
+    assert "t0k3n-unit" not in text and "scim-secret" not in text
+    records = [json.loads(line) for line in text.splitlines()]
+    kinds = [(r["rec"], r.get("step")) for r in records]
+    assert kinds[:2] == [("begin", None), ("snapshot", None)]
+    assert kinds[2:4] == [("intent", "deactivate_off"), ("done", "deactivate_off")]
+    for gid in {r["group_id"] for r in records if r.get("step") == "unassign"}:
+        steps = [(r["rec"], r["step"]) for r in records if r.get("group_id") == gid]
+        assert steps == [
+            ("intent", "unassign"),
+            ("done", "unassign"),
+            ("intent", "assign"),
+            ("done", "assign"),
+        ]
+    assert kinds[-1] == ("finish", None)
+
+
+def test_refuses_while_unfinished_journal_exists_and_resume_finishes(state_dir: Path) -> None:
+    gw = WatchedGateway(admin_session=True)
+    app = seed_org(gw, groups=6)
+    before = assignments(gw, app.id)
+    config = tenant_config()
+    calls = 0
+
+    def stop() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls > 3  # after the first unassignment batch
+
+    with pytest.raises(Interrupted) as stopped:
+        run(
+            run_resync(
+                config, gw, app, state_dir=state_dir, options=ResyncOptions(batch_size=2), stop_requested=stop
+            )
+        )
+    assert stopped.value.exit_code == 130
+    assert "unassigned right now" in stopped.value.message
+    assert 0 < len(gw.state(app.id).groups) < 6
+    with pytest.raises(ResumeRequiredError) as refused:
+        run(run_resync(config, gw, app, state_dir=state_dir))
+    assert refused.value.exit_code == 4 and "--resume" in (refused.value.hint or "")
+    result = run(run_resync(config, gw, app, state_dir=state_dir, options=ResyncOptions(resume=True)))
+    assert result.resumed
+    assert assignments(gw, app.id) == before
+    assert gw.state(app.id).deactivate_users is True
+    assert not any(on for _, on in gw.unassigned_while)
+    # No group was unassigned twice: the resumed run skipped the journaled ones.
+    unassigned = [g for g, _ in gw.unassigned_while]
+    assert sorted(unassigned) == sorted(set(unassigned))
+
+
+def test_resume_without_journal_is_refused(state_dir: Path) -> None:
+    gw = WatchedGateway(admin_session=True)
+    app = seed_org(gw, groups=2)
+    with pytest.raises(SafetyError, match="no unfinished resync"):
+        run(run_resync(tenant_config(), gw, app, state_dir=state_dir, options=ResyncOptions(resume=True)))
+
+
+def test_deactivate_switched_on_mid_run_stops_before_next_unassign(state_dir: Path) -> None:
+    gw = WatchedGateway(admin_session=True)
+    app = seed_org(gw, groups=6)
+    before = assignments(gw, app.id)
+    config = tenant_config()
+
+    def other_admin() -> None:
+        gw.state(app.id).deactivate_users = True
+
+    gw.on_call("unassign_group", 3, other_admin)  # during the second batch of two
+    with pytest.raises(SafetyError, match="switched on during the resync") as stopped:
+        run(run_resync(config, gw, app, state_dir=state_dir, options=ResyncOptions(batch_size=2)))
+    assert "--resume" in (stopped.value.hint or "")
+    # The batch in flight finished; no unassignment was *started* after the re-read saw it on.
+    assert len(gw.unassigned_while) == 4
+    assert ResyncJournal(app_dir(config, app, state_dir)).exists()
+    result = run(run_resync(config, gw, app, state_dir=state_dir, options=ResyncOptions(resume=True)))
+    assert assignments(gw, app.id) == before
+    assert gw.state(app.id).deactivate_users is True
+    assert [on for _, on in gw.unassigned_while[4:]] == [False, False]
+    assert any("batch" in w for w in result.warnings)
+
+
+def test_switched_on_during_last_batch_is_reported_as_danger(state_dir: Path) -> None:
+    gw = WatchedGateway(admin_session=True)
+    app = seed_org(gw, groups=2)
+    gw.on_call("unassign_group", 2, lambda: setattr(gw.state(app.id), "deactivate_users", True))
+    result = run(
+        run_resync(tenant_config(), gw, app, state_dir=state_dir, options=ResyncOptions(batch_size=5))
+    )
+    assert result.danger and result.exit_code == 1
+    assert any("may have been deactivated" in w for w in result.warnings)
+
+
+def test_max_affected_users_refuses_before_any_change(state_dir: Path) -> None:
+    gw = WatchedGateway(admin_session=True)
+    app = seed_org(gw, groups=3, users=12)
+    config = tenant_config(max_affected_users=5)
+    with pytest.raises(SafetyError, match="more than resync.max_affected_users") as refused:
+        run(run_resync(config, gw, app, state_dir=state_dir))
+    assert "--max-affected-users 12" in (refused.value.hint or "")
+    assert not any(m in ("unassign_group", "write_admin_form") for m, _ in gw.calls)
+    assert not ResyncJournal(app_dir(config, app, state_dir)).exists()
+    # Raised explicitly, it runs.
+    run(run_resync(config, gw, app, state_dir=state_dir, options=ResyncOptions(max_affected_users=12)))
+
+
+def test_manual_channel_without_a_person_refuses_and_changes_nothing(state_dir: Path) -> None:
+    gw = WatchedGateway(admin_session=False)  # custom SCIM app, no admin session: only a person can switch
+    app = seed_org(gw, groups=3)
+    before = assignments(gw, app.id)
+    config = tenant_config()
+    with pytest.raises(SafetyError, match="nothing changed") as refused:
+        run(run_resync(config, gw, app, state_dir=state_dir))
+    assert refused.value.exit_code == 4
+    assert "Deactivate Users" in refused.value.message and "1." in refused.value.message  # the console steps
+    assert assignments(gw, app.id) == before and gw.state(app.id).deactivate_users is True
+    journal = ResyncJournal(app_dir(config, app, state_dir))
+    assert not journal.exists() and journal.archives()[0].name.endswith(".aborted.jsonl")
+
+
+def test_manual_channel_with_a_person_polls_until_confirmed(state_dir: Path) -> None:
+    gw = WatchedGateway(admin_session=False)
+    app = seed_org(gw, groups=2)
+    shown: list[list[str]] = []
+
+    def person(steps: list[str]) -> None:
+        shown.append(steps)
+        state = gw.state(app.id)
+        state.deactivate_users = not state.deactivate_users  # the person ticks the box as told
+
+    options = ResyncOptions(wait_for_person=person, poll_interval=0.0)
+    result = run(run_resync(tenant_config(), gw, app, state_dir=state_dir, options=options))
+    assert len(shown) == 2  # off, then back on
+    assert result.deactivate_users["off_channel"] == "manual" and gw.state(app.id).deactivate_users
+
+
+def test_concurrent_changes_are_reported_not_overwritten(state_dir: Path) -> None:
+    gw = WatchedGateway(admin_session=True)
+    app = seed_org(gw, groups=4)
+    state = gw.state(app.id)
+    gids = list(state.groups)
+    extra = gw.add_group("late-team", ["user1@example.com"])
+    changed_profile = {"role": "changed"}
+
+    def other_admin() -> None:  # between the snapshot and the first unassignment
+        del state.groups[gids[0]]
+        state.groups[gids[1]] = GroupAssignment(group_id=gids[1], priority=42, profile=changed_profile)
+        state.groups[extra] = GroupAssignment(group_id=extra, priority=99, profile={})
+
+    gw.on_call("write_admin_form", 1, other_admin)
+    result = run(run_resync(tenant_config(), gw, app, state_dir=state_dir))
+    assert gids[0] not in state.groups  # removed by someone else: not re-added
+    assert state.groups[gids[1]].priority == 42 and state.groups[gids[1]].profile == changed_profile
+    assert state.groups[extra].priority == 99  # added by someone else: left alone
+    assert extra not in [args[1] for m, args in gw.calls if m == "unassign_group"]
+    cc = result.concurrent_changes
+    assert [r["group_id"] for r in cc["removed_before_cycle"]] == [gids[0]]
+    assert [r["after"]["group_id"] for r in cc["changed_before_cycle"]] == [gids[1]]
+    assert [r["group_id"] for r in cc["added"]] == [extra]
+    assert len(result.groups_cycled) == 3 and len(result.warnings) == 3
+
+
+def test_verification_failure_keeps_deactivate_off_and_the_journal(state_dir: Path) -> None:
+    gw = WatchedGateway(admin_session=True)
+    app = seed_org(gw, groups=3)
+    config = tenant_config()
+    original = gw.assign_group
+
+    async def sloppy(app_id: str, group_id: str, priority: int | None, profile: dict[str, Any]) -> Any:
+        return await original(app_id, group_id, (priority or 0) + 100, profile)  # ignores what we sent
+
+    gw.assign_group = sloppy  # type: ignore[method-assign]
+    with pytest.raises(VerificationError, match="do not match the snapshot") as failed:
+        run(run_resync(config, gw, app, state_dir=state_dir))
+    assert failed.value.exit_code == 1 and "--resume" in (failed.value.hint or "")
+    assert gw.state(app.id).deactivate_users is False  # never restored before every group is verified
+    gw.assign_group = original  # type: ignore[method-assign]
+    run(run_resync(config, gw, app, state_dir=state_dir, options=ResyncOptions(resume=True)))
+    assert gw.state(app.id).deactivate_users is True
+
+
+def test_one_repair_round_fixes_a_write_that_did_not_stick(state_dir: Path) -> None:
+    gw = WatchedGateway(admin_session=True)
+    app = seed_org(gw, groups=3)
+    before = assignments(gw, app.id)
+    original = gw.assign_group
+    fumbled: list[str] = []
+
+    async def once_sloppy(app_id: str, group_id: str, priority: int | None, profile: dict[str, Any]) -> Any:
+        if not fumbled:
+            fumbled.append(group_id)
+            return await original(app_id, group_id, 77, profile)
+        return await original(app_id, group_id, priority, profile)
+
+    gw.assign_group = once_sloppy  # type: ignore[method-assign]
+    result = run(run_resync(tenant_config(), gw, app, state_dir=state_dir))
+    assert assignments(gw, app.id) == before
+    assert result.concurrent_changes["repaired"] == fumbled
+
+
+def test_deleted_group_is_reported_not_fatal(state_dir: Path) -> None:
+    gw = WatchedGateway(admin_session=True)
+    app = seed_org(gw, groups=3)
+    gid = next(iter(gw.state(app.id).groups))
+    gw.on_call("assign_group", 1, lambda: gw.groups.pop(gid))
+    result = run(
+        run_resync(tenant_config(), gw, app, state_dir=state_dir, options=ResyncOptions(concurrency=1))
+    )
+    assert result.groups_not_restored and len(result.groups_cycled) == 2
+    assert gw.state(app.id).deactivate_users is True
+
+
+def test_named_groups_restrict_the_cycle(state_dir: Path) -> None:
+    gw = WatchedGateway(admin_session=True)
+    app = seed_org(gw, groups=4)
+    before = assignments(gw, app.id)
+    config = tenant_config(groups=["team-1", "team-2", "no-such-team"])
+    plan = run(plan_resync(config, gw, app, state_dir=state_dir))
+    assert len(plan.targets) == 2 and plan.missing_named_groups == ("no-such-team",)
+    result = run(run_resync(config, gw, app, state_dir=state_dir))
+    touched = {args[1] for m, args in gw.calls if m == "unassign_group"}
+    names = {gw.groups[g][0] for g in touched}
+    assert names == {"team-1", "team-2"}
+    assert assignments(gw, app.id) == before
+    assert result.missing_named_groups == ("no-such-team",)
+
+
+def test_dry_run_plan_changes_nothing(state_dir: Path) -> None:
+    gw = WatchedGateway(admin_session=True)
+    app = seed_org(gw, groups=5, users=20)
+    config = tenant_config(max_affected_users=10)
+    plan = run(plan_resync(config, gw, app, state_dir=state_dir))
+    writes = {"unassign_group", "assign_group", "write_admin_form", "update_to_app_settings"}
+    assert not any(m in writes for m, _ in gw.calls)
+    doc = plan.to_dict()
+    assert doc["groups_to_cycle"] == 5 and doc["affected_users"] == 20 and doc["exceeds_limit"] is True
+    assert doc["direct_users_not_touched"] == 1
+    assert doc["deactivate_users"] == {"current": True, "channel": "admin"}
+    assert doc["estimate"]["api_calls_minimum"] == 2 * 5 + 1 + 2 + 1
+    assert not ResyncJournal(app_dir(config, app, state_dir)).exists()
+
+
+def test_resume_repeats_a_step_whose_done_record_is_missing(state_dir: Path) -> None:
+    """An intent without done (killed between the call and the record) is repeated; it is idempotent."""
+    gw = WatchedGateway(admin_session=True)
+    app = seed_org(gw, groups=3)
+    before = assignments(gw, app.id)
+    config = tenant_config()
+    with pytest.raises(Interrupted):
+        run(
+            run_resync(
+                config,
+                gw,
+                app,
+                state_dir=state_dir,
+                options=ResyncOptions(batch_size=1),
+                stop_requested=iter([False, False, True]).__next__,
+            )
+        )
+    journal = ResyncJournal(app_dir(config, app, state_dir))
+    records = journal.records()
+    # Drop the last "done unassign" as if the process died right after Okta answered.
+    last_done = max(
+        i for i, r in enumerate(records) if r.get("rec") == "done" and r.get("step") == "unassign"
+    )
+    redo = records[last_done]["group_id"]
+    journal.path.write_text("".join(json.dumps(r) + "\n" for i, r in enumerate(records) if i != last_done))
+    run(run_resync(config, gw, app, state_dir=state_dir, options=ResyncOptions(resume=True)))
+    assert [g for g, _ in gw.unassigned_while].count(redo) == 2  # repeated: a 404 is fine
+    assert assignments(gw, app.id) == before
