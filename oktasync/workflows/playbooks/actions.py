@@ -180,7 +180,7 @@ async def _app_user_states(context: ActionContext) -> dict[str, Any]:
 
 
 # Pushes Okta has not finished: "tasks until settled" waits for none of these to remain.
-_PENDING_SYNC_STATES = ("SYNCING", "OUT_OF_SYNC")
+_PENDING_SYNC_STATES = ("SYNCING",)
 
 
 async def _tasks(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
