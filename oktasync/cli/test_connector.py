@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 import click
@@ -57,7 +58,7 @@ def command(configs: tuple[str, ...], as_json: bool, write_probe: bool) -> int:
 
 
 def _render(report: ConnectorReport) -> None:
-    colour = click.get_text_stream("stdout").isatty()
+    colour = sys.stdout.isatty()
 
     def style(text: str, status: Status) -> str:
         return click.style(text, fg=_COLOUR[status]) if colour and _COLOUR[status] else text
