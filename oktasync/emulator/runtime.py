@@ -74,13 +74,15 @@ class EmulatorThread:
             loop.close()
 
     async def _start(self) -> None:
-        self._runner = web.AppRunner(self.emulator.build_app(), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            self.emulator.build_app(), access_log=None, handle_signals=False, shutdown_timeout=0.1
+        )
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.requested_port))
         self.port = sock.getsockname()[1]
-        site = web.SockSite(self._runner, sock, shutdown_timeout=0.5)
+        site = web.SockSite(self._runner, sock)
         await site.start()
 
     async def _cleanup(self) -> None:
@@ -104,9 +106,9 @@ class EmulatorThread:
 
 async def serve_forever(emulator: Emulator, host: str, port: int, on_ready: Callable[[int], None]) -> None:
     """Foreground serving for ``oktasync emulator serve`` (until cancelled / Ctrl-C)."""
-    runner = web.AppRunner(emulator.build_app(), access_log=None)
+    runner = web.AppRunner(emulator.build_app(), access_log=None, shutdown_timeout=0.5)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, shutdown_timeout=0.5)
+    site = web.TCPSite(runner, host, port)
     await site.start()
     bound = port
     sockets = getattr(site._server, "sockets", None) or []

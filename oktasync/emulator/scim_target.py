@@ -10,6 +10,7 @@ failures. Change the rejections at any time with :meth:`ScimServer.reject` and
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -83,25 +84,33 @@ class _Rejecter:
         return self.app(environ, start_response)
 
 
+@functools.cache
+def _provider() -> Any:
+    """scim2-server's default provider plus the Bearer scheme; built once per process (it takes ~1 s)."""
+    from scim2_models import ScimProvider
+    from scim2_server.testserver.application import BEARER_TOKEN_SCHEME
+    from scim2_server.utils import (
+        load_default_resource_types,
+        load_default_schemas,
+        load_default_service_provider_config,
+    )
+
+    config = load_default_service_provider_config()
+    config.authentication_schemes = [*(config.authentication_schemes or []), BEARER_TOKEN_SCHEME]
+    return ScimProvider.from_discovery(
+        load_default_schemas().values(), load_default_resource_types().values(), config=config
+    )
+
+
 class ScimServer:
     """A running scim2-server. ``base_url`` ends in ``/v2``; ``token`` is the accepted Bearer token."""
 
     def __init__(self, token: str, host: str = "127.0.0.1", port: int = 0) -> None:
-        from scim2_models import ScimProvider
         from scim2_server.memory import InMemoryStorage
         from scim2_server.service import ScimService
-        from scim2_server.testserver.application import BEARER_TOKEN_SCHEME, BearerTokenApplication
-        from scim2_server.utils import (
-            load_default_resource_types,
-            load_default_schemas,
-            load_default_service_provider_config,
-        )
+        from scim2_server.testserver.application import BearerTokenApplication
 
-        config = load_default_service_provider_config()
-        config.authentication_schemes = [*(config.authentication_schemes or []), BEARER_TOKEN_SCHEME]
-        provider = ScimProvider.from_discovery(
-            load_default_schemas().values(), load_default_resource_types().values(), config=config
-        )
+        provider = _provider()
         self.storage = InMemoryStorage()
         app = BearerTokenApplication(self.storage, provider, ScimService(provider), bearer_tokens=[token])
         self._rejecter = _Rejecter(app)
@@ -111,9 +120,16 @@ class ScimServer:
             host, port, self._rejecter, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
         )
         self.port: int = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="scim2-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="scim2-server",
+            daemon=True,
+        )
         self._client = httpx.Client(
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/scim+json"}, timeout=10
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/scim+json"},
+            timeout=10,
+            verify=False,  # loopback http: skip loading CA certs
         )
 
     @property
@@ -128,7 +144,7 @@ class ScimServer:
         self._thread.start()
         for _ in range(200):  # ready when discovery answers (no auth needed)
             try:
-                if httpx.get(self.base_url + "/ServiceProviderConfig", timeout=1).status_code == 200:
+                if self._client.get(self.base_url + "/ServiceProviderConfig", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

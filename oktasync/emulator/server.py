@@ -277,7 +277,6 @@ class Emulator:
             scopes = token.scopes
         else:
             raise OktaError(401, "E0000011", "Invalid token provided")
-        request["scopes"] = scopes
         if scopes is None:
             return
         for prefix, read_scope, manage_scope in _SCOPES:
