@@ -29,6 +29,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "test-connector": ("oktasync.cli.test_connector", "Test the SCIM target as Okta does, and more."),
     "tasks": ("oktasync.cli.tasks", "Find, retry, report and notify failed assignments (cron or --watch)."),
     "report": ("oktasync.cli.report", "report unmanaged: target users Okta does not manage."),
+    "resync": ("oktasync.cli.resync", "Safely unassign and reassign every group (journaled, resumable)."),
 }
 
 

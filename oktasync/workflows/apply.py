@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -52,12 +53,16 @@ from oktasync.workflows.channels import (
 from oktasync.workflows.manual_steps import steps_for
 from oktasync.workflows.plan import (
     CONFIRMATIONS_FILE,
+    DEFAULT_TENANT_CONCURRENCY,
     FORMAT_VERSION,
+    PlanResult,
     SettingPlan,
     Status,
     TenantPlan,
     app_state_dir,
     desired_values,
+    failed_plan,
+    gather_bounded,
     load_confirmations,
     manual_changes,
     plan_tenant,
@@ -387,4 +392,83 @@ async def apply_tenant(
         )
 
 
-__all__ = ["Action", "ApplyOptions", "ApplyResult", "TenantApplyResult", "apply_tenant"]
+__all__ = [
+    "Action",
+    "ApplyOptions",
+    "ApplyResult",
+    "TenantApplyResult",
+    "apply_configs",
+    "apply_tenant",
+    "needs_approval",
+]
+
+
+Approve = Callable[[PlanResult], Awaitable[bool]]
+
+
+def needs_approval(plan: TenantPlan, options: ApplyOptions) -> bool:
+    """Would applying this plan write anything (to Okta, or a confirmation to the state dir)?"""
+    writes = any(s.channel in (Channel.API, Channel.ADMIN) for s in plan.changes)
+    confirms = options.confirm_manual and any(s.status is Status.UNVERIFIABLE for s in plan.settings)
+    return writes or confirms
+
+
+async def apply_configs(
+    configs: Sequence[tuple[TenantConfig, str | None]],
+    *,
+    state: StateDir,
+    options: ApplyOptions,
+    approve: Approve,
+    token_sources: Sequence[str | None] | None = None,
+    progress: Progress | None = None,
+    concurrency: int = DEFAULT_TENANT_CONCURRENCY,
+) -> tuple[PlanResult, ApplyResult | None]:
+    """Plan every tenant, ask ``approve(plan)`` once, then apply every tenant; all concurrently (bounded).
+
+    Gateways stay open from plan to apply so that each tenant is applied through the same session.
+    Returns ``(plan, None)`` when ``approve`` says no. Tenants whose plan failed keep their error.
+    """
+    from oktasync.okta_gateway import open_gateway, resolve_app
+
+    sources = list(token_sources) if token_sources is not None else [None] * len(configs)
+    async with AsyncExitStack() as stack:
+        opened: dict[int, tuple[OktaGateway, App]] = {}
+
+        async def plan_item(item: tuple[int, tuple[TenantConfig, str | None]]) -> TenantPlan:
+            index, (config, source) = item
+            try:
+                gateway = await stack.enter_async_context(open_gateway(config, progress=progress))
+                app = await resolve_app(gateway, config)
+                opened[index] = (gateway, app)
+                fresh = await plan_tenant(
+                    config,
+                    gateway,
+                    app,
+                    state=state,
+                    rotate_token=options.rotate_token,
+                    token_source=sources[index],
+                    progress=progress,
+                )
+            except OktasyncError as error:
+                return failed_plan(config, source, error)
+            return replace(fresh, source=source)
+
+        indexed = list(enumerate(configs))
+        plans = await gather_bounded(indexed, plan_item, concurrency=concurrency)
+        plan_result = PlanResult(tuple(plans))
+        if any(needs_approval(p, options) for p in plans if not p.error) and not await approve(plan_result):
+            return plan_result, None
+
+        async def apply_item(index: int) -> TenantApplyResult:
+            config, _ = configs[index]
+            plan = plans[index]
+            if index not in opened:
+                return TenantApplyResult(config.tenant, plan, error=plan.error, exit_code=plan.exit_code)
+            gateway, app = opened[index]
+            tenant_options = replace(options, token_source=sources[index])
+            return await apply_tenant(
+                config, gateway, app, plan, state=state, options=tenant_options, progress=progress
+            )
+
+        results = await gather_bounded(list(range(len(configs))), apply_item, concurrency=concurrency)
+        return plan_result, ApplyResult(tuple(results))

@@ -343,6 +343,13 @@ def compare(
             )  # fmt: skip
             continue
         reason = act.read or "no read path"
+        if rt.write in (Channel.API, Channel.ADMIN) and rt.read is not None:
+            # Readable through its channel, just not yet (e.g. an OIN app's features API answers only once
+            # provisioning is enabled): apply writes it and then verifies it, so it is drift.
+            out.append(
+                SettingPlan(setting.key, setting.label, want, None, Status.CHANGE, rt.write, rt.read, reason)
+            )
+            continue
         if confirmed is not None:
             reason = f"confirmed manually as {confirmed.get('value')!r}, but the config now wants {want!r}"
         out.append(

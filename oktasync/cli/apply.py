@@ -1,0 +1,138 @@
+"""`oktasync apply CONFIG... [--yes] [--json] [--confirm-manual] [--wait] [--rotate-token]`."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+
+from oktasync.cli.context import emit_json, global_options
+from oktasync.cli.plan import render_plan
+from oktasync.cli.progress import make_progress
+from oktasync.config import load_tenants
+from oktasync.errors import EXIT_REFUSED
+from oktasync.state import StateDir
+from oktasync.workflows.apply import ApplyOptions, ApplyResult, TenantApplyResult, apply_configs
+from oktasync.workflows.manual_steps import token_source_of
+from oktasync.workflows.plan import PlanResult
+
+
+def _render_result(result: TenantApplyResult) -> list[str]:
+    lines = [f"Tenant {result.tenant}:"]
+    for action in result.actions:
+        detail = f" ({action.detail})" if action.detail else ""
+        lines.append(f"  {action.action:<9} {action.key} [{action.channel}]{detail}")
+    if result.manual_steps:
+        lines.append("  Manual action required. In the Okta Admin Console:")
+        lines += [f"    {n}. {step}" for n, step in enumerate(result.manual_steps, start=1)]
+        lines.append(
+            "  Then run apply again: with --wait it polls the readable settings until they show the change; "
+            "settings nothing can read need --confirm-manual (recorded in the state dir with the date)."
+        )
+    if result.error and not result.manual_steps:
+        lines.append(f"  FAILED: {result.error}")
+    elif result.exit_code == 0:
+        lines.append(
+            "  Done: every setting verified (or confirmed manually)." if result.actions else "  No changes."
+        )
+    return lines
+
+
+@click.command("apply")
+@click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--yes", is_flag=True, help="Apply without asking.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (docs/plan-json.md).")
+@click.option(
+    "--confirm-manual",
+    is_flag=True,
+    help="Record that you did the console steps for settings nothing can read (date + values, no secrets).",
+)
+@click.option(
+    "--wait", is_flag=True, help="Print the console steps and poll until the reads show the change."
+)
+@click.option("--wait-timeout", type=float, default=900.0, show_default=True, help="Seconds --wait polls.")
+@click.option("--wait-interval", type=float, default=5.0, show_default=True, help="Seconds between polls.")
+@click.option("--rotate-token", is_flag=True, help="Write the Bearer token even if it looks unchanged.")
+@click.pass_context
+def command(
+    ctx: click.Context,
+    configs: tuple[str, ...],
+    yes: bool,
+    as_json: bool,
+    confirm_manual: bool,
+    wait: bool,
+    wait_timeout: float,
+    wait_interval: float,
+    rotate_token: bool,
+) -> int:
+    """Apply the plan through each setting's channel, re-read every write and verify it.
+
+    Shows the plan and asks before writing unless --yes (without a terminal and without --yes it refuses,
+    exit 4). Settings only a person can change are printed as console steps with the values filled in
+    (exit 5), unless --wait sees them change or --confirm-manual records them. Exit 0 applied and verified,
+    1 a write's read-back disagreed or Okta failed, 4 refused, 5 manual action required (worst tenant wins).
+    """
+    loaded = load_tenants(list(configs))
+    state = StateDir(global_options(ctx).resolved_state_dir())
+    progress, display = make_progress(as_json)
+
+    def show_steps(tenant: str, steps: list[str]) -> None:
+        click.echo(
+            f"Tenant {tenant}: do these steps in the Okta Admin Console; waiting for them to show:", err=True
+        )
+        for number, step in enumerate(steps, start=1):
+            click.echo(f"  {number}. {step}", err=True)
+
+    options = ApplyOptions(
+        confirm_manual=confirm_manual,
+        wait=wait,
+        rotate_token=rotate_token,
+        timeout=wait_timeout,
+        poll_interval=wait_interval,
+        show_steps=show_steps,
+    )
+    refused: list[str] = []
+
+    async def approve(plan: PlanResult) -> bool:
+        if not as_json:
+            click.echo(render_plan(plan))
+            click.echo()
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            refused.append("no terminal to ask on: re-run with --yes to apply without asking")
+            return False
+        answer = await asyncio.to_thread(click.confirm, "Apply these changes?", default=False, err=True)
+        if not answer:
+            refused.append("not confirmed")
+        return bool(answer)
+
+    async def run() -> tuple[PlanResult, ApplyResult | None]:
+        return await apply_configs(
+            list(zip(loaded, configs, strict=True)),
+            state=state,
+            options=options,
+            approve=approve,
+            token_sources=[token_source_of(path) for path in configs],
+            progress=progress,
+        )
+
+    if display is not None:
+        with display:
+            plan, result = asyncio.run(run())
+    else:
+        plan, result = asyncio.run(run())
+    if result is None:
+        if as_json:
+            doc = plan.to_dict(detailed=True)
+            doc.update(command="apply", exit_code=EXIT_REFUSED, refused=refused[0] if refused else "refused")
+            emit_json(doc)
+        click.echo(f"Refused: {refused[0] if refused else 'not confirmed'}. Nothing was changed.", err=True)
+        return EXIT_REFUSED
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        for tenant in result.tenants:
+            click.echo("\n".join(_render_result(tenant)))
+    return result.exit_code
