@@ -66,7 +66,7 @@ async def retry_failures(
     settle_timeout: float,
     console_url: str,
     save: Callable[[], None],
-    poll_interval: float = 2.0,
+    poll_interval: float = 1.0,
     sleep: Sleep = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
     wallclock: Callable[[], datetime] = lambda: datetime.now(UTC),

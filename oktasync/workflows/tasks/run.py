@@ -46,7 +46,7 @@ class TasksOptions:
     force_full: bool = False
     notify_urls: tuple[Secret, ...] = ()  # --notify URL (kind detected from the URL)
     dismiss: tuple[str, ...] = ()  # user ids, logins or emails to drop from the list (recorded)
-    poll_interval: float = 2.0
+    poll_interval: float = 1.0
 
 
 @dataclass(frozen=True)
