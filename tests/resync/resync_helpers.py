@@ -80,3 +80,87 @@ def seed_org(
 
 def assignments(gateway: FakeGateway, app_id: str) -> dict[str, tuple[int | None, dict[str, Any]]]:
     return {gid: (a.priority, a.profile) for gid, a in gateway.state(app_id).groups.items()}
+
+
+# --- emulator org for the end-to-end and crash tests ------------------------------------------------------
+
+E2E_API_TOKEN = "api-tok-SECRET-resync-4c1d"
+E2E_ADMIN_SID = "sid-SECRET-resync-8e2f"
+E2E_SCIM_TOKEN = "scim-test-token"  # what the scim_server fixture accepts
+SECRETS = (E2E_API_TOKEN, E2E_ADMIN_SID, E2E_SCIM_TOKEN)
+
+CONFIG = """\
+tenant: {tenant}
+okta:
+  org_url: {org_url}
+  token: "{{{{ env.E2E_OKTA_TOKEN }}}}"
+  admin_session: "{{{{ env.E2E_ADMIN_SESSION | default('') }}}}"
+app:
+  label: {label}
+scim:
+  base_url: "{base_url}"
+  unique_identifier: email
+  auth:
+    bearer_token: "{{{{ env.E2E_SCIM_TOKEN }}}}"
+resync:
+  max_affected_users: {limit}
+"""
+
+
+def emulator_org(scim_base_url: str, *, users: int, groups: int, kind: str) -> dict[str, Any]:
+    """A seed (emulator seed builder) with one app of ``kind`` ("custom_scim" or "api") pushing to the SCIM
+    target, Deactivate Users on, and no group assigned yet (``assign_all`` assigns them through the engine,
+    so every user really is provisioned)."""
+    from oktasync.emulator.seed import build_org
+
+    settings = {
+        "scim_base_url": scim_base_url,
+        "unique_identifier": "email",
+        "push_new_users": True,
+        "push_profile_updates": True,
+        "auth_mode": "header",
+        "bearer_token": E2E_SCIM_TOKEN,
+        "create_users": True,
+        "update_user_attributes": True,
+        "deactivate_users": True,
+    }
+    app: dict[str, Any] = {
+        "name": "chronosphere_scim" if kind == "custom_scim" else "zscalerbyz",
+        "label": "Chronosphere",
+        "kind": kind,
+        "settings": settings,
+        "groups": [],
+    }
+    if kind == "api":
+        app["connection_status"] = "ENABLED"
+    seed = build_org(users=users, groups=groups, memberships_per_user=2, apps=[app])
+    seed["api_tokens"] = [E2E_API_TOKEN]
+    seed["admin_sessions"] = [{"id": E2E_ADMIN_SID, "xsrf_token": "xsrf-SECRET-resync"}]
+    return seed
+
+
+def varied(index: int, groups: int) -> tuple[int, dict[str, Any]]:
+    """A priority (a permutation of 0..groups-1, not the listing order) and a profile (some empty)."""
+    priority = (index * 7 + 3) % groups if groups % 7 else (groups - 1 - index)
+    profile: dict[str, Any] = {} if index % 3 == 0 else {"role": f"role-{index % 4}", "costCenter": 100 + index}
+    return priority, profile
+
+
+def assign_all(http: Any, app_id: str, groups: int) -> dict[str, tuple[int, dict[str, Any]]]:
+    """Assign every group (control API: no rate limit, the engine provisions its members)."""
+    wanted: dict[str, tuple[int, dict[str, Any]]] = {}
+    for index in range(groups):
+        name = f"group-{index:05d}"
+        priority, profile = varied(index, groups)
+        response = http.put(
+            f"/__emulator/apps/{app_id}/groups/{name}", json={"priority": priority, "profile": profile}
+        )
+        response.raise_for_status()
+        wanted[name] = (priority, profile)
+    return wanted
+
+
+def emulator_assignments(state: dict[str, Any], app_id: str) -> dict[str, tuple[int, dict[str, Any]]]:
+    names = {g["id"]: g["name"] for g in state["groups"]}
+    app = next(a for a in state["apps"] if a["id"] == app_id)
+    return {names[g["group"]]: (g["priority"], g["profile"]) for g in app["groups"]}

@@ -1,0 +1,258 @@
+"""`oktasync resync CONFIG`: the safe unassign/reassign of every group (DESIGN.md §5, docs/resync.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from oktasync.cli.context import emit_json, global_options
+from oktasync.cli.progress import make_progress
+from oktasync.config import load_tenant
+from oktasync.errors import EXIT_OK, Interrupted
+from oktasync.workflows.resync import ResyncOptions, ResyncPlan, ResyncResult
+
+
+@click.command("resync")
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (required when not on a terminal).")
+@click.option("--dry-run", is_flag=True, help="Show the plan (groups, users affected) and change nothing.")
+@click.option("--resume", is_flag=True, help="Finish the interrupted run recorded in the journal.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option(
+    "--max-affected-users",
+    type=click.IntRange(min=0),
+    help="Raise (or lower) resync.max_affected_users for this run.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1, max=500),
+    default=20,
+    show_default=True,
+    help="Groups per batch; Deactivate Users is re-read before each batch of unassignments.",
+)
+@click.option(
+    "--manual-timeout",
+    type=click.FloatRange(min=1),
+    default=900,
+    show_default=True,
+    help="Seconds to wait for a person to flip Deactivate Users (custom app without an admin session).",
+)
+@click.pass_context
+def command(
+    ctx: click.Context,
+    config_path: str,
+    yes: bool,
+    dry_run: bool,
+    resume: bool,
+    as_json: bool,
+    max_affected_users: int | None,
+    batch_size: int,
+    manual_timeout: float,
+) -> int:
+    """Resync every group assignment of the app safely: snapshot the assignments and Deactivate Users,
+    switch Deactivate Users off (confirmed by reading it back), unassign every group, reassign each with
+    its recorded priority and profile, verify, and restore Deactivate Users.
+
+    Journaled in the state dir: a killed run is finished with --resume, and a new run refuses to start
+    while one is unfinished. Directly assigned users are not touched.
+
+    Exit codes: 0 done and verified; 1 failed (API error, verification failed, or Deactivate Users was
+    found on after an unassignment); 4 refused (unfinished run, lock held, limit exceeded, Deactivate Users
+    not confirmed off); 64 usage; 130 interrupted (the resume command is printed).
+    """
+    if dry_run and resume:
+        raise click.UsageError("--dry-run and --resume cannot be combined")
+    if not (dry_run or resume or yes) and not sys.stdin.isatty():
+        raise click.UsageError("resync changes every group assignment: pass --yes when not on a terminal")
+    config = load_tenant(config_path)
+    options_ = global_options(ctx)
+    state_dir = options_.resolved_state_dir()
+    resume_command = "oktasync"
+    if options_.state_dir:
+        resume_command += f" --state-dir {shlex.quote(options_.state_dir)}"
+    resume_command += f" resync {shlex.quote(config_path)} --resume"
+    progress, live = make_progress(as_json)
+
+    def confirm(plan: ResyncPlan) -> bool:
+        if yes:
+            return True
+        for line in _plan_lines(plan, brief=True):
+            click.echo(line, err=True)
+        return click.confirm("Proceed with the resync?", default=False, err=True)
+
+    def show_steps(steps: list[str]) -> None:
+        click.echo("Only a person can change Deactivate Users on this app. In the Admin Console:", err=True)
+        for number, step in enumerate(steps, 1):
+            click.echo(f"  {number}. {step}", err=True)
+        click.echo(f"Waiting for the change to show (up to {manual_timeout:g}s)...", err=True)
+
+    options = ResyncOptions(
+        resume=resume,
+        max_affected_users=max_affected_users,
+        batch_size=batch_size,
+        resume_command=resume_command,
+        wait_for_person=show_steps,
+        manual_timeout=manual_timeout,
+    )
+
+    async def main() -> ResyncPlan | ResyncResult:
+        from oktasync.okta_gateway import open_gateway, resolve_app
+        from oktasync.workflows.resync import plan_resync, run_resync
+
+        async with open_gateway(config, progress=progress) as gateway:
+            app = await resolve_app(gateway, config)
+            if dry_run:
+                return await plan_resync(
+                    config, gateway, app, state_dir=state_dir, max_affected_users=max_affected_users
+                )
+            stop = _StopFlag(progress_note=lambda m: click.echo(m, err=True))
+            with stop.installed():
+                try:
+                    return await run_resync(
+                        config,
+                        gateway,
+                        app,
+                        state_dir=state_dir,
+                        options=options,
+                        confirm=confirm,
+                        stop_requested=stop,
+                        progress=progress,
+                    )
+                except asyncio.CancelledError:
+                    raise Interrupted(
+                        "resync stopped at once (second Ctrl-C); the journal is consistent", resume_command
+                    ) from None
+
+    if live is not None:
+        with live:
+            outcome = asyncio.run(main())
+    else:
+        outcome = asyncio.run(main())
+    if as_json:
+        emit_json(outcome.to_dict())
+    elif isinstance(outcome, ResyncPlan):
+        for line in _plan_lines(outcome, brief=False):
+            click.echo(line)
+    else:
+        for line in _result_lines(outcome, config_path):
+            click.echo(line)
+    for warning in getattr(outcome, "warnings", ()):
+        click.echo(f"Warning: {warning}", err=True)
+    return outcome.exit_code if outcome.exit_code else EXIT_OK
+
+
+class _StopFlag:
+    """First Ctrl-C (or SIGTERM): stop at the next safe point. Second Ctrl-C: cancel now (the journal still
+    tells --resume what may have happened)."""
+
+    def __init__(self, progress_note: Callable[[str], None]) -> None:
+        self.requested = False
+        self._note = progress_note
+        self._task: asyncio.Task[Any] | None = None
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def _on_signal(self) -> None:
+        if self.requested and self._task is not None:
+            self._task.cancel()
+            return
+        self.requested = True
+        self._note("Stopping at the next safe point (Ctrl-C again to stop at once)...")
+
+    def installed(self) -> _Installed:
+        return _Installed(self)
+
+
+class _Installed:
+    def __init__(self, flag: _StopFlag) -> None:
+        self.flag = flag
+        self.signals: list[int] = []
+
+    def __enter__(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.flag._task = asyncio.current_task()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self.flag._on_signal)
+                self.signals.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no support
+                pass
+
+    def __exit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self.signals:
+            loop.remove_signal_handler(sig)
+
+
+def _users(counts: dict[str, int]) -> str:
+    return f"{counts.get('total', 0)} ({counts.get('GROUP', 0)} via groups, {counts.get('USER', 0)} direct)"
+
+
+def _plan_lines(plan: ResyncPlan, *, brief: bool) -> list[str]:
+    lines = [
+        f"Resync plan for {plan.app_label} (tenant {plan.tenant}, app {plan.app_id}, {plan.kind})",
+        f"  groups assigned: {len(plan.groups)}; to cycle: {len(plan.targets)}",
+        f"  app users: {_users(plan.app_users)}",
+        f"  users affected: {plan.affected_users} (resync.max_affected_users: {plan.max_affected_users})",
+        f"  directly assigned users: {plan.direct_users} (not touched by a group resync)",
+        f"  Deactivate Users: {'on' if plan.deactivate_users else 'off'} now (read through the "
+        f"{plan.deactivate_channel} channel)",
+    ]
+    if plan.missing_named_groups:
+        lines.append(f"  named in resync.groups but not assigned: {', '.join(plan.missing_named_groups)}")
+    if plan.unfinished_run:
+        lines.append(f"  an unfinished run exists ({plan.unfinished_run}): finish it with --resume first")
+    if plan.exceeds_limit:
+        lines.append(
+            f"  REFUSED as is: {plan.affected_users} users > {plan.max_affected_users}; raise it explicitly "
+            f"with --max-affected-users {plan.affected_users}"
+        )
+    lines.append("  steps:")
+    lines += [f"    {n}. {step}" for n, step in enumerate(plan.steps(), 1)]
+    lines.append(
+        f"  estimate: ~{plan.estimated_calls} API calls in the /api/v1/apps bucket, "
+        f"~{plan.estimated_seconds_at_limit:.0f}s at {plan.rate_limit_per_minute}/minute"
+    )
+    if not brief:
+        targets = set(plan.targets)
+        lines.append("  priority  group  (profile attributes)")
+        for group in plan.groups:
+            mark = "" if group.group_id in targets else "  [not cycled]"
+            attrs = ", ".join(sorted(group.profile)) or "-"
+            lines.append(f"  {group.priority!s:>8}  {group.name or group.group_id}  ({attrs}){mark}")
+    return lines
+
+
+def _result_lines(result: ResyncResult, config_path: str) -> list[str]:
+    d = result.deactivate_users
+    if d["recorded"]:
+        deactivate = (
+            f"was on; switched off through {d['off_channel']}, restored on through {d['restored_channel']} "
+            "(confirmed by reading)"
+        )
+    else:
+        deactivate = f"was off and stays {'on' if d['final'] else 'off'}"
+    lines = [
+        f"Resync of {result.app_label} (tenant {result.tenant}) done"
+        f"{' (resumed)' if result.resumed else ''}: run {result.run_id}",
+        f"  groups cycled: {len(result.groups_cycled)} of {result.groups_assigned_before} assigned; every "
+        "assignment verified equal to the snapshot (group, priority, profile)",
+        f"  app users: before {_users(result.app_users_before)}, after {_users(result.app_users_after)}",
+        f"  directly assigned users: {result.direct_users}, not touched by a group resync",
+        f"  Deactivate Users: {deactivate}",
+        "  push state now: "
+        + (", ".join(f"{k} {v}" for k, v in result.sync_states_after.items()) or "no app users"),
+        f"  push failures (syncState ERROR): {result.push_failures}; list and retry them with: "
+        f"oktasync tasks {shlex.quote(config_path)}",
+        f"  API calls: {result.api_calls} (floor for {len(result.groups_cycled)} groups: "
+        f"{result.api_calls_minimum}); {result.duration_seconds:.1f}s",
+        f"  journal: {result.journal}",
+    ]
+    return lines

@@ -1,0 +1,181 @@
+"""End to end: the real CLI (`oktasync resync`) against the emulator and a real scim2-server.
+
+Two apps: an API-capable app (Deactivate Users through the features API) and a custom SCIM app (through the
+Admin Console channel). 45 groups with varied priorities and profiles, 300 users provisioned by the
+emulator's engine into scim2-server. Afterwards: every assignment equals the snapshot, Deactivate Users is
+back on, the settings history shows it off during every unassignment, and no SCIM call ever set
+``active: false``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from resync_helpers import (
+    CONFIG,
+    E2E_ADMIN_SID,
+    E2E_API_TOKEN,
+    E2E_SCIM_TOKEN,
+    SECRETS,
+    assign_all,
+    emulator_assignments,
+    emulator_org,
+)
+
+from oktasync.cli import main
+from oktasync.emulator.scim_target import ScimServer
+from oktasync.emulator.testing import RunningEmulator, run_emulator
+
+GROUPS, USERS = 45, 300
+NO_LIMITS = {"/api/v1/apps": 100_000, "/api/v1/apps/{id}": 100_000, "/api/v1": 100_000}
+
+
+class Org:
+    def __init__(self, running: RunningEmulator, scim: ScimServer, tmp_path: Path, app_id: str) -> None:
+        self.em, self.scim, self.tmp_path, self.app_id = running, scim, tmp_path, app_id
+        self.state_dir = tmp_path / "state"
+        self.outputs: list[str] = []
+
+    def config(self, *, admin: bool, limit: int = 10_000, tenant: str = "acme") -> str:
+        path = self.tmp_path / f"{tenant}.yaml"
+        path.write_text(
+            CONFIG.format(
+                tenant=tenant, org_url=self.em.url, label="Chronosphere", base_url=self.scim.base_url, limit=limit
+            )
+        )
+        return str(path)
+
+    def run(self, *args: str) -> tuple[int, str, str]:
+        with CliRunner().isolation() as (stdout, stderr, _):
+            code = main(["--state-dir", str(self.state_dir), *args])
+            out, err = stdout.getvalue().decode(), stderr.getvalue().decode()
+        self.outputs += [out, err]
+        return code, out, err
+
+    def assignments(self) -> dict[str, tuple[int, dict[str, Any]]]:
+        return emulator_assignments(self.em.control.state(), self.app_id)
+
+    def assert_no_secrets(self) -> None:
+        files = [p for p in self.state_dir.rglob("*") if p.is_file()]
+        texts = self.outputs + [p.read_text(errors="replace") for p in files]
+        for secret in SECRETS:
+            assert not any(secret in text for text in texts), secret
+
+
+def _org(
+    scim: ScimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, admin: bool
+) -> Iterator[Org]:
+    monkeypatch.setenv("OKTA_TESTING_TESTINGDISABLEHTTPSCHECK", "true")
+    monkeypatch.setenv("E2E_OKTA_TOKEN", E2E_API_TOKEN)
+    monkeypatch.setenv("E2E_SCIM_TOKEN", E2E_SCIM_TOKEN)
+    if admin:
+        monkeypatch.setenv("E2E_ADMIN_SESSION", E2E_ADMIN_SID)
+    seed = emulator_org(scim.base_url, users=USERS, groups=GROUPS, kind=kind)
+    with run_emulator(seed, api_token=E2E_API_TOKEN, rate_limits=NO_LIMITS, workers=8) as running:
+        app_id = running.control.app_id("Chronosphere")
+        assign_all(running.http, app_id, GROUPS)
+        assert running.control.wait_idle(60)
+        yield Org(running, scim, tmp_path, app_id)
+
+
+@pytest.fixture(params=[("api", False), ("custom_scim", True)], ids=["api-capable", "custom-admin-channel"])
+def org(
+    request: pytest.FixtureRequest, scim_server: ScimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Org]:
+    kind, admin = request.param
+    yield from _org(scim_server, tmp_path, monkeypatch, kind, admin)
+
+
+def test_resync_end_to_end(org: Org) -> None:
+    em, control = org.em, org.em.control
+    before = org.assignments()
+    assert len(before) == GROUPS and len({p for p, _ in before.values()}) == GROUPS
+    scim_users = org.scim.users()
+    assert len(scim_users) == USERS and all(u.get("active", True) for u in scim_users)
+    calls_before = len(control.scim_calls(app_id=org.app_id))
+    kind = "custom_scim" if "chronosphere" in next(a["name"] for a in control.state()["apps"]) else "api"
+    config = org.config(admin=kind == "custom_scim")
+
+    code, out, err = org.run("resync", "--dry-run", "--json", config)
+    assert code == 0, out + err
+    plan = json.loads(out)
+    assert plan["groups_to_cycle"] == GROUPS and plan["affected_users"] == USERS
+    assert plan["deactivate_users"] == {"current": True, "channel": "api" if kind == "api" else "admin"}
+    assert org.assignments() == before and not list(org.state_dir.rglob("*.jsonl"))
+
+    control.reset_stats()
+    code, out, err = org.run("resync", "--yes", "--json", config)
+    assert code == 0, out + err
+    report = json.loads(out)
+    assert report["groups_cycled"] == GROUPS
+    assert report["app_users"]["before"] == {"total": USERS, "USER": 0, "GROUP": USERS}
+    assert report["app_users"]["after"]["total"] == USERS
+    assert report["deactivate_users"]["recorded"] is True and report["deactivate_users"]["final"] is True
+    assert report["warnings"] == []
+    assert control.wait_idle(60)
+
+    # Every assignment is back exactly (group, priority, profile).
+    assert org.assignments() == before
+    settings = next(a for a in control.state()["apps"] if a["id"] == org.app_id)["settings"]
+    assert settings["deactivate_users"] is True
+
+    # Deactivate Users was off during every unassignment: each membership removal lies inside the off window.
+    history = [h for h in control.settings_history(org.app_id) if h["source"] != "seed"]
+    assert [h["value"] for h in history] == [False, True]
+    off_at, on_at = history[0]["at"], history[1]["at"]
+    removals = control.events("application.user_membership.remove")
+    assert len(removals) == USERS  # every user lost the app once (all groups out) ...
+    assert all(off_at <= e["published"] <= on_at for e in removals)
+    assert len(control.events("application.user_membership.add")) == 2 * USERS  # ... and came back
+    deletes = em.control.stats()["by_route"]
+    assert sum(n for r, n in deletes.items() if r.startswith("DELETE") and "/groups/" in r) == GROUPS
+
+    # No SCIM user was ever set active: false; every user is still there and active.
+    calls = control.scim_calls(app_id=org.app_id)
+    assert len(calls) > calls_before  # the reassignment really re-pushed users
+    assert not [c for c in calls if c.get("active") is False]
+    after_users = org.scim.users()
+    assert len(after_users) == USERS and all(u.get("active", True) for u in after_users)
+
+    # API calls: measured against the floor (2 x groups + list pages + toggles + verification).
+    assert report["api_calls_minimum"] == 2 * GROUPS + 1 + 2 + 1
+    assert report["api_calls"] <= report["api_calls_minimum"] + 20, report["api_calls"]
+
+    # The journal was archived; a second run starts cleanly and ends the same.
+    assert len(list(org.state_dir.rglob("resync.*.completed.jsonl"))) == 1
+    code, out, err = org.run("resync", "--yes", config)
+    assert code == 0, out + err
+    assert "groups cycled: 45 of 45" in out and "directly assigned users: 0" in out
+    assert org.assignments() == before
+    org.assert_no_secrets()
+
+
+@pytest.fixture
+def small_org(scim_server: ScimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Org]:
+    yield from _org(scim_server, tmp_path, monkeypatch, "custom_scim", True)
+
+
+def test_limit_refuses_and_flag_raises_it(small_org: Org) -> None:
+    config = small_org.config(admin=True, limit=10)
+    before = small_org.assignments()
+    code, out, err = small_org.run("resync", "--yes", config)
+    assert code == 4, out + err
+    assert "--max-affected-users 300" in err
+    assert small_org.assignments() == before
+    assert [h["source"] for h in small_org.em.control.settings_history(small_org.app_id)] == ["seed"]
+    code, out, err = small_org.run("resync", "--yes", "--max-affected-users", "300", config)
+    assert code == 0, out + err
+
+
+def test_usage_errors(small_org: Org) -> None:
+    config = small_org.config(admin=True)
+    assert small_org.run("resync", "--dry-run", "--resume", config)[0] == 64
+    # Not on a terminal and no --yes: refused as a usage error, before any call.
+    assert small_org.run("resync", config)[0] == 64
+    code, _, err = small_org.run("resync", "--resume", config)
+    assert code == 4 and "no unfinished resync" in err
