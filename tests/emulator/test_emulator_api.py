@@ -224,7 +224,7 @@ def test_limits_at_the_bounds_are_accepted(emulator: RunningEmulator) -> None:
     assert _get(emulator, "/api/v1/logs", limit=1000).status_code == 200
 
 
-# --- assignments ---------------------------------------------------------------------------------------------
+# --- assignments ----------------------------------------------------------------------------------
 def test_group_priority_defaults_to_next_highest_and_is_kept(emulator: RunningEmulator) -> None:
     c = emulator.control
     eng, sales, everyone = c.group_id("engineering"), c.group_id("sales"), c.group_id("everyone")

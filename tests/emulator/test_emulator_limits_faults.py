@@ -1,0 +1,136 @@
+"""Rate-limit buckets, 429s, the concurrency limit, time scaling and injected faults."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import email.utils
+import time
+
+import httpx
+import pytest
+
+from oktasync.emulator.ratelimit import APP_BY_ID, APPS, LOGS, RateLimiter, bucket_for
+from oktasync.emulator.testing import CUSTOM_APP_ID, RunningEmulator, run_emulator, standard_seed
+
+
+@pytest.mark.parametrize(
+    ("path", "bucket"),
+    [
+        ("/api/v1/apps", APPS),
+        (f"/api/v1/apps/{CUSTOM_APP_ID}/groups", APPS),
+        (f"/api/v1/apps/{CUSTOM_APP_ID}/users/00u1", APPS),
+        (f"/api/v1/apps/{CUSTOM_APP_ID}/connections/default", APPS),
+        (f"/api/v1/apps/{CUSTOM_APP_ID}/features/USER_PROVISIONING", APPS),
+        (f"/api/v1/apps/{CUSTOM_APP_ID}", APP_BY_ID),
+        ("/api/v1/logs", LOGS),
+        ("/api/v1/groups", "/api/v1"),
+        ("/__emulator/state", None),
+    ],
+)
+def test_bucket_layout(path: str, bucket: str | None) -> None:
+    assert bucket_for(path) == bucket
+
+
+def test_app_subresources_share_one_bucket_of_100(emulator: RunningEmulator) -> None:
+    first = emulator.http.get(f"/api/v1/apps/{CUSTOM_APP_ID}/groups")
+    second = emulator.http.get(f"/api/v1/apps/{CUSTOM_APP_ID}/users")
+    third = emulator.http.get("/api/v1/apps")
+    exact = emulator.http.get(f"/api/v1/apps/{CUSTOM_APP_ID}")
+    assert [r.headers["X-Rate-Limit-Limit"] for r in (first, second, third, exact)] == [
+        "100",
+        "100",
+        "100",
+        "500",
+    ]
+    assert [int(r.headers["X-Rate-Limit-Remaining"]) for r in (first, second, third)] == [99, 98, 97]
+    assert exact.headers["X-Rate-Limit-Remaining"] == "499"
+    stats = emulator.control.stats()
+    assert stats["by_bucket"][APPS] == 3 and stats["by_bucket"][APP_BY_ID] == 1
+    assert stats["by_route"]["GET /api/v1/apps/{app_id}/groups"] == 1
+
+
+def test_429_with_headers_then_success_after_reset() -> None:
+    # time_scale 0.02: the 60 s window lasts 1.2 real seconds; headers still announce the per-minute limit.
+    with run_emulator(standard_seed(), time_scale=0.02, rate_limits={APPS: 3}) as em:
+        path = f"/api/v1/apps/{CUSTOM_APP_ID}/groups"
+        for expected in (2, 1, 0):
+            assert int(em.http.get(path).headers["X-Rate-Limit-Remaining"]) == expected
+        limited = em.http.get(path)
+        assert limited.status_code == 429
+        body = limited.json()
+        assert body["errorCode"] == "E0000047"
+        assert body["errorSummary"] == "API call exceeded rate limit due to too many requests."
+        assert (
+            limited.headers["X-Rate-Limit-Limit"] == "3" and limited.headers["X-Rate-Limit-Remaining"] == "0"
+        )
+        reset = int(limited.headers["X-Rate-Limit-Reset"])
+        date = email.utils.parsedate_to_datetime(limited.headers["Date"]).timestamp()
+        assert 0 <= reset - date <= 3  # real epoch seconds, not the nominal 60 s
+        # Other buckets are unaffected.
+        assert em.http.get(f"/api/v1/apps/{CUSTOM_APP_ID}").status_code == 200
+        # A client that waits until Reset by its own wall clock succeeds.
+        time.sleep(max(0.0, reset - time.time()) + 0.05)
+        ok = em.http.get(path)
+        assert ok.status_code == 200 and ok.headers["X-Rate-Limit-Remaining"] == "2"
+        assert em.control.stats()["rate_limited"] == 1
+
+
+def test_rate_limiter_windows_are_not_wall_clock_aligned() -> None:
+    limiter = RateLimiter(time_scale=1.0, limits={APPS: 2})
+    assert limiter.take(APPS, now=1000.5).reset == 1061
+    assert limiter.take(APPS, now=1030.0).remaining == 0
+    assert not limiter.take(APPS, now=1060.0).allowed
+    fresh = limiter.take(APPS, now=1060.6)  # window started at 1000.5 ended at 1060.5
+    assert fresh.allowed and fresh.remaining == 1 and fresh.reset == 1121
+
+
+def test_concurrency_limit_answers_429_with_zero_limit_and_remaining() -> None:
+    with run_emulator(standard_seed(), concurrency_limit=3) as em:
+        em.control.faults(latency_ms=300, path_pattern="^/api/v1/groups")
+
+        def call(_: int) -> httpx.Response:
+            with httpx.Client(headers=em.headers) as client:
+                return client.get(f"{em.url}/api/v1/groups")
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            responses = list(pool.map(call, range(8)))
+        rejected = [r for r in responses if r.status_code == 429]
+        assert rejected and len([r for r in responses if r.status_code == 200]) >= 3
+        assert all(r.headers["X-Rate-Limit-Limit"] == "0" for r in rejected)
+        assert all(r.headers["X-Rate-Limit-Remaining"] == "0" for r in rejected)
+        assert em.control.stats()["concurrency_rejected"] == len(rejected)
+
+
+def test_429_storm_for_n_requests(emulator: RunningEmulator) -> None:
+    emulator.control.faults(storm_429_requests=2)
+    codes = [emulator.http.get("/api/v1/groups").status_code for _ in range(3)]
+    assert codes == [429, 429, 200]
+
+
+def test_targeted_fault_fails_the_nth_request_mid_list(emulator: RunningEmulator) -> None:
+    emulator.control.faults(targeted=[{"path_pattern": "/users$", "method": "GET", "nth": 2, "status": 500}])
+    codes = [emulator.http.get("/api/v1/users", params={"limit": 2}).status_code for _ in range(3)]
+    assert codes == [200, 500, 200]
+    emulator.control.clear_faults()
+
+
+def test_random_errors_and_dropped_connections(emulator: RunningEmulator) -> None:
+    emulator.control.faults(error_rate=1.0, error_status=503)
+    resp = emulator.http.get("/api/v1/groups")
+    assert resp.status_code == 503 and resp.json()["errorCode"]
+    assert "X-Rate-Limit-Reset" in resp.headers and "Date" in resp.headers  # the SDK needs both to retry
+    emulator.control.faults(drop_connection_rate=1.0)
+    with pytest.raises(httpx.TransportError):
+        emulator.http.get("/api/v1/groups")
+    emulator.control.clear_faults()
+    assert emulator.http.get("/api/v1/groups").status_code == 200
+    assert emulator.control.stats()["faults_injected"] == 2
+
+
+def test_control_api_is_never_rate_limited_or_faulted(emulator: RunningEmulator) -> None:
+    emulator.control.faults(error_rate=1.0)
+    emulator.control.exhaust_bucket("/api/v1")
+    assert emulator.control.stats()["total"] == 0
+    assert emulator.control.state()["users"]  # control calls still answer
+    emulator.control.clear_faults()
+    assert emulator.http.get("/api/v1/groups").status_code == 429  # the API bucket is exhausted
