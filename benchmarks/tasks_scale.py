@@ -108,7 +108,8 @@ def main() -> None:
         seed(args.users, args.failures, args.groups), api_token=TOKEN, rate_limits=limits
     ) as em:
         print(
-            f"seeded {args.users} users, {args.failures} failures, {args.groups} groups in {time.perf_counter() - t0:.1f}s"
+            f"seeded {args.users} users, {args.failures} failures, {args.groups} groups "
+            f"in {time.perf_counter() - t0:.1f}s"
         )
         with tempfile.TemporaryDirectory() as tmp:
             config_path = Path(tmp) / "bench.yaml"
@@ -128,8 +129,9 @@ def main() -> None:
                 result, seconds = asyncio.run(one_run(config_path, state, **options))
                 stats = em.control.stats()
                 print(
-                    f"{name}: mode={result.mode} failures={len(result.failures)} api_calls={result.api_calls} "
-                    f"app_users_read={result.scan['app_users_read']} events_read={result.scan['events_read']} "
+                    f"{name}: mode={result.mode} failures={len(result.failures)} "
+                    f"api_calls={result.api_calls} app_users_read={result.scan['app_users_read']} "
+                    f"events_read={result.scan['events_read']} "
                     f"groups_read={result.scan['groups_read']} seconds={seconds:.1f}"
                 )
                 print(f"    emulator request stats: {stats.get('by_route') or stats}")
