@@ -26,6 +26,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "apply": ("oktasync.cli.apply", "Apply the plan through the right channel and verify every write."),
     "doctor": ("oktasync.cli.doctor", "Read-only probe: auth, scopes, app kind, channels, rate limits."),
     "playbook": ("oktasync.cli.playbook", "Run YAML playbooks of oktasync steps, recorded and resumable."),
+    "demo": ("oktasync.cli.demo", "The whole runbook end to end on a local emulator: start here."),
     "test-connector": ("oktasync.cli.test_connector", "Test the SCIM target as Okta does, and more."),
     "tasks": ("oktasync.cli.tasks", "Find, retry, report and notify failed assignments (cron or --watch)."),
     "report": ("oktasync.cli.report", "report unmanaged: target users Okta does not manage."),

@@ -161,7 +161,8 @@ async def _resync(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
     document = result.to_dict()
     summary = (
         f"cycled {len(result.groups_cycled)} group(s){' (resumed)' if resume else ''}; app users "
-        f"{sum(result.app_users_before.values())} before, {sum(result.app_users_after.values())} after; "
+        f"{result.app_users_before.get('total', '?')} before, "
+        f"{result.app_users_after.get('total', '?')} after; "
         f"{result.push_failures} push failure(s)"
     )
     return StepOutcome(result.exit_code, document, summary)
@@ -252,6 +253,22 @@ async def _test_connector(context: ActionContext, args: dict[str, Any]) -> StepO
     return StepOutcome(report.exit_code, report.to_dict(), summary)
 
 
+async def _doctor(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
+    from oktasync.workflows.doctor import doctor
+
+    result = await doctor(context.config, await context.session.gateway())
+    failed = [c.name for c in result.checks if c.ok is False]
+    kind = result.kind.value if result.kind else "unknown kind"
+    channels = sorted({str(c.get("write")) for c in result.channels if c.get("write")})
+    summary = (
+        f"{len(result.checks) - len(failed)} of {len(result.checks)} checks ok; app {kind}; "
+        f"channels: {', '.join(channels) or 'none'}"
+    )
+    if failed:
+        summary += f"; failed: {', '.join(failed)}"
+    return StepOutcome(result.exit_code, result.to_dict(), summary)
+
+
 async def _not_available(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
     raise SafetyError(
         f"action '{context.step.action}' is not available in this build of oktasync",
@@ -261,7 +278,7 @@ async def _not_available(context: ActionContext, args: dict[str, Any]) -> StepOu
 
 IMPLEMENTATIONS: dict[str, ActionImpl] = {
     "validate": _validate,
-    "doctor": _not_available,
+    "doctor": _doctor,
     "test-connector": _test_connector,
     "plan": _plan,
     "apply": _apply,

@@ -1,0 +1,401 @@
+"""`oktasync demo`: the whole runbook, end to end, against a local emulator and a real SCIM server.
+
+What it sets up (all on loopback, free ports, throwaway tokens):
+
+* a scim2-server standing in for Chronosphere, already holding the users an SSO-only integration created
+  over the years: most current employees (same email as in Okta), a few former employees nobody
+  deactivated, and a few people whose email changed since (old address on the target); it rejects the
+  writes of a few users, so their pushes really fail;
+* an Okta emulator with ~200 users in 12 groups, and the Chronosphere custom SCIM app as an SSO-only
+  customer has it: the 12 groups assigned with their priorities, provisioning not configured yet; plus an
+  Admin Console session so oktasync can write the provisioning form;
+* a tenant config (``<workdir>/chronosphere-demo.yaml``) shaped like configs/chronosphere.yaml, whose
+  secrets come from environment variables that only this process (and its workflows) sees.
+
+Then it runs playbooks/chronosphere-onboarding.yaml with the playbook engine (the same code as
+``oktasync playbook run``), and reads the emulator's and the target's final state to show what changed.
+The library never prints: ``run_demo`` reports through the playbook ``RunReporter`` and returns a
+``DemoResult``; ``oktasync.cli.demo`` renders it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import secrets
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from oktasync.workflows.playbooks.runner import AlwaysYes, PlaybookResult, RunReporter
+
+if TYPE_CHECKING:
+    from oktasync.emulator.scim_target import ScimServer
+    from oktasync.emulator.testing import RunningEmulator
+
+APP_LABEL = "Chronosphere"
+APP_NAME = "chronosphere_scim"
+DOMAIN = "example.com"
+OLD_DOMAIN = "corp.example.com"  # the address some people had before the company's email change
+CONFIG_NAME = "chronosphere-demo.yaml"
+PLAYBOOK = "chronosphere-onboarding"
+ENV_NAMES = ("OKTA_API_TOKEN", "CHRONOSPHERE_SCIM_TOKEN", "OKTA_ADMIN_SESSION")
+
+# 12 groups, in the priority order they are assigned to the app (0 = highest).
+GROUPS = (
+    "Observability Admins",
+    "SRE",
+    "Platform Engineering",
+    "Backend Engineering",
+    "Frontend Engineering",
+    "Data Engineering",
+    "Security",
+    "Customer Support",
+    "Sales Engineering",
+    "Product Management",
+    "Finance",
+    "Contractors",
+)
+_FIRST = (
+    "Ava Ben Chloe Daniel Elena Farid Grace Hiro Isla Jonas Kira Liam Maya Noah Olga Priya Quinn "
+    "Rafael Sofia Tariq Uma Viktor Wen Ximena Yusuf Zoe Amara Bruno Carmen Dmitri Esther Felix Gita "
+    "Hugo Ines Jae Kofi Lena"
+).split()
+_LAST = (
+    "Nguyen Smith Okafor Rossi Tanaka Müller Garcia Kowalski Haddad Larsen Patel Silva Novak Dubois Kim "
+    "Andersen Costa Ivanova Mensah Schmidt Yamamoto Fischer Romero Berg"
+).split()
+
+
+@dataclass(frozen=True)
+class DemoOrg:
+    """The seeded world, and what the demo expects to find at the end."""
+
+    seed: dict[str, Any]
+    target_users: tuple[dict[str, Any], ...]  # created on the SCIM server before Okta pushes anything
+    rejected: tuple[str, ...]  # userNames whose writes the target refuses
+    former_employees: tuple[str, ...]  # on the target only: nobody in Okta
+    email_changed: tuple[tuple[str, str], ...]  # (old address on the target, current address in Okta)
+
+
+def _ascii(text: str) -> str:
+    return text.replace("ü", "ue").lower()
+
+
+def build_demo_org(
+    *,
+    users: int = 200,
+    api_token: str,
+    admin_session: str,
+    admin_xsrf: str,
+    seed_value: int = 7,
+) -> DemoOrg:
+    """A believable org, deterministic for a given ``seed_value``."""
+    rng = random.Random(seed_value)
+    names = [(first, last) for last in _LAST for first in _FIRST]
+    rng.shuffle(names)
+    people = names[:users]
+    okta_users = [
+        {
+            "login": f"{_ascii(first)}.{_ascii(last)}@{DOMAIN}",
+            "email": f"{_ascii(first)}.{_ascii(last)}@{DOMAIN}",
+            "firstName": first,
+            "lastName": last,
+        }
+        for first, last in people
+    ]
+    members: dict[str, list[str]] = {name: [] for name in GROUPS}
+    # Engineering-heavy, like an observability vendor's customer; everyone is in one or two groups.
+    weights = (2, 4, 6, 10, 8, 6, 4, 8, 5, 5, 3, 4)
+    for user in okta_users:
+        primary = rng.choices(GROUPS, weights=weights)[0]
+        members[primary].append(user["login"])
+        if rng.random() < 0.25:
+            extra = rng.choice(GROUPS)
+            if user["login"] not in members[extra]:
+                members[extra].append(user["login"])
+    logins = [u["login"] for u in okta_users]
+    rejected = tuple(logins[i] for i in (17, 88, 143))
+    changed = [okta_users[i] for i in (5, 61, 120)]
+    email_changed = tuple(
+        (f"{_ascii(u['firstName'])}.{_ascii(u['lastName'])}@{OLD_DOMAIN}", u["email"]) for u in changed
+    )
+    # Target users from the SSO-only years: ~60 % of today's staff with their current address...
+    existing = [
+        u
+        for i, u in enumerate(okta_users)
+        if rng.random() < 0.6 and u["login"] not in rejected and u not in changed
+    ]
+    target_users = [
+        {"user_name": u["email"], "given": u["firstName"], "family": u["lastName"], "active": True}
+        for u in existing
+    ]
+    # ...the people whose address changed, under the old one...
+    target_users += [
+        {"user_name": old, "given": u["firstName"], "family": u["lastName"], "active": True}
+        for (old, _), u in zip(email_changed, changed, strict=True)
+    ]
+    # ...and former employees nobody removed (one of them already deactivated by hand).
+    former = [
+        ("Marta", "Lindqvist"),
+        ("Owen", "Price"),
+        ("Sana", "Qureshi"),
+        ("Theo", "Walsh"),
+        ("Iris", "Baptiste"),
+    ]
+    former_names = tuple(f"{_ascii(f)}.{_ascii(last)}@{DOMAIN}" for f, last in former)
+    target_users += [
+        {"user_name": name, "given": f, "family": last, "active": index != 4}
+        for index, (name, (f, last)) in enumerate(zip(former_names, former, strict=True))
+    ]
+    seed = {
+        "api_tokens": [api_token],
+        "admin_sessions": [{"id": admin_session, "xsrf_token": admin_xsrf}],
+        "users": okta_users,
+        "groups": [
+            {"name": name, "description": f"{name} team", "members": members[name]} for name in GROUPS
+        ],
+        "apps": [
+            {
+                "name": APP_NAME,
+                "label": APP_LABEL,
+                "kind": "custom_scim",
+                # SSO-only so far: provisioning not configured (the runbook's starting point).
+                "settings": {
+                    "scim_base_url": None,
+                    "unique_identifier": "userName",
+                    "push_new_users": False,
+                    "push_profile_updates": False,
+                    "auth_mode": "header",
+                    "bearer_token": None,
+                    "create_users": False,
+                    "update_user_attributes": False,
+                    "deactivate_users": False,
+                },
+                "groups": [{"group": name, "priority": priority} for priority, name in enumerate(GROUPS)],
+            }
+        ],
+    }
+    return DemoOrg(
+        seed=seed,
+        target_users=tuple(target_users),
+        rejected=rejected,
+        former_employees=tuple(name for name, (_, _) in zip(former_names, former, strict=True)),
+        email_changed=email_changed,
+    )
+
+
+def demo_config(org_url: str, scim_base_url: str) -> str:
+    """The demo's tenant config: configs/chronosphere.yaml pointed at loopback (secrets from env)."""
+    return f"""# yaml-language-server: $schema=../docs/tenant-config.schema.json
+# Written by `oktasync demo`: configs/chronosphere.yaml pointed at a local Okta emulator and SCIM server.
+# Its secrets come from the environment: {", ".join(ENV_NAMES)}.
+tenant: demo
+okta:
+  org_url: {org_url}
+  token: "{{{{ env.OKTA_API_TOKEN }}}}"
+  admin_session: "{{{{ env.OKTA_ADMIN_SESSION | default('') }}}}"
+app:
+  label: {APP_LABEL}
+scim:
+  base_url: {scim_base_url}
+  unique_identifier: email
+  push_new_users: true
+  push_profile_updates: true
+  auth:
+    mode: http_header
+    bearer_token: "{{{{ env.CHRONOSPHERE_SCIM_TOKEN }}}}"
+to_app:
+  create_users: true
+  update_user_attributes: true
+  deactivate_users: true
+resync:
+  groups: all
+  max_affected_users: 10000
+tasks:
+  retry: {{max_attempts: 2, settle_timeout_seconds: 20}}
+"""
+
+
+@dataclass
+class DemoEnvironment:
+    """A running emulator + SCIM server, the config pointing at them, and the env its workflows need."""
+
+    workdir: Path
+    config_path: Path
+    state_dir: Path
+    org: DemoOrg
+    emulator: RunningEmulator
+    scim: ScimServer
+    env: dict[str, str] = field(repr=False)  # the throwaway secrets: printed only by --keep-running
+
+    @property
+    def app_id(self) -> str:
+        return self.emulator.control.app_id(APP_LABEL)
+
+
+@contextlib.contextmanager
+def _environ(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+@contextlib.contextmanager
+def demo_environment(workdir: Path, *, users: int = 200) -> Iterator[DemoEnvironment]:
+    """Start the SCIM server and the emulator on free loopback ports, seed both, write the config.
+
+    Everything stops on exit (threads joined, ports closed); the process environment is restored.
+    """
+    from oktasync.emulator.scim_target import run_scim_server
+    from oktasync.emulator.testing import run_emulator
+
+    env = {
+        "OKTA_API_TOKEN": "demo-okta-" + secrets.token_urlsafe(18),
+        "CHRONOSPHERE_SCIM_TOKEN": "demo-scim-" + secrets.token_urlsafe(18),
+        "OKTA_ADMIN_SESSION": "demo-sid-" + secrets.token_urlsafe(12),
+    }
+    org = build_demo_org(
+        users=users,
+        api_token=env["OKTA_API_TOKEN"],
+        admin_session=env["OKTA_ADMIN_SESSION"],
+        admin_xsrf="demo-xsrf-" + secrets.token_urlsafe(12),
+    )
+    workdir.mkdir(parents=True, exist_ok=True)
+    with run_scim_server(env["CHRONOSPHERE_SCIM_TOKEN"]) as scim:
+        for user in org.target_users:
+            scim.create_user(
+                user["user_name"], given=user["given"], family=user["family"], active=user["active"]
+            )
+        scim.reject(
+            org.rejected,
+            detail="Chronosphere rejected {userName!r}: the address is on this instance's suppression list.",
+        )
+        with run_emulator(org.seed, api_token=env["OKTA_API_TOKEN"]) as emulator:
+            config_path = workdir / CONFIG_NAME
+            config_path.write_text(demo_config(emulator.url, scim.base_url), encoding="utf-8")
+            with _environ(env):
+                yield DemoEnvironment(
+                    workdir=workdir,
+                    config_path=config_path,
+                    state_dir=workdir / "state",
+                    org=org,
+                    emulator=emulator,
+                    scim=scim,
+                    env=env,
+                )
+
+
+def demo_playbook_path() -> Path:
+    from oktasync.workflows.playbooks.loader import shipped_playbook
+
+    path = shipped_playbook(PLAYBOOK)
+    if path is None:
+        from oktasync.errors import OktasyncError
+
+        raise OktasyncError(
+            f"the shipped playbook {PLAYBOOK}.yaml was not found",
+            hint="run the demo from a clone of the oktasync repository (it reads playbooks/ there)",
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    playbook: PlaybookResult
+    facts: dict[str, Any]  # what the emulator and the SCIM target show at the end
+    env: DemoEnvironment
+
+    @property
+    def ok(self) -> bool:
+        """The demo proves the process: every step ran, and the only failures are the expected ones."""
+        if not self.playbook.runs:
+            return False
+        run = self.playbook.runs[0]
+        return run.status == "completed" and set(run.continued_failures) <= {"settle"}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "playbook": self.playbook.to_dict(), "facts": self.facts}
+
+
+async def run_demo(
+    env: DemoEnvironment, *, reporter: RunReporter | None = None, progress: Any = None
+) -> DemoResult:
+    """Run the onboarding playbook against ``env`` (confirm steps pass: nobody is asked) and gather facts."""
+    from oktasync.config import load_tenant
+    from oktasync.workflows.playbooks.loader import load_playbook
+    from oktasync.workflows.playbooks.runner import run_playbook
+
+    playbook = load_playbook(demo_playbook_path())
+    config = load_tenant(env.config_path)
+    result = await run_playbook(
+        playbook,
+        [(str(env.config_path), config)],
+        inputs={},
+        state_dir=env.state_dir,
+        interaction=AlwaysYes(),
+        reporter=reporter,
+        progress=progress,
+        resume_command=f"oktasync playbook run {PLAYBOOK} --config {env.config_path} --resume",
+    )
+    env.emulator.control.wait_idle(30)
+    return DemoResult(playbook=result, facts=final_facts(env), env=env)
+
+
+def final_facts(env: DemoEnvironment) -> dict[str, Any]:
+    """The end state, read from the emulator's control API and the SCIM server (not from oktasync)."""
+    state = env.emulator.control.state()
+    app = next(a for a in state["apps"] if a["label"] == APP_LABEL)
+    groups_by_id = {g["id"]: g["name"] for g in state["groups"]}
+    assignments = sorted(
+        (
+            {"group": groups_by_id.get(g["group"], g["group"]), "priority": g.get("priority")}
+            for g in app["groups"]
+        ),
+        key=lambda g: (g["priority"] is None, g["priority"]),
+    )
+    statuses: dict[str, int] = {}
+    sync_states: dict[str, int] = {}
+    for app_user in app.get("app_users", []):
+        statuses[app_user["status"]] = statuses.get(app_user["status"], 0) + 1
+        sync_states[app_user["sync_state"]] = sync_states.get(app_user["sync_state"], 0) + 1
+    users_by_id = {u["id"]: u["login"] for u in state["users"]}
+    errors = sorted(
+        users_by_id.get(a["user"], a["user"]) for a in app.get("app_users", []) if a["sync_state"] == "ERROR"
+    )
+    calls = [c for c in state.get("scim_calls", []) if c.get("app_id") == app["id"]]
+    # Okta deprovisions with a PUT/PATCH of active=false (scim-and-peers.md §2.2); the resync must cause none.
+    deactivations = [c for c in calls if c.get("method") in ("PUT", "PATCH") and c.get("active") is False]
+    deactivate_switches = [
+        {"source": h.get("source"), "value": h.get("value")}
+        for h in app.get("settings_history", [])
+        if h.get("field") == "deactivate_users"
+    ]
+    target = env.scim.users()
+    return {
+        "app_id": app["id"],
+        "settings": {k: v for k, v in app["settings"].items() if k != "bearer_token"},
+        "bearer_token_set": bool(app["settings"].get("bearer_token")),
+        "group_assignments": assignments,
+        "app_users": len(app.get("app_users", [])),
+        "app_user_statuses": statuses,
+        "sync_states": sync_states,
+        "push_errors": errors,
+        "expected_rejections": list(env.org.rejected),
+        "scim_deactivations": len(deactivations),
+        "deactivate_users_history": deactivate_switches,
+        "target_users": len(target),
+        "target_users_before": len(env.org.target_users),
+        "okta_users": len(state["users"]),
+        "scim_pushes": len(calls),
+        "okta_api_requests": env.emulator.control.stats().get("total"),
+    }
