@@ -1,0 +1,123 @@
+"""Pacing: buckets, spreading the budget, waiting for reset, concurrency 429s; 3 workers sharing a bucket."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+from gateway_helpers import gateway, run
+
+from oktasync.emulator.testing import API_APP_ID, CUSTOM_APP_ID, run_emulator, standard_seed
+from oktasync.okta_gateway.pacing import APP_BY_ID, APPS, LOGS, Pacer, RetryPolicy, bucket_for
+
+
+class FakeClock:
+    """Time moves only when somebody sleeps."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+        self.sleeps: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def headers(limit: int, remaining: int, reset: float) -> httpx.Headers:
+    return httpx.Headers(
+        {
+            "X-Rate-Limit-Limit": str(limit),
+            "X-Rate-Limit-Remaining": str(remaining),
+            "X-Rate-Limit-Reset": str(reset),
+        }
+    )
+
+
+def test_buckets_follow_okta() -> None:
+    assert bucket_for("/api/v1/apps") == APPS
+    assert bucket_for("/api/v1/apps/0oa1/groups/00g1") == APPS
+    assert bucket_for("/api/v1/apps/0oa1/connections/default") == APPS
+    assert bucket_for("/api/v1/apps/0oa1") == APP_BY_ID
+    assert bucket_for("/api/v1/logs") == LOGS
+    assert bucket_for("/api/v1/groups/00g1/users") == "/api/v1"
+
+
+def test_plenty_of_budget_goes_at_once_then_spreads_then_waits_for_reset() -> None:
+    clock = FakeClock()
+    notes: list[str] = []
+    pacer = Pacer(clock=clock, headroom=0.1, note=notes.append)
+
+    async def send(remaining: int, reset_in: float) -> None:
+        await pacer.acquire(APPS)
+        pacer.observe(APPS, headers(100, remaining, clock.now + reset_in), status=200)
+        pacer.release(APPS)
+
+    async def scenario() -> None:
+        await send(80, 60)
+        await send(79, 60)
+        assert clock.sleeps == []  # more than half the limit usable: no waiting
+        await send(40, 60)  # usable = 40 - 10 headroom = 30 -> one request per 2 s
+        await send(39, 60)
+        assert clock.sleeps and abs(clock.sleeps[-1] - 2.0) < 0.01
+        start = clock.now
+        await send(10, 50)  # usable 0: wait for the reset
+        await send(99, 60)
+        assert clock.now - start >= 50
+        assert notes and "waiting" in notes[-1]
+
+    run(scenario())
+
+
+def test_concurrency_429_does_not_poison_the_bucket() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock=clock)
+    pacer.observe(APPS, headers(100, 90, clock.now + 60), status=200)
+    assert pacer.observe(APPS, headers(0, 0, clock.now + 1), status=429) is True
+    state = {s.bucket: s for s in pacer.states()}[APPS]
+    assert (state.limit, state.remaining) == (100, 90)
+    assert pacer.observe(APPS, headers(100, 0, clock.now + 60), status=429) is False
+    assert pacer.reset_wait(APPS) == 60
+    assert {s.bucket: s for s in pacer.states()}[APPS].remaining == 0
+
+
+def test_backoff_is_bounded_and_jittered() -> None:
+    policy = RetryPolicy(base=0.5, cap=8.0)
+    waits = [policy.backoff(n) for n in range(10)]
+    assert all(0 < w <= 8.0 for w in waits)
+    assert waits[9] >= 4.0  # capped, at least half the cap
+    assert len({round(policy.backoff(3), 6) for _ in range(20)}) > 1
+
+
+def test_three_workers_sharing_a_100_per_minute_bucket_see_no_429() -> None:
+    """Three independent gateways (as three processes would be) share /api/v1/apps at 100/min; the
+    emulator's minute lasts 1.2 s (time_scale 0.02). Figures are written in docs/gateway.md."""
+    per_worker = 90
+    with run_emulator(standard_seed(scim_base_url="https://scim.example.test/v2"), time_scale=0.02) as em:
+
+        async def worker() -> int:
+            gw = gateway(em.url)
+            try:
+                for i in range(per_worker):
+                    await gw.get_connection(API_APP_ID if i % 2 else CUSTOM_APP_ID)
+                return gw.request_count()
+            finally:
+                await gw.close()
+
+        async def scenario() -> list[int]:
+            return list(await asyncio.gather(worker(), worker(), worker()))
+
+        started = time.monotonic()
+        counts = run(scenario())
+        elapsed = time.monotonic() - started
+        stats: dict[str, Any] = em.control.stats()
+    assert counts == [per_worker] * 3  # no retries were needed
+    assert stats["by_status"].get("429", 0) == 0, stats
+    assert stats["by_bucket"]["/api/v1/apps"] == 3 * per_worker
+    # 270 requests at 100 per (scaled) minute need at least two resets.
+    assert elapsed >= 2 * 1.2 * 0.9 - 0.5
+    print(f"3 workers x {per_worker} requests: 0 x 429 in {elapsed:.1f}s")
