@@ -45,9 +45,9 @@ def config(
     return str(write_config(target.base_url, org_url=emulator.url))
 
 
-def observed(rows: list[dict[str, Any]]) -> dict[str, tuple[str, str, str, str]]:
+def observed(rows: list[dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
     keys = ("category", "suggested_action", "match", "okta_login")
-    return {r["target_userName"]: tuple(r[k] for k in keys) for r in rows}  # type: ignore[misc]
+    return {r["target_userName"]: tuple(r[k] for k in keys) for r in rows}
 
 
 def test_every_target_user_is_classified_exactly(
