@@ -359,7 +359,7 @@ async def apply_tenant(
         pending = [s for s in after.settings if s.needs_person]
         for item in pending:
             detail = (
-                "waiting cannot verify it: confirm with --confirm-manual"
+                "nothing can read it: once done, confirm it with --confirm-manual"
                 if item.status is Status.UNVERIFIABLE
                 else ""
             )

@@ -260,3 +260,30 @@ def test_apply_without_terminal_or_yes_refuses(h: Harness, monkeypatch: pytest.M
     code, _, err = h.run("apply", config)
     assert code == 4 and "--yes" in err
     assert h.writes() == {}
+
+
+def test_doctor_channel_tables(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    api = h.config("zs", "Zscaler", admin=False, monkeypatch=monkeypatch)
+    code, out, err = h.run("doctor", "--json", api)
+    assert code == 0, out + err
+    doc = json.loads(out)
+    assert doc["kind"] == "api_capable"
+    rows = {r["key"]: r for r in doc["channels"]}
+    assert rows["scim.base_url"]["write"] == "api" and rows["scim.unique_identifier"]["write"] is None
+    assert any(r["bucket"] for r in doc["rate_limits"])
+
+    manual = h.config("cm", "Chronosphere", admin=False, monkeypatch=monkeypatch)
+    code, out, _ = h.run("doctor", manual)
+    assert code == 0 and "custom SCIM app" in out and "cannot be verified" in out
+
+    admin = h.config("cs", "Chronosphere", admin=True, monkeypatch=monkeypatch)
+    code, out, _ = h.run("doctor", "--json", admin)
+    doc = json.loads(out)
+    assert code == 0 and {r["write"] for r in doc["channels"]} == {"admin"}
+    assert next(c for c in doc["checks"] if c["name"] == "admin session")["ok"] is True
+
+    h.org.control.expire_admin_session(ADMIN_SID)
+    code, out, _ = h.run("doctor", "--json", admin)
+    assert code == 1
+    assert next(c for c in json.loads(out)["checks"] if c["name"] == "admin session")["ok"] is False
+    h.assert_no_secrets()

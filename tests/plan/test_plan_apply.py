@@ -205,7 +205,7 @@ def test_wait_without_confirm_leaves_unreadable_pending(tmp_path: Path) -> None:
     app = gw.add_app("Chronosphere", create_users=True, update_user_attributes=True, deactivate_users=True)
     result = apply(cfg, gw, app, state, wait=True, poll_interval=0.0)
     assert result.exit_code == EXIT_MANUAL
-    assert any("confirm-manual" in a.detail for a in result.actions if a.action == "pending")
+    assert any("--confirm-manual" in a.detail for a in result.actions if a.action == "pending")
 
 
 def test_wait_times_out_with_refusal(tmp_path: Path) -> None:

@@ -1,0 +1,59 @@
+"""`oktasync doctor CONFIG [--json]`: read-only probe of auth, scopes, the app, channels, rate limits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import click
+
+from oktasync.cli.context import emit_json
+from oktasync.config import load_tenant
+from oktasync.workflows.doctor import DoctorResult, doctor
+
+_MARK = {True: "ok  ", False: "FAIL", None: "info"}
+
+
+def render(result: DoctorResult) -> str:
+    lines = [f"Tenant {result.tenant} ({result.org_url}), auth: {result.auth_method}"]
+    lines += [f"  {_MARK[c.ok]}  {c.name:<18} {c.detail}" for c in result.checks]
+    if result.scopes:
+        lines.append("  Scopes: " + ", ".join(f"{scope} {state}" for scope, state in result.scopes.items()))
+    if result.channels:
+        lines.append("  Settings (channel that writes it / read that verifies it):")
+        for row in result.channels:
+            write = row["write"] or "not applicable"
+            verify = row["verify"] or "cannot be verified"
+            lines.append(f"    {row['label']:<40} {write:<15} {verify}")
+    if result.rate_limits:
+        lines.append("  Rate-limit headroom (last headers seen):")
+        now = time.time()
+        for r in result.rate_limits:
+            reset = max(0.0, r.reset_epoch - now)
+            lines.append(f"    {r.bucket:<24} {r.remaining}/{r.limit} left, resets in {reset:.0f}s")
+    return "\n".join(lines)
+
+
+@click.command("doctor")
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def command(config: str, as_json: bool) -> int:
+    """Read-only probe: auth and scopes, the app and its kind, which channel writes and which read verifies
+    each managed setting, rate-limit headroom per bucket, admin session validity.
+
+    Exit 0 when every check passes, 1 when one fails (each failure says what to fix).
+    """
+    loaded = load_tenant(config)
+
+    async def run() -> DoctorResult:
+        from oktasync.okta_gateway import open_gateway
+
+        async with open_gateway(loaded) as gateway:
+            return await doctor(loaded, gateway)
+
+    result = asyncio.run(run())
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        click.echo(render(result))
+    return result.exit_code

@@ -1,0 +1,233 @@
+"""`doctor`: a read-only probe of one tenant — auth, scopes, the app and its kind, which channel serves each
+setting, rate-limit headroom, and whether the admin session works.
+
+Every check is a read. A 403 on a read means the credential lacks that read's permission: for an OAuth
+service app, the scope named in the check (Okta's scopes per endpoint: reference/okta-api.md §1); for an
+SSWS token, a permission of the admin role behind it. ``okta.apps.manage`` (needed by ``apply`` and the
+resync) cannot be proven without writing, so doctor only says whether it is requested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from oktasync.config.schema import TenantConfig
+from oktasync.errors import EXIT_FAILED, EXIT_OK, AdminSessionError, AuthError, OktaApiError, OktasyncError
+from oktasync.models import App, AppKind, RateLimitState
+from oktasync.okta_gateway.base import OktaGateway
+from oktasync.workflows.channels import SETTINGS, probe_kind, routes
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool | None  # None = not checked / informational
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class DoctorResult:
+    tenant: str
+    org_url: str
+    auth_method: str  # "ssws" | "oauth"
+    checks: tuple[Check, ...]
+    app: App | None = None
+    kind: AppKind | None = None
+    admin_session: bool = False
+    channels: tuple[dict[str, Any], ...] = ()
+    rate_limits: tuple[RateLimitState, ...] = ()
+    scopes: dict[str, str] = field(default_factory=dict)  # scope -> ok | missing | requested | not requested
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_FAILED if any(c.ok is False for c in self.checks) else EXIT_OK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": 1,
+            "command": "doctor",
+            "tenant": self.tenant,
+            "org_url": self.org_url,
+            "auth_method": self.auth_method,
+            "exit_code": self.exit_code,
+            "app": {"id": self.app.id, "label": self.app.label, "name": self.app.name} if self.app else None,
+            "kind": self.kind.value if self.kind else None,
+            "admin_session": self.admin_session,
+            "checks": [c.to_dict() for c in self.checks],
+            "scopes": dict(self.scopes),
+            "channels": list(self.channels),
+            "rate_limits": [
+                {
+                    "bucket": r.bucket,
+                    "limit": r.limit,
+                    "remaining": r.remaining,
+                    "headroom": round(r.remaining / r.limit, 3) if r.limit else None,
+                    "reset_epoch": r.reset_epoch,
+                }
+                for r in self.rate_limits
+            ],
+        }
+
+
+def _missing_scope(error: OktasyncError, scope: str, oauth: bool) -> str:
+    if isinstance(error, OktaApiError) and error.status == 403:
+        if oauth:
+            return f"403 on a read: the service app lacks the scope {scope} (grant it in Okta and request it)"
+        return f"403 on a read: the API token's admin role lacks the permission behind {scope}"
+    return error.message
+
+
+async def doctor(config: TenantConfig, gateway: OktaGateway, *, now: datetime | None = None) -> DoctorResult:
+    """Run every read-only check; never raises for a failed check (it is reported), only for bugs."""
+    oauth = config.okta.oauth is not None
+    requested = set(config.okta.oauth.scopes) if config.okta.oauth else set()
+    checks: list[Check] = []
+    scopes: dict[str, str] = {}
+
+    async def probe(name: str, scope: str, read: Callable[[], Awaitable[str]]) -> bool:
+        try:
+            detail = await read()
+        except OktasyncError as error:
+            checks.append(Check(name, False, _missing_scope(error, scope, oauth)))
+            if isinstance(error, OktaApiError) and error.status == 403:
+                scopes[scope] = "missing"
+            return False
+        checks.append(Check(name, True, detail))
+        scopes.setdefault(scope, "ok")
+        return True
+
+    # 1. auth + the app (okta.apps.read)
+    app: App | None = None
+    try:
+        from oktasync.okta_gateway import resolve_app
+
+        app = await resolve_app(gateway, config)
+        checks.append(
+            Check("auth", True, f"{'OAuth 2.0 private_key_jwt' if oauth else 'SSWS API token'} accepted")
+        )
+        checks.append(Check("app", True, f'found "{app.label}" ({app.id}, {app.name}, {app.status})'))
+        scopes["okta.apps.read"] = "ok"
+    except AuthError as error:
+        if error.status == 403:
+            checks.append(Check("auth", True, "credential accepted (403, not 401)"))
+            checks.append(Check("app", False, _missing_scope(error, "okta.apps.read", oauth)))
+            scopes["okta.apps.read"] = "missing"
+        else:
+            checks.append(
+                Check("auth", False, error.message + (f" (hint: {error.hint})" if error.hint else ""))
+            )
+    except OktasyncError as error:
+        checks.append(Check("auth", True, "credential accepted"))
+        checks.append(Check("app", False, error.message + (f" (hint: {error.hint})" if error.hint else "")))
+
+    kind: AppKind | None = None
+    channel_rows: list[dict[str, Any]] = []
+    admin = gateway.has_admin_session()
+    if app is not None:
+        found = app
+
+        async def kind_probe() -> str:
+            nonlocal kind
+            kind = await probe_kind(gateway, found)
+            if kind is AppKind.CUSTOM_SCIM:
+                return "custom SCIM app: connection UNKNOWN and the features API unsupported"
+            return "API-capable app: the Connections and Features APIs answer"
+
+        await probe("kind", "okta.apps.read", kind_probe)
+
+        assigned: list[Any] = []
+
+        async def group_assignments() -> str:
+            assigned.extend(await gateway.list_group_assignments(found.id))
+            return f"{len(assigned)} group(s) assigned"
+
+        await probe("group assignments", "okta.apps.read", group_assignments)
+
+        async def group_members() -> str:
+            members = await gateway.list_group_member_ids(assigned[0].group_id)
+            return f"group members readable ({len(members)} in the first assigned group)"
+
+        if assigned:
+            await probe("group members", "okta.groups.read", group_members)
+        else:
+            checks.append(Check("group members", None, "no group assigned: okta.groups.read not exercised"))
+
+        async def app_users() -> str:
+            users = await gateway.list_app_users(found.id)
+            errors = sum(1 for u in users if u.sync_state == "ERROR")
+            return f"{len(users)} app user(s), {errors} with syncState ERROR"
+
+        await probe("app users", "okta.apps.read", app_users)
+
+        async def logs() -> str:
+            moment = now or datetime.now(UTC)
+            since = (moment - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            until = moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            events = await gateway.list_log_events(
+                since=since, until=until, filter=f'target.id eq "{found.id}"'
+            )
+            return f"System Log readable ({len(events)} event(s) for the app in the last 5 minutes)"
+
+        await probe("system log", "okta.logs.read", logs)
+
+        if admin:
+            if kind is AppKind.CUSTOM_SCIM:
+                try:
+                    await gateway.read_admin_form(found)
+                    checks.append(
+                        Check(
+                            "admin session", True, "valid: the provisioning form reads (unsupported by Okta)"
+                        )
+                    )
+                except (AdminSessionError, OktasyncError) as error:
+                    checks.append(Check("admin session", False, error.message))
+                    admin = False
+            else:
+                checks.append(Check("admin session", None, "given but not used: this app has a public API"))
+        else:
+            checks.append(
+                Check("admin session", None, "not given: connector settings of custom apps are manual")
+            )
+        if kind is not None:
+            for setting in SETTINGS:
+                rt = routes(kind, admin)[setting.key]
+                channel_rows.append(
+                    {
+                        "key": setting.key,
+                        "label": setting.label,
+                        "write": rt.write.value if rt.write else None,
+                        "verify": rt.read,
+                        "note": rt.note or None,
+                    }
+                )
+    # scopes doctor cannot exercise with reads
+    for scope in ("okta.apps.manage", "okta.users.read"):
+        if oauth:
+            scopes.setdefault(scope, "requested (not exercised)" if scope in requested else "not requested")
+    if oauth:
+        missing = [s for s, state in scopes.items() if state in ("missing", "not requested")]
+        if "okta.apps.manage" in missing:
+            checks.append(
+                Check("scopes", False, "okta.apps.manage is not requested: apply and resync need it")
+            )
+    return DoctorResult(
+        tenant=config.tenant,
+        org_url=config.okta.org_url,
+        auth_method="oauth" if oauth else "ssws",
+        checks=tuple(checks),
+        app=app,
+        kind=kind,
+        admin_session=gateway.has_admin_session(),
+        channels=tuple(channel_rows),
+        rate_limits=tuple(gateway.rate_limits()),
+        scopes=scopes,
+    )
+
+
+__all__ = ["Check", "DoctorResult", "doctor"]
