@@ -392,17 +392,6 @@ async def apply_tenant(
         )
 
 
-__all__ = [
-    "Action",
-    "ApplyOptions",
-    "ApplyResult",
-    "TenantApplyResult",
-    "apply_configs",
-    "apply_tenant",
-    "needs_approval",
-]
-
-
 Approve = Callable[[PlanResult], Awaitable[bool]]
 
 
@@ -472,3 +461,14 @@ async def apply_configs(
 
         results = await gather_bounded(list(range(len(configs))), apply_item, concurrency=concurrency)
         return plan_result, ApplyResult(tuple(results))
+
+
+__all__ = [
+    "Action",
+    "ApplyOptions",
+    "ApplyResult",
+    "TenantApplyResult",
+    "apply_configs",
+    "apply_tenant",
+    "needs_approval",
+]
