@@ -176,7 +176,7 @@ def command(
                     code = EXIT_FAILED
                 if not watch or (max_passes is not None and passes >= max_passes):
                     return code
-                await asyncio.sleep(interval)
+                await _pause(interval)
 
     try:
         if live is not None:
@@ -186,6 +186,11 @@ def command(
     except KeyboardInterrupt:
         click.echo(f"Interrupted after {passes} pass(es); state is saved, nothing to resume.", err=True)
         return EXIT_INTERRUPTED
+
+
+async def _pause(seconds: float) -> None:
+    """The wait between --watch passes (a seam for tests)."""
+    await asyncio.sleep(seconds)
 
 
 async def _open(

@@ -205,3 +205,23 @@ def test_second_poller_on_the_same_app_is_refused(
         assert main(["tasks", config]) == 4
     assert "already running" in capsys.readouterr().err
     assert main(["tasks", config, "--watch", "--interval", "1", "--max-passes", "2"]) == 0
+
+
+def test_watch_ctrl_c_exits_130(
+    emulator: RunningEmulator,
+    tmp_path: Path,
+    cli_env: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import oktasync.cli.tasks as cli_tasks
+
+    async def interrupted(_seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_tasks, "_pause", interrupted)
+    config = str(write_config(tmp_path, emulator))
+    assert main(["tasks", config, "--watch", "--interval", "5"]) == 130
+    captured = capsys.readouterr()
+    assert "Interrupted after 1 pass(es)" in captured.err and "0 failed assignments" in captured.out
+    assert main(["tasks", config]) == 0  # the lock went with the interrupted run
