@@ -599,9 +599,9 @@ class ApiRoutes:
     def connection_json(self, request: web.Request, app: App) -> dict[str, Any]:
         href = f"{self.base(request)}/api/v1/apps/{app.id}/connections/default"
         if app.kind == CUSTOM_SCIM:
-            # AIW apps: 200 UNKNOWN, never an error (okta-api.md §1.1 recorded bookmark responses).
+            # AIW apps: 200 UNKNOWN, never an error. Shape as recorded (okta-api.md §1.1, bookmark app): no
+            # top-level authScheme (the spec's enum there is TOKEN only), profile.authScheme UNKNOWN.
             return {
-                "authScheme": "UNKNOWN",
                 "status": "UNKNOWN",
                 "profile": {"authScheme": "UNKNOWN"},
                 "_links": {"self": {"href": href, "hints": {"allow": ["GET", "POST"]}}},
