@@ -117,8 +117,9 @@ def build_demo_org(
             if user["login"] not in members[extra]:
                 members[extra].append(user["login"])
     logins = [u["login"] for u in okta_users]
-    rejected = tuple(logins[i] for i in (17, 88, 143))
-    changed = [okta_users[i] for i in (5, 61, 120)]
+    # Positions scale with the org size (17, 88, 143 and 5, 61, 120 for 200 users).
+    rejected = tuple(logins[int(users * f)] for f in (0.085, 0.44, 0.715))
+    changed = [okta_users[int(users * f)] for f in (0.025, 0.305, 0.6)]
     email_changed = tuple(
         (f"{_ascii(u['firstName'])}.{_ascii(u['lastName'])}@{OLD_DOMAIN}", u["email"]) for u in changed
     )

@@ -238,8 +238,10 @@ def _coerce(spec: InputSpec, raw: Any) -> Any:
     return raw
 
 
-def resolve_inputs(playbook: Playbook, given: Mapping[str, Any]) -> dict[str, Any]:
-    """Declared inputs from ``--var`` values and defaults; every problem at once (``ConfigError``)."""
+def resolve_inputs(playbook: Playbook, given: Mapping[str, Any], *, complete: bool = True) -> dict[str, Any]:
+    """Declared inputs from ``--var`` values and defaults; every problem at once (``ConfigError``).
+
+    ``complete=False`` (resuming: the run record has the inputs) converts only what is given."""
     specs = {spec.name: spec for spec in playbook.inputs}
     problems: list[Problem] = []
     values: dict[str, Any] = {}
@@ -263,7 +265,7 @@ def resolve_inputs(playbook: Playbook, given: Mapping[str, Any]) -> dict[str, An
                 Problem(playbook.file, None, None, f"--var {name}={raw}: not a {specs[name].type} ({error})")
             )
     for spec in playbook.inputs:
-        if spec.name in values:
+        if spec.name in values or not complete:
             continue
         if spec.required:
             line = _line(playbook, ("inputs", spec.name))
@@ -660,7 +662,7 @@ async def run_playbook(
         from oktasync.workflows.playbooks.actions import IMPLEMENTATIONS
 
         implementations = IMPLEMENTATIONS
-    resolved_inputs = resolve_inputs(playbook, inputs)
+    resolved_inputs = resolve_inputs(playbook, inputs, complete=not resume)
     runs: list[TenantRun] = []
     for config_path, config in configs:
         run = _Run(
