@@ -230,7 +230,8 @@ def _render(result: TasksResult) -> None:
         )
         when = failure.failed_at or "unknown time"
         source = "" if failure.operation_source == "log" else " (inferred: no log event in the window)"
-        click.echo(f"      {failure.operation}{source}, assigned {failure.assigned_via}, failed {when}")
+        how = failure.assigned_via if failure.scope is None else f"assigned {failure.assigned_via}"
+        click.echo(f"      {failure.operation}{source}, {how}, failed {when}")
         if failure.okta_message:
             click.echo(f"      Okta:   {failure.okta_message}")
         if failure.target_message:

@@ -171,7 +171,7 @@ def test_full_scan_lists_every_failure_exactly(env: None, tmp_path: Path) -> Non
     assert alice.target_message == LONG_TARGET and len(alice.reason or "") > 255  # never truncated
     assert (bob.operation, bob.assigned_via) == ("update", "direct")
     assert (bob.okta_message, bob.target_message) == ("Okta says no", "target says 409")
-    assert (dave.operation, dave.scope, dave.assigned_via) == ("deactivate", None, "unassigned")
+    assert (dave.operation, dave.scope, dave.assigned_via) == ("deactivate", None, "no longer assigned")
     assert set(result.new_failures) == {org.alice, org.bob, org.dave}
     assert result.exit_code(detailed=True) == 2 and result.exit_code(detailed=False) == 0
     doc = result.to_dict()

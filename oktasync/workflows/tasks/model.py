@@ -102,7 +102,7 @@ class Failure:
             return "group: " + ", ".join(self.groups)
         if self.scope == "GROUP":
             return "group"
-        return "unassigned"
+        return "no longer assigned"
 
     def to_dict(self) -> dict[str, Any]:
         return {

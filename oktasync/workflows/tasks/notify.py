@@ -77,6 +77,11 @@ def _user_label(body: dict[str, Any]) -> str:
     return str(user.get("login") or user.get("email") or user.get("id"))
 
 
+def _how_assigned(body: dict[str, Any]) -> str:
+    via = str(body.get("assigned_via"))
+    return via if via == "no longer assigned" else f"assigned {via}"
+
+
 def slack_text(event: str, body: dict[str, Any]) -> str:
     app = body.get("app") or {}
     where = f"*{app.get('label')}* (tenant {body.get('tenant')})"
@@ -85,7 +90,7 @@ def slack_text(event: str, body: dict[str, Any]) -> str:
         reason = body.get("reason") or {}
         lines = [
             f":warning: Okta provisioning failed: *{body.get('operation')}* of {who} in {where}, "
-            f"assigned {body.get('assigned_via')}, at {body.get('failed_at') or 'unknown time'}.",
+            f"{_how_assigned(body)}, at {body.get('failed_at') or 'unknown time'}.",
         ]
         if reason.get("okta"):
             lines.append(f"Okta: {reason['okta']}")
