@@ -105,6 +105,7 @@ class SettingPlan:
     read: str | None  # the read that verifies it; None = nothing can
     reason: str = ""
     confirmed_at: str | None = None
+    actual_known: bool = False  # False: ``actual`` is None because nothing read it (not "empty")
 
     @property
     def needs_person(self) -> bool:
@@ -119,6 +120,7 @@ class SettingPlan:
             "label": self.label,
             "desired": self.desired,
             "actual": self.actual,
+            "actual_known": self.actual_known,
             "status": self.status.value,
             "channel": self.channel.value if self.channel else None,
             "read": self.read,
@@ -261,7 +263,16 @@ def _token_plan(
 
     def make(status: Status, reason: str, shown: Any = None, confirmed_at: str | None = None) -> SettingPlan:
         return SettingPlan(
-            setting.key, setting.label, MASK, shown, status, rt.write, rt.read, reason, confirmed_at
+            setting.key,
+            setting.label,
+            MASK,
+            shown,
+            status,
+            rt.write,
+            rt.read,
+            reason,
+            confirmed_at,
+            actual.known,
         )
 
     if not actual.known:
@@ -330,7 +341,11 @@ def compare(
             continue
         if act.known:
             status = Status.IN_SYNC if act.value == want else Status.CHANGE
-            out.append(SettingPlan(setting.key, setting.label, want, act.value, status, rt.write, rt.read))
+            out.append(
+                SettingPlan(
+                    setting.key, setting.label, want, act.value, status, rt.write, rt.read, actual_known=True
+                )
+            )
             continue
         confirmed = confirmations.get(setting.key)
         if confirmed is not None and confirmed.get("value") == want:
