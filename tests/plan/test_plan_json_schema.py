@@ -6,11 +6,12 @@ import asyncio
 import re
 from pathlib import Path
 
+from test_plan_apply import config  # tests/ is not a package: modules import by basename
+
 from oktasync.okta_gateway.fake import FakeGateway
 from oktasync.state import StateDir
 from oktasync.workflows.apply import ApplyOptions, ApplyResult, apply_tenant
 from oktasync.workflows.plan import PlanResult, plan_tenant
-from test_plan_apply import config  # tests/ is not a package: modules import by basename
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "plan-json.md").read_text()
 
