@@ -18,6 +18,11 @@ from oktasync.workflows.manual_steps import token_source_of
 from oktasync.workflows.plan import PlanResult
 
 
+def _interactive() -> bool:
+    """Can we ask? Only with a terminal on stdin (CI runners, pipes and cron have none)."""
+    return sys.stdin.isatty()
+
+
 def _render_result(result: TenantApplyResult) -> list[str]:
     lines = [f"Tenant {result.tenant}:"]
     for action in result.actions:
@@ -100,7 +105,7 @@ def command(
             click.echo()
         if yes:
             return True
-        if not sys.stdin.isatty():
+        if not _interactive():
             refused.append("no terminal to ask on: re-run with --yes to apply without asking")
             return False
         answer = await asyncio.to_thread(click.confirm, "Apply these changes?", default=False, err=True)

@@ -287,3 +287,20 @@ def test_doctor_channel_tables(h: Harness, monkeypatch: pytest.MonkeyPatch) -> N
     assert code == 1
     assert next(c for c in json.loads(out)["checks"] if c["name"] == "admin session")["ok"] is False
     h.assert_no_secrets()
+
+
+@pytest.mark.parametrize(("answer", "code"), [("n\n", 4), ("y\n", 0)])
+def test_apply_asks_on_a_terminal(
+    h: Harness, monkeypatch: pytest.MonkeyPatch, answer: str, code: int
+) -> None:
+    import oktasync.cli.apply as apply_cli
+
+    monkeypatch.setattr(apply_cli, "_interactive", lambda: True)
+    config = h.config("zs", "Zscaler", admin=False, monkeypatch=monkeypatch)
+    h.org.control.reset_stats()
+    with CliRunner().isolation(input=answer) as (stdout, stderr, _):
+        got = main(["--state-dir", str(h.state_dir), "apply", config])
+        out, err = stdout.getvalue().decode(), stderr.getvalue().decode()
+    assert got == code, out + err
+    assert "Apply these changes?" in err and "Bearer token" in out
+    assert bool(h.writes()) is (code == 0)
