@@ -14,17 +14,19 @@ from click.testing import CliRunner
 from migration_fixture import Migration, build, target_body
 from scim_targets import OKTA_TOKEN, TARGET_TOKEN, ConfigWriter, ScimTarget, run_target
 
-from oktasync.cli import cli
+from oktasync.cli import main
 from oktasync.emulator.testing import RunningEmulator, run_emulator
 from oktasync.workflows.report import COLUMNS
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args), standalone_mode=False, catch_exceptions=False)
-    code = result.return_value if isinstance(result.return_value, int) else result.exit_code
-    assert TARGET_TOKEN not in result.stdout + result.stderr
-    assert OKTA_TOKEN not in result.stdout + result.stderr
-    return code, result.stdout, result.stderr
+    # main() maps errors to exit codes exactly as the console script does.
+    with CliRunner().isolation() as (out, err, _):
+        code = main(list(args))
+    stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
+    assert TARGET_TOKEN not in stdout + stderr
+    assert OKTA_TOKEN not in stdout + stderr
+    return code, stdout, stderr
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +133,18 @@ def test_unstable_paging_is_reported_and_fails(
     assert doc["complete"] is False and code == 1
     assert "unstable ordering" in err and "incomplete" in err
     assert len(doc["rows"]) == doc["paging"]["distinct_users"] < 250
+
+
+def test_target_refusing_the_token_is_a_clear_error(
+    migration: tuple[Migration, ScimTarget, RunningEmulator],
+    write_config: ConfigWriter,
+    okta_sdk_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, target, emulator = migration
+    monkeypatch.setenv("WRONG_TOKEN", "wrong-scim-token")
+    path = write_config(target.base_url, org_url=emulator.url, token_env="WRONG_TOKEN")
+    code, out, err = run_cli("report", "unmanaged", str(path), "--format", "csv")
+    assert code == 1 and out == ""
+    assert "HTTP 401" in err and "scim.auth.bearer_token" in err and "Traceback" not in err
+    assert "wrong-scim-token" not in err
