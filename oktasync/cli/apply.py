@@ -99,11 +99,11 @@ def command(
     )
     refused: list[str] = []
 
-    async def approve(plan: PlanResult) -> bool:
+    async def approve(plan: PlanResult, needed: bool) -> bool:
         if not as_json:
             click.echo(render_plan(plan))
             click.echo()
-        if yes:
+        if yes or not needed:
             return True
         if not _interactive():
             refused.append("no terminal to ask on: re-run with --yes to apply without asking")

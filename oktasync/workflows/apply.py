@@ -392,7 +392,8 @@ async def apply_tenant(
         )
 
 
-Approve = Callable[[PlanResult], Awaitable[bool]]
+# approve(plan, needed): shown every plan; ``needed`` says whether applying it writes anything.
+Approve = Callable[[PlanResult, bool], Awaitable[bool]]
 
 
 def needs_approval(plan: TenantPlan, options: ApplyOptions) -> bool:
@@ -412,7 +413,8 @@ async def apply_configs(
     progress: Progress | None = None,
     concurrency: int = DEFAULT_TENANT_CONCURRENCY,
 ) -> tuple[PlanResult, ApplyResult | None]:
-    """Plan every tenant, ask ``approve(plan)`` once, then apply every tenant; all concurrently (bounded).
+    """Plan every tenant, ask ``approve(plan, needed)`` once, then apply every tenant; all concurrently
+    (bounded). A "no" matters only when ``needed`` (the plan would write something).
 
     Gateways stay open from plan to apply so that each tenant is applied through the same session.
     Returns ``(plan, None)`` when ``approve`` says no. Tenants whose plan failed keep their error.
@@ -445,7 +447,8 @@ async def apply_configs(
         indexed = list(enumerate(configs))
         plans = await gather_bounded(indexed, plan_item, concurrency=concurrency)
         plan_result = PlanResult(tuple(plans))
-        if any(needs_approval(p, options) for p in plans if not p.error) and not await approve(plan_result):
+        needed = any(needs_approval(p, options) for p in plans if not p.error)
+        if not await approve(plan_result, needed) and needed:
             return plan_result, None
 
         async def apply_item(index: int) -> TenantApplyResult:
