@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only NAME]... [--out FILE]`` and ``python -m benchmarks soak --rounds N``.
+"""``python -m benchmarks [--quick] [--only NAME]... [--out FILE]``; ``python -m benchmarks soak --rounds N``.
 
 Prints a markdown table (docs/benchmarks.md explains every column) and writes the JSON results.
 """
@@ -33,7 +33,8 @@ def evaluate(runs: Sequence[Run]) -> dict[str, dict[str, Any]]:
     worst = max(bound, key=lambda r: r.floor_ratio or 0.0, default=None)
     targets["wall time within 1.2× of the rate-limit floor"] = {
         "met": None if worst is None else bool(worst.floor_ratio and worst.floor_ratio <= 1.2),
-        "detail": ", ".join(f"{r.scenario}: {r.floor_ratio:.2f}×" for r in bound) or "no scenario bound by limits",
+        "detail": ", ".join(f"{r.scenario}: {r.floor_ratio:.2f}×" for r in bound)
+        or "no scenario bound by limits",
     }
     ratios: list[str] = []
     met_5x: bool | None = None
@@ -88,7 +89,9 @@ def run_benchmarks(scale_name: str, only: Sequence[str], out: Path | None, time_
     runs: list[Run] = []
     with workdir() as tmp:
         for name in names:
-            print(f"[bench] {name} ({scale.name}, time scale {scale.time_scale}) …", file=sys.stderr, flush=True)
+            print(
+                f"[bench] {name} ({scale.name}, time scale {scale.time_scale}) …", file=sys.stderr, flush=True
+            )
             t0 = time.perf_counter()
             try:
                 rows = SCENARIOS[name](scale, Path(tmp) / name)
@@ -103,12 +106,19 @@ def run_benchmarks(scale_name: str, only: Sequence[str], out: Path | None, time_
         "time_scale": scale.time_scale,
         "sizes": {
             "resync": {"groups": scale.resync_groups, "users": scale.resync_users},
-            "tasks": {"app_users": scale.tasks_users, "failures": scale.tasks_failures,
-                      "new_failures_before_incremental": scale.tasks_new_failures},
+            "tasks": {
+                "app_users": scale.tasks_users,
+                "failures": scale.tasks_failures,
+                "new_failures_before_incremental": scale.tasks_new_failures,
+            },
             "plan": {"tenants": scale.plan_tenants},
             "startup": {"runs": scale.startup_runs},
         },
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "duration_s": round(time.perf_counter() - started, 1),
         "runs": [r.to_dict() for r in runs],
         "targets": targets,
@@ -131,10 +141,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return soak_main(args[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="Smaller orgs (a couple of minutes).")
-    parser.add_argument("--scale", choices=sorted(SCALES), help="Size preset (default full; --quick = quick).")
+    parser.add_argument(
+        "--scale", choices=sorted(SCALES), help="Size preset (default full; --quick = quick)."
+    )
     parser.add_argument("--only", action="append", default=[], help="Run only this scenario (repeatable).")
     parser.add_argument("--time-scale", type=float, help="Override the emulator's time scale.")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT}).")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})."
+    )
     ns = parser.parse_args(args)
     scale = ns.scale or ("quick" if ns.quick else "full")
     return run_benchmarks(scale, ns.only, ns.out, ns.time_scale)

@@ -141,7 +141,9 @@ class Completed:
     wall_s: float
 
 
-def run_subprocess(argv: Sequence[str], env: Mapping[str, str], timeout: float, cwd: str | None = None) -> Completed:
+def run_subprocess(
+    argv: Sequence[str], env: Mapping[str, str], timeout: float, cwd: str | None = None
+) -> Completed:
     start = time.perf_counter()
     proc = subprocess.run(
         list(argv), env=dict(env), capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd
@@ -160,7 +162,9 @@ def patched_environ(env: Mapping[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def run_oktasync(args: Sequence[str], env: Mapping[str, str], *, inprocess: bool, timeout: float) -> Completed:
+def run_oktasync(
+    args: Sequence[str], env: Mapping[str, str], *, inprocess: bool, timeout: float
+) -> Completed:
     """The real CLI: a subprocess (what users run), or ``oktasync.cli.main`` in this process (tests)."""
     if not inprocess:
         return run_subprocess([sys.executable, "-m", "oktasync", *args], {**os.environ, **env}, timeout)
@@ -217,12 +221,14 @@ def markdown_table(runs: Sequence[Run]) -> str:
         if r.status != "measured":
             rows.append(f"| {r.scenario} | {r.side} | – | – | – | – | – | – | – | {r.status}: {r.result} |")
             continue
-        apps = r.calls_by_bucket.get("/api/v1/apps")
+        apps_n = r.calls_by_bucket.get("/api/v1/apps")
+        apps = "–" if apps_n is None else f"{apps_n:,}"
+        n429 = "–" if r.http_429 is None else f"{r.http_429:,}"
         ratio = r.floor_ratio
         mark = "" if r.ok is None else ("✅ " if r.ok else "❌ ")
         rows.append(
             f"| {r.scenario} | {r.side} | {_fmt(r.calls, 0) if r.calls is not None else '–'} | "
-            f"{'–' if apps is None else f'{apps:,}'} | {_fmt(r.http_429, 0) if r.http_429 is not None else '–'} | "
+            f"{apps} | {n429} | "
             f"{_fmt(r.wall_s, 2)} s | {_duration(r.emulated_s) if r.time_scale != 1.0 else '–'} | "
             f"{_duration(r.floor_s) if r.floor_s is not None else '–'} | "
             f"{'–' if ratio is None else f'{ratio:.2f}×'} | {mark}{r.result} |"

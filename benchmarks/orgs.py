@@ -45,7 +45,9 @@ def app_doc(label: str, scim_url: str, groups: list[dict[str, Any]] | None = Non
     return doc
 
 
-def org_seed(*, users: int, groups: int, scim_url: str, apps: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def org_seed(
+    *, users: int, groups: int, scim_url: str, apps: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """``users`` users spread evenly over ``groups`` groups, every group assigned to the app.
 
     Each group keeps its own priority (its index) and every fifth one an assignment profile, so that a
@@ -54,7 +56,11 @@ def org_seed(*, users: int, groups: int, scim_url: str, apps: list[dict[str, Any
     from oktasync.emulator.seed import build_org
 
     assigned = [
-        {"group": f"group-{g:05d}", "priority": g, **({"profile": {"role": f"role-{g}"}} if g % 5 == 0 else {})}
+        {
+            "group": f"group-{g:05d}",
+            "priority": g,
+            **({"profile": {"role": f"role-{g}"}} if g % 5 == 0 else {}),
+        }
         for g in range(groups)
     ]
     seed = build_org(
@@ -157,7 +163,11 @@ def compare(before: AppSnapshot, after: AppSnapshot) -> list[str]:
     missing = set(before.assignments) - set(after.assignments)
     if missing:
         problems.append(f"{len(missing)} group assignment(s) lost")
-    changed = [g for g in before.assignments if g in after.assignments and before.assignments[g] != after.assignments[g]]
+    changed = [
+        g
+        for g in before.assignments
+        if g in after.assignments and before.assignments[g] != after.assignments[g]
+    ]
     if changed:
         problems.append(f"{len(changed)} assignment(s) changed priority or profile")
     lost_users = set(before.app_users) - set(after.app_users)

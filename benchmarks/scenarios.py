@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,8 @@ def run_baseline(module: str, em: Any, app_id: str, env: dict[str, str], inproce
 
     if not inprocess:
         argv = [sys.executable, "-m", f"benchmarks.{module}", "--org-url", em.url, "--token", orgs.API_TOKEN]
-        return run_subprocess([*argv, "--app-id", app_id], {**os.environ, **env}, CLIENT_TIMEOUT, cwd=str(ROOT))
+        argv += ["--app-id", app_id]
+        return run_subprocess(argv, {**os.environ, **env}, CLIENT_TIMEOUT, cwd=str(ROOT))
     import argparse
     import asyncio
     import importlib
@@ -82,6 +84,10 @@ def _measure(run: Run, em: Any, go: Callable[[], Completed]) -> Completed:
     run.wall_s = done.wall_s
     run.exit_code = done.exit_code
     return done
+
+
+def _ours(args: list[str], env: dict[str, str], scale: Scale) -> Callable[[], Completed]:
+    return partial(run_oktasync, args, env, inprocess=scale.inprocess, timeout=CLIENT_TIMEOUT)
 
 
 def _tail(text: str, n: int = 400) -> str:
@@ -116,23 +122,23 @@ def resync(scale: Scale, work: Path) -> list[Run]:
                         work / "resync.yaml", tenant="bench", org_url=em.url, scim_url=stub.base_url
                     )
                     if has_command("resync"):
-                        args = ["resync", str(cfg), "--yes", "--json"]
-                        done = _measure(
-                            run, em, lambda: run_oktasync(args, env, inprocess=scale.inprocess, timeout=CLIENT_TIMEOUT)
-                        )
+                        done = _measure(run, em, _ours(["resync", str(cfg), "--yes", "--json"], env, scale))
                     else:
                         run.notes.append("`oktasync resync` not registered yet: ran the library's run_resync")
-                        done = _measure(run, em, lambda: _drive_resync(cfg, env, scale.inprocess))
+                        done = _measure(run, em, partial(_drive_resync, cfg, env, scale.inprocess))
                 else:
                     # Runbook step 3: the admin clears Deactivate Users in the console before the script ...
                     em.control.set_app_settings(app_id, deactivate_users=False)
-                    done = _measure(run, em, lambda: run_baseline("baseline_resync", em, app_id, env, scale.inprocess))
+                    done = _measure(
+                        run, em, partial(run_baseline, "baseline_resync", em, app_id, env, scale.inprocess)
+                    )
                     # ... and sets it again afterwards (not counted: clicks, not API calls).
                     em.control.set_app_settings(app_id, deactivate_users=True)
                 idle = em.control.wait_idle(IDLE_TIMEOUT)
                 after_state = em.control.state()
                 problems = orgs.compare(before, orgs.snapshot(after_state))
-                deactivated = orgs.scim_deactivations(after_state.get("scim_calls") or []) + len(stub.deactivated)
+                deactivated = orgs.scim_deactivations(after_state.get("scim_calls") or [])
+                deactivated += len(stub.deactivated)
                 if deactivated:
                     problems.append(f"{deactivated} SCIM user(s) deactivated")
                 if not idle:
@@ -190,7 +196,8 @@ def _fail_users(em: Any, app_id: str, user_ids: list[str]) -> None:
                 result="FAILURE",
                 reason=(
                     f"Automatic provisioning of user {name} to app {app.label} failed: Error while creating "
-                    f"user {name}; Bad Request (400). Errors reported by remote server: userName is not allowed"
+                    f"user {name}; Bad Request (400). Errors reported by remote server: "
+                    "userName is not allowed"
                 ),
             )
         store.touch()
@@ -209,7 +216,11 @@ def tasks_min_calls(users: int, new_failures: int | None) -> dict[str, int]:
 def tasks(scale: Scale, work: Path) -> list[Run]:
     results: dict[str, list[Run]] = {"first": [], "incremental": []}
     for side in ("oktasync", "baseline"):
-        seed = orgs.org_seed(users=scale.tasks_users, groups=max(1, scale.tasks_users // 1000), scim_url="http://127.0.0.1:9/v2")
+        seed = orgs.org_seed(
+            users=scale.tasks_users,
+            groups=max(1, scale.tasks_users // 1000),
+            scim_url="http://127.0.0.1:9/v2",
+        )
         with emulator(seed, scale.time_scale) as em:
             state = em.control.state()
             app = orgs.app_state(state)
@@ -220,7 +231,9 @@ def tasks(scale: Scale, work: Path) -> list[Run]:
             first, later = chosen[: scale.tasks_failures], chosen[scale.tasks_failures :]
             _fail_users(em, app_id, first)
             env = orgs.client_env(work / f"state-tasks-{side}")
-            cfg = orgs.tenant_config(work / "tasks.yaml", tenant="bench", org_url=em.url, scim_url="http://127.0.0.1:9/v2")
+            cfg = orgs.tenant_config(
+                work / "tasks.yaml", tenant="bench", org_url=em.url, scim_url="http://127.0.0.1:9/v2"
+            )
             for phase, expected in (("first", set(first)), ("incremental", set(first) | set(later))):
                 if phase == "incremental":
                     _fail_users(em, app_id, later)
@@ -228,18 +241,18 @@ def tasks(scale: Scale, work: Path) -> list[Run]:
                 run.min_calls = tasks_min_calls(scale.tasks_users, None if phase == "first" else len(later))
                 run.floor_s = floor_seconds(run.min_calls)
                 if side == "oktasync":
-                    args = ["tasks", str(cfg), "--json"]
-                    done = _measure(
-                        run, em, lambda: run_oktasync(args, env, inprocess=scale.inprocess, timeout=CLIENT_TIMEOUT)
-                    )
+                    done = _measure(run, em, _ours(["tasks", str(cfg), "--json"], env, scale))
                     doc = parse_json(done.stdout) or {}
-                    tenants = doc.get("tenants") if isinstance(doc.get("tenants"), list) else [doc]
+                    raw = doc.get("tenants")
+                    tenants: list[dict[str, Any]] = raw if isinstance(raw, list) else [doc]
                     found = {str(f["user"]["id"]) for t in tenants for f in t.get("failures") or []}
                     for t in tenants:
                         if isinstance(t.get("scan"), dict):
                             run.notes.append(f"scan: {t['scan']}")
                 else:
-                    done = _measure(run, em, lambda: run_baseline("baseline_tasks", em, app_id, env, scale.inprocess))
+                    done = _measure(
+                        run, em, partial(run_baseline, "baseline_tasks", em, app_id, env, scale.inprocess)
+                    )
                     doc = parse_json(done.stdout) or {}
                     found = set(doc.get("failed") or [])
                 run.ok = found == expected and done.exit_code == 0
@@ -279,9 +292,7 @@ def plan(scale: Scale, work: Path) -> list[Run]:
                 )
                 for i in range(n)
             ]
-            done = _measure(
-                run, em, lambda: run_oktasync(["plan", *cfgs, "--json"], env, inprocess=scale.inprocess, timeout=CLIENT_TIMEOUT)
-            )
+            done = _measure(run, em, _ours(["plan", *cfgs, "--json"], env, scale))
     doc = parse_json(done.stdout)
     planned = _count_tenants(doc)
     run.ok = done.exit_code in (0, 2, 5) and planned == n
@@ -324,7 +335,10 @@ def startup(scale: Scale, work: Path) -> list[Run]:
     with orgs.stub_target() as stub:
         seed = orgs.org_seed(users=20, groups=2, scim_url=stub.base_url)
         with emulator(seed, scale.time_scale) as em:
-            cfg = str(orgs.tenant_config(work / "startup.yaml", tenant="bench", org_url=em.url, scim_url=stub.base_url))
+            cfg_path = orgs.tenant_config(
+                work / "startup.yaml", tenant="bench", org_url=em.url, scim_url=stub.base_url
+            )
+            cfg = str(cfg_path)
             env = {**os.environ, **orgs.client_env(work / "state-startup")}
             commands = {
                 "oktasync --help": [sys.executable, "-m", "oktasync", "--help"],

@@ -130,9 +130,9 @@ class ScimStub:
         app = web.Application()
         app.router.add_route("*", "/v2/Users", self._handle)
         app.router.add_route("*", "/v2/Users/{tail}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.2)
         loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, shutdown_timeout=0.2)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
         loop.run_until_complete(site.start())
         server = site._server
         assert server is not None
