@@ -226,3 +226,15 @@ def test_against_the_shared_scim2_server_fixture(
     assert checks(doc)["unique_identifier"] == "pass"
     assert doc["tenants"][0]["leftovers"] == []
     assert [u["userName"] for u in scim_server.users()] == ["pre@example.com"]
+
+
+def test_empty_target_lookup_is_skipped_unless_the_write_probe_provides_a_user(
+    target: ScimTarget, write_config: ConfigWriter
+) -> None:
+    config = write_config(target.base_url)
+    code, doc = connector_json(config)
+    assert code == 0 and checks(doc)["unique_identifier"] == "skip"
+    code, doc = connector_json(config, write_probe=True)
+    assert code == 0 and checks(doc)["unique_identifier"] == "pass"
+    assert [c["key"] for c in doc["tenants"][0]["checks"]].count("unique_identifier") == 1
+    assert target.users() == []
