@@ -349,3 +349,29 @@ def test_open_gateway_uses_the_config(emulator: RunningEmulator) -> None:
             return app.id, gw.has_admin_session(), gw.request_count()
 
     assert run(scenario()) == (CUSTOM_APP_ID, False, 1)
+
+
+def test_only_the_sdk_pieces_a_call_needs_are_imported(emulator: RunningEmulator) -> None:
+    """A command that calls Okta never pays for ``okta.client`` (every API class, ~4 s here)."""
+    import subprocess
+    import sys
+
+    script = f"""
+import asyncio, sys
+from oktasync.okta_gateway.auth import SswsAuth
+from oktasync.okta_gateway.sdk import SdkGateway
+assert "okta" not in sys.modules
+async def main():
+    gw = SdkGateway({emulator.url!r}, SswsAuth({API_TOKEN!r}))
+    await gw.get_app({CUSTOM_APP_ID!r})
+    raw = sorted(m for m in sys.modules if m == "okta" or m.startswith("okta."))
+    await gw.update_to_app_settings({API_APP_ID!r}, deactivate_users=True)
+    await gw.close()
+    print(len(raw), "okta.client" in sys.modules, "okta.api.application_features_api" in sys.modules,
+          "okta.api.user_api" in sys.modules)
+asyncio.run(main())
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.split() == ["0", "False", "True", "False"]
