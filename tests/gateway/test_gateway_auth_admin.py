@@ -202,3 +202,38 @@ def test_ssws_token_never_in_errors_or_reprs(emulator: RunningEmulator) -> None:
     text = repr(gw.transport.auth) + repr(gw.admin)
     run(gw.close())
     assert API_TOKEN not in text and ADMIN_SESSION not in text
+
+
+def test_oauth_access_token_is_renewed_before_it_expires(
+    emulator: RunningEmulator, key_file: tuple[Path, Any]
+) -> None:
+    import time
+
+    from oktasync.okta_gateway.auth import PrivateKeyJwtAuth
+
+    class Clock:
+        offset = 0.0
+
+        def time(self) -> float:
+            return time.time() + self.offset
+
+    clock = Clock()
+    auth = PrivateKeyJwtAuth(CLIENT_ID, str(key_file[0]), SCOPES[:1], key_id="k1", clock=clock)
+
+    async def scenario() -> list[int]:
+        gw = SdkGateway(emulator.url, auth)
+        try:
+            minted = []
+            await gw.get_app(CUSTOM_APP_ID)
+            minted.append(auth.minted)
+            clock.offset = 3000.0  # the emulator's tokens live 3600 s: still more than 5 minutes left
+            await gw.get_app(CUSTOM_APP_ID)
+            minted.append(auth.minted)
+            clock.offset = 3400.0  # less than 5 minutes left: renew before using it
+            await gw.get_app(CUSTOM_APP_ID)
+            minted.append(auth.minted)
+            return minted
+        finally:
+            await gw.close()
+
+    assert run(scenario()) == [1, 1, 2]

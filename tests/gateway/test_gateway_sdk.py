@@ -375,3 +375,22 @@ asyncio.run(main())
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.split() == ["0", "False", "True", "False"]
+
+
+def test_dropped_connections_are_retried_for_reads() -> None:
+    with run_emulator(_big_org(groups=450)) as em:
+        # Page 2 is dropped twice (status 0 = close the connection without answering), then served.
+        em.control.faults(
+            targeted=[{"path_pattern": "/groups$", "method": "GET", "nth": 2, "status": 0, "times": 2}]
+        )
+
+        async def scenario() -> int:
+            gw = gateway(em.url)
+            try:
+                return len(await gw.list_group_assignments(CUSTOM_APP_ID))
+            finally:
+                await gw.close()
+
+        assert run(scenario()) == 450
+        stats = em.control.stats()
+        assert stats["faults_injected"] == 2 and stats["by_route"][GROUPS_ROUTE] == 5
