@@ -77,8 +77,16 @@ def test_every_problem_is_listed_with_file_and_line(tmp_path: Path) -> None:
         ("name: x\nsteps:\n  - action: plan\n", 3, "missing required key 'id'"),
         ("name: x\nsteps:\n  - id: a-b\n    action: plan\n", 3, "must be a plain identifier"),
         ("name: x\nsteps:\n  - id: a\n    action: plan\n    max_attempts: 0\n", 5, "max_attempts"),
-        ("name: x\ninputs:\n  n: {type: integer, default: two}\nsteps:\n  - {id: a, action: plan}\n", 3, "not a"),
-        ("name: x\nsteps:\n  - id: a\n    action: plan\n    when: '{{ inputs.nope }}'\n", 5, "undeclared input"),
+        (
+            "name: x\ninputs:\n  n: {type: integer, default: two}\nsteps:\n  - {id: a, action: plan}\n",
+            3,
+            "not a",
+        ),
+        (
+            "name: x\nsteps:\n  - id: a\n    action: plan\n    when: '{{ inputs.nope }}'\n",
+            5,
+            "undeclared input",
+        ),
         ("name: x\nsteps: [\n", 3, "invalid YAML"),
     ],
 )
@@ -111,7 +119,15 @@ def test_cli_rejects_broken_playbook_before_any_step(
     path.write_text(BROKEN)
     state = tmp_path / "state"
     code = main(
-        ["--state-dir", str(state), "playbook", "run", str(path), "--config", str(REPO / "configs/chronosphere.yaml")]
+        [
+            "--state-dir",
+            str(state),
+            "playbook",
+            "run",
+            str(path),
+            "--config",
+            str(REPO / "configs/chronosphere.yaml"),
+        ]
     )
     err = capsys.readouterr().err
     assert code == 3
@@ -131,7 +147,9 @@ def test_cli_lists_config_and_playbook_problems_together(
     assert "environment variable OKTA_API_TOKEN is not set" in err
 
 
-def test_example_configs_validate(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_example_configs_validate(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     for name, value in {
         "OKTA_API_TOKEN": "t",
         "CHRONOSPHERE_SCIM_TOKEN": "s",
@@ -145,4 +163,8 @@ def test_example_configs_validate(monkeypatch: pytest.MonkeyPatch, capsys: pytes
     assert len(configs) == 2
     assert main(["validate", *configs]) == 0
     for path in configs:
-        assert Path(path).read_text().startswith("# yaml-language-server: $schema=../docs/tenant-config.schema.json\n")
+        assert (
+            Path(path)
+            .read_text()
+            .startswith("# yaml-language-server: $schema=../docs/tenant-config.schema.json\n")
+        )
