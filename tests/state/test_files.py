@@ -27,7 +27,8 @@ def test_atomic_write_replaces_whole_file(tmp_path: Path) -> None:
     atomic_write_json(target, {"b": 2})
     assert read_json(target) == {"b": 2}
     assert read_json(tmp_path / "missing.json", default={}) == {}
-    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".state.json")]
+    assert leftovers == []  # no temporary file survives a completed write
 
 
 def _hold_lock(path: str, ready: Any, release: Any) -> None:
