@@ -142,7 +142,9 @@ def emulator_org(scim_base_url: str, *, users: int, groups: int, kind: str) -> d
 def varied(index: int, groups: int) -> tuple[int, dict[str, Any]]:
     """A priority (a permutation of 0..groups-1, not the listing order) and a profile (some empty)."""
     priority = (index * 7 + 3) % groups if groups % 7 else (groups - 1 - index)
-    profile: dict[str, Any] = {} if index % 3 == 0 else {"role": f"role-{index % 4}", "costCenter": 100 + index}
+    profile: dict[str, Any] = (
+        {} if index % 3 == 0 else {"role": f"role-{index % 4}", "costCenter": 100 + index}
+    )
     return priority, profile
 
 

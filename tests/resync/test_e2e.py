@@ -45,7 +45,11 @@ class Org:
         path = self.tmp_path / f"{tenant}.yaml"
         path.write_text(
             CONFIG.format(
-                tenant=tenant, org_url=self.em.url, label="Chronosphere", base_url=self.scim.base_url, limit=limit
+                tenant=tenant,
+                org_url=self.em.url,
+                label="Chronosphere",
+                base_url=self.scim.base_url,
+                limit=limit,
             )
         )
         return str(path)
@@ -68,17 +72,23 @@ class Org:
 
 
 def _org(
-    scim: ScimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, admin: bool
+    scim: ScimServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    admin: bool,
+    groups: int = GROUPS,
+    users: int = USERS,
 ) -> Iterator[Org]:
     monkeypatch.setenv("OKTA_TESTING_TESTINGDISABLEHTTPSCHECK", "true")
     monkeypatch.setenv("E2E_OKTA_TOKEN", E2E_API_TOKEN)
     monkeypatch.setenv("E2E_SCIM_TOKEN", E2E_SCIM_TOKEN)
     if admin:
         monkeypatch.setenv("E2E_ADMIN_SESSION", E2E_ADMIN_SID)
-    seed = emulator_org(scim.base_url, users=USERS, groups=GROUPS, kind=kind)
+    seed = emulator_org(scim.base_url, users=users, groups=groups, kind=kind)
     with run_emulator(seed, api_token=E2E_API_TOKEN, rate_limits=NO_LIMITS, workers=8) as running:
         app_id = running.control.app_id("Chronosphere")
-        assign_all(running.http, app_id, GROUPS)
+        assign_all(running.http, app_id, groups)
         assert running.control.wait_idle(60)
         yield Org(running, scim, tmp_path, app_id)
 
@@ -91,6 +101,7 @@ def org(
     yield from _org(scim_server, tmp_path, monkeypatch, kind, admin)
 
 
+@pytest.mark.slow
 def test_resync_end_to_end(org: Org) -> None:
     em, control = org.em, org.em.control
     before = org.assignments()
@@ -157,7 +168,7 @@ def test_resync_end_to_end(org: Org) -> None:
 
 @pytest.fixture
 def small_org(scim_server: ScimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Org]:
-    yield from _org(scim_server, tmp_path, monkeypatch, "custom_scim", True)
+    yield from _org(scim_server, tmp_path, monkeypatch, "custom_scim", True, groups=6, users=24)
 
 
 def test_limit_refuses_and_flag_raises_it(small_org: Org) -> None:
@@ -165,10 +176,10 @@ def test_limit_refuses_and_flag_raises_it(small_org: Org) -> None:
     before = small_org.assignments()
     code, out, err = small_org.run("resync", "--yes", config)
     assert code == 4, out + err
-    assert "--max-affected-users 300" in err
+    assert "--max-affected-users 24" in err
     assert small_org.assignments() == before
     assert [h["source"] for h in small_org.em.control.settings_history(small_org.app_id)] == ["seed"]
-    code, out, err = small_org.run("resync", "--yes", "--max-affected-users", "300", config)
+    code, out, err = small_org.run("resync", "--yes", "--max-affected-users", "24", config)
     assert code == 0, out + err
 
 

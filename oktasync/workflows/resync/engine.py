@@ -272,7 +272,9 @@ async def run_resync(
         if state is not None and state.finished is not None:
             # Killed after the report was journaled but before the rename: that run is complete.
             journal.run_id = state.run_id
-            journal.archive(str(state.finished.get("outcome") or "completed"))
+            archived = journal.archive(str(state.finished.get("outcome") or "completed"))
+            if options.resume and state.finished.get("report"):
+                return ResyncResult.from_report(state.finished["report"], str(archived))
             state = None
         resume_cmd = options.resume_command or f"oktasync resync CONFIG --resume  (tenant {config.tenant})"
         if not options.resume:

@@ -142,6 +142,35 @@ class ResyncResult:
     missing_named_groups: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
 
+    @staticmethod
+    def from_report(report: dict[str, Any], journal: str) -> ResyncResult:
+        """The result a finished run journaled (a `--resume` after a kill between report and archive)."""
+        app = report.get("app") or {}
+        users = report.get("app_users") or {}
+        return ResyncResult(
+            run_id=str(report.get("run_id") or ""),
+            tenant=str(report.get("tenant") or ""),
+            app_id=str(app.get("id") or ""),
+            app_label=str(app.get("label") or ""),
+            kind=str(app.get("kind") or ""),
+            resumed=True,
+            groups_assigned_before=int(report.get("groups_assigned_before") or 0),
+            groups_cycled=tuple(f"#{i}" for i in range(int(report.get("groups_cycled") or 0))),
+            groups_not_restored=tuple(report.get("groups_not_restored") or ()),
+            app_users_before=dict(users.get("before") or {}),
+            app_users_after=dict(users.get("after") or {}),
+            sync_states_after=dict(report.get("sync_states_after") or {}),
+            deactivate_users=dict(report.get("deactivate_users") or {}),
+            concurrent_changes=dict(report.get("concurrent_changes") or {}),
+            warnings=tuple(report.get("warnings") or ()),
+            danger=False,
+            api_calls=int(report.get("api_calls") or 0),
+            duration_seconds=float(report.get("duration_seconds") or 0.0),
+            journal=journal,
+            missing_named_groups=tuple(report.get("missing_named_groups") or ()),
+            notes=tuple(report.get("notes") or ()),
+        )
+
     @property
     def push_failures(self) -> int:
         return self.sync_states_after.get("ERROR", 0)

@@ -1,0 +1,188 @@
+"""Crash matrix: a real `oktasync resync` subprocess is SIGKILLed at every step boundary in turn
+(``OKTASYNC_TEST_CRASH_AT``); a plain re-run then refuses (exit 4) and ``--resume`` ends in the same state
+as an uninterrupted run, with nothing done twice in a harmful way. Small org (6 groups, 12 users): fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from resync_helpers import (
+    CONFIG,
+    E2E_ADMIN_SID,
+    E2E_API_TOKEN,
+    E2E_SCIM_TOKEN,
+    SECRETS,
+    assign_all,
+    emulator_assignments,
+    emulator_org,
+)
+
+from oktasync.cli import main
+from oktasync.emulator.scim_target import ScimServer, run_scim_server
+from oktasync.emulator.testing import RunningEmulator, run_emulator
+from oktasync.workflows.resync.crash import BOUNDARIES
+
+GROUPS, USERS = 6, 12
+CONCURRENCY = 8  # okta.max_concurrency default: how many calls may be in flight when the process dies
+NO_LIMITS = {"/api/v1/apps": 100_000, "/api/v1/apps/{id}": 100_000, "/api/v1": 100_000}
+# Per-group boundaries are hit once per group: crash in the middle of the phase (the 3rd/4th group).
+OCCURRENCE = {"unassign.before": 3, "unassign.after": 4, "assign.before": 3, "assign.after": 4}
+CASES = [f"{b}:{OCCURRENCE[b]}" if b in OCCURRENCE else b for b in BOUNDARIES]
+
+
+class Case:
+    def __init__(self, em: RunningEmulator, scim: ScimServer, tmp_path: Path) -> None:
+        self.em, self.scim = em, scim
+        self.app_id = em.control.app_id("Chronosphere")
+        self.state_dir = tmp_path / "state"
+        self.config = tmp_path / "acme.yaml"
+        self.config.write_text(
+            CONFIG.format(
+                tenant="acme", org_url=em.url, label="Chronosphere", base_url=scim.base_url, limit=1000
+            )
+        )
+        self.outputs: list[str] = []
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OKTA_", "OKTASYNC_"))}
+        env.update(
+            OKTA_TESTING_TESTINGDISABLEHTTPSCHECK="true",
+            E2E_OKTA_TOKEN=E2E_API_TOKEN,
+            E2E_SCIM_TOKEN=E2E_SCIM_TOKEN,
+            E2E_ADMIN_SESSION=E2E_ADMIN_SID,
+        )
+        return env
+
+    def subprocess(self, *args: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = self.env()
+        if crash_at:
+            env["OKTASYNC_TEST_CRASH_AT"] = crash_at
+        done = subprocess.run(
+            [sys.executable, "-m", "oktasync", "--state-dir", str(self.state_dir), *args, str(self.config)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        self.outputs += [done.stdout, done.stderr]
+        return done
+
+    def cli(self, *args: str) -> tuple[int, str, str]:
+        with CliRunner().isolation(env=self.env()) as (stdout, stderr, _):
+            code = main(["--state-dir", str(self.state_dir), *args, str(self.config)])
+            out, err = stdout.getvalue().decode(), stderr.getvalue().decode()
+        self.outputs += [out, err]
+        return code, out, err
+
+    def assignments(self) -> dict[str, tuple[int, dict[str, Any]]]:
+        return emulator_assignments(self.em.control.state(), self.app_id)
+
+    def route_count(self, method: str) -> int:
+        routes = self.em.control.stats()["by_route"]
+        return sum(n for r, n in routes.items() if r.startswith(method) and "/groups/{group_id}" in r)
+
+
+@pytest.fixture
+def case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Case]:
+    monkeypatch.setenv("OKTA_TESTING_TESTINGDISABLEHTTPSCHECK", "true")
+    with run_scim_server(E2E_SCIM_TOKEN) as scim:
+        seed = emulator_org(scim.base_url, users=USERS, groups=GROUPS, kind="custom_scim")
+        with run_emulator(seed, api_token=E2E_API_TOKEN, rate_limits=NO_LIMITS) as em:
+            assign_all(em.http, em.control.app_id("Chronosphere"), GROUPS)
+            assert em.control.wait_idle(30)
+            em.control.reset_stats()
+            yield Case(em, scim, tmp_path)
+
+
+def _check_final_state(case: Case, before: dict[str, Any]) -> None:
+    control = case.em.control
+    assert control.wait_idle(30)
+    assert case.assignments() == before
+    app = next(a for a in control.state()["apps"] if a["id"] == case.app_id)
+    assert app["settings"]["deactivate_users"] is True
+    # Exactly one off/on cycle, however many processes it took: no toggle was repeated harmfully.
+    history = [h for h in control.settings_history(case.app_id) if h["source"] != "seed"]
+    assert [h["value"] for h in history] == [False, True]
+    removals = control.events("application.user_membership.remove")
+    assert removals and all(history[0]["at"] <= e["published"] <= history[1]["at"] for e in removals)
+    assert not [c for c in control.scim_calls(app_id=case.app_id) if c.get("active") is False]
+    assert len(case.scim.users()) == USERS and all(u.get("active", True) for u in case.scim.users())
+    # Exactly one effective unassignment per group (DELETE 204); a call in flight when the process died has
+    # no "done" record and is repeated by --resume, which Okta answers 404 (DELETE) or applies idempotently
+    # (PUT of the same priority and profile).
+    assert case.em.control.stats()["by_status"].get("204") == GROUPS
+    assert GROUPS <= case.route_count("DELETE") <= GROUPS + min(GROUPS, CONCURRENCY)
+    assert GROUPS <= case.route_count("PUT") <= GROUPS + min(GROUPS, CONCURRENCY)
+    archives = list(case.state_dir.rglob("resync.*.completed.jsonl"))
+    assert len(archives) == 1 and not list(case.state_dir.rglob("resync.journal.jsonl"))
+    for secret in SECRETS:
+        assert not any(secret in t for t in case.outputs + [archives[0].read_text()])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("crash_at", CASES)
+def test_killed_at_every_boundary_then_resumed(case: Case, crash_at: str) -> None:
+    before = case.assignments()
+    killed = case.subprocess("resync", "--yes", "--json", crash_at=crash_at)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    assert killed.stdout == ""  # died before any report
+    if crash_at != "finish":
+        code, _, err = case.cli("resync", "--yes")
+        assert code == 4, err
+        assert "--resume" in err
+    code, out, err = case.cli("resync", "--resume", "--json")
+    assert code == 0, out + err
+    report = json.loads(out)
+    assert report["groups_cycled"] == GROUPS and report["deactivate_users"]["final"] is True
+    _check_final_state(case, before)
+
+
+def test_uninterrupted_baseline(case: Case) -> None:
+    """The state the crash cases must end in, reached without a crash (and by a real subprocess)."""
+    before = case.assignments()
+    done = case.subprocess("resync", "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["resumed"] is False
+    _check_final_state(case, before)
+
+
+def test_sigint_stops_at_a_safe_point_and_resume_finishes(case: Case) -> None:
+    """Ctrl-C: the run stops at the next safe point, keeps the journal, exits 130 with the resume command."""
+    before = case.assignments()
+    env = case.env()
+    # Slow every group call down a little so the signal lands mid-run.
+    case.em.control.faults(latency_ms=150, path_pattern="/groups/")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oktasync", "--state-dir", str(case.state_dir), "resync", "--yes",
+         "--batch-size", "2", str(case.config)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    journal = None
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until the first unassignment is journaled
+        found = list(case.state_dir.rglob("resync.journal.jsonl"))
+        if found and '"step": "unassign"' in found[0].read_text():
+            journal = found[0]
+            break
+        time.sleep(0.02)
+    assert journal is not None
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "--resume" in err and journal.exists()
+    case.em.control.clear_faults()
+    code, out, err = case.cli("resync", "--resume")
+    assert code == 0, out + err
+    _check_final_state(case, before)
