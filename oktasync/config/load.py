@@ -26,6 +26,7 @@ def load_tenant(path: Path | str, environ: Mapping[str, str] | None = None) -> T
     data, problems, templated = _render(doc, os.environ if environ is None else environ, Path(path).parent)
     problems += _check_secrets_are_templates(doc, templated)
     _drop_empty_optional_secrets(data)
+    _resolve_relative_paths(data, Path(path).parent)
     config: TenantConfig | None = None
     try:
         config = TenantConfig.model_validate(data)
@@ -104,6 +105,14 @@ def _drop_empty_optional_secrets(data: Any) -> None:
         parent = _get(data, path[:-1])
         if isinstance(parent, dict) and parent.get(path[-1]) in ("", None):
             parent.pop(path[-1], None)
+
+
+def _resolve_relative_paths(data: Any, base_dir: Path) -> None:
+    """File paths in a config are relative to the config file, not to wherever oktasync runs."""
+    oauth = _get(data, ("okta", "oauth"))
+    if isinstance(oauth, dict) and isinstance(oauth.get("private_key_file"), str):
+        key_file = Path(oauth["private_key_file"]).expanduser()
+        oauth["private_key_file"] = str(key_file if key_file.is_absolute() else base_dir / key_file)
 
 
 def _schema_problem(doc: SourceDocument, item: Mapping[str, Any]) -> Problem:

@@ -25,7 +25,9 @@ class OAuthConfig(_Strict):
     """An OAuth 2.0 service app using private_key_jwt (Okta's recommended auth for automation)."""
 
     client_id: str = Field(description="Client ID of the API service app.")
-    private_key_file: str = Field(description="PEM private key whose public JWK is registered on the app.")
+    private_key_file: str = Field(
+        description="PEM private key whose public JWK is registered on the app; relative to the config file."
+    )
     key_id: str | None = Field(default=None, description="`kid` of the key, if the app has several.")
     scopes: list[str] = Field(
         default=[

@@ -70,3 +70,18 @@ def test_defaults() -> None:
     assert config.resync.max_affected_users == 10000
     assert config.tasks.retry.max_attempts == 3
     assert isinstance(config.scim.auth.bearer_token, Secret)
+
+
+def test_private_key_file_is_relative_to_the_config(tmp_path: Path) -> None:
+    text = (
+        (HERE / "valid_base.yaml")
+        .read_text()
+        .replace(
+            '  token: "{{ env.OKTA_API_TOKEN }}"\n',
+            "  oauth:\n    client_id: 0oaservice\n    private_key_file: keys/oktasync.pem\n",
+        )
+    )
+    (tmp_path / "c.yaml").write_text(text)
+    config = load_tenant(tmp_path / "c.yaml", environ=ENV)
+    assert config.okta.oauth is not None
+    assert config.okta.oauth.private_key_file == str(tmp_path / "keys" / "oktasync.pem")
