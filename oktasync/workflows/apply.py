@@ -48,6 +48,7 @@ from oktasync.workflows.channels import (
     BEARER_TOKEN,
     SETTINGS_BY_KEY,
     TO_APP,
+    ActualSettings,
     read_actual,
 )
 from oktasync.workflows.manual_steps import steps_for
@@ -271,8 +272,8 @@ async def _wait_for_reads(
     keys: list[str],
     options: ApplyOptions,
     progress: Progress,
-) -> None:
-    """Poll the reads until every key shows its desired value; SafetyError on timeout."""
+) -> ActualSettings:
+    """Poll the reads until every key shows its desired value; return those reads. SafetyError on timeout."""
     import asyncio
 
     desired = desired_values(config)
@@ -282,7 +283,7 @@ async def _wait_for_reads(
         actual = await read_actual(gateway, app, kind)
         missing = [k for k in keys if not (actual[k].known and actual[k].value == desired[k])]
         if not missing:
-            return
+            return actual
         if options.clock() >= deadline:
             labels = ", ".join(SETTINGS_BY_KEY[k].label for k in missing)
             raise SafetyError(
@@ -312,11 +313,23 @@ async def apply_tenant(
     kind = plan.kind
     app_dir = app_state_dir(state, config, app)
 
-    async def replan() -> TenantPlan:
-        fresh = await plan_tenant(
-            config, gateway, app, state=state, token_source=options.token_source, progress=progress
+    last = plan
+
+    async def replan(reread: bool = True) -> TenantPlan:
+        """The plan now: from fresh reads, or (``reread=False``) from the last reads and the state dir."""
+        nonlocal last
+        last = await plan_tenant(
+            config,
+            gateway,
+            app,
+            state=state,
+            token_source=options.token_source,
+            progress=progress,
+            kind=kind,
+            actual=None if reread else last.actual,
         )
-        return replace(fresh, source=plan.source)
+        last = replace(last, source=plan.source)
+        return last
 
     try:
         written = await _write_api(config, gateway, app, plan, run)
@@ -336,7 +349,7 @@ async def apply_tenant(
                     app_dir,
                     token_fingerprint.make_record(desired_values(config)[BEARER_TOKEN.key].reveal(), channel),
                 )
-                after = await replan()  # the token now reads "in sync" through its fingerprint
+                after = await replan(reread=False)  # the token now reads "in sync" through its fingerprint
         # --- settings a person must change -------------------------------------------------------------
         people = [s for s in after.settings if s.needs_person]
         readable = [s.key for s in people if s.status is Status.CHANGE]
@@ -347,15 +360,17 @@ async def apply_tenant(
                 shown = options.show_steps(config.tenant, steps)
                 if inspect.isawaitable(shown):
                     await shown
-            await _wait_for_reads(config, gateway, app, kind, readable, options, progress)
+            last = replace(
+                last, actual=await _wait_for_reads(config, gateway, app, kind, readable, options, progress)
+            )
             for key in readable:
                 run.add(key, Channel.MANUAL, "waited", "the read now shows the change")
             readable = []
         if options.confirm_manual:
             _record_confirmations(app_dir, unreadable, config, run)
             unreadable = []
-        if readable or unreadable or people:
-            after = await replan()
+        if people:
+            after = await replan(reread=False)  # from the last reads (the wait's) and the new records
         pending = [s for s in after.settings if s.needs_person]
         for item in pending:
             detail = (

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -142,6 +142,7 @@ class TenantPlan:
     error: str | None = None
     error_exit_code: int = EXIT_FAILED
     source: str | None = None  # config file, filled by the caller
+    actual: ActualSettings | None = field(default=None, repr=False, compare=False)  # the reads behind it
 
     @property
     def changes(self) -> list[SettingPlan]:
@@ -392,13 +393,21 @@ async def plan_tenant(
     rotate_token: bool = False,
     token_source: str | None = None,
     progress: Progress | None = None,
+    kind: AppKind | None = None,
+    actual: ActualSettings | None = None,
 ) -> TenantPlan:
-    """The plan of one tenant (reads only). Gateway errors propagate."""
+    """The plan of one tenant (reads only). Gateway errors propagate.
+
+    ``kind`` skips the probe (it does not change while we run); ``actual`` skips the reads too — apply uses
+    both to re-plan from reads it already made, sparing the org's rate-limit bucket.
+    """
     progress = progress or NullProgress()
-    progress.note(f"{config.tenant}: reading {app.label} settings")
-    kind = await probe_kind(gateway, app)
+    if kind is None:
+        progress.note(f"{config.tenant}: reading {app.label} settings")
+        kind = await probe_kind(gateway, app)
     admin = gateway.has_admin_session()
-    actual = await read_actual(gateway, app, kind)
+    if actual is None:
+        actual = await read_actual(gateway, app, kind)
     app_dir = app_state_dir(state, config, app)
     settings = compare(
         config,
@@ -419,6 +428,7 @@ async def plan_tenant(
         admin_session=admin,
         settings=tuple(settings),
         manual_steps=tuple(steps),
+        actual=actual,
     )
 
 
