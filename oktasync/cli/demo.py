@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shlex
+import signal
 import tempfile
 import textwrap
 import threading
@@ -189,11 +190,15 @@ def _keep_running(env: Any) -> None:
     click.echo(f"SCIM server:   {env.scim.base_url}")
     click.echo("These tokens are throwaway loopback values. Press Ctrl-C to stop.")
     stop = threading.Event()
+    # Ctrl-C or SIGTERM (e.g. `kill`, a process manager) end the wait; the servers then stop cleanly.
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while not stop.wait(3600):
             pass
-    except KeyboardInterrupt:
-        click.echo("\nStopping.")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    click.echo("\nStopping.")
 
 
 @click.command("demo")
