@@ -55,7 +55,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from oktasync.errors import ManualActionRequired, SafetyError, VerificationError
-from oktasync.models import AdminProvisioningForm, App, AppKind, Channel
+from oktasync.models import AdminProvisioningForm, App, AppKind, Channel, Connection, ToAppSettings
 from oktasync.okta_gateway.base import OktaGateway
 from oktasync.workflows.progress import NullProgress, Progress
 
@@ -191,11 +191,26 @@ async def probe_kind(gateway: OktaGateway, app: App) -> AppKind:
     Both reads are needed: a bookmark app also answers ``UNKNOWN`` (okta-api.md §1.1), and an OIN app
     whose connection was never configured answers ``DISABLED`` with a readable features API.
     """
+    kind, _ = await probe(gateway, app)
+    return kind
+
+
+@dataclass(frozen=True)
+class ProbeReads:
+    """The two reads the kind probe made, reusable by ``read_actual`` (saves two requests per plan)."""
+
+    connection: Connection
+    to_app: ToAppSettings | None
+
+
+async def probe(gateway: OktaGateway, app: App) -> tuple[AppKind, ProbeReads]:
+    """``probe_kind`` plus the reads it made."""
     connection = await gateway.get_connection(app.id)
     to_app = await gateway.get_to_app_settings(app.id)
+    reads = ProbeReads(connection, to_app)
     if connection.status == "UNKNOWN" and to_app is None:
-        return AppKind.CUSTOM_SCIM
-    return AppKind.API_CAPABLE
+        return AppKind.CUSTOM_SCIM, reads
+    return AppKind.API_CAPABLE, reads
 
 
 # --- reading actual values ----------------------------------------------------------------------------
@@ -248,18 +263,24 @@ def _from_admin_form(form: AdminProvisioningForm) -> dict[str, ActualValue]:
     return out
 
 
-async def read_actual(gateway: OktaGateway, app: App, kind: AppKind) -> ActualSettings:
+async def read_actual(
+    gateway: OktaGateway, app: App, kind: AppKind, *, reads: ProbeReads | None = None
+) -> ActualSettings:
     """Every managed setting's actual value, each with the read it came from (or unknown and why).
 
-    * API-capable: the connection and the USER_PROVISIONING feature.
+    * API-capable: the connection and the USER_PROVISIONING feature (or ``reads``, if the probe just made
+      them).
     * Custom SCIM with an admin session: the admin form (raises ``AdminSessionError`` if it is rejected).
     * Custom SCIM without: the app's ``features[]`` for the To App checkboxes; the connector is unknown.
     """
     values: dict[str, ActualValue] = {}
     features: tuple[str, ...] = app.features
     if kind is AppKind.API_CAPABLE:
-        connection = await gateway.get_connection(app.id)
-        to_app = await gateway.get_to_app_settings(app.id)
+        if reads is not None:  # just read by the kind probe
+            connection, to_app = reads.connection, reads.to_app
+        else:
+            connection = await gateway.get_connection(app.id)
+            to_app = await gateway.get_to_app_settings(app.id)
         # A missing baseUrl reads as "not set": the recorded Org2Org exchange echoes it (okta-api.md
         # §1.1), so after a write a missing one fails verification loudly instead of passing silently.
         values[BASE_URL.key] = ActualValue(True, connection.base_url, READ_CONNECTION)
@@ -401,6 +422,7 @@ __all__ = [
     "Route",
     "Setting",
     "normalize_auth_mode",
+    "probe",
     "probe_kind",
     "read_actual",
     "read_deactivate_users",

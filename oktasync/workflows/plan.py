@@ -56,7 +56,7 @@ from oktasync.workflows.channels import (
     ActualValue,
     Route,
     Setting,
-    probe_kind,
+    probe,
     read_actual,
     route,
 )
@@ -402,12 +402,13 @@ async def plan_tenant(
     both to re-plan from reads it already made, sparing the org's rate-limit bucket.
     """
     progress = progress or NullProgress()
+    reads = None
     if kind is None:
         progress.note(f"{config.tenant}: reading {app.label} settings")
-        kind = await probe_kind(gateway, app)
+        kind, reads = await probe(gateway, app)
     admin = gateway.has_admin_session()
     if actual is None:
-        actual = await read_actual(gateway, app, kind)
+        actual = await read_actual(gateway, app, kind, reads=reads)
     app_dir = app_state_dir(state, config, app)
     settings = compare(
         config,
