@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import signal
 import socket
 import threading
 from collections.abc import Callable, Coroutine
@@ -114,8 +115,13 @@ async def serve_forever(emulator: Emulator, host: str, port: int, on_ready: Call
     sockets = getattr(site._server, "sockets", None) or []
     if sockets:
         bound = int(sockets[0].getsockname()[1])
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Background jobs in a non-interactive shell ignore SIGINT; handle both so state is always saved.
+        loop.add_signal_handler(sig, stop.set)
     on_ready(bound)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await runner.cleanup()

@@ -34,6 +34,7 @@ from oktasync.emulator.store import (
     AppSettings,
     AppUser,
     GroupAssignment,
+    NotFound,
     ServiceApp,
     Store,
     iso,
@@ -83,6 +84,8 @@ def load_state(data: dict[str, Any]) -> Store:
         _load(store, data)
     except SeedError:
         raise
+    except NotFound as exc:
+        raise SeedError(f"invalid seed: unknown user or group {exc}") from exc
     except (KeyError, TypeError, ValueError, LookupError) as exc:
         raise SeedError(f"invalid seed: {exc!r}") from exc
     return store
@@ -105,22 +108,28 @@ def _load(store: Store, data: dict[str, Any]) -> None:
             public_key_pem=raw.get("public_key_pem"),
             name=raw.get("name", "oktasync service app"),
         )
+    now = iso()
+    reserved = {"id", "status", "created", "profile"}
     for raw in data.get("users") or []:
         profile = dict(raw.get("profile") or {})
-        for key in ("login", "email", "firstName", "lastName"):
-            if key in raw:
-                profile[key] = raw[key]
+        profile.update((k, v) for k, v in raw.items() if k not in reserved)
         if not profile.get("login"):
             raise SeedError(f"user {raw!r}: login is required")
-        user = store.add_user(profile, user_id=raw.get("id"), status=raw.get("status", "ACTIVE"))
+        user = store.add_user(profile, user_id=raw.get("id"), status=raw.get("status", "ACTIVE"), now=now)
         if raw.get("created"):
             user.created = raw["created"]
     for raw in data.get("groups") or []:
-        group = store.add_group(raw["name"], group_id=raw.get("id"), description=raw.get("description", ""))
+        group = store.add_group(
+            raw["name"], group_id=raw.get("id"), description=raw.get("description", ""), now=now
+        )
+        users, by_login, user_groups = store.users, store.users_by_login, store.user_groups
         for ref in raw.get("members") or []:
-            user_id = store.resolve_user(ref)
+            user_id = ref if ref in users else by_login.get(ref.lower()) or store.resolve_user(ref)
             group.members[user_id] = None
-            store.user_groups.setdefault(user_id, set()).add(group.id)
+            if user_id in user_groups:
+                user_groups[user_id].add(group.id)
+            else:
+                user_groups[user_id] = {group.id}
     for raw in data.get("apps") or []:
         _load_app(store, raw)
     events = data.get("events") or []

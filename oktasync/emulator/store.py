@@ -348,21 +348,28 @@ class Store:
 
     # --- creation (seed and control) ----------------------------------------------------------------
     def add_user(
-        self, profile: dict[str, Any], *, user_id: str | None = None, status: str = "ACTIVE"
+        self,
+        profile: dict[str, Any],
+        *,
+        user_id: str | None = None,
+        status: str = "ACTIVE",
+        now: str | None = None,
     ) -> User:
-        now = iso()
+        now = now or iso()
         prof = dict(profile)
         prof.setdefault("email", prof.get("login"))
         user = User(
             id=user_id or self.ids.new("00u"), profile=prof, status=status, created=now, last_updated=now
         )
         self.users[user.id] = user
-        self.users_by_login[user.login.lower()] = user.id
-        self.touch()
+        self.users_by_login[str(prof.get("login", "")).lower()] = user.id
+        self.version += 1
         return user
 
-    def add_group(self, name: str, *, group_id: str | None = None, description: str = "") -> Group:
-        now = iso()
+    def add_group(
+        self, name: str, *, group_id: str | None = None, description: str = "", now: str | None = None
+    ) -> Group:
+        now = now or iso()
         group = Group(
             id=group_id or self.ids.new("00g"),
             name=name,
