@@ -160,15 +160,15 @@ def test_sdk_lists_group_assignments_over_loopback(populated: RunningEmulator, o
     from okta.config.config_setter import ConfigSetter
     from okta.request_executor import RequestExecutor
 
-    class _GroupsClient(ApplicationGroupsApi):  # type: ignore[misc]
+    class _GroupsClient(ApplicationGroupsApi):
         """What okta.client.Client does for its API mixins, for this one API (Client takes ~5 s to import)."""
 
         def __init__(self, user_config: dict[str, Any]) -> None:
-            setter = ConfigSetter()
+            setter = ConfigSetter()  # type: ignore[no-untyped-call]
             setter._apply_config({"client": user_config})
-            config = setter._prune_config(setter.get_config())
+            config = setter._prune_config(setter.get_config())  # type: ignore[no-untyped-call]
             super().__init__(configuration=config)
-            self._request_executor = RequestExecutor(config, NoOpCache(), None)
+            self._request_executor = RequestExecutor(config, NoOpCache(), None)  # type: ignore[no-untyped-call]
 
     async def run() -> tuple[list[str], list[str]]:
         api = _GroupsClient(
