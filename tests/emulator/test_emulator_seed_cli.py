@@ -103,3 +103,21 @@ def test_serve_runs_and_saves_state_on_sigterm(tmp_path: Path) -> None:
     assert proc.returncode == 0
     logins = [u["login"] for u in json.loads(saved.read_text())["users"]]
     assert "zoe@example.com" in logins
+
+
+def test_context_managers_leave_no_thread_or_port_behind() -> None:
+    import socket
+    import threading
+
+    from oktasync.emulator.scim_target import run_scim_server
+    from oktasync.emulator.testing import run_emulator
+
+    before = {t.name for t in threading.enumerate()}
+    with run_scim_server() as scim, run_emulator(standard_seed()) as em:
+        ports = [scim.port, em.thread.port]
+        assert em.http.get("/api/v1/groups").status_code == 200
+    assert {t.name for t in threading.enumerate() if t.is_alive()} <= before
+    for port in ports:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))  # free again
