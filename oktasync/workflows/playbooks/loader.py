@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +80,13 @@ class _Checker:
 
 def shipped_playbook(name: str) -> Path | None:
     """The file of a playbook shipped with oktasync (``playbooks/<name>.yaml``), looked up in the current
-    directory's ``playbooks/`` first, then beside the package (a git clone or an editable install)."""
-    for directory in (Path.cwd() / "playbooks", Path(__file__).resolve().parents[3] / "playbooks"):
+    directory's ``playbooks/`` first, then beside the package (a git clone or an editable install), then
+    where a regular install puts them (``<prefix>/share/oktasync/playbooks``, pyproject's data-files)."""
+    for directory in (
+        Path.cwd() / "playbooks",
+        Path(__file__).resolve().parents[3] / "playbooks",
+        Path(sys.prefix) / "share" / "oktasync" / "playbooks",
+    ):
         candidate = directory / f"{name}.yaml"
         if candidate.is_file():
             return candidate
