@@ -198,6 +198,9 @@ async def _tasks(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
     app = await context.session.app()
     app_dir = StateDir(context.state_dir).for_app(context.config.tenant, app.id)
     retry = bool(args.get("retry"))
+    # Pushes still in flight when the scan starts may fail after it read them: only a run that began with
+    # none in flight has seen every failure. So "settled" (pending_pushes == 0) needs both counts at zero.
+    before = await _app_user_states(context)
     with tasks_lock(app_dir, context.config.tenant, app.label):
         result = await run_tasks(
             context.config,
@@ -207,7 +210,9 @@ async def _tasks(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
             options=TasksOptions(retry=retry),
             progress=context.progress,
         )
-    document = {**result.to_dict(), **await _app_user_states(context)}
+    after = await _app_user_states(context)
+    pending = max(before["pending_pushes"], after["pending_pushes"])
+    document = {**result.to_dict(), **after, "pending_pushes": pending}
     summary = f"{len(result.failures)} failed assignment(s)"
     if retry:
         recovered = sum(1 for r in result.resolutions if r.how == "recovered")
