@@ -5,8 +5,9 @@ real pushes really fail. Every round:
 
 1. faults on (every Okta route): 5 % ``503``, 2 % dropped connections, latency 0–60 ms with rare spikes
    (``jitter``), and a 429 storm (the next ``storm`` requests all get ``429 E0000047``);
-2. ``oktasync resync CONFIG --yes --json``; if it stops (non-zero exit with its journal kept), the designed
-   recovery ``--resume`` is run once and the round says so;
+2. ``oktasync resync CONFIG --yes --json``; if it stops (non-zero exit), the operator's recovery is run once
+   and the round says so: ``--resume`` when it left a journal, else (it stopped before changing anything)
+   the same command again;
 3. faults off, provisioning queue drained, then the checks, from the emulator's state dump and its SCIM call
    history: every group assignment back with its priority and profile; no app user lost; *Deactivate Users*
    restored (on); no SCIM write with ``active: false`` this round and no inactive user on the target;
@@ -39,6 +40,8 @@ class Round:
     problems: list[str] = field(default_factory=list)
     resync_exit: int | None = None
     resumed: bool = False
+    rerun: bool = False
+    first_error: str = ""
     tasks_exit: int | None = None
     failures_expected: int = 0
     failures_found: int = 0
@@ -107,9 +110,15 @@ def run_soak(rounds: int, groups: int, users: int, rejected: int, time_scale: fl
                 done = _resync(cfg, env)
                 r.resync_exit = done.exit_code
                 if done.exit_code != 0:
+                    # What an operator does: --resume if the run left a journal; if there is nothing to resume
+                    # (it stopped before changing anything, exit 4), start it again.
+                    r.first_error = done.stderr.strip()[-400:]
                     em.control.faults(**faults(1000 + number, storm=0))
                     retry = _resync(cfg, env, resume=True)
                     r.resumed = True
+                    if retry.exit_code == 4 and "no unfinished resync" in retry.stderr:
+                        r.resumed, r.rerun = False, True
+                        retry = _resync(cfg, env)
                     if retry.exit_code != 0:
                         r.fail(
                             f"resync exit {done.exit_code}, --resume exit {retry.exit_code}: "
@@ -161,7 +170,8 @@ def run_soak(rounds: int, groups: int, users: int, rejected: int, time_scale: fl
                 status = "PASS" if r.ok else "FAIL: " + "; ".join(r.problems)
                 print(
                     f"round {number}/{rounds}: {status} (resync exit {r.resync_exit}"
-                    f"{', resumed' if r.resumed else ''}, tasks {r.failures_found}/{r.failures_expected}, "
+                    f"{', resumed' if r.resumed else ''}{', re-run' if r.rerun else ''}, "
+                    f"tasks {r.failures_found}/{r.failures_expected}, "
                     f"{r.api_calls} calls, {r.faults_injected} faults, {r.http_429} 429s, {r.wall_s:.1f} s)",
                     flush=True,
                 )
