@@ -34,3 +34,15 @@ def test_example_configs_carry_the_schema_comment() -> None:
     for config in configs:
         first = config.read_text().splitlines()[0]
         assert first == "# yaml-language-server: $schema=../docs/tenant-config.schema.json", config
+
+
+def test_example_configs_are_valid() -> None:
+    import re
+
+    from oktasync.config import load_tenant
+
+    for config in sorted((ROOT / "configs").glob("*.yaml")):
+        names = set(re.findall(r"env\.([A-Z0-9_]+)", config.read_text()))
+        environ = {name: f"example-{name.lower()}" for name in names}
+        loaded = load_tenant(config, environ=environ)
+        assert loaded.scim.unique_identifier in ("email", "userName", "login")
