@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import GlobalOptions, configure_logging, handle_errors
+from oktasync.cli.context import GlobalOptions, configure_logging, handle_errors, reset_output
 
 # name -> (module, one-line help). Help is duplicated here so `--help` does not import every command.
 _COMMANDS: dict[str, tuple[str, str]] = {
@@ -83,5 +83,6 @@ def cli(ctx: click.Context, log_format: str, verbose: int, state_dir: str | None
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code (errors mapped once, in ``handle_errors``)."""
     args = sys.argv[1:] if argv is None else argv
+    reset_output()
     result: Any = handle_errors(lambda: cli.main(args=args, prog_name="oktasync", standalone_mode=False))
     return result if isinstance(result, int) else 0

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from oktasync.cli.context import emit_json, global_options
+from oktasync.cli.context import emit_json, global_options, json_option
 from oktasync.cli.plan import render_plan
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenants
@@ -47,7 +47,7 @@ def _render_result(result: TenantApplyResult) -> list[str]:
 @click.command("apply")
 @click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--yes", is_flag=True, help="Apply without asking.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (docs/plan-json.md).")
+@json_option("Print one JSON document (docs/plan-json.md).")
 @click.option(
     "--confirm-manual",
     is_flag=True,

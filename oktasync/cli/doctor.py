@@ -7,7 +7,7 @@ import time
 
 import click
 
-from oktasync.cli.context import emit_json
+from oktasync.cli.context import emit_json, json_option
 from oktasync.config import load_tenant
 from oktasync.workflows.doctor import DoctorResult, doctor
 
@@ -36,7 +36,7 @@ def render(result: DoctorResult) -> str:
 
 @click.command("doctor")
 @click.argument("config", type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_option("Print one JSON document.")
 def command(config: str, as_json: bool) -> int:
     """Read-only probe: auth and scopes, the app and its kind, which channel writes and which read verifies
     each managed setting, rate-limit headroom per bucket, admin session validity.

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import emit_json, global_options
+from oktasync.cli.context import emit_json, global_options, json_option
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenants
 from oktasync.state import StateDir
@@ -84,7 +84,7 @@ def render_plan(result: PlanResult) -> str:
 
 @click.command("plan")
 @click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (docs/plan-json.md).")
+@json_option("Print one JSON document (docs/plan-json.md).")
 @click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 2 when verifiable drift exists (0 = nothing to change)."
 )

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import emit_json, global_options
+from oktasync.cli.context import emit_json, global_options, json_option
 from oktasync.cli.progress import make_progress
 from oktasync.errors import ConfigError, Problem, SafetyError
 from oktasync.workflows.playbooks.model import Playbook, Step
@@ -150,7 +150,7 @@ def command() -> None:
 @click.option("--dry-run", is_flag=True, help="Change nothing: read-only steps run, write steps only tell.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted or stopped run where it stopped.")
 @click.option("--fresh", is_flag=True, help="Discard an interrupted run and start a new one.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (progress goes to stderr).")
+@json_option("Print one JSON document (progress goes to stderr).")
 @click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 2 when a step failed under on_failure: continue."
 )
@@ -256,7 +256,7 @@ def validate_command(playbooks: tuple[str, ...]) -> int:
 @command.command("status")
 @click.argument("playbook")
 @click.option("-c", "--config", "configs", multiple=True, required=True, type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the run records as one JSON document.")
+@json_option("Print the run records as one JSON document.")
 @click.pass_context
 def status_command(ctx: click.Context, playbook: str, configs: tuple[str, ...], as_json: bool) -> int:
     """Show the latest run of PLAYBOOK for each --config, step by step, from the run record."""

@@ -8,7 +8,7 @@ import io
 
 import click
 
-from oktasync.cli.context import emit_json
+from oktasync.cli.context import emit_json, mark_json
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenant
 from oktasync.workflows.report import COLUMNS, UnmanagedReport
@@ -27,6 +27,7 @@ def command() -> None:
     type=click.Choice(["table", "json", "csv"]),
     default="table",
     show_default=True,
+    callback=mark_json,
     help="table for people, json for scripts (one document), csv for a spreadsheet review.",
 )
 def unmanaged(config_path: str, fmt: str) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import emit_json, global_options
+from oktasync.cli.context import emit_json, global_options, json_option
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenant
 from oktasync.errors import EXIT_OK, Interrupted
@@ -23,7 +23,7 @@ from oktasync.workflows.resync import ResyncOptions, ResyncPlan, ResyncResult
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (required when not on a terminal).")
 @click.option("--dry-run", is_flag=True, help="Show the plan (groups, users affected) and change nothing.")
 @click.option("--resume", is_flag=True, help="Finish the interrupted run recorded in the journal.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_option("Print one JSON document.")
 @click.option(
     "--max-affected-users",
     type=click.IntRange(min=0),

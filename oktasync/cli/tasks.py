@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import emit_json, global_options
+from oktasync.cli.context import emit_error_json, emit_json, global_options, json_option
 from oktasync.cli.progress import make_progress
 from oktasync.config import Secret, load_tenants
 from oktasync.config.schema import TenantConfig
@@ -43,7 +42,7 @@ def combine_exit_codes(codes: list[int]) -> int:
 
 @click.command("tasks")
 @click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (one per line with --watch).")
+@json_option("Print one JSON document (one per line with --watch).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 while failed assignments remain.")
 @click.option("--retry", is_flag=True, help="Re-trigger failed pushes through the API and wait for them.")
 @click.option("--watch", is_flag=True, help="Keep running, one pass every --interval seconds (Ctrl-C stops).")
@@ -136,7 +135,7 @@ def command(
         if as_json:
             document: dict[str, Any] = {"exit_code": code, "tenants": [r.to_dict() for r in results]}
             if watch:
-                click.echo(json.dumps(document, default=str))  # one document per line per pass
+                emit_json(document, compact=True)  # one document per line per pass
             else:
                 emit_json(document)
         else:
@@ -184,7 +183,9 @@ def command(
                 return asyncio.run(main())
         return asyncio.run(main())
     except KeyboardInterrupt:
-        click.echo(f"Interrupted after {passes} pass(es); state is saved, nothing to resume.", err=True)
+        message = f"Interrupted after {passes} pass(es); state is saved, nothing to resume."
+        click.echo(message, err=True)
+        emit_error_json(EXIT_INTERRUPTED, "Interrupted", message)  # only if no document was printed yet
         return EXIT_INTERRUPTED
 
 

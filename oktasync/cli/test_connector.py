@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import emit_json
+from oktasync.cli.context import emit_json, json_option
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenants
 from oktasync.workflows.connector_test import ConnectorReport, Status, test_connector
@@ -19,7 +19,7 @@ _COLOUR = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "red", Stat
 
 @click.command("test-connector")
 @click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_option("Print one JSON document.")
 @click.option(
     "--write-probe",
     is_flag=True,

@@ -6,6 +6,37 @@ from pydantic import SecretStr
 
 MASK = "(sensitive)"
 
+# Every value revealed in this process, so the CLI can scrub any that reaches an error message or a log
+# line anyway (an exception from a library that quotes a URL or a header). Defence in depth: the code
+# paths themselves already never print secrets. Short values are skipped (they would mask ordinary words).
+_REVEALED: set[str] = set()
+_MIN_LENGTH = 6
+
+
+def _remember(value: str) -> None:
+    if len(value) >= _MIN_LENGTH:
+        _REVEALED.add(value)
+        # A webhook URL's token lives in its path or query: an error may quote a normalised form of the
+        # URL, so remember those parts too.
+        if "://" in value:
+            from urllib.parse import urlsplit
+
+            try:
+                parts = urlsplit(value)
+            except ValueError:
+                return
+            for part in (parts.path, parts.query):
+                if len(part.strip("/")) >= _MIN_LENGTH:
+                    _REVEALED.add(part)
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret value this process has revealed replaced by ``(sensitive)``."""
+    for value in sorted(_REVEALED, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
+
 
 class Secret(SecretStr):
     """Holds an API token, Bearer token, admin session or webhook URL. Use ``reveal()`` at the wire."""
@@ -14,4 +45,6 @@ class Secret(SecretStr):
         return MASK
 
     def reveal(self) -> str:
-        return self.get_secret_value()
+        value = self.get_secret_value()
+        _remember(value)
+        return value
