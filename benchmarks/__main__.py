@@ -75,6 +75,7 @@ def render_targets(targets: dict[str, dict[str, Any]]) -> str:
 def run_benchmarks(scale_name: str, only: Sequence[str], out: Path | None, time_scale: float | None) -> int:
     from dataclasses import replace
 
+    from benchmarks import orgs
     from benchmarks.scenarios import SCENARIOS, workdir
 
     scale = SCALES[scale_name]
@@ -104,6 +105,7 @@ def run_benchmarks(scale_name: str, only: Sequence[str], out: Path | None, time_
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "scale": scale.name,
         "time_scale": scale.time_scale,
+        "rate_limit_headroom": orgs.HEADROOM,
         "sizes": {
             "resync": {"groups": scale.resync_groups, "users": scale.resync_users},
             "tasks": {
@@ -147,10 +149,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[], help="Run only this scenario (repeatable).")
     parser.add_argument("--time-scale", type=float, help="Override the emulator's time scale.")
     parser.add_argument(
+        "--headroom", type=float, help="okta.rate_limit_headroom in the configs (default: oktasync's, 0.1)."
+    )
+    parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})."
     )
     ns = parser.parse_args(args)
     scale = ns.scale or ("quick" if ns.quick else "full")
+    if ns.headroom is not None:
+        from benchmarks import orgs
+
+        orgs.HEADROOM = ns.headroom
     return run_benchmarks(scale, ns.only, ns.out, ns.time_scale)
 
 

@@ -92,6 +92,7 @@ class Run:
     time_scale: float = 1.0
     calls: int | None = None
     calls_by_bucket: dict[str, int] = field(default_factory=dict)
+    calls_by_route: dict[str, int] = field(default_factory=dict)
     http_429: int | None = None
     min_calls: dict[str, int] = field(default_factory=dict)
     floor_s: float | None = None  # emulated seconds
@@ -126,6 +127,7 @@ def apply_stats(run: Run, stats: Mapping[str, Any]) -> None:
     run.calls = int(stats.get("total", 0))
     run.calls_by_bucket = {str(k): int(v) for k, v in (stats.get("by_bucket") or {}).items()}
     run.http_429 = int((stats.get("by_status") or {}).get("429", 0))
+    run.calls_by_route = {str(k): int(v) for k, v in (stats.get("by_route") or {}).items()}
 
 
 def not_measured(scenario: str, side: str, why: str) -> Run:

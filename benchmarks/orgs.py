@@ -21,6 +21,8 @@ API_TOKEN = "bench-okta-token"
 ADMIN_SESSION = "bench-admin-session"
 SCIM_TOKEN = "bench-scim-token"
 LABEL = "Chronosphere"
+# okta.rate_limit_headroom for the generated configs; None = oktasync's default (``--headroom`` changes it).
+HEADROOM: float | None = None
 
 
 def app_doc(label: str, scim_url: str, groups: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -100,6 +102,7 @@ def tenant_config(path: Path, *, tenant: str, org_url: str, scim_url: str, label
             "org_url": org_url,
             "token": "{{ env.OKTA_API_TOKEN }}",
             "admin_session": "{{ env.OKTA_ADMIN_SESSION }}",
+            **({} if HEADROOM is None else {"rate_limit_headroom": HEADROOM}),
         },
         "app": {"label": label},
         "scim": {

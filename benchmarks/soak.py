@@ -5,9 +5,9 @@ real pushes really fail. Every round:
 
 1. faults on (every Okta route): 5 % ``503``, 2 % dropped connections, latency 0–60 ms with rare spikes
    (``jitter``), and a 429 storm (the next ``storm`` requests all get ``429 E0000047``);
-2. ``oktasync resync CONFIG --yes --json``; if it stops (non-zero exit), the operator's recovery is run once
-   and the round says so: ``--resume`` when it left a journal, else (it stopped before changing anything)
-   the same command again;
+2. ``oktasync resync CONFIG --yes --json``; while it exits non-zero, the operator's recovery (faults still
+   on, at most ``MAX_RECOVERIES`` times), counted per round: ``--resume`` when it left a journal, else (it
+   stopped before changing anything) the same command again;
 3. faults off, provisioning queue drained, then the checks, from the emulator's state dump and its SCIM call
    history: every group assignment back with its priority and profile; no app user lost; *Deactivate Users*
    restored (on); no SCIM write with ``active: false`` this round and no inactive user on the target;
@@ -31,6 +31,7 @@ from benchmarks.harness import Completed, parse_json, run_oktasync, write_json
 from benchmarks.scenarios import CLIENT_TIMEOUT, _drive_resync, emulator, has_command
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "soak.json"
+MAX_RECOVERIES = 5  # --resume / re-run attempts per round before the round fails
 
 
 @dataclass
@@ -39,9 +40,9 @@ class Round:
     ok: bool = True
     problems: list[str] = field(default_factory=list)
     resync_exit: int | None = None
-    resumed: bool = False
-    rerun: bool = False
-    first_error: str = ""
+    resumes: int = 0
+    reruns: int = 0
+    errors: list[str] = field(default_factory=list)
     tasks_exit: int | None = None
     failures_expected: int = 0
     failures_found: int = 0
@@ -109,21 +110,25 @@ def run_soak(rounds: int, groups: int, users: int, rejected: int, time_scale: fl
                 em.control.faults(**faults(number, storm=25))
                 done = _resync(cfg, env)
                 r.resync_exit = done.exit_code
-                if done.exit_code != 0:
-                    # What an operator does: --resume if the run left a journal; if there is nothing to resume
-                    # (it stopped before changing anything, exit 4), start it again.
-                    r.first_error = done.stderr.strip()[-400:]
-                    em.control.faults(**faults(1000 + number, storm=0))
+                retry = done
+                attempt = 0
+                while retry.exit_code != 0 and attempt < MAX_RECOVERIES:
+                    # What an operator does, faults still on: --resume while the run left a journal; when
+                    # there is nothing to resume (it stopped before changing anything, exit 4), start again.
+                    attempt += 1
+                    r.errors.append(retry.stderr.strip()[-600:])
+                    em.control.faults(**faults(1000 * attempt + number, storm=0))
                     retry = _resync(cfg, env, resume=True)
-                    r.resumed = True
                     if retry.exit_code == 4 and "no unfinished resync" in retry.stderr:
-                        r.resumed, r.rerun = False, True
+                        r.reruns += 1
                         retry = _resync(cfg, env)
-                    if retry.exit_code != 0:
-                        r.fail(
-                            f"resync exit {done.exit_code}, --resume exit {retry.exit_code}: "
-                            f"{retry.stderr[-300:]}"
-                        )
+                    else:
+                        r.resumes += 1
+                if retry.exit_code != 0:
+                    r.fail(
+                        f"resync still exit {retry.exit_code} after {attempt} recoveries: "
+                        f"{retry.stderr.strip()[-300:]}"
+                    )
                 em.control.clear_faults()
                 if not em.control.wait_idle(300):
                     r.fail("provisioning queue not idle")
@@ -170,7 +175,8 @@ def run_soak(rounds: int, groups: int, users: int, rejected: int, time_scale: fl
                 status = "PASS" if r.ok else "FAIL: " + "; ".join(r.problems)
                 print(
                     f"round {number}/{rounds}: {status} (resync exit {r.resync_exit}"
-                    f"{', resumed' if r.resumed else ''}{', re-run' if r.rerun else ''}, "
+                    f"{f', {r.resumes} --resume' if r.resumes else ''}"
+                    f"{f', {r.reruns} re-run' if r.reruns else ''}, "
                     f"tasks {r.failures_found}/{r.failures_expected}, "
                     f"{r.api_calls} calls, {r.faults_injected} faults, {r.http_429} 429s, {r.wall_s:.1f} s)",
                     flush=True,
