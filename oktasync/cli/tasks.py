@@ -14,6 +14,7 @@ import click
 from oktasync.cli.context import emit_error_json, emit_json, global_options, json_option
 from oktasync.cli.progress import make_progress
 from oktasync.config import Secret, load_tenants
+from oktasync.config.load import webhook_url_problem
 from oktasync.config.schema import TenantConfig
 from oktasync.errors import EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, OktasyncError, SafetyError
 from oktasync.state import StateDir
@@ -112,6 +113,10 @@ def command(
     Exit codes: 0 ok; 2 with --detailed-exitcode while failures remain; 1 when an API call failed or (with
     --retry) a user reached tasks.retry.max_attempts; 4 another poller runs; 130 interrupted.
     """
+    for url in notify_urls:
+        why = webhook_url_problem(url)
+        if why:
+            raise click.UsageError(f"--notify: the URL {why} (value not shown: webhook URLs are secrets)")
     tenants = load_tenants(list(configs))
     state_root = StateDir(global_options(ctx).resolved_state_dir())
     options = TasksOptions(

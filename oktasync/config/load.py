@@ -162,6 +162,39 @@ def _url_problems(doc: SourceDocument, path: Path_, value: Any, what: str) -> li
     return [doc.problem(path, f"{what} is not an https URL: '{value}'", "write a full https:// URL")]
 
 
+def webhook_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a webhook, or None. Never quotes the URL: webhook URLs carry their token."""
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # both parse lazily and raise on a bad host or port
+    except ValueError:
+        return "is not a valid URL (bad host or port)"
+    if parts.scheme not in ("http", "https") or not host:
+        return "is not an http(s) URL with a host"
+    if any(char.isspace() for char in url.strip()):
+        return "contains whitespace"
+    return None
+
+
+def _webhook_problems(doc: SourceDocument, data: dict[str, Any]) -> list[Problem]:
+    targets = _get(data, ("tasks", "notify"))
+    problems: list[Problem] = []
+    for index, target in enumerate(targets if isinstance(targets, list) else []):
+        url = target.get("webhook") if isinstance(target, dict) else None
+        if not isinstance(url, str) or not url.strip() or "{{" in url:
+            continue  # empty = not configured here; a failed template is reported already
+        why = webhook_url_problem(url)
+        if why:
+            problems.append(
+                doc.problem(
+                    ("tasks", "notify", index, "webhook"),
+                    f"tasks.notify[{index}].webhook {why} (value not shown: webhook URLs are secrets)",
+                    "check the environment variable or file it comes from",
+                )
+            )
+    return problems
+
+
 def _cross_field_problems(doc: SourceDocument, data: Any) -> list[Problem]:
     if not isinstance(data, dict):
         return []
@@ -204,6 +237,7 @@ def _cross_field_problems(doc: SourceDocument, data: Any) -> list[Problem]:
             )
         )
     problems += _push_requires_create(doc, data)
+    problems += _webhook_problems(doc, data)
     return problems
 
 

@@ -43,6 +43,12 @@ def test_example_configs_are_valid() -> None:
 
     for config in sorted((ROOT / "configs").glob("*.yaml")):
         names = set(re.findall(r"env\.([A-Z0-9_]+)", config.read_text()))
-        environ = {name: f"example-{name.lower()}" for name in names}
+        # Webhook URLs are checked for shape (never printed), so *_URL variables get a URL.
+        environ = {
+            name: f"https://hooks.example.com/{name.lower()}"
+            if name.endswith("URL")
+            else f"example-{name.lower()}"
+            for name in names
+        }
         loaded = load_tenant(config, environ=environ)
         assert loaded.scim.unique_identifier in ("email", "userName", "login")

@@ -33,7 +33,7 @@ async def send_notifications(
                 response = await client.post(
                     target.webhook.reveal(), json=payload(target, message, level=level, tenant=tenant)
                 )
-            except httpx.HTTPError as error:
+            except Exception as error:  # noqa: BLE001 - InvalidURL, ValueError, OverflowError: not HTTPError
                 failures.append(f"target {number} ({target.kind}): {type(error).__name__}")
                 continue
             if response.is_success:

@@ -56,7 +56,10 @@ class Notifier:
 
     def describe(self) -> str:
         """A safe name for reports: kind, host and the id. Never the path or query (tokens live there)."""
-        host = urlsplit(self.url.reveal()).hostname or "?"
+        try:
+            host = urlsplit(self.url.reveal()).hostname or "?"
+        except ValueError:  # a malformed URL (config and --notify are checked, this is defence in depth)
+            host = "?"
         return f"{self.kind} webhook on {host} ({self.id})"
 
 
@@ -134,6 +137,10 @@ def payload(kind: str, message: dict[str, Any]) -> dict[str, Any]:
 
 
 def _safe_error(error: Exception, url: str) -> str:
+    if not isinstance(error, httpx.HTTPError):
+        # Not a transport error: its message may quote the URL in a normalised form that the replace
+        # below would miss (an invalid URL, a bad port). The type is enough to act on.
+        return f"{type(error).__name__} (the webhook URL is unusable)"
     text = f"{type(error).__name__}: {error}".replace(url, "(sensitive)")
     return text[:300]
 
@@ -190,7 +197,8 @@ async def deliver(
                 )
                 ok = 200 <= response.status_code < 300
                 error = None if ok else f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure is the webhook's, never the run's
+                # httpx raises InvalidURL, ValueError or OverflowError (a bad port) outside HTTPError.
                 ok, error = False, _safe_error(exc, url)
             if ok:
                 delivered += 1
