@@ -446,6 +446,7 @@ class ApiRoutes:
         app.router.add_get("/api/v1/groups/{group_id}/users", self.list_group_users)
         app.router.add_get("/api/v1/users", self.list_users)
         app.router.add_get("/api/v1/users/{user_id}", self.get_user)
+        app.router.add_get("/api/v1/users/{user_id}/groups", self.list_user_groups)
         app.router.add_get("/api/v1/logs", self.list_logs)
 
     # --- renderers -----------------------------------------------------------------------------------
@@ -926,6 +927,21 @@ class ApiRoutes:
         except NotFound:
             raise not_found(f"{ref} (User)") from None
         return json_response(self.user_json(request, user))
+
+    async def list_user_groups(self, request: web.Request) -> web.Response:
+        """Users API "List all groups of a user" (listUserGroups): id or login in the path, a JSON array of
+        Group objects, ``limit`` up to 200 (default 200), ``after`` cursor in the Link header. Scope
+        okta.users.read (the ``/api/v1/users`` prefix in ``_SCOPES``); counted in the general ``/api/v1``
+        bucket like the other non-app routes here (okta-api.md §2.2)."""
+        ref = request.match_info["user_id"]
+        try:
+            user_id = self.store.resolve_user(ref)
+        except NotFound:
+            raise not_found(f"{ref} (User)") from None
+        limit = parse_limit(request, 200, 1, 200)
+        keys, nxt = page_by_id(request, self.store.user_group_ids(user_id), limit)
+        groups = self.store.groups
+        return json_list(request, [self.group_json(request, groups[k]) for k in keys], nxt, limit)
 
     # --- system log --------------------------------------------------------------------------------------
     async def list_logs(self, request: web.Request) -> web.Response:

@@ -338,6 +338,10 @@ class Store:
             raise NotFound(ref)
         return found
 
+    def user_group_ids(self, user_id: str) -> list[str]:
+        """The groups a user is a member of, sorted by id (the order ``page_by_id`` pages in)."""
+        return sorted(self.user_groups.get(user_id, ()))
+
     def resolve_group(self, ref: str) -> str:
         if ref in self.groups:
             return ref

@@ -94,6 +94,11 @@ class OktaGateway(Protocol):
 
     async def list_group_member_ids(self, group_id: str) -> list[str]: ...
 
+    async def list_user_group_ids(self, user_id: str) -> list[str]:
+        """Ids of every group the user is a member of (Users API "List all groups of a user",
+        ``GET /api/v1/users/{id}/groups``), all pages. An unknown user raises ``NotFoundError``."""
+        ...
+
     # --- system log -----------------------------------------------------------------------------------
     async def list_log_events(
         self, *, since: str, until: str | None = None, filter: str | None = None

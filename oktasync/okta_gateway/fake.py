@@ -475,6 +475,12 @@ class FakeGateway:
             raise _api_error(404, "E0000007", f"Not found: Resource not found: {group_id} (UserGroup)")
         return list(self.groups[group_id][1])
 
+    async def list_user_group_ids(self, user_id: str) -> list[str]:
+        self._call("list_user_group_ids", user_id)
+        if user_id not in self.users:
+            raise _api_error(404, "E0000007", f"Not found: Resource not found: {user_id} (User)")
+        return [gid for gid, (_, members) in self.groups.items() if user_id in members]
+
     # --- system log --------------------------------------------------------------------------------
     async def list_log_events(
         self, *, since: str, until: str | None = None, filter: str | None = None

@@ -56,6 +56,7 @@ APPS_PAGE = 200
 APP_GROUPS_PAGE = 200
 APP_USERS_PAGE = 500
 GROUP_MEMBERS_PAGE = 1000
+USER_GROUPS_PAGE = 200  # listUserGroups: limit <= 200, default 200 (Users API reference)
 LOGS_PAGE = 1000
 
 
@@ -355,6 +356,15 @@ class SdkGateway:
     async def list_group_member_ids(self, group_id: str) -> list[str]:
         items = await self.transport.get_all(
             f"/api/v1/groups/{_id(group_id)}/users", {"limit": GROUP_MEMBERS_PAGE}
+        )
+        return [str(item["id"]) for item in items if isinstance(item, dict) and "id" in item]
+
+    async def list_user_group_ids(self, user_id: str) -> list[str]:
+        # "List all groups of a user" (Users API, listUserGroups; scope okta.users.read): a JSON array of
+        # Group objects, paged with `after` from the Link header, `limit` up to 200. Raw JSON like every
+        # list (all Link lines, errors raise); the SDK 3.4 method exposes neither `limit` nor `after`.
+        items = await self.transport.get_all(
+            f"/api/v1/users/{_id(user_id)}/groups", {"limit": USER_GROUPS_PAGE}
         )
         return [str(item["id"]) for item in items if isinstance(item, dict) and "id" in item]
 

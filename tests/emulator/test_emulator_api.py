@@ -274,3 +274,39 @@ def test_groups_users_and_members(emulator: RunningEmulator) -> None:
     users = _get(emulator, "/api/v1/users", limit=4)
     assert len(users.json()) == 4 and _next_link(users) is not None
     assert _get(emulator, "/api/v1/users/alice@example.com").json()["profile"]["firstName"] == "Alice"
+
+
+def test_groups_of_a_user(emulator: RunningEmulator) -> None:
+    """Users API "List all groups of a user": id or login in the path, a JSON array of Group objects,
+    ``limit`` 1..200 (default 200) with ``after`` paging in separate Link lines, the /api/v1 bucket."""
+    c = emulator.control
+    carol = c.user_id("carol@example.com")
+    expected = {c.group_id(g) for g in ("engineering", "sales", "everyone")}
+    c.reset_stats()
+    resp = _get(emulator, f"/api/v1/users/{carol}/groups")
+    assert resp.status_code == 200 and resp.headers["X-Rate-Limit-Limit"] == "1200"
+    assert {g["id"] for g in resp.json()} == expected and _next_link(resp) is None
+    assert {g["profile"]["name"] for g in resp.json()} == {"engineering", "sales", "everyone"}
+    assert {g["id"] for g in _get(emulator, "/api/v1/users/carol@example.com/groups").json()} == expected
+    stats = c.stats()
+    assert stats["by_bucket"] == {"/api/v1": 2}
+    assert stats["by_route"] == {"GET /api/v1/users/{user_id}/groups": 2}
+
+    first = _get(emulator, f"/api/v1/users/{carol}/groups", limit=2)
+    links = first.headers.get_list("link")
+    assert len(first.json()) == 2 and links[0].endswith('rel="self"') and len(links) == 2
+    nxt = _next_link(first)
+    assert nxt is not None and "after=" in nxt
+    second = emulator.http.get(nxt, headers=emulator.headers)
+    assert len(second.json()) == 1 and _next_link(second) is None
+    assert {g["id"] for g in first.json() + second.json()} == expected
+
+    assert _get(emulator, f"/api/v1/users/{carol}/groups", limit=200).status_code == 200
+    too_big = _get(emulator, f"/api/v1/users/{carol}/groups", limit=201)
+    assert too_big.status_code == 400 and too_big.json()["errorCode"] == "E0000001"
+    missing = _get(emulator, "/api/v1/users/00unosuchuser0000000/groups")
+    assert missing.status_code == 404 and missing.json()["errorCode"] == "E0000007"
+
+    c.remove_member("sales", "carol@example.com")  # membership changes show at once
+    after = {g["id"] for g in _get(emulator, f"/api/v1/users/{carol}/groups").json()}
+    assert after == expected - {c.group_id("sales")}

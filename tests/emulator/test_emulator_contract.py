@@ -91,6 +91,21 @@ def test_groups_and_users_parse(populated: RunningEmulator) -> None:
         assert User.from_dict(doc) is not None
 
 
+def test_groups_of_a_user_parse(populated: RunningEmulator) -> None:
+    """``GET /api/v1/users/{id}/groups`` (listUserGroups) answers ``List[Group]`` in the SDK's spec."""
+    from okta.models.group import Group
+
+    carol = populated.control.user_id("carol@example.com")
+    docs = _json(populated, f"/api/v1/users/{carol}/groups")
+    parsed = [Group.from_dict(doc) for doc in docs]
+    assert all(g is not None for g in parsed)
+    assert sorted(g.profile.actual_instance.name for g in parsed if g is not None) == [
+        "engineering",
+        "everyone",
+        "sales",
+    ]
+
+
 def test_connections_parse(populated: RunningEmulator) -> None:
     from okta.models.provisioning_connection_response import ProvisioningConnectionResponse
 

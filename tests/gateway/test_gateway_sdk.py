@@ -17,6 +17,7 @@ from oktasync.models import Connection, ToAppSettings
 from oktasync.okta_gateway.sdk import SdkGateway
 
 GROUPS_ROUTE = "GET /api/v1/apps/{app_id}/groups"
+USER_GROUPS_ROUTE = "GET /api/v1/users/{user_id}/groups"
 
 
 def _big_org(groups: int, users: int = 0) -> dict[str, Any]:
@@ -42,6 +43,39 @@ def test_three_pages_of_app_groups_at_limit_200() -> None:
     assert {a.group_name for a in assignments} == {f"group-{g:05d}" for g in range(450)}
     assert sorted(a.priority for a in assignments if a.priority is not None) == list(range(450))
     assert stats["by_route"][GROUPS_ROUTE] == 3  # 200 + 200 + 50: the maximum page size
+
+
+def test_groups_of_a_user_all_pages_at_limit_200_in_the_general_bucket() -> None:
+    """Users API "List all groups of a user": 450 groups are 3 pages (200 + 200 + 50); an unknown user is a
+    NotFoundError and an error on a later page raises, never a short list."""
+    seed = build_org(users=2, groups=450, memberships_per_user=450, assign_groups=0, api_tokens=(API_TOKEN,))
+    with run_emulator(seed) as em:
+        user = em.control.user_id("user0@example.com")
+        groups = {g["id"] for g in em.control.state()["groups"]}
+
+        async def scenario() -> tuple[list[str], list[str], int]:
+            gw = gateway(em.url)
+            try:
+                ids = await gw.list_user_group_ids(user)
+                buckets = [s.bucket for s in gw.rate_limits()]
+                pages = em.control.stats()["by_route"][USER_GROUPS_ROUTE]
+                with pytest.raises(NotFoundError):
+                    await gw.list_user_group_ids("00unosuchuser0000000")
+                em.control.faults(
+                    targeted=[
+                        {"path_pattern": "/groups$", "method": "GET", "nth": 2, "status": 500, "times": 50}
+                    ]
+                )
+                with pytest.raises(TransientApiError):
+                    await gw.list_user_group_ids(user)
+                return ids, buckets, pages
+            finally:
+                await gw.close()
+
+        ids, buckets, pages = run(scenario())
+    assert len(ids) == len(set(ids)) == 450 and set(ids) == groups
+    assert pages == 3  # 200 + 200 + 50: the maximum page size
+    assert buckets == ["/api/v1"]
 
 
 def test_429_storm_and_503s_are_survived_with_the_right_data() -> None:

@@ -24,6 +24,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from oktasync.errors import AuthError, NotFoundError
 from oktasync.models import AppUser, LogEvent
 from oktasync.okta_gateway.base import OktaGateway
 from oktasync.workflows.progress import NullProgress, Progress
@@ -156,21 +157,59 @@ def build_failure(
 async def attribute_groups(
     gateway: OktaGateway, app_id: str, failures: dict[str, Failure], stats: ScanStats
 ) -> dict[str, Failure]:
-    """Fill ``groups`` for GROUP-scoped failures: which of the app's assigned groups hold the user.
+    """Fill ``groups`` for GROUP-scoped failures: which of the app's assigned groups hold the user, in
+    assignment-priority order (the group whose profile Okta applies first comes first).
 
-    Costs one call per assigned group (plus pages), so it only runs when a GROUP failure has no groups yet.
+    Runs only when a GROUP failure has no groups yet. One page of group assignments (per 200 groups) gives
+    names and priorities; then whichever of two ways takes fewer calls:
+
+    * one "List all groups of a user" per failed user (``GET /api/v1/users/{id}/groups``, up to 200 groups a
+      page, so one call for almost every user), intersected with the assigned groups, or
+    * one member listing per assigned group (``GET /api/v1/groups/{id}/users``, 1,000 members a page).
+
+    An incremental run with a few new failures on an app with 50 assigned groups thus costs a few user
+    reads, not 50 member listings; a first run with hundreds of failures lists the groups. On a tie the user
+    reads win: a group listing can need more than one page, a user's rarely does. Both are outside the
+    ``/api/v1/apps`` bucket the app-user scan is bound by (okta-api.md §2.2). ``stats.groups_read`` counts
+    the membership reads of either kind.
     """
-    needing = {uid for uid, f in failures.items() if f.scope == "GROUP" and not f.groups}
+    needing = sorted(uid for uid, f in failures.items() if f.scope == "GROUP" and not f.groups)
     if not needing:
         return failures
     assignments = await gateway.list_group_assignments(app_id)
     assignments.sort(key=lambda a: (a.priority if a.priority is not None else 1 << 30, a.group_id))
     found: dict[str, list[str]] = {uid: [] for uid in needing}
-    for assignment in assignments:
-        members = await gateway.list_group_member_ids(assignment.group_id)
-        stats.groups_read += 1
-        for uid in needing.intersection(members):
-            found[uid].append(assignment.group_name or assignment.group_id)
+    by_user = len(needing) <= len(assignments)
+    if by_user:
+        rank = {a.group_id: i for i, a in enumerate(assignments)}
+        for uid in needing:
+            try:
+                member_of = await gateway.list_user_group_ids(uid)
+            except NotFoundError:
+                member_of = []  # the Okta user is gone: no group holds it (as a member listing would say)
+            except AuthError as exc:
+                if exc.status != 403:
+                    raise
+                # okta.users.read not granted (a narrowed `oauth.scopes`, or the admin role): the member
+                # listings need only okta.groups.read, which worked before this path existed.
+                stats.notes.append(
+                    "okta.users.read was refused (403): found the groups of failed users by listing the "
+                    "members of every assigned group instead"
+                )
+                found = {u: [] for u in needing}
+                by_user = False
+                break
+            stats.groups_read += 1
+            for index in sorted({rank[gid] for gid in member_of if gid in rank}):
+                assignment = assignments[index]
+                found[uid].append(assignment.group_name or assignment.group_id)
+    if not by_user:
+        wanted = set(needing)
+        for assignment in assignments:
+            members = await gateway.list_group_member_ids(assignment.group_id)
+            stats.groups_read += 1
+            for uid in wanted.intersection(members):
+                found[uid].append(assignment.group_name or assignment.group_id)
     out = dict(failures)
     for uid, names in found.items():
         out[uid] = replace(out[uid], groups=tuple(names))
