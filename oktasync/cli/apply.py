@@ -56,8 +56,20 @@ def _render_result(result: TenantApplyResult) -> list[str]:
 @click.option(
     "--wait", is_flag=True, help="Print the console steps and poll until the reads show the change."
 )
-@click.option("--wait-timeout", type=float, default=900.0, show_default=True, help="Seconds --wait polls.")
-@click.option("--wait-interval", type=float, default=5.0, show_default=True, help="Seconds between polls.")
+@click.option(
+    "--wait-timeout",
+    type=click.FloatRange(min=0),
+    default=900.0,
+    show_default=True,
+    help="Seconds --wait polls.",
+)
+@click.option(
+    "--wait-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="Seconds between polls.",
+)
 @click.option("--rotate-token", is_flag=True, help="Write the Bearer token even if it looks unchanged.")
 @click.pass_context
 def command(

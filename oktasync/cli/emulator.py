@@ -17,7 +17,9 @@ def command() -> None:
 
 @command.command(name="serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback only).")
-@click.option("--port", default=0, show_default=True, type=int, help="Port; 0 picks a free one.")
+@click.option(
+    "--port", default=0, show_default=True, type=click.IntRange(0, 65535), help="Port; 0 picks a free one."
+)
 @click.option(
     "--state", "state_file", type=click.Path(dir_okay=False), help="Seed/state file (JSON or YAML)."
 )
@@ -27,12 +29,20 @@ def command() -> None:
     type=click.Path(dir_okay=False),
     help="Write the whole state (with secrets) to this file on exit.",
 )
-@click.option("--time-scale", default=1.0, show_default=True, type=float, help="Rate-limit window scale.")
+@click.option(
+    "--time-scale",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Rate-limit window scale.",
+)
 @click.option("--api-token", "api_tokens", multiple=True, help="Accept this SSWS token (repeatable).")
 @click.option(
     "--rate-limit", "rate_limits", multiple=True, help="Per-minute bucket limit, BUCKET=N (repeatable)."
 )
-@click.option("--workers", default=4, show_default=True, type=int, help="Provisioning engine workers.")
+@click.option(
+    "--workers", default=4, show_default=True, type=click.IntRange(min=1), help="Provisioning engine workers."
+)
 @click.option("--allow-non-loopback", is_flag=True, help="Listen on a non-loopback address (test server!).")
 def serve(
     host: str,

@@ -113,6 +113,11 @@ def command(
     Exit codes: 0 ok; 2 with --detailed-exitcode while failures remain; 1 when an API call failed or (with
     --retry) a user reached tasks.retry.max_attempts; 4 another poller runs; 130 interrupted.
     """
+    if not watch:
+        for name in ("interval", "max_passes"):
+            if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE:
+                flag = "--" + name.replace("_", "-")
+                raise click.UsageError(f"{flag} needs --watch (without it, tasks runs one pass)")
     for url in notify_urls:
         why = webhook_url_problem(url)
         if why:
