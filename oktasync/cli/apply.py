@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from oktasync.cli.context import emit_json, global_options, json_option
+from oktasync.cli.context import CONFIG_PATH, emit_json, global_options, json_option
 from oktasync.cli.plan import render_plan
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenants
@@ -45,7 +45,7 @@ def _render_result(result: TenantApplyResult) -> list[str]:
 
 
 @click.command("apply")
-@click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("configs", nargs=-1, required=True, type=CONFIG_PATH)
 @click.option("--yes", is_flag=True, help="Apply without asking.")
 @json_option("Print one JSON document (docs/plan-json.md).")
 @click.option(

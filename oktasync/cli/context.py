@@ -36,6 +36,11 @@ from oktasync.errors import (
 log = logging.getLogger("oktasync")
 
 
+# Tenant config paths: plain paths, so that a missing file, a directory and an unreadable file are all
+# reported by the loader as an invalid config (exit 3, the file named), never as a usage error (64).
+CONFIG_PATH = click.Path(dir_okay=True)
+
+
 @dataclass
 class _Output:
     """What this invocation promised on stdout: set by the ``--json`` option's callback, per ``main()``."""

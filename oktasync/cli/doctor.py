@@ -7,7 +7,7 @@ import time
 
 import click
 
-from oktasync.cli.context import emit_json, json_option
+from oktasync.cli.context import CONFIG_PATH, emit_json, json_option
 from oktasync.config import load_tenant
 from oktasync.workflows.doctor import DoctorResult, doctor
 
@@ -35,7 +35,7 @@ def render(result: DoctorResult) -> str:
 
 
 @click.command("doctor")
-@click.argument("config", type=click.Path(dir_okay=False))
+@click.argument("config", type=CONFIG_PATH)
 @json_option("Print one JSON document.")
 def command(config: str, as_json: bool) -> int:
     """Read-only probe: auth and scopes, the app and its kind, which channel writes and which read verifies

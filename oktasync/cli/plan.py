@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import emit_json, global_options, json_option
+from oktasync.cli.context import CONFIG_PATH, emit_json, global_options, json_option
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenants
 from oktasync.state import StateDir
@@ -83,7 +83,7 @@ def render_plan(result: PlanResult) -> str:
 
 
 @click.command("plan")
-@click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("configs", nargs=-1, required=True, type=CONFIG_PATH)
 @json_option("Print one JSON document (docs/plan-json.md).")
 @click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 2 when verifiable drift exists (0 = nothing to change)."

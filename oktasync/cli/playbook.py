@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import emit_json, global_options, json_option
+from oktasync.cli.context import CONFIG_PATH, emit_json, global_options, json_option
 from oktasync.cli.progress import make_progress
 from oktasync.errors import ConfigError, Problem, SafetyError
 from oktasync.workflows.playbooks.model import Playbook, Step
@@ -142,7 +142,7 @@ def command() -> None:
     "configs",
     multiple=True,
     required=True,
-    type=click.Path(dir_okay=False),
+    type=CONFIG_PATH,
     help="Tenant config (repeat for several tenants; they run one after another).",
 )
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Set a playbook input.")
@@ -255,7 +255,7 @@ def validate_command(playbooks: tuple[str, ...]) -> int:
 
 @command.command("status")
 @click.argument("playbook")
-@click.option("-c", "--config", "configs", multiple=True, required=True, type=click.Path(dir_okay=False))
+@click.option("-c", "--config", "configs", multiple=True, required=True, type=CONFIG_PATH)
 @json_option("Print the run records as one JSON document.")
 @click.pass_context
 def status_command(ctx: click.Context, playbook: str, configs: tuple[str, ...], as_json: bool) -> int:

@@ -8,7 +8,7 @@ import io
 
 import click
 
-from oktasync.cli.context import emit_json, mark_json
+from oktasync.cli.context import CONFIG_PATH, emit_json, mark_json
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenant
 from oktasync.workflows.report import COLUMNS, UnmanagedReport
@@ -20,7 +20,7 @@ def command() -> None:
 
 
 @command.command("unmanaged")
-@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.argument("config_path", metavar="CONFIG", type=CONFIG_PATH)
 @click.option(
     "--format",
     "fmt",

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import emit_json, global_options, json_option
+from oktasync.cli.context import CONFIG_PATH, emit_json, global_options, json_option
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenant
 from oktasync.errors import EXIT_OK, Interrupted
@@ -19,7 +19,7 @@ from oktasync.workflows.resync import ResyncOptions, ResyncPlan, ResyncResult
 
 
 @click.command("resync")
-@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.argument("config_path", metavar="CONFIG", type=CONFIG_PATH)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (required when not on a terminal).")
 @click.option("--dry-run", is_flag=True, help="Show the plan (groups, users affected) and change nothing.")
 @click.option("--resume", is_flag=True, help="Finish the interrupted run recorded in the journal.")

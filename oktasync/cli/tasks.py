@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import emit_error_json, emit_json, global_options, json_option
+from oktasync.cli.context import CONFIG_PATH, emit_error_json, emit_json, global_options, json_option
 from oktasync.cli.progress import make_progress
 from oktasync.config import Secret, load_tenants
 from oktasync.config.load import webhook_url_problem
@@ -42,7 +42,7 @@ def combine_exit_codes(codes: list[int]) -> int:
 
 
 @click.command("tasks")
-@click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("configs", nargs=-1, required=True, type=CONFIG_PATH)
 @json_option("Print one JSON document (one per line with --watch).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 while failed assignments remain.")
 @click.option("--retry", is_flag=True, help="Re-trigger failed pushes through the API and wait for them.")

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import emit_json, json_option
+from oktasync.cli.context import CONFIG_PATH, emit_json, json_option
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenants
 from oktasync.workflows.connector_test import ConnectorReport, Status, test_connector
@@ -18,7 +18,7 @@ _COLOUR = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "red", Stat
 
 
 @click.command("test-connector")
-@click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("configs", nargs=-1, required=True, type=CONFIG_PATH)
 @json_option("Print one JSON document.")
 @click.option(
     "--write-probe",

@@ -6,13 +6,13 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import emit_json, json_option
+from oktasync.cli.context import CONFIG_PATH, emit_json, json_option
 from oktasync.config import load_tenant
 from oktasync.errors import EXIT_INVALID, ConfigError
 
 
 @click.command("validate")
-@click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("configs", nargs=-1, required=True, type=CONFIG_PATH)
 @json_option("Print one JSON document.")
 def command(configs: tuple[str, ...], as_json: bool) -> int:
     """Check tenant configs: schema, templates and cross-field rules. Reads no API.

@@ -3,6 +3,8 @@ internal error or a silently ignored flag (audit)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -32,3 +34,30 @@ def test_bad_option_values_are_usage_errors(args: list[str], option: str) -> Non
     code, out, err = _run(*args)
     assert code == 64, err
     assert option in err and "internal error" not in err and out == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["validate", "{dir}"],
+        ["plan", "{dir}"],
+        ["apply", "{dir}", "--yes"],
+        ["doctor", "{dir}"],
+        ["test-connector", "{dir}"],
+        ["resync", "{dir}", "--dry-run"],
+        ["tasks", "{dir}"],
+        ["report", "unmanaged", "{dir}"],
+        ["playbook", "run", "verify", "--config", "{dir}"],
+        ["playbook", "status", "verify", "--config", "{dir}"],
+        ["playbook", "run", "{dir}", "--config", "{dir}"],
+    ],
+)
+def test_a_directory_instead_of_a_config_is_an_invalid_config_like_a_missing_file(
+    args: list[str], tmp_path: Path
+) -> None:
+    directory = str(tmp_path)
+    code, out, err = _run(*(a.replace("{dir}", directory) for a in args))
+    assert code == 3, err
+    assert f"{directory}: cannot read" in out + err and "Is a directory" in out + err
+    code, _, _ = _run(*(a.replace("{dir}", directory + "/missing.yaml") for a in args))
+    assert code == 3
