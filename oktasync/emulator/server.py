@@ -931,8 +931,10 @@ class ApiRoutes:
     async def list_user_groups(self, request: web.Request) -> web.Response:
         """Users API "List all groups of a user" (listUserGroups): id or login in the path, a JSON array of
         Group objects, ``limit`` up to 200 (default 200), ``after`` cursor in the Link header. Scope
-        okta.users.read (the ``/api/v1/users`` prefix in ``_SCOPES``); counted in the general ``/api/v1``
-        bucket like the other non-app routes here (okta-api.md §2.2)."""
+        okta.users.read (the ``/api/v1/users`` prefix in ``_SCOPES``). Counted in the general ``/api/v1``
+        bucket like every non-app route here (okta-api.md §2.2's table); Okta's own route mapping
+        (``rate_limit_lines.go``: ``/api/v1/users/ID/groups GET /api/v1/users``) names a ``/api/v1/users``
+        bucket, as it does ``/api/v1/groups`` for member listings, neither modelled separately here."""
         ref = request.match_info["user_id"]
         try:
             user_id = self.store.resolve_user(ref)
