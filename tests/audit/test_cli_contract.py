@@ -264,3 +264,48 @@ def test_secret_in_an_unexpected_exception_message_is_redacted(
     assert code == 1 and document["error"]["type"] == "InternalError"
     assert "(sensitive)" in err and "(sensitive)" in document["error"]["message"]
     cli.assert_no_secrets()  # the -vv traceback in the JSON log lines included
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plan", "{config}", "--json"],
+        ["tasks", "{config}", "--json"],
+        ["report", "unmanaged", "{config}", "--format", "json"],
+    ],
+)
+def test_ctrl_c_with_json_exits_130_with_one_document_and_no_traceback(
+    org: tuple[RunningEmulator, ScimServer], cli: Cli, args: list[str]
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    em, scim = org
+    config = cli.config(em.url, scim.base_url)
+    em.control.faults(latency_ms=20_000)  # every Okta request hangs: Ctrl-C lands mid-request
+    em.control.reset_stats()
+    argv = [sys.executable, "-m", "oktasync", "--state-dir", str(cli.state_dir), "-vv"]
+    argv += [a.replace("{config}", config) for a in args]
+    process = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while em.control.stats()["total"] == 0:  # wait until the first request is in flight
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        em.control.clear_faults()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    document = json.loads(out)
+    assert document["exit_code"] == 130 and document["error"]["type"] == "Interrupted"
+    cli.outputs += [out, err]
+    cli.assert_no_secrets()
