@@ -13,7 +13,8 @@ _REVEALED: set[str] = set()
 _MIN_LENGTH = 6
 
 
-def _remember(value: str) -> None:
+def remember_secret(value: str) -> None:
+    """Scrub ``value`` from CLI errors and logs from now on (for secrets minted at run time)."""
     if len(value) >= _MIN_LENGTH:
         _REVEALED.add(value)
         # A webhook URL's token lives in its path or query: an error may quote a normalised form of the
@@ -46,5 +47,5 @@ class Secret(SecretStr):
 
     def reveal(self) -> str:
         value = self.get_secret_value()
-        _remember(value)
+        remember_secret(value)
         return value

@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from oktasync.config.secret import remember_secret
 from oktasync.errors import AuthError, ConfigError, OktaApiError, Problem
 
 if TYPE_CHECKING:
@@ -115,7 +116,9 @@ class PrivateKeyJwtAuth:
             "jti": str(uuid.uuid4()),
         }
         headers = {"kid": self.key_id} if self.key_id else None
-        return jwt.encode(claims, self._key, algorithm=self._algorithm, headers=headers)
+        signed = jwt.encode(claims, self._key, algorithm=self._algorithm, headers=headers)
+        remember_secret(signed)  # a bearer credential for its lifetime: never in an error or log line
+        return signed
 
     async def header(self, transport: OktaTransport) -> str:
         if self._lock is None:
@@ -159,6 +162,7 @@ class PrivateKeyJwtAuth:
             )
         lifetime = float(doc.get("expires_in") or 3600)
         self._token = doc["access_token"]
+        remember_secret(self._token)
         self._expires = self._clock.time() + max(lifetime - RENEW_BEFORE, lifetime / 2)
         self.minted += 1
 

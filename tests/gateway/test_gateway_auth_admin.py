@@ -237,3 +237,27 @@ def test_oauth_access_token_is_renewed_before_it_expires(
             await gw.close()
 
     assert run(scenario()) == [1, 1, 2]
+
+
+def test_oauth_assertion_and_access_token_are_scrubbed_from_cli_output(
+    emulator: RunningEmulator, key_file: tuple[Path, Any]
+) -> None:
+    """Minted credentials are secrets too: the CLI's error and log scrubbing knows them (audit)."""
+    from oktasync.config.secret import MASK, redact
+    from oktasync.okta_gateway.auth import PrivateKeyJwtAuth
+
+    auth = PrivateKeyJwtAuth(CLIENT_ID, str(key_file[0]), SCOPES[:1], key_id="k1")
+    assertion = auth.assertion(emulator.url + "/oauth2/v1/token")
+    assert redact(f"client_assertion={assertion}&x=1") == f"client_assertion={MASK}&x=1"
+
+    async def scenario() -> str:
+        gw = SdkGateway(emulator.url, auth)
+        try:
+            await gw.get_app(CUSTOM_APP_ID)
+            return await auth.header(gw.transport)
+        finally:
+            await gw.close()
+
+    header = run(scenario())
+    token = header.removeprefix("Bearer ")
+    assert token and redact(f"Authorization: {header}") == f"Authorization: Bearer {MASK}"
