@@ -56,8 +56,11 @@ class Round:
         self.problems.append(problem)
 
 
+STORM_SECONDS = 0.0  # > 0: a time-based 429 storm (every request for this many real seconds) instead
+
+
 def faults(round_no: int, storm: int) -> dict[str, Any]:
-    return {
+    doc: dict[str, Any] = {
         "error_rate": 0.05,
         "error_status": 503,
         "drop_connection_rate": 0.02,
@@ -66,6 +69,10 @@ def faults(round_no: int, storm: int) -> dict[str, Any]:
         "storm_429_requests": storm,
         "seed": round_no,
     }
+    if STORM_SECONDS and storm:
+        doc["storm_429_requests"] = 0
+        doc["storm_429_seconds"] = STORM_SECONDS
+    return doc
 
 
 def _resync(cfg: Path, env: dict[str, str], resume: bool = False) -> Completed:
@@ -207,8 +214,16 @@ def main(argv: list[str] | None = None) -> int:
         "--rejected", type=int, default=5, help="Users the SCIM target rejects (real failures)."
     )
     parser.add_argument("--time-scale", type=float, default=0.05)
+    parser.add_argument(
+        "--storm-seconds",
+        type=float,
+        default=0.0,
+        help="Time-based 429 storm (real s) instead of 25 requests.",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ns = parser.parse_args(argv)
+    global STORM_SECONDS
+    STORM_SECONDS = ns.storm_seconds
     return run_soak(ns.rounds, ns.groups, ns.users, ns.rejected, ns.time_scale, ns.out)
 
 
