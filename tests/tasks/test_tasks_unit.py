@@ -245,7 +245,9 @@ def test_retry_bookkeeping(env: None, tmp_path: Path) -> None:
         ok = user_id == org.alice
         org.set_sync(user_id, "SYNCHRONIZED" if ok else "ERROR")
         if not ok:
-            org.base = datetime.now(UTC) - timedelta(milliseconds=1)
+            # Stamped now, not earlier: the retry reads events from the moment it started, and a push
+            # within the same millisecond as that start would otherwise fall before the window.
+            org.base = datetime.now(UTC)
             org.event("application.provision.user.push_profile", user_id, "FAILURE", "still; 409 again", 0)
         return org.gw.state(app_id).users[user_id]
 
