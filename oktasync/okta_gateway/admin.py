@@ -19,6 +19,12 @@ Contract (the emulator implements exactly this):
   ``X-Okta-XsrfToken`` and ``X-Requested-With: XMLHttpRequest``. A **full form post** with HTML checkbox
   semantics (absent = off): we always read the form first, overlay the changes and post every field.
   The form body is never logged (it may carry the SCIM Bearer token).
+
+Retries: every request goes through the API's one retry policy (``transport.send_with_policy``, paced in
+the ``/admin`` bucket): 429s wait for the reset, 503s and dropped connections are retried with jittered
+backoff. That includes the POST: because it is a full-form replace of values we read just before (every
+field posted, nothing relative), posting the same form twice leaves the same settings as posting it once —
+it is idempotent like a PUT (docs/admin-console-channel.md, "Write"). Then the caller's read-back proves it.
 """
 
 from __future__ import annotations
@@ -31,10 +37,10 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
-from oktasync.errors import AdminSessionError, ApiErrorDetails, OktaApiError
+from oktasync.errors import AdminSessionError, ApiErrorDetails, OktaApiError, TransientApiError
 from oktasync.models import AdminProvisioningForm, App
-from oktasync.okta_gateway.pacing import ADMIN, Pacer
-from oktasync.okta_gateway.transport import USER_AGENT, is_loopback_host
+from oktasync.okta_gateway.pacing import ADMIN, Pacer, RetryPolicy
+from oktasync.okta_gateway.transport import USER_AGENT, is_loopback_host, send_with_policy
 
 log = logging.getLogger("oktasync.okta.admin")
 
@@ -148,10 +154,17 @@ class AdminChannel:
     """The Admin Console form over httpx with the admin's ``sid`` cookie. Unsupported by Okta (see module)."""
 
     def __init__(
-        self, org_url: str, session_id: str, pacer: Pacer, *, client: httpx.AsyncClient | None = None
+        self,
+        org_url: str,
+        session_id: str,
+        pacer: Pacer,
+        *,
+        retry: RetryPolicy | None = None,
+        client: httpx.AsyncClient | None = None,
     ):
         self.base_url = admin_base_url(org_url)
         self.pacer = pacer
+        self.retry = retry or RetryPolicy()  # the gateway passes its transport's policy: one policy
         self.sent = 0
         self.client = client or httpx.AsyncClient(
             base_url=self.base_url,
@@ -174,18 +187,21 @@ class AdminChannel:
         return f"/admin/app/{quote(app.name, safe='')}/instance/{quote(app.id, safe='')}/"
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        await self.pacer.acquire(ADMIN)
-        try:
-            async with self.pacer.semaphore:
-                self.sent += 1
-                response = await self.client.request(method, path, **kwargs)
-            self.pacer.observe(ADMIN, response.headers, status=response.status_code)
-        except httpx.TransportError as exc:
-            raise OktaApiError(
-                f"no answer from the Admin Console for {method} {path}: {type(exc).__name__}"
-            ) from exc
-        finally:
-            self.pacer.release(ADMIN)
+        async def send() -> httpx.Response:
+            self.sent += 1
+            return await self.client.request(method, path, **kwargs)
+
+        # Idempotent, POST included: the read-page GET, and the full-form post (see the module docstring).
+        response = await send_with_policy(
+            self.pacer,
+            self.retry,
+            send,
+            method=method,
+            url=path,
+            bucket=ADMIN,
+            idempotent=True,
+            who="the Admin Console",
+        )
         location = response.headers.get("location", "")
         if response.status_code in (401, 403) and "xsrf" not in response.text.lower():
             raise AdminSessionError(
@@ -206,6 +222,12 @@ class AdminChannel:
                 url=path,
             )
             summary = _error_summary(response)
+            if response.status_code == 429 or response.status_code >= 500:  # after the policy's retries
+                raise TransientApiError(
+                    f"the Admin Console could not serve {method} {path} (HTTP {response.status_code})",
+                    details,
+                    hint="retry later",
+                )
             raise OktaApiError(f"the Admin Console refused {method} {path}{summary}", details)
         return response
 

@@ -18,7 +18,11 @@ Policy (``Pacer``):
   bucket each see Remaining fall faster and slow down in turn, so together they approach the budget without
   exhausting it. With no usable budget, the bucket waits until Reset.
 * A 429 marks its bucket empty until Reset (or, for the concurrency 429, backs off with jitter) and the
-  request is retried: a 429 means Okta did not process it, so this is safe for any method.
+  request is retried: a 429 means Okta did not process it, so this is safe for any method. Okta's guidance
+  is to wait until ``X-Rate-Limit-Reset`` and retry (reference/okta-api.md §2.1), so 429s are bounded by
+  *time*, not by count: a request keeps waiting for resets while its total 429 wait stays within
+  ``RetryPolicy.max_429_wait`` (default 5 minutes). A fixed count would give up on a burst of 429s that a
+  few more resets absorb, however short each wait is.
 * 5xx answers, timeouts and dropped connections are retried with jittered, bounded exponential backoff, but
   only for idempotent requests (GET, PUT, DELETE): a POST that may have been processed is never repeated.
   A connection that could not even be opened is retried for every method.
@@ -83,10 +87,15 @@ class SystemClock:
 
 @dataclass
 class RetryPolicy:
-    """Bounded, jittered exponential backoff: attempt n waits between c/2 and c, c = min(cap, base·2ⁿ)."""
+    """The one retry policy of every Okta request (API, token, Admin Console).
+
+    5xx / transport errors: bounded, jittered exponential backoff — attempt n waits between c/2 and c,
+    c = min(cap, base·2ⁿ), at most ``max_attempts`` attempts. 429s: wait for the reset and retry while the
+    request's total 429 wait stays within ``max_429_wait`` seconds (see the module docstring).
+    """
 
     max_attempts: int = 6  # per request, for 5xx / transport errors
-    max_429_attempts: int = 12  # per request, for 429s (each waits for a reset, so they are slow anyway)
+    max_429_wait: float = 300.0  # per request: total seconds it may spend waiting out 429s
     base: float = 0.25
     cap: float = 20.0
     rng: random.Random = field(default_factory=random.Random)

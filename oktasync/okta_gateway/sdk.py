@@ -144,7 +144,7 @@ class SdkGateway:
         if admin_session:
             from oktasync.okta_gateway.admin import AdminChannel
 
-            self.admin = AdminChannel(self.org_url, admin_session, self.pacer)
+            self.admin = AdminChannel(self.org_url, admin_session, self.pacer, retry=self.transport.retry)
 
     @classmethod
     def from_config(cls, okta: OktaConfig, *, progress: Progress | None = None) -> SdkGateway:

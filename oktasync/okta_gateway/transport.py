@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -122,6 +122,100 @@ def translate(response: httpx.Response, method: str, url: str) -> OktaApiError:
     return OktaApiError(f"Okta rejected {what}", details)
 
 
+async def send_with_policy(
+    pacer: Pacer,
+    retry: RetryPolicy,
+    send: Callable[[], Awaitable[httpx.Response]],
+    *,
+    method: str,
+    url: str,
+    bucket: str,
+    idempotent: bool,
+    who: str = "Okta",
+    prepare: Callable[[], Awaitable[None]] | None = None,
+) -> httpx.Response:
+    """One logical request under the one retry policy (``pacing.RetryPolicy``), for every channel.
+
+    ``send`` makes one attempt; ``prepare`` (optional) runs before each attempt, outside the pacer (e.g. to
+    fetch an OAuth access token, itself a paced request). Each attempt is paced through ``pacer`` (bucket
+    budget and the concurrency bound), and retried:
+
+    * 429: waits until the bucket's ``X-Rate-Limit-Reset`` (plus jitter) and retries, for any method (Okta did
+      not process it), while this request's total 429 wait stays within ``retry.max_429_wait``; the
+      concurrency 429 (Limit = Remaining = 0, its Reset only a suggestion) backs off with jitter instead.
+      Over the budget: ``TransientApiError``.
+    * 5xx and transport errors: bounded jittered backoff, at most ``retry.max_attempts`` attempts, only when
+      ``idempotent`` (a connection that could not be opened is retried for any method). A transport error on
+      the last attempt raises ``TransientApiError``.
+
+    Returns the first answer that is not retried: a success, or an error the caller translates.
+    """
+    attempts = 0  # 5xx / transport errors
+    limited = 0  # 429s (only grows the concurrency-429 backoff)
+    waited_429 = 0.0
+    short = url.split("?", 1)[0]
+    while True:
+        if prepare is not None:
+            await prepare()
+        await pacer.acquire(bucket)
+        try:
+            async with pacer.semaphore:
+                response = await send()
+            concurrency_429 = pacer.observe(bucket, response.headers, status=response.status_code)
+        except httpx.TransportError as exc:
+            never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+            if (idempotent or never_sent) and attempts + 1 < retry.max_attempts:
+                delay = retry.backoff(attempts)
+                attempts += 1
+                log.info("%s %s: %s; retry %d in %.1fs", method, short, type(exc).__name__, attempts, delay)
+                await pacer.clock.sleep(delay)
+                continue
+            details = ApiErrorDetails(method=method, url=short)
+            raise TransientApiError(
+                f"no answer from {who} for {method} {short} ({type(exc).__name__}: {exc})"
+                + ("" if idempotent else "; not retried because the request may have been processed"),
+                details,
+                hint="check the network and retry",
+            ) from exc
+        finally:
+            pacer.release(bucket)
+        status = response.status_code
+        if status == 429:
+            limited += 1
+            wait = pacer.reset_wait(bucket)
+            if concurrency_429 or wait <= 0:
+                # The concurrency 429's Reset is only a suggestion (rl2-monitor): back off with jitter.
+                wait = max(wait, retry.backoff(min(limited, 16)))
+            else:
+                wait += retry.rng.uniform(0.05, 0.5)  # don't all wake at the same instant
+            if waited_429 + wait > retry.max_429_wait:
+                details = error_details(response, method, url)
+                raise TransientApiError(
+                    f"{who} kept answering 429 (rate limited) to {method} {short}: waited {waited_429:.0f}s "
+                    f"for resets, and the next one is {wait:.0f}s away, over the {retry.max_429_wait:.0f}s "
+                    "this request may wait",
+                    details,
+                    hint="another client may be using up this rate-limit bucket; retry later",
+                )
+            waited_429 += wait
+            if wait >= pacer.NOTE_AFTER or waited_429 >= 30.0:
+                pacer.note(
+                    f"{who} rate limit (429) on {bucket}: waiting {wait:.0f}s for the reset "
+                    f"({waited_429:.0f}s of at most {retry.max_429_wait:.0f}s for this request)"
+                )
+            log.info("%s %s: 429; waiting %.1fs (%.1fs in total)", method, short, wait, waited_429)
+            pacer.waited += wait
+            await pacer.clock.sleep(wait)
+            continue
+        if status >= 500 and idempotent and attempts + 1 < retry.max_attempts:
+            delay = retry.backoff(attempts)
+            attempts += 1
+            log.info("%s %s: HTTP %d; retry %d in %.1fs", method, short, status, attempts, delay)
+            await pacer.clock.sleep(delay)
+            continue
+        return response
+
+
 class Authenticator(Protocol):
     async def header(self, transport: OktaTransport) -> str:
         """The ``Authorization`` header value, e.g. ``SSWS 00abc…`` (note the space)."""
@@ -193,72 +287,48 @@ class OktaTransport:
         bucket = bucket_for(urlsplit(url).path)
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
-        attempts = 0
-        limited = 0
         auth_retried = False
-        while True:
-            send_headers = dict(headers or {})
+        send_headers: dict[str, str] = {}
+
+        async def prepare() -> None:
+            # Per attempt, before pacing: an OAuth access token may be renewed while a retry waits, and
+            # fetching it is itself a paced request (so not while holding a concurrency slot).
+            send_headers.clear()
+            send_headers.update(headers or {})
             if json_body is not None:
                 send_headers["Content-Type"] = "application/json"
             if authenticate and self.auth is not None:
                 send_headers["Authorization"] = await self.auth.header(self)
-            await self.pacer.acquire(bucket)
-            try:
-                async with self.pacer.semaphore:
-                    self.sent += 1
-                    response = await self.client.request(
-                        method,
-                        url,
-                        params=params,
-                        content=content if content is not None else _encode(json_body),
-                        data=form,
-                        headers=send_headers,
-                    )
-                concurrency_429 = self.pacer.observe(bucket, response.headers, status=response.status_code)
-            except httpx.TransportError as exc:
-                never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-                if (idempotent or never_sent) and attempts + 1 < self.retry.max_attempts:
-                    delay = self.retry.backoff(attempts)
-                    attempts += 1
-                    log.info("%s %s: %s; retry %d in %.1fs", method, url, type(exc).__name__, attempts, delay)
-                    await self.pacer.clock.sleep(delay)
-                    continue
-                details = ApiErrorDetails(method=method, url=url.split("?", 1)[0])
-                raise TransientApiError(
-                    f"no answer from Okta for {method} {details.url} ({type(exc).__name__}: {exc})"
-                    + ("" if idempotent else "; not retried because the request may have been processed"),
-                    details,
-                    hint="check the network and retry",
-                ) from exc
-            finally:
-                self.pacer.release(bucket)
+
+        async def send() -> httpx.Response:
+            self.sent += 1
+            return await self.client.request(
+                method,
+                url,
+                params=params,
+                content=content if content is not None else _encode(json_body),
+                data=form,
+                headers=send_headers,
+            )
+
+        while True:
+            response = await send_with_policy(
+                self.pacer,
+                self.retry,
+                send,
+                prepare=prepare,
+                method=method,
+                url=url,
+                bucket=bucket,
+                idempotent=idempotent,
+            )
             status = response.status_code
             if status < 400:
                 return response
-            if status == 429 and limited + 1 < self.retry.max_429_attempts:
-                limited += 1
-                wait = self.pacer.reset_wait(bucket)
-                if concurrency_429 or wait <= 0:
-                    # The concurrency 429's Reset is only a suggestion (rl2-monitor): back off with jitter.
-                    wait = max(wait, self.retry.backoff(limited))
-                else:
-                    wait += self.retry.rng.uniform(0.05, 0.5)  # don't all wake at the same instant
-                if wait >= self.pacer.NOTE_AFTER:
-                    self.pacer.note(f"Okta rate limit (429) on {bucket}: waiting {wait:.0f}s")
-                log.info("%s %s: 429; waiting %.1fs", method, url, wait)
-                self.pacer.waited += wait
-                await self.pacer.clock.sleep(wait)
-                continue
             if status == 401 and authenticate and self.auth is not None and not auth_retried:
                 auth_retried = True
                 if self.auth.invalidate():  # an expired OAuth access token: mint a new one, once
                     continue
-            if status >= 500 and idempotent and attempts + 1 < self.retry.max_attempts:
-                delay = self.retry.backoff(attempts)
-                attempts += 1
-                log.info("%s %s: HTTP %d; retry %d in %.1fs", method, url, status, attempts, delay)
-                await self.pacer.clock.sleep(delay)
-                continue
             raise translate(response, method, url)
 
     async def json(self, method: str, path: str, **kwargs: Any) -> Any:
