@@ -70,10 +70,12 @@ def _proof(step: Step, entry: Mapping[str, Any]) -> list[str]:
         before = (users.get("before") or {}).get("total", "?")
         after = (users.get("after") or {}).get("total", "?")
         deactivate = result.get("deactivate_users", {})
+        final = deactivate.get("final")
+        restored = _on_off(final) if isinstance(final, bool) else "its recorded state"
         return [
             f"{result.get('groups_cycled')} groups unassigned and reassigned with their priorities; "
-            f"app users {before} → {after}; Deactivate Users was off during the cycle and is back to "
-            f"{str(deactivate.get('final', 'its recorded state')).lower()} (read back through the "
+            f"app users {before} → {after}; Deactivate Users was off during the cycle and is back "
+            f"{restored} (read back through the "
             f"{deactivate.get('restored_channel', '?')} channel); nobody was deprovisioned"
         ]
     if action == "tasks":
@@ -136,6 +138,10 @@ class _DemoReporter:
         click.echo(f"  {'':<10}{message}")
 
 
+def _on_off(value: Any) -> str:
+    return "on" if value is True else "off" if value is False else str(value)
+
+
 def _summary(result: Any) -> None:
     facts = result.facts
     click.echo("═" * 60)
@@ -143,14 +149,16 @@ def _summary(result: Any) -> None:
     settings = facts["settings"]
     click.echo(
         f"  Provisioning: base URL {settings.get('scim_base_url')}, unique identifier "
-        f"{settings.get('unique_identifier')}, Push New Users {settings.get('push_new_users')}, Push Profile "
-        f"Updates {settings.get('push_profile_updates')}, Bearer token set {facts['bearer_token_set']}"
+        f"{settings.get('unique_identifier')}, Push New Users {_on_off(settings.get('push_new_users'))}, "
+        f"Push Profile Updates {_on_off(settings.get('push_profile_updates'))}, "
+        f"Bearer token {'set' if facts['bearer_token_set'] else 'not set'}"
     )
     click.echo(
-        f"  To App: Create Users {settings.get('create_users')}, Update User Attributes "
-        f"{settings.get('update_user_attributes')}, Deactivate Users {settings.get('deactivate_users')}"
+        f"  To App: Create Users {_on_off(settings.get('create_users'))}, Update User Attributes "
+        f"{_on_off(settings.get('update_user_attributes'))}, "
+        f"Deactivate Users {_on_off(settings.get('deactivate_users'))}"
     )
-    switches = " → ".join(str(h["value"]).lower() for h in facts["deactivate_users_history"])
+    switches = " → ".join(_on_off(h["value"]) for h in facts["deactivate_users_history"])
     click.echo(f"  Deactivate Users over time: {switches}")
     groups = ", ".join(f"{g['group']} ({g['priority']})" for g in facts["group_assignments"])
     click.echo(f"  {len(facts['group_assignments'])} groups assigned (priority): {groups}")
