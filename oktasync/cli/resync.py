@@ -14,7 +14,7 @@ import click
 from oktasync.cli.context import CONFIG_PATH, emit_json, global_options, json_option
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenant
-from oktasync.errors import EXIT_OK, Interrupted
+from oktasync.errors import EXIT_OK, Interrupted, SafetyError
 from oktasync.workflows.resync import ResyncOptions, ResyncPlan, ResyncResult
 
 
@@ -64,12 +64,16 @@ def command(
 
     Exit codes: 0 done and verified; 1 failed (API error, verification failed, or Deactivate Users was
     found on after an unassignment); 4 refused (unfinished run, lock held, limit exceeded, Deactivate Users
-    not confirmed off); 64 usage; 130 interrupted (the resume command is printed).
+    not confirmed off, no terminal and no --yes); 64 usage; 130 interrupted (the resume command is printed).
     """
     if dry_run and resume:
         raise click.UsageError("--dry-run and --resume cannot be combined")
     if not (dry_run or resume or yes) and not sys.stdin.isatty():
-        raise click.UsageError("resync changes every group assignment: pass --yes when not on a terminal")
+        # The same answer as apply's: a safety refusal (4), not a malformed command line.
+        raise SafetyError(
+            "resync changes every group assignment and there is no terminal to ask on",
+            hint="re-run with --yes, or --dry-run to see what it would do",
+        )
     config = load_tenant(config_path)
     options_ = global_options(ctx)
     state_dir = options_.resolved_state_dir()

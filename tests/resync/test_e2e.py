@@ -186,7 +186,8 @@ def test_limit_refuses_and_flag_raises_it(small_org: Org) -> None:
 def test_usage_errors(small_org: Org) -> None:
     config = small_org.config(admin=True)
     assert small_org.run("resync", "--dry-run", "--resume", config)[0] == 64
-    # Not on a terminal and no --yes: refused as a usage error, before any call.
-    assert small_org.run("resync", config)[0] == 64
+    # Not on a terminal and no --yes: refused by the safety guard (as apply does), before any call.
+    code, _, err = small_org.run("resync", config)
+    assert code == 4 and "--yes" in err
     code, _, err = small_org.run("resync", "--resume", config)
     assert code == 4 and "no unfinished resync" in err
