@@ -59,12 +59,13 @@ def serve(
     import asyncio
     import secrets
 
-    from oktasync.emulator.runtime import is_loopback, serve_forever
+    from oktasync.emulator.runtime import serve_forever
     from oktasync.emulator.seed import SeedError, dump_state, load_file
     from oktasync.emulator.seed import save_file as write_state
     from oktasync.emulator.server import Emulator
+    from oktasync.loopback import is_loopback_host
 
-    if not is_loopback(host) and not allow_non_loopback:
+    if not is_loopback_host(host) and not allow_non_loopback:
         raise click.UsageError(f"refusing to listen on non-loopback {host!r}; pass --allow-non-loopback")
     limits: dict[str, int] = {}
     for item in rate_limits:

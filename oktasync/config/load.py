@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +14,7 @@ from oktasync.config.schema import SECRET_LIST_PATHS, SECRET_PATHS, UNIQUE_IDENT
 from oktasync.config.templating import EnvScope, VarsScope, make_environment, render_strings
 from oktasync.config.yamlsource import Path_, SourceDocument, load_yaml_document
 from oktasync.errors import ConfigError, Problem
+from oktasync.loopback import is_loopback_host
 
 # Empty optional secrets (e.g. `{{ env.OKTA_ADMIN_SESSION | default('') }}`) mean "not given".
 _OPTIONAL_SECRETS: tuple[Path_, ...] = (("okta", "admin_session"), ("okta", "token"))
@@ -134,17 +134,6 @@ def _hostname(url: Any) -> str | None:
         return None
 
 
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _url_problems(doc: SourceDocument, path: Path_, value: Any, what: str) -> list[Problem]:
     if not isinstance(value, str) or "{{" in value:
         return []  # not a string, or a template that failed to render (already reported)
@@ -155,7 +144,7 @@ def _url_problems(doc: SourceDocument, path: Path_, value: Any, what: str) -> li
         return [doc.problem(path, f"{what} is not a valid URL: '{value}'", "write a full https:// URL")]
     if parts.scheme == "https" and parts.hostname:
         return []
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and is_loopback_host(parts.hostname):
         return []  # the loopback emulator and local SCIM servers only
     if parts.scheme == "http":
         return [doc.problem(path, f"{what} must use https", f"use https://{parts.netloc}{parts.path}")]

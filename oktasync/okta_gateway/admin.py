@@ -38,9 +38,10 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import httpx
 
 from oktasync.errors import AdminSessionError, ApiErrorDetails, OktaApiError, TransientApiError
+from oktasync.loopback import is_loopback_host
 from oktasync.models import AdminProvisioningForm, App
 from oktasync.okta_gateway.pacing import ADMIN, Pacer, RetryPolicy
-from oktasync.okta_gateway.transport import USER_AGENT, is_loopback_host, send_with_policy
+from oktasync.okta_gateway.transport import USER_AGENT, send_with_policy
 
 log = logging.getLogger("oktasync.okta.admin")
 

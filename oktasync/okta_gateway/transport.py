@@ -12,7 +12,6 @@ proxy can be given with ``OKTASYNC_HTTPS_PROXY``). Plain ``http://`` is accepted
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import os
@@ -32,23 +31,13 @@ from oktasync.errors import (
     Problem,
     TransientApiError,
 )
+from oktasync.loopback import is_loopback_host
 from oktasync.okta_gateway.pacing import IDEMPOTENT_METHODS, Pacer, RetryPolicy, bucket_for
 
 log = logging.getLogger("oktasync.okta")
 
 USER_AGENT = "oktasync/0.1 (okta-sdk-python 3.4; +https://github.com/oktasync)"
 _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?([^";,]+)"?')
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def normalize_org_url(org_url: str) -> str:
