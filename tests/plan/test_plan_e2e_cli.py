@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -192,6 +193,9 @@ def test_custom_app_with_admin_session(h: Harness, monkeypatch: pytest.MonkeyPat
     h.assert_no_secrets()
 
 
+APP_READ = "GET /api/v1/apps/{app_id}"
+
+
 def test_custom_app_without_admin_session(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     config = h.config("cm", "Chronosphere", admin=False, monkeypatch=monkeypatch)
     code, out, err = h.run("plan", "--detailed-exitcode", config)
@@ -219,7 +223,23 @@ def test_custom_app_without_admin_session(h: Harness, monkeypatch: pytest.Monkey
             deactivate_users=True,
         )
 
-    timer = threading.Timer(0.3, person)
+    # The person acts only once apply is polling (an app read beyond the ones a plan makes), so the test
+    # does not depend on how fast apply starts on a loaded machine.
+    h.org.control.reset_stats()
+    assert h.run("plan", config)[0] == 0
+    plan_reads = h.org.control.stats()["by_route"].get(APP_READ, 0)
+    assert plan_reads > 0
+    h.org.control.reset_stats()
+
+    def person_once_apply_polls() -> None:
+        deadline = time.monotonic() + 30
+        while h.org.control.stats()["by_route"].get(APP_READ, 0) <= plan_reads:
+            if time.monotonic() > deadline:
+                return  # apply never polled: the assertions below fail and say so
+            time.sleep(0.02)  # polling the emulator's counters, not waiting for a race to pass
+        person()
+
+    timer = threading.Thread(target=person_once_apply_polls)
     timer.start()
     try:
         code, out, err = h.run(
