@@ -498,20 +498,3 @@ def raw_int_fields(body: Any, names: Sequence[str] = _PAGING_FIELDS) -> dict[str
         if isinstance(value, bool) or not isinstance(value, int):
             bad[name] = _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
     return bad
-
-
-__all__ = [
-    "OKTA_USER_AGENT",
-    "ScimGateway",
-    "ScimHttpError",
-    "ScimResponse",
-    "ScimTransportError",
-    "TargetUser",
-    "UserPage",
-    "eq_filter",
-    "filter_query",
-    "parse_list_response",
-    "parse_user",
-    "quote_value",
-    "raw_int_fields",
-]

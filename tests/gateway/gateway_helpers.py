@@ -26,3 +26,18 @@ def fast_retry() -> RetryPolicy:
 def gateway(url: str, token: str = API_TOKEN, **kwargs: Any) -> SdkGateway:
     kwargs.setdefault("retry", fast_retry())
     return SdkGateway(url, SswsAuth(token), **kwargs)
+
+
+class FakeClock:
+    """Time moves only when somebody sleeps."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+        self.sleeps: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds

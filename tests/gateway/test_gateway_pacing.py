@@ -7,25 +7,10 @@ import time
 from typing import Any
 
 import httpx
-from gateway_helpers import gateway, run
+from gateway_helpers import FakeClock, gateway, run
 
 from oktasync.emulator.testing import API_APP_ID, CUSTOM_APP_ID, run_emulator, standard_seed
 from oktasync.okta_gateway.pacing import APP_BY_ID, APPS, LOGS, Pacer, RetryPolicy, bucket_for
-
-
-class FakeClock:
-    """Time moves only when somebody sleeps."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def time(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def headers(limit: int, remaining: int, reset: float) -> httpx.Headers:

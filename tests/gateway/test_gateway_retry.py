@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_helpers import gateway, run
+from gateway_helpers import FakeClock, gateway, run
 
 from oktasync.emulator.testing import (
     ADMIN_SESSION,
@@ -27,21 +27,6 @@ from oktasync.okta_gateway.pacing import APPS, Pacer, RetryPolicy
 from oktasync.okta_gateway.transport import OktaTransport
 
 ORG = "http://127.0.0.1:9"
-
-
-class FakeClock:
-    """Time moves only when somebody sleeps."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def time(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def _rate(limit: int, remaining: int, reset: float) -> dict[str, str]:
