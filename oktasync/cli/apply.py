@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from oktasync.cli.context import CONFIG_PATH, emit_json, global_options, json_option
+from oktasync.cli.context import CONFIG_PATH, emit_json, global_options, json_option, numbered
 from oktasync.cli.plan import render_plan
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenants
@@ -30,7 +30,7 @@ def _render_result(result: TenantApplyResult) -> list[str]:
         lines.append(f"  {action.action:<9} {action.key} [{action.channel}]{detail}")
     if result.manual_steps:
         lines.append("  Manual action required. In the Okta Admin Console:")
-        lines += [f"    {n}. {step}" for n, step in enumerate(result.manual_steps, start=1)]
+        lines += numbered(result.manual_steps, "    ")
         lines.append(
             "  Then run apply again: with --wait it polls the readable settings until they show the change; "
             "settings nothing can read need --confirm-manual (recorded in the state dir with the date)."
@@ -98,8 +98,8 @@ def command(
         click.echo(
             f"Tenant {tenant}: do these steps in the Okta Admin Console; waiting for them to show:", err=True
         )
-        for number, step in enumerate(steps, start=1):
-            click.echo(f"  {number}. {step}", err=True)
+        for line in numbered(steps):
+            click.echo(line, err=True)
 
     options = ApplyOptions(
         confirm_manual=confirm_manual,

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,11 +149,16 @@ def progress_enabled() -> bool:
     return sys.stderr.isatty() and os.environ.get("CI") is None
 
 
+def numbered(steps: Iterable[str], indent: str = "  ") -> list[str]:
+    """Console steps as the user follows them: ``1. …``, ``2. …`` (one format for every command)."""
+    return [f"{indent}{number}. {step}" for number, step in enumerate(steps, start=1)]
+
+
 def _print_error(error: OktasyncError) -> None:
     click.echo(redact(f"Error: {error.message}"), err=True)
     if isinstance(error, ManualActionRequired):
-        for number, step in enumerate(error.steps, start=1):
-            click.echo(redact(f"  {number}. {step}"), err=True)
+        for line in numbered(error.steps):
+            click.echo(redact(line), err=True)
     if error.hint:
         click.echo(redact(f"Hint: {error.hint}"), err=True)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import CONFIG_PATH, emit_json, global_options, json_option
+from oktasync.cli.context import CONFIG_PATH, emit_json, global_options, json_option, numbered
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenants
 from oktasync.state import StateDir
@@ -70,7 +70,7 @@ def render_tenant_plan(plan: TenantPlan) -> list[str]:
     )
     if plan.manual_steps:
         lines.append("  Needs a person in the Admin Console (apply prints these again):")
-        lines += [f"    {n}. {step}" for n, step in enumerate(plan.manual_steps, start=1)]
+        lines += numbered(plan.manual_steps, "    ")
     return lines
 
 

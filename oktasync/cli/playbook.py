@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import CONFIG_PATH, emit_json, global_options, json_option
+from oktasync.cli.context import CONFIG_PATH, emit_json, global_options, json_option, numbered
 from oktasync.cli.progress import make_progress
 from oktasync.errors import ConfigError, Problem, SafetyError
 from oktasync.workflows.playbooks.model import Playbook, Step
@@ -103,8 +103,8 @@ class _TextReporter:
         if status in ("failed", "declined"):
             if result.get("hint"):
                 self._echo(f"        hint: {result['hint']}")
-            for number, line in enumerate(result.get("manual_steps") or [], start=1):
-                self._echo(f"          {number}. {line}")
+            for line in numbered(result.get("manual_steps") or [], "          "):
+                self._echo(line)
             for line in result.get("problems") or []:
                 self._echo(f"          {line}")
 

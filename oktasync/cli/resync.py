@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import CONFIG_PATH, emit_json, global_options, json_option
+from oktasync.cli.context import CONFIG_PATH, emit_json, global_options, json_option, numbered
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenant
 from oktasync.errors import EXIT_OK, Interrupted, SafetyError
@@ -92,8 +92,8 @@ def command(
 
     def show_steps(steps: list[str]) -> None:
         click.echo("Only a person can change Deactivate Users on this app. In the Admin Console:", err=True)
-        for number, step in enumerate(steps, 1):
-            click.echo(f"  {number}. {step}", err=True)
+        for line in numbered(steps):
+            click.echo(line, err=True)
         click.echo(f"Waiting for the change to show (up to {manual_timeout:g}s)...", err=True)
 
     options = ResyncOptions(
@@ -219,7 +219,7 @@ def _plan_lines(plan: ResyncPlan, *, brief: bool) -> list[str]:
             f"with --max-affected-users {plan.affected_users}"
         )
     lines.append("  steps:")
-    lines += [f"    {n}. {step}" for n, step in enumerate(plan.steps(), 1)]
+    lines += numbered(plan.steps(), "    ")
     lines.append(
         f"  estimate: ~{plan.estimated_calls} API calls in the /api/v1/apps bucket, "
         f"~{plan.estimated_seconds_at_limit:.0f}s at {plan.rate_limit_per_minute}/minute"
