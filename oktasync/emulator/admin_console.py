@@ -103,7 +103,8 @@ def render_page(app: App, session: AdminSession) -> str:
 def add_routes(app: web.Application, em: Emulator) -> None:
     base = "/admin/app/{app_name}/instance/{app_id}"
 
-    async def page(request: web.Request) -> web.Response:
+    def signed_in(request: web.Request) -> tuple[AdminSession, App] | web.Response:
+        """The admin session and the app of a console URL, or the answer a browser would get instead."""
         session = _session(em, request)
         if session is None:
             return _redirect()
@@ -112,17 +113,20 @@ def add_routes(app: web.Application, em: Emulator) -> None:
             return web.Response(
                 status=404, text="<html><body>Not found</body></html>", content_type="text/html"
             )
+        return session, target
+
+    async def page(request: web.Request) -> web.Response:
+        found = signed_in(request)
+        if isinstance(found, web.Response):
+            return found
+        session, target = found
         return web.Response(text=render_page(target, session), content_type="text/html")
 
     async def save(request: web.Request) -> web.Response:
-        session = _session(em, request)
-        if session is None:
-            return _redirect()
-        target = _find_app(em, request)
-        if target is None:
-            return web.Response(
-                status=404, text="<html><body>Not found</body></html>", content_type="text/html"
-            )
+        found = signed_in(request)
+        if isinstance(found, web.Response):
+            return found
+        session, target = found
         form = await request.post()
         xsrf = request.headers.get("X-Okta-XsrfToken") or form.get("_xsrfToken")
         if request.headers.get("X-Requested-With") != "XMLHttpRequest" or xsrf != session.xsrf_token:
