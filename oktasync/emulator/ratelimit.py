@@ -1,8 +1,14 @@
 """Okta's rate-limit buckets and concurrency limit (reference/okta-api.md §2.1-§2.2, Workforce column).
 
 Time scaling: with ``time_scale`` s, a bucket's window lasts ``60 * s`` real seconds while the headers still
-announce the per-minute limit. ``X-Rate-Limit-Reset`` is the **real** UTC epoch second (rounded up) at which
+announce the per-minute limit. ``X-Rate-Limit-Reset`` is the **real** UTC epoch time (rounded up) at which
 the window ends, so a client that waits until Reset by its own wall clock is always right.
+
+Its resolution scales with time too. Okta sends whole epoch seconds, so a client that waits for Reset loses
+up to one second per 60-second window. Scaled, that second is ``s`` real seconds: at s < 1 the header carries
+decimals (``1764331234.6`` at s = 0.1), so the rounding costs the same share of a window as against Okta.
+Whole seconds at s = 0.1 would cost up to a sixth of every 6-second window, an artefact of the scaling that
+no real client pays. At s = 1 the header is Okta's integer. (The okta SDK parses the header as a float.)
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ class Decision:
     allowed: bool
     limit: int
     remaining: int
-    reset: int  # real epoch seconds
+    reset: float  # real epoch seconds, at ``RateLimiter.reset_resolution``
 
 
 @dataclass
@@ -78,6 +84,15 @@ class RateLimiter:
     def window_seconds(self) -> float:
         return 60.0 * self.time_scale
 
+    @property
+    def reset_resolution(self) -> float:
+        """Okta's one-second resolution of X-Rate-Limit-Reset, in real seconds (see the module docstring)."""
+        return min(1.0, self.time_scale)
+
+    def _reset_of(self, window: _Window) -> float:
+        step = self.reset_resolution
+        return math.ceil((window.start + self.window_seconds) / step) * step
+
     def take(self, bucket: str, now: float | None = None) -> Decision:
         now = time.time() if now is None else now
         limit = self.limits.get(bucket, DEFAULT_LIMITS[API_V1])
@@ -85,7 +100,7 @@ class RateLimiter:
         if window is None or now >= window.start + self.window_seconds:
             window = _Window(start=now, used=0)
             self._windows[bucket] = window
-        reset = math.ceil(window.start + self.window_seconds)
+        reset = self._reset_of(window)
         if window.used >= limit:
             return Decision(False, limit, 0, reset)
         window.used += 1
@@ -108,6 +123,15 @@ class RateLimiter:
             out[bucket] = {
                 "limit": limit,
                 "used": window.used if (window and live) else 0,
-                "reset": math.ceil(window.start + self.window_seconds) if (window and live) else 0,
+                "reset": self._reset_of(window) if (window and live) else 0,
             }
         return out
+
+
+def format_reset(reset: float) -> str:
+    """The X-Rate-Limit-Reset header value: Okta's integer, or milliseconds when time is scaled."""
+    whole = round(reset)
+    if abs(reset - whole) < 1e-6:
+        return str(whole)
+    # Rounded up, never down: a client that waits until this instant must find the new window.
+    return f"{math.ceil(reset * 1000) / 1000:.3f}".rstrip("0")

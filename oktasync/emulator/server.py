@@ -299,10 +299,10 @@ def _route_name(request: web.Request) -> str:
     return f"{request.method} {canonical or '(unknown)'}"
 
 
-def _rate_headers(resp: web.StreamResponse, limit: int, remaining: int, reset: int) -> None:
+def _rate_headers(resp: web.StreamResponse, limit: int, remaining: int, reset: float) -> None:
     resp.headers["X-Rate-Limit-Limit"] = str(limit)
     resp.headers["X-Rate-Limit-Remaining"] = str(remaining)
-    resp.headers["X-Rate-Limit-Reset"] = str(reset)
+    resp.headers["X-Rate-Limit-Reset"] = ratelimit.format_reset(reset)
 
 
 async def _common_headers(request: web.Request, resp: web.StreamResponse) -> None:

@@ -117,14 +117,22 @@ class _Bucket:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-def _int_header(values: Iterable[str]) -> int | None:
+def _number_header(values: Iterable[str]) -> float | None:
+    """The smallest of a header's values (Okta may repeat X-Rate-Limit-* headers), ignoring garbage."""
     parsed = []
     for value in values:
         try:
-            parsed.append(int(float(value.strip())))
+            number = float(value.strip())
         except ValueError:
             continue
+        if math.isfinite(number):
+            parsed.append(number)
     return min(parsed) if parsed else None
+
+
+def _int_header(values: Iterable[str]) -> int | None:
+    number = _number_header(values)
+    return None if number is None else int(number)
 
 
 class Pacer:
@@ -202,7 +210,8 @@ class Pacer:
         """Record a response's rate-limit headers. Returns True when it is a concurrency-limit 429."""
         limit = _int_header(headers.get_list("x-rate-limit-limit"))
         remaining = _int_header(headers.get_list("x-rate-limit-remaining"))
-        reset = _int_header(headers.get_list("x-rate-limit-reset"))
+        # Okta sends whole epoch seconds; a time-scaled emulator sends decimals (emulator/ratelimit.py).
+        reset = _number_header(headers.get_list("x-rate-limit-reset"))
         self._observe_date(headers.get("date"))
         if limit is None or remaining is None or reset is None:
             return False

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from oktasync.emulator.ratelimit import APP_BY_ID, APPS, LOGS, RateLimiter, bucket_for
+from oktasync.emulator.ratelimit import APP_BY_ID, APPS, LOGS, RateLimiter, bucket_for, format_reset
 from oktasync.emulator.testing import CUSTOM_APP_ID, RunningEmulator, run_emulator, standard_seed
 
 
@@ -63,7 +63,7 @@ def test_429_with_headers_then_success_after_reset() -> None:
         assert (
             limited.headers["X-Rate-Limit-Limit"] == "3" and limited.headers["X-Rate-Limit-Remaining"] == "0"
         )
-        reset = int(limited.headers["X-Rate-Limit-Reset"])
+        reset = float(limited.headers["X-Rate-Limit-Reset"])
         date = email.utils.parsedate_to_datetime(limited.headers["Date"]).timestamp()
         assert 0 <= reset - date <= 3  # real epoch seconds, not the nominal 60 s
         # Other buckets are unaffected.
@@ -73,6 +73,19 @@ def test_429_with_headers_then_success_after_reset() -> None:
         ok = em.http.get(path)
         assert ok.status_code == 200 and ok.headers["X-Rate-Limit-Remaining"] == "2"
         assert em.control.stats()["rate_limited"] == 1
+
+
+def test_scaled_reset_keeps_okta_resolution_in_emulated_seconds() -> None:
+    # At s = 0.1 one emulated second is 0.1 real seconds: Reset is rounded up to it, not to a real second.
+    limiter = RateLimiter(time_scale=0.1, limits={APPS: 2})
+    first = limiter.take(APPS, now=1000.42)
+    assert abs(first.reset - 1006.5) < 1e-6  # window 1000.42 + 6 = 1006.42, up to the next 0.1 s
+    assert format_reset(first.reset) == "1006.5"
+    assert limiter.take(APPS, now=1003.0).remaining == 0
+    assert not limiter.take(APPS, now=1006.41).allowed
+    assert limiter.take(APPS, now=1006.5).allowed  # a client that waited until Reset finds a new window
+    assert format_reset(RateLimiter().take(APPS, now=1000.5).reset) == "1061"  # s = 1: Okta's integer
+    assert format_reset(1006.0333334) == "1006.034"  # never rounded down below the window's end
 
 
 def test_rate_limiter_windows_are_not_wall_clock_aligned() -> None:

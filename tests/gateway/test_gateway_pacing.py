@@ -58,6 +58,23 @@ def test_plenty_of_budget_goes_at_once_then_spreads_then_waits_for_reset() -> No
     run(scenario())
 
 
+def test_a_decimal_reset_is_waited_for_to_the_millisecond() -> None:
+    # A time-scaled emulator sends X-Rate-Limit-Reset with decimals; truncating them would send too early
+    # (a 429), rounding them up would waste up to a second per window.
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, headroom=0.0)
+    reset = clock.now + 5.375
+    pacer.observe(APPS, headers(100, 0, reset), status=200)
+    assert abs(pacer.reset_wait(APPS) - 5.375) < 1e-9
+
+    async def next_request() -> None:
+        await pacer.acquire(APPS)
+        pacer.release(APPS)
+
+    run(next_request())
+    assert clock.now == reset
+
+
 def test_concurrency_429_does_not_poison_the_bucket() -> None:
     clock = FakeClock()
     pacer = Pacer(clock=clock)
