@@ -1,5 +1,12 @@
 """Okta's rate-limit buckets and concurrency limit (reference/okta-api.md §2.1-§2.2, Workforce column).
 
+Buckets follow Okta's own route map (the Terraform provider's generated ``rate_limit_lines.go``, see
+``bucket_for``): ``/api/v1/apps`` and every ``/api/v1/apps/{id}/*`` share one bucket and the exact
+``/api/v1/apps/{id}`` has its own; likewise ``/api/v1/groups`` (list, members, ...) vs the exact
+``/api/v1/groups/{id}``, and ``/api/v1/users`` (list, ``/users/{id}/groups``, ...) vs the exact
+``/api/v1/users/{id}``, which is two buckets: GET (by id or login) and POST/PUT/DELETE. ``/api/v1/logs`` has
+its own; the rest of ``/api/v1`` shares one. Limits: ``DEFAULT_LIMITS``.
+
 Time scaling: with ``time_scale`` s, a bucket's window lasts ``60 * s`` real seconds while the headers still
 announce the per-minute limit. ``X-Rate-Limit-Reset`` is the **real** UTC epoch time (rounded up) at which
 the window ends, so a client that waits until Reset by its own wall clock is always right.
@@ -18,17 +25,45 @@ import re
 import time
 from dataclasses import dataclass
 
-# Bucket names are Okta's (rate_limit_lines.go in okta-api.md §2.2).
+# Bucket names are Okta's: the third field of each line of Okta's generated route map, the Terraform
+# provider's okta/internal/apimutex/rate_limit_lines.go (okta-api.md §2.2), e.g.
+#   "/api/v1/groups/ID/users GET /api/v1/groups"      "/api/v1/groups/ID GET /api/v1/groups/{id}"
+#   "/api/v1/users/ID/groups GET /api/v1/users"       "/api/v1/users/ID PUT /api/v1/users/{id}"
+#   "/api/v1/users/{id:.+} GET /api/v1/users/{id:.+}" "/api/v1/users/me GET /api/v1/users/me"
+# This table is kept apart from the client's (okta_gateway/pacing.py) on purpose: the emulator is an
+# independent model of Okta, so tests do not check the client against itself.
 APPS = "/api/v1/apps"  # /api/v1/apps and every /api/v1/apps/{id}/* sub-resource: ONE shared bucket
 APP_BY_ID = "/api/v1/apps/{id}"  # the exact path only
+GROUPS = "/api/v1/groups"  # /api/v1/groups, /groups/rules and every /groups/{id}/* (users, apps, ...)
+GROUP_BY_ID = "/api/v1/groups/{id}"  # the exact path only (GET, PUT, DELETE)
+USERS = "/api/v1/users"  # /api/v1/users and every /users/{id}/* (groups, lifecycle, ...)
+USER_BY_ID = "/api/v1/users/{id}"  # the exact path, POST/PUT/DELETE
+USER_BY_ID_GET = "/api/v1/users/{id:.+}"  # the exact path, GET by id or login (docs: /users/{idOrLogin})
+USER_ME = "/api/v1/users/me"  # GET only; POST/PUT to /users/me count in USERS
 LOGS = "/api/v1/logs"
 API_V1 = "/api/v1"
 OAUTH = "/oauth2/v1/token"
 ADMIN = "/admin"
 
+# Per minute, Workforce column of Okta's last published table, okta/okta-developer-docs
+# docs/reference/rl-global-mgmt/index.md (okta-api.md §2.2 cites it @ ec652bd5, the version with the
+# "Integrator Free Plan" column; the Workforce figures below are the same in the older five-column version):
+# "Create or list groups: /api/v1/groups except /api/v1/groups/{id}" 500; "Get, update, or delete a group by
+# ID: /api/v1/groups/{id} only" 1,000; "Create or list users: Only GET or POST to /api/v1/users" 600; "Update
+# or delete a user by ID: Only POST, PUT, or DELETE to /api/v1/users/{id}" 600; "Get a user by ID or sign
+# in: Only GET to /api/v1/users/{idOrLogin}" 2,000. The table names no sub-resources; the route map above
+# puts /users/{id}/* in /api/v1/users and /groups/{id}/* in /api/v1/groups, so they get those limits.
 DEFAULT_LIMITS: dict[str, int] = {
     APPS: 100,
     APP_BY_ID: 500,
+    GROUPS: 500,
+    GROUP_BY_ID: 1000,
+    USERS: 600,
+    USER_BY_ID: 600,
+    USER_BY_ID_GET: 2000,
+    # Not in Okta's published table (the Terraform provider's apimutex.go calls this bucket undocumented):
+    # 600, the lowest of the users buckets, so the emulator never grants more than a published users limit.
+    USER_ME: 600,
     LOGS: 120,
     API_V1: 1200,
     OAUTH: 600,
@@ -36,14 +71,35 @@ DEFAULT_LIMITS: dict[str, int] = {
 }
 
 _APP_EXACT = re.compile(r"^/api/v1/apps/[^/]+/?$")
+# /api/v1/groups/rules is the group-rules list (bucket /api/v1/groups), not a group id.
+_GROUP_EXACT = re.compile(r"^/api/v1/groups/(?!rules/?$)[^/]+/?$")
+_USER_ME = re.compile(r"^/api/v1/users/me/?$")
+_USER_EXACT = re.compile(r"^/api/v1/users/[^/]+/?$")
 
 
-def bucket_for(path: str) -> str | None:
-    """The bucket of a request path, or None for routes outside rate limiting (control API)."""
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def bucket_for(path: str, method: str = "GET") -> str | None:
+    """The bucket of a request, or None for routes outside rate limiting (control API).
+
+    ``method`` matters only for the exact ``/api/v1/users/{id}`` (and ``/users/me``), whose GET has its own
+    bucket; the default GET is right for every user route the emulator serves.
+    """
     if path.startswith("/api/v1/apps"):
         if _APP_EXACT.match(path):
             return APP_BY_ID
         return APPS
+    if _under(path, GROUPS):
+        return GROUP_BY_ID if _GROUP_EXACT.match(path) else GROUPS
+    if _under(path, USERS):
+        is_get = method.upper() in ("GET", "HEAD")
+        if _USER_ME.match(path):
+            return USER_ME if is_get else USERS
+        if _USER_EXACT.match(path):
+            return USER_BY_ID_GET if is_get else USER_BY_ID
+        return USERS
     if path.startswith("/api/v1/logs"):
         return LOGS
     if path.startswith("/api/v1"):

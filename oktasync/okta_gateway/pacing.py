@@ -2,10 +2,14 @@
 
 Okta's limits (reference/okta-api.md §2.1-§2.2):
 
-* Requests count against a **bucket** per endpoint family: ``/api/v1/apps`` and every ``/api/v1/apps/{id}/*``
-  sub-resource share one bucket (about 100/min on Workforce orgs); ``/api/v1/apps/{id}`` (the exact path)
-  has its own; so do ``/api/v1/logs`` and the rest of ``/api/v1``. Each response carries
-  ``X-Rate-Limit-Limit``, ``X-Rate-Limit-Remaining`` and ``X-Rate-Limit-Reset`` (UTC epoch seconds).
+* Requests count against a **bucket** per endpoint family, as Okta's route map assigns them (``bucket_for``):
+  ``/api/v1/apps`` and every ``/api/v1/apps/{id}/*`` sub-resource share one bucket (about 100/min on
+  Workforce orgs) and ``/api/v1/apps/{id}`` (the exact path) has its own; likewise ``/api/v1/groups``
+  (list, ``/groups/{id}/users``, ...) vs the exact ``/api/v1/groups/{id}``, and ``/api/v1/users`` (list,
+  ``/users/{id}/groups``, ...) vs the exact ``/api/v1/users/{id}`` (one bucket for GET, one for writes).
+  ``/api/v1/logs`` has its own and the rest of ``/api/v1`` shares one. Each response carries
+  ``X-Rate-Limit-Limit``, ``X-Rate-Limit-Remaining`` and ``X-Rate-Limit-Reset`` (UTC epoch seconds), so
+  the pacer learns each bucket's limit from Okta rather than from a table.
 * Over the limit Okta answers ``429 E0000047`` until the window resets. Over the **concurrency** limit (75
   in-flight requests per org) it answers 429 with Limit = Remaining = 0 and a Reset that is only a suggestion.
 
@@ -44,22 +48,53 @@ from typing import Protocol
 
 from oktasync.models import RateLimitState
 
-APPS = "/api/v1/apps"
-APP_BY_ID = "/api/v1/apps/{id}"
+# Bucket names are Okta's: the third field of each line of its generated route map, the Terraform provider's
+# okta/internal/apimutex/rate_limit_lines.go (reference/okta-api.md §2.2), e.g.
+# "/api/v1/groups/ID/users GET /api/v1/groups", "/api/v1/groups/ID GET /api/v1/groups/{id}",
+# "/api/v1/users/ID/groups GET /api/v1/users", "/api/v1/users/ID PUT /api/v1/users/{id}",
+# "/api/v1/users/{id:.+} GET /api/v1/users/{id:.+}". The emulator keeps its own copy (emulator/ratelimit.py)
+# on purpose: it is an independent model of Okta, so tests do not check this table against itself.
+APPS = "/api/v1/apps"  # /api/v1/apps and every /api/v1/apps/{id}/* sub-resource
+APP_BY_ID = "/api/v1/apps/{id}"  # the exact path only
+GROUPS = "/api/v1/groups"  # /api/v1/groups, /groups/rules and every /groups/{id}/* (users, apps, ...)
+GROUP_BY_ID = "/api/v1/groups/{id}"  # the exact path only
+USERS = "/api/v1/users"  # /api/v1/users and every /users/{id}/* (groups, lifecycle, ...)
+USER_BY_ID = "/api/v1/users/{id}"  # the exact path, POST/PUT/DELETE
+USER_BY_ID_GET = "/api/v1/users/{id:.+}"  # the exact path, GET by id or login
+USER_ME = "/api/v1/users/me"  # GET only; POST/PUT to /users/me count in USERS
 LOGS = "/api/v1/logs"
 API_V1 = "/api/v1"
 OAUTH = "/oauth2/v1/token"
 ADMIN = "/admin"
 
 _APP_EXACT = re.compile(r"^/api/v1/apps/[^/]+/?$")
+_GROUP_EXACT = re.compile(r"^/api/v1/groups/(?!rules/?$)[^/]+/?$")  # /groups/rules lists group rules
+_USER_ME = re.compile(r"^/api/v1/users/me/?$")
+_USER_EXACT = re.compile(r"^/api/v1/users/[^/]+/?$")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
-def bucket_for(path: str) -> str:
-    """Okta's rate-limit bucket of a request path (reference/okta-api.md §2.2; rate_limit_lines.go)."""
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def bucket_for(path: str, method: str = "GET") -> str:
+    """Okta's rate-limit bucket of a request (reference/okta-api.md §2.2; rate_limit_lines.go).
+
+    ``method`` matters only for the exact ``/api/v1/users/{id}`` (and ``/users/me``): GET has its own bucket.
+    """
     if path.startswith("/api/v1/apps"):
         return APP_BY_ID if _APP_EXACT.match(path) else APPS
+    if _under(path, GROUPS):
+        return GROUP_BY_ID if _GROUP_EXACT.match(path) else GROUPS
+    if _under(path, USERS):
+        is_get = method.upper() in ("GET", "HEAD")
+        if _USER_ME.match(path):
+            return USER_ME if is_get else USERS
+        if _USER_EXACT.match(path):
+            return USER_BY_ID_GET if is_get else USER_BY_ID
+        return USERS
     if path.startswith("/api/v1/logs"):
         return LOGS
     if path.startswith("/oauth2/"):

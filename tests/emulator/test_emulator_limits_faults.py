@@ -9,7 +9,22 @@ import time
 import httpx
 import pytest
 
-from oktasync.emulator.ratelimit import APP_BY_ID, APPS, LOGS, RateLimiter, bucket_for, format_reset
+from oktasync.emulator.ratelimit import (
+    API_V1,
+    APP_BY_ID,
+    APPS,
+    DEFAULT_LIMITS,
+    GROUP_BY_ID,
+    GROUPS,
+    LOGS,
+    USER_BY_ID,
+    USER_BY_ID_GET,
+    USER_ME,
+    USERS,
+    RateLimiter,
+    bucket_for,
+    format_reset,
+)
 from oktasync.emulator.testing import CUSTOM_APP_ID, RunningEmulator, run_emulator, standard_seed
 
 
@@ -23,12 +38,119 @@ from oktasync.emulator.testing import CUSTOM_APP_ID, RunningEmulator, run_emulat
         (f"/api/v1/apps/{CUSTOM_APP_ID}/features/USER_PROVISIONING", APPS),
         (f"/api/v1/apps/{CUSTOM_APP_ID}", APP_BY_ID),
         ("/api/v1/logs", LOGS),
-        ("/api/v1/groups", "/api/v1"),
+        # rate_limit_lines.go: "/api/v1/groups GET /api/v1/groups",
+        # "/api/v1/groups/ID/users GET /api/v1/groups", "/api/v1/groups/ID GET /api/v1/groups/{id}",
+        # "/api/v1/groups/rules GET /api/v1/groups"
+        ("/api/v1/groups", GROUPS),
+        ("/api/v1/groups/00g1/users", GROUPS),
+        ("/api/v1/groups/00g1/apps", GROUPS),
+        ("/api/v1/groups/rules", GROUPS),
+        ("/api/v1/groups/00g1", GROUP_BY_ID),
+        ("/api/v1/groups/00g1/", GROUP_BY_ID),
+        # "/api/v1/users GET /api/v1/users", "/api/v1/users/ID/groups GET /api/v1/users",
+        # "/api/v1/users/{id:.+} GET /api/v1/users/{id:.+}", "/api/v1/users/me GET /api/v1/users/me"
+        ("/api/v1/users", USERS),
+        ("/api/v1/users/00u1/groups", USERS),
+        ("/api/v1/users/carol@example.com/groups", USERS),
+        ("/api/v1/users/00u1/factors", USERS),
+        ("/api/v1/users/00u1", USER_BY_ID_GET),
+        ("/api/v1/users/carol@example.com", USER_BY_ID_GET),
+        ("/api/v1/users/me", USER_ME),
+        # Everything else as before.
+        ("/api/v1/group/types/default", API_V1),
+        ("/api/v1/user/types", API_V1),
+        ("/api/v1/usersX", API_V1),
+        ("/api/v1/org", API_V1),
         ("/__emulator/state", None),
     ],
 )
 def test_bucket_layout(path: str, bucket: str | None) -> None:
     assert bucket_for(path) == bucket
+    assert bucket is None or bucket in DEFAULT_LIMITS  # every bucket has a limit
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "bucket"),
+    [
+        # "/api/v1/users/ID POST|PUT|DELETE /api/v1/users/{id}": writes are apart from the GET by id or login.
+        ("POST", "/api/v1/users/00u1", USER_BY_ID),
+        ("PUT", "/api/v1/users/00u1", USER_BY_ID),
+        ("DELETE", "/api/v1/users/00u1", USER_BY_ID),
+        ("get", "/api/v1/users/00u1", USER_BY_ID_GET),
+        ("POST", "/api/v1/users", USERS),
+        ("POST", "/api/v1/users/00u1/lifecycle/deactivate", USERS),
+        ("PUT", "/api/v1/users/me", USERS),  # "/api/v1/users/me PUT /api/v1/users"
+        ("PUT", "/api/v1/groups/00g1", GROUP_BY_ID),
+        ("DELETE", "/api/v1/groups/00g1/users/00u1", GROUPS),
+        ("PUT", f"/api/v1/apps/{CUSTOM_APP_ID}", APP_BY_ID),
+    ],
+)
+def test_bucket_layout_by_method(method: str, path: str, bucket: str) -> None:
+    assert bucket_for(path, method) == bucket
+
+
+def test_users_and_groups_limits_are_okta_workforce_figures() -> None:
+    # rl-global-mgmt/index.md, Workforce column (okta-api.md §2.2 cites the table).
+    assert DEFAULT_LIMITS[GROUPS] == 500 and DEFAULT_LIMITS[GROUP_BY_ID] == 1000
+    assert DEFAULT_LIMITS[USERS] == 600 and DEFAULT_LIMITS[USER_BY_ID] == 600
+    assert DEFAULT_LIMITS[USER_BY_ID_GET] == 2000
+    assert DEFAULT_LIMITS[APPS] == 100 and DEFAULT_LIMITS[API_V1] == 1200  # unchanged
+
+
+def test_users_and_groups_routes_announce_their_own_buckets(emulator: RunningEmulator) -> None:
+    c = emulator.control
+    carol = c.user_id("carol@example.com")
+    engineering = c.group_id("engineering")
+    calls = {
+        "/api/v1/groups": "500",
+        f"/api/v1/groups/{engineering}/users": "500",
+        f"/api/v1/groups/{engineering}": "1000",
+        "/api/v1/users": "600",
+        f"/api/v1/users/{carol}/groups": "600",
+        f"/api/v1/users/{carol}": "2000",
+    }
+    c.reset_stats()
+    for path, limit in calls.items():
+        resp = emulator.http.get(path)
+        assert resp.status_code == 200 and resp.headers["X-Rate-Limit-Limit"] == limit, path
+    # The second call of each shared bucket sees the first one's use.
+    assert emulator.http.get("/api/v1/groups").headers["X-Rate-Limit-Remaining"] == "497"
+    assert emulator.http.get("/api/v1/users").headers["X-Rate-Limit-Remaining"] == "597"
+    assert c.stats()["by_bucket"] == {
+        GROUPS: 3,
+        GROUP_BY_ID: 1,
+        USERS: 3,
+        USER_BY_ID_GET: 1,
+    }
+
+
+def test_exhausting_groups_leaves_users_and_apps_alone() -> None:
+    # One request's worth of /api/v1/groups per (emulated) minute; the window lasts an hour of real time.
+    with run_emulator(standard_seed(), time_scale=60.0, rate_limits={GROUPS: 1}) as em:
+        engineering = em.control.group_id("engineering")
+        carol = em.control.user_id("carol@example.com")
+        assert em.http.get("/api/v1/groups").status_code == 200
+        limited = em.http.get(f"/api/v1/groups/{engineering}/users")  # same bucket, now empty
+        assert limited.status_code == 429 and limited.json()["errorCode"] == "E0000047"
+        assert limited.headers["X-Rate-Limit-Limit"] == "1"
+        assert limited.headers["X-Rate-Limit-Remaining"] == "0"
+        assert em.http.get("/api/v1/groups").status_code == 429
+        # Every other bucket still answers, with its own full budget.
+        for path, limit in (
+            ("/api/v1/users", "600"),
+            (f"/api/v1/users/{carol}/groups", "600"),
+            (f"/api/v1/users/{carol}", "2000"),
+            ("/api/v1/apps", "100"),
+            (f"/api/v1/apps/{CUSTOM_APP_ID}/groups", "100"),
+            (f"/api/v1/groups/{engineering}", "1000"),
+        ):
+            resp = em.http.get(path)
+            assert resp.status_code == 200, path
+            assert resp.headers["X-Rate-Limit-Limit"] == limit, path
+        stats = em.control.stats()
+        assert stats["rate_limited"] == 2
+        assert stats["by_bucket"][GROUPS] == 3 and stats["by_bucket"][USERS] == 2
+        assert stats["by_bucket"][APPS] == 2
 
 
 def test_app_subresources_share_one_bucket_of_100(emulator: RunningEmulator) -> None:
@@ -142,7 +264,7 @@ def test_random_errors_and_dropped_connections(emulator: RunningEmulator) -> Non
 
 def test_control_api_is_never_rate_limited_or_faulted(emulator: RunningEmulator) -> None:
     emulator.control.faults(error_rate=1.0)
-    emulator.control.exhaust_bucket("/api/v1")
+    emulator.control.exhaust_bucket(GROUPS)
     assert emulator.control.stats()["total"] == 0
     assert emulator.control.state()["users"]  # control calls still answer
     emulator.control.clear_faults()

@@ -10,7 +10,21 @@ import httpx
 from gateway_helpers import FakeClock, gateway, run
 
 from oktasync.emulator.testing import API_APP_ID, CUSTOM_APP_ID, run_emulator, standard_seed
-from oktasync.okta_gateway.pacing import APP_BY_ID, APPS, LOGS, Pacer, RetryPolicy, bucket_for
+from oktasync.okta_gateway.pacing import (
+    API_V1,
+    APP_BY_ID,
+    APPS,
+    GROUP_BY_ID,
+    GROUPS,
+    LOGS,
+    USER_BY_ID,
+    USER_BY_ID_GET,
+    USER_ME,
+    USERS,
+    Pacer,
+    RetryPolicy,
+    bucket_for,
+)
 
 
 def headers(limit: int, remaining: int, reset: float) -> httpx.Headers:
@@ -29,7 +43,30 @@ def test_buckets_follow_okta() -> None:
     assert bucket_for("/api/v1/apps/0oa1/connections/default") == APPS
     assert bucket_for("/api/v1/apps/0oa1") == APP_BY_ID
     assert bucket_for("/api/v1/logs") == LOGS
-    assert bucket_for("/api/v1/groups/00g1/users") == "/api/v1"
+    # Groups and users have their own buckets (rate_limit_lines.go), with the exact path apart.
+    assert bucket_for("/api/v1/groups") == GROUPS == "/api/v1/groups"
+    assert bucket_for("/api/v1/groups/00g1/users") == GROUPS  # list_group_member_ids
+    assert bucket_for("/api/v1/groups/00g1/users/00u1", "PUT") == GROUPS
+    assert bucket_for("/api/v1/groups/00g1/apps") == GROUPS
+    assert bucket_for("/api/v1/groups/rules") == GROUPS  # the group-rules list, not a group id
+    assert bucket_for("/api/v1/groups/00g1") == GROUP_BY_ID == "/api/v1/groups/{id}"
+    assert bucket_for("/api/v1/groups/00g1", "DELETE") == GROUP_BY_ID
+    assert bucket_for("/api/v1/users") == USERS == "/api/v1/users"
+    assert bucket_for("/api/v1/users", "POST") == USERS
+    assert bucket_for("/api/v1/users/00u1/groups") == USERS  # list_user_group_ids
+    assert bucket_for("/api/v1/users/00u1/lifecycle/deactivate", "POST") == USERS
+    assert bucket_for("/api/v1/users/00u1") == USER_BY_ID_GET == "/api/v1/users/{id:.+}"
+    assert bucket_for("/api/v1/users/carol@example.com") == USER_BY_ID_GET  # by login
+    assert bucket_for("/api/v1/users/00u1", "post") == USER_BY_ID == "/api/v1/users/{id}"
+    assert bucket_for("/api/v1/users/00u1", "PUT") == USER_BY_ID
+    assert bucket_for("/api/v1/users/00u1", "DELETE") == USER_BY_ID
+    assert bucket_for("/api/v1/users/me") == USER_ME
+    assert bucket_for("/api/v1/users/me", "PUT") == USERS
+    # Everything else is as before: look-alike prefixes stay in the general bucket.
+    assert bucket_for("/api/v1/group/types/default") == API_V1
+    assert bucket_for("/api/v1/user/types") == API_V1
+    assert bucket_for("/api/v1/usersX") == API_V1
+    assert bucket_for("/api/v1/meta/schemas/user/default") == API_V1
 
 
 def test_plenty_of_budget_goes_at_once_then_spreads_then_waits_for_reset() -> None:

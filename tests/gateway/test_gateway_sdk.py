@@ -45,7 +45,7 @@ def test_three_pages_of_app_groups_at_limit_200() -> None:
     assert stats["by_route"][GROUPS_ROUTE] == 3  # 200 + 200 + 50: the maximum page size
 
 
-def test_groups_of_a_user_all_pages_at_limit_200_in_the_general_bucket() -> None:
+def test_groups_of_a_user_all_pages_at_limit_200_in_the_users_bucket() -> None:
     """Users API "List all groups of a user": 450 groups are 3 pages (200 + 200 + 50); an unknown user is a
     NotFoundError and an error on a later page raises, never a short list."""
     seed = build_org(users=2, groups=450, memberships_per_user=450, assign_groups=0, api_tokens=(API_TOKEN,))
@@ -75,7 +75,7 @@ def test_groups_of_a_user_all_pages_at_limit_200_in_the_general_bucket() -> None
         ids, buckets, pages = run(scenario())
     assert len(ids) == len(set(ids)) == 450 and set(ids) == groups
     assert pages == 3  # 200 + 200 + 50: the maximum page size
-    assert buckets == ["/api/v1"]
+    assert buckets == ["/api/v1/users"]  # rate_limit_lines.go: "/api/v1/users/ID/groups GET /api/v1/users"
 
 
 def test_429_storm_and_503s_are_survived_with_the_right_data() -> None:
@@ -234,7 +234,7 @@ def test_connection_features_and_assignments_round_trip(emulator: RunningEmulato
             await gw.unassign_group(CUSTOM_APP_ID, gid)  # 404: already done
             assert await gw.get_group_assignment(CUSTOM_APP_ID, gid) is None
             assert await gw.get_app_user(CUSTOM_APP_ID, users[0].id) is None
-            assert {s.bucket for s in gw.rate_limits()} == {"/api/v1/apps", "/api/v1"}
+            assert {s.bucket for s in gw.rate_limits()} == {"/api/v1/apps", "/api/v1/groups"}
         finally:
             await gw.close()
 
