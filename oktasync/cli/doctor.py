@@ -16,7 +16,7 @@ _MARK = {True: "ok  ", False: "FAIL", None: "info"}
 
 def render(result: DoctorResult) -> str:
     lines = [f"Tenant {result.tenant} ({result.org_url}), auth: {result.auth_method}"]
-    lines += [f"  {_MARK[c.ok]}  {c.name:<18} {c.detail}" for c in result.checks]
+    lines += [f"  {'warn' if c.warning else _MARK[c.ok]}  {c.name:<18} {c.detail}" for c in result.checks]
     if result.scopes:
         lines.append("  Scopes: " + ", ".join(f"{scope} {state}" for scope, state in result.scopes.items()))
     if result.channels:
@@ -41,7 +41,8 @@ def command(config: str, as_json: bool) -> int:
     """Read-only probe: auth and scopes, the app and its kind, which channel writes and which read verifies
     each managed setting, rate-limit headroom per bucket, admin session validity.
 
-    Exit 0 when every check passes, 1 when one fails (each failure says what to fix).
+    Exit 0 when every check passes, 1 when one fails (each failure says what to fix). A warning (for
+    example okta.users.read missing: tasks works, more slowly) does not change the exit code.
     """
     loaded = load_tenant(config)
 

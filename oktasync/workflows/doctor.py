@@ -5,6 +5,12 @@ Every check is a read. A 403 on a read means the credential lacks that read's pe
 service app, the scope named in the check (Okta's scopes per endpoint: reference/okta-api.md §1); for an
 SSWS token, a permission of the admin role behind it. ``okta.apps.manage`` (needed by ``apply`` and the
 resync) cannot be proven without writing, so doctor only says whether it is requested.
+
+A missing scope is a failure (exit 1) when a command cannot work without it. ``okta.users.read`` is the one
+exception: ``tasks`` reads the groups of each failed user with it (``GET /api/v1/users/{id}/groups``) and,
+refused, falls back to listing the members of every assigned group (``workflows/tasks/scan.py``), so it
+still works, only with more requests. Doctor reports that as a *warning*: ``ok`` None and ``warning`` True,
+shown as ``warn``, not counted in the exit code.
 """
 
 from __future__ import annotations
@@ -24,11 +30,12 @@ from oktasync.workflows.channels import SETTINGS, probe_kind, routes
 @dataclass(frozen=True)
 class Check:
     name: str
-    ok: bool | None  # None = not checked / informational
+    ok: bool | None  # None = not checked / informational, or (with ``warning``) works but degraded
     detail: str
+    warning: bool = False  # something is missing that a command works around (never sets the exit code)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+        return {"name": self.name, "ok": self.ok, "warning": self.warning, "detail": self.detail}
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,41 @@ def _missing_scope(error: OktasyncError, scope: str, oauth: bool) -> str:
             return f"403 on a read: the service app lacks the scope {scope} (grant it in Okta and request it)"
         return f"403 on a read: the API token's admin role lacks the permission behind {scope}"
     return error.message
+
+
+# What ``tasks`` does without okta.users.read (workflows/tasks/scan.py's fallback on a 403).
+USERS_READ_FALLBACK = (
+    "tasks still works without it, but finds the groups of failed users by listing the members of every "
+    "assigned group (one read per group instead of one per failed user: slower on large groups)"
+)
+
+
+async def _user_groups_check(
+    gateway: OktaGateway,
+    user_id: str,
+    checks: list[Check],
+    scopes: dict[str, str],
+    *,
+    oauth: bool,
+    requested: set[str],
+) -> None:
+    """okta.users.read, proven by the read ``tasks`` makes with it: the groups of one user (1 request)."""
+    scope = "okta.users.read"
+    try:
+        groups = await gateway.list_user_group_ids(user_id)
+    except OktasyncError as error:
+        if isinstance(error, OktaApiError) and error.status == 403:
+            scopes[scope] = "missing"
+            if oauth and scope not in requested:
+                why = f"403 on a read: {scope} is not requested (add it to okta.oauth.scopes and grant it)"
+            else:
+                why = _missing_scope(error, scope, oauth)
+            checks.append(Check("user groups", None, f"{why}; {USERS_READ_FALLBACK}", warning=True))
+            return
+        checks.append(Check("user groups", False, error.message))
+        return
+    checks.append(Check("user groups", True, f"a user's groups readable ({len(groups)} for user {user_id})"))
+    scopes.setdefault(scope, "ok")
 
 
 async def doctor(config: TenantConfig, gateway: OktaGateway, *, now: datetime | None = None) -> DoctorResult:
@@ -149,21 +191,33 @@ async def doctor(config: TenantConfig, gateway: OktaGateway, *, now: datetime | 
 
         await probe("group assignments", "okta.apps.read", group_assignments)
 
+        member_ids: list[str] = []
+
         async def group_members() -> str:
-            members = await gateway.list_group_member_ids(assigned[0].group_id)
-            return f"group members readable ({len(members)} in the first assigned group)"
+            member_ids.extend(await gateway.list_group_member_ids(assigned[0].group_id))
+            return f"group members readable ({len(member_ids)} in the first assigned group)"
 
         if assigned:
             await probe("group members", "okta.groups.read", group_members)
         else:
             checks.append(Check("group members", None, "no group assigned: okta.groups.read not exercised"))
 
+        user_ids: list[str] = []
+
         async def app_users() -> str:
             users = await gateway.list_app_users(found.id)
+            user_ids.extend(u.id for u in users)
             errors = sum(1 for u in users if u.sync_state == "ERROR")
             return f"{len(users)} app user(s), {errors} with syncState ERROR"
 
         await probe("app users", "okta.apps.read", app_users)
+        # One read of a user the reads above returned (an app user, else a group member): nothing extra to
+        # list, and without any user `tasks` has no failed user whose groups it would need.
+        some_user = next(iter(user_ids or member_ids), None)
+        if some_user is not None:
+            await _user_groups_check(gateway, some_user, checks, scopes, oauth=oauth, requested=requested)
+        else:
+            checks.append(Check("user groups", None, "no user to read: okta.users.read not exercised"))
 
         async def logs() -> str:
             moment = now or datetime.now(UTC)
@@ -206,7 +260,8 @@ async def doctor(config: TenantConfig, gateway: OktaGateway, *, now: datetime | 
                         "note": rt.note or None,
                     }
                 )
-    # scopes doctor cannot exercise with reads
+    # scopes doctor did not exercise: okta.apps.manage (only a write proves it) and okta.users.read when no
+    # user was found to read
     for scope in ("okta.apps.manage", "okta.users.read"):
         if oauth:
             scopes.setdefault(scope, "requested (not exercised)" if scope in requested else "not requested")
@@ -230,4 +285,4 @@ async def doctor(config: TenantConfig, gateway: OktaGateway, *, now: datetime | 
     )
 
 
-__all__ = ["Check", "DoctorResult", "doctor"]
+__all__ = ["USERS_READ_FALLBACK", "Check", "DoctorResult", "doctor"]
