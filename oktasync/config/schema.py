@@ -56,6 +56,13 @@ class OktaConfig(_Strict):
     rate_limit_headroom: float = Field(
         default=0.1, ge=0, lt=1, description="Fraction of each rate-limit bucket left unused for others."
     )
+    max_rate_limit_wait_seconds: float = Field(
+        default=300,
+        ge=0,
+        le=3600,
+        description="Seconds one request may spend in total waiting out 429s (rate limited) for bucket "
+        "resets before it fails; 0 = fail on the first 429.",
+    )
 
 
 class AppRef(_Strict):

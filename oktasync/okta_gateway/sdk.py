@@ -174,6 +174,8 @@ class SdkGateway:
             max_concurrency=okta.max_concurrency,
             headroom=okta.rate_limit_headroom,
             progress=progress,
+            # The one policy of every request (API, token, Admin Console); only the 429 budget is tunable.
+            retry=RetryPolicy(max_429_wait=okta.max_rate_limit_wait_seconds),
             admin_session=session or None,
         )
 
