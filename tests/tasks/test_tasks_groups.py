@@ -245,3 +245,50 @@ def test_first_run_lists_groups_and_an_incremental_run_reads_only_the_new_users(
     org.gw.calls.clear()
     third = run(org, config, state_dir)  # nothing new: the groups are known, nothing is read
     assert third.mode == "incremental" and org.counts() == {"list_log_events": 4}
+
+
+class _InFlight:
+    """Wraps the fake's membership reads so each waits until ``width`` of them are in flight at once: a
+    scan that reads one group (or user) at a time never gets there and times out. With ``solo_first`` the
+    first read goes through on its own (the by-user probe for okta.users.read)."""
+
+    def __init__(self, gw: FakeGateway, width: int, *, solo_first: bool = False) -> None:
+        self.peak = 0
+        self._now = 0
+        self._width = width
+        self._solo_first = solo_first
+        self._wide = asyncio.Event()
+        for name in ("list_group_member_ids", "list_user_group_ids"):
+            setattr(gw, name, self._wrap(getattr(gw, name)))
+
+    def _wrap(self, read: Any) -> Any:
+        async def wrapped(key: str) -> list[str]:
+            if self._solo_first:
+                self._solo_first = False
+                return list(await read(key))
+            self._now += 1
+            self.peak = max(self.peak, self._now)
+            if self._now >= self._width:
+                self._wide.set()
+            try:
+                await asyncio.wait_for(self._wide.wait(), timeout=5)
+                return list(await read(key))
+            finally:
+                self._now -= 1
+
+        return wrapped
+
+
+@pytest.mark.parametrize(
+    ("failing", "width", "solo_first"),
+    [(range(6), 5, False), (range(4), 3, True)],
+    ids=["by-group", "by-user"],
+)
+def test_membership_reads_go_concurrently(failing: range, width: int, solo_first: bool) -> None:
+    # Apart from the by-user probe, the reads are independent; one at a time, 1,000 assigned groups would
+    # cost 1,000 round trips end to end.
+    org = GroupOrg()
+    watch = _InFlight(org.gw, width, solo_first=solo_first)
+    result, _ = attribute(org, {org.users[i]: failure(org.users[i]) for i in failing})
+    assert groups_of(result) == {org.users[i]: org.expected(i) for i in failing}
+    assert watch.peak == width

@@ -19,6 +19,7 @@ System Log API reference, bounded requests).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -154,6 +155,13 @@ def build_failure(
     )
 
 
+async def _groups_of_user(gateway: OktaGateway, user_id: str) -> list[str]:
+    try:
+        return await gateway.list_user_group_ids(user_id)
+    except NotFoundError:
+        return []  # the Okta user is gone: no group holds it (as a member listing would say)
+
+
 async def attribute_groups(
     gateway: OktaGateway, app_id: str, failures: dict[str, Failure], stats: ScanStats
 ) -> dict[str, Failure]:
@@ -181,32 +189,32 @@ async def attribute_groups(
     found: dict[str, list[str]] = {uid: [] for uid in needing}
     by_user = len(needing) <= len(assignments)
     if by_user:
-        rank = {a.group_id: i for i, a in enumerate(assignments)}
-        for uid in needing:
-            try:
-                member_of = await gateway.list_user_group_ids(uid)
-            except NotFoundError:
-                member_of = []  # the Okta user is gone: no group holds it (as a member listing would say)
-            except AuthError as exc:
-                if exc.status != 403:
-                    raise
-                # okta.users.read not granted (a narrowed `oauth.scopes`, or the admin role): the member
-                # listings need only okta.groups.read, which worked before this path existed.
-                stats.notes.append(
-                    "okta.users.read was refused (403): found the groups of failed users by listing the "
-                    "members of every assigned group instead"
-                )
-                found = {u: [] for u in needing}
-                by_user = False
-                break
-            stats.groups_read += 1
-            for index in sorted({rank[gid] for gid in member_of if gid in rank}):
-                assignment = assignments[index]
-                found[uid].append(assignment.group_name or assignment.group_id)
+        try:
+            # The first read shows whether okta.users.read is granted; the rest are independent and go
+            # concurrently (the gateway bounds and paces them): hundreds take seconds, not minutes.
+            first = await _groups_of_user(gateway, needing[0])
+        except AuthError as exc:
+            if exc.status != 403:
+                raise
+            # okta.users.read not granted (a narrowed `oauth.scopes`, or the admin role): the member
+            # listings need only okta.groups.read, which worked before this path existed.
+            stats.notes.append(
+                "okta.users.read was refused (403): found the groups of failed users by listing the "
+                "members of every assigned group instead"
+            )
+            by_user = False
+        else:
+            rest = await asyncio.gather(*(_groups_of_user(gateway, uid) for uid in needing[1:]))
+            rank = {a.group_id: i for i, a in enumerate(assignments)}
+            for uid, member_of in zip(needing, [first, *rest], strict=True):
+                stats.groups_read += 1
+                for index in sorted({rank[gid] for gid in member_of if gid in rank}):
+                    assignment = assignments[index]
+                    found[uid].append(assignment.group_name or assignment.group_id)
     if not by_user:
         wanted = set(needing)
-        for assignment in assignments:
-            members = await gateway.list_group_member_ids(assignment.group_id)
+        listings = await asyncio.gather(*(gateway.list_group_member_ids(a.group_id) for a in assignments))
+        for assignment, members in zip(assignments, listings, strict=True):
             stats.groups_read += 1
             for uid in wanted.intersection(members):
                 found[uid].append(assignment.group_name or assignment.group_id)
