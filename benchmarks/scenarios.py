@@ -221,7 +221,7 @@ def tasks(scale: Scale, work: Path) -> list[Run]:
             groups=max(1, scale.tasks_users // 1000),
             scim_url="http://127.0.0.1:9/v2",
         )
-        with emulator(seed, scale.time_scale) as em:
+        with emulator(seed, scale.tasks_scale) as em:
             state = em.control.state()
             app = orgs.app_state(state)
             app_id = str(app["id"])
@@ -237,7 +237,7 @@ def tasks(scale: Scale, work: Path) -> list[Run]:
             for phase, expected in (("first", set(first)), ("incremental", set(first) | set(later))):
                 if phase == "incremental":
                     _fail_users(em, app_id, later)
-                run = Run(f"tasks ({phase} run)", side, time_scale=scale.time_scale)
+                run = Run(f"tasks ({phase} run)", side, time_scale=scale.tasks_scale)
                 run.min_calls = tasks_min_calls(scale.tasks_users, None if phase == "first" else len(later))
                 run.floor_s = floor_seconds(run.min_calls)
                 if side == "oktasync":

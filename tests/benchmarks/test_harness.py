@@ -44,7 +44,16 @@ def test_emulated_time_and_ratio_undo_the_time_scale() -> None:
 def test_evaluate_reports_each_target_honestly() -> None:
     runs = [
         _run("resync", "oktasync", wall_s=15.0, floor_s=120.0, calls=2100, http_429=0, ok=True),
-        _run("tasks (first run)", "oktasync", wall_s=3.0, floor_s=60.0, calls=110, http_429=2, ok=True),
+        _run(
+            "tasks (first run)",
+            "oktasync",
+            wall_s=3.0,
+            floor_s=60.0,
+            calls=110,
+            http_429=2,
+            ok=True,
+            min_calls={"/api/v1/apps": 101, "/api/v1/logs": 1},
+        ),
         _run("tasks (first run)", "baseline", wall_s=9.0, calls=251, http_429=0, ok=True),
         _run("start-up: --help", "oktasync", wall_s=0.2, ok=True),
     ]
@@ -52,9 +61,30 @@ def test_evaluate_reports_each_target_honestly() -> None:
     assert targets["no 429s at default settings"]["met"] is False
     assert "tasks (first run): 2" in targets["no 429s at default settings"]["detail"]
     assert targets["wall time within 1.2× of the rate-limit floor"]["met"] is False  # resync at 1.25
-    assert targets["≥ 5× fewer API calls than the baseline (list-heavy jobs)"]["met"] is False  # 2.3×
+    # Only a first run was measured: the recurring runs decide the list-heavy target, so it is not judged.
+    fewer = targets["≥ 5× fewer API calls than the baseline (list-heavy jobs)"]
+    assert fewer["met"] is None
+    assert (
+        "first run: 2.3× (251 vs 110; at most 2.5× is possible: any client needs 102 calls)"
+        in fewer["detail"]
+    )
     assert targets["--help under 0.5 s"]["met"] is True
     assert "❌ no" in render_targets(targets)
+
+
+def test_the_list_heavy_target_is_judged_on_the_recurring_runs() -> None:
+    def runs(ours: int) -> list[Run]:
+        return [
+            _run("tasks (first run)", "oktasync", wall_s=3.0, floor_s=60.0, calls=156, http_429=0, ok=True),
+            _run("tasks (first run)", "baseline", wall_s=9.0, calls=252, http_429=0, ok=True),
+            _run("tasks (incremental run)", "oktasync", wall_s=1.0, calls=ours, http_429=0, ok=True),
+            _run("tasks (incremental run)", "baseline", wall_s=9.0, calls=252, http_429=0, ok=True),
+        ]
+
+    met = evaluate(runs(26))["≥ 5× fewer API calls than the baseline (list-heavy jobs)"]
+    assert met["met"] is True and met["detail"].startswith("every later run: 9.7× (252 vs 26)")
+    missed = evaluate(runs(60))["≥ 5× fewer API calls than the baseline (list-heavy jobs)"]
+    assert missed["met"] is False and "4.2×" in missed["detail"]
 
 
 def test_evaluate_without_measurements_says_not_measured() -> None:
