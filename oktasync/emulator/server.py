@@ -195,7 +195,7 @@ class Emulator:
         if path.startswith(CONTROL_PREFIX):
             return await handler(request)
         self.stats.total += 1
-        bucket = ratelimit.bucket_for(path) or ratelimit.API_V1
+        bucket = ratelimit.bucket_for(path, request.method) or ratelimit.API_V1
         self.stats.by_bucket[bucket] += 1
         route = _route_name(request)
         self.stats.by_route[route] += 1
@@ -931,10 +931,9 @@ class ApiRoutes:
     async def list_user_groups(self, request: web.Request) -> web.Response:
         """Users API "List all groups of a user" (listUserGroups): id or login in the path, a JSON array of
         Group objects, ``limit`` up to 200 (default 200), ``after`` cursor in the Link header. Scope
-        okta.users.read (the ``/api/v1/users`` prefix in ``_SCOPES``). Counted in the general ``/api/v1``
-        bucket like every non-app route here (okta-api.md §2.2's table); Okta's own route mapping
-        (``rate_limit_lines.go``: ``/api/v1/users/ID/groups GET /api/v1/users``) names a ``/api/v1/users``
-        bucket, as it does ``/api/v1/groups`` for member listings, neither modelled separately here."""
+        okta.users.read (the ``/api/v1/users`` prefix in ``_SCOPES``). Counted in the ``/api/v1/users`` bucket,
+        as Okta's route map has it (``rate_limit_lines.go``: ``/api/v1/users/ID/groups GET /api/v1/users``;
+        ratelimit.py)."""
         ref = request.match_info["user_id"]
         try:
             user_id = self.store.resolve_user(ref)

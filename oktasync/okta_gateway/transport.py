@@ -273,7 +273,7 @@ class OktaTransport:
         """One logical request: paced, retried per policy; returns a 2xx/3xx response or raises."""
         method = method.upper()
         url = self.url(path_or_url)
-        bucket = bucket_for(urlsplit(url).path)
+        bucket = bucket_for(urlsplit(url).path, method)
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
         auth_retried = False
