@@ -12,7 +12,13 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import GlobalOptions, configure_logging, handle_errors, reset_output
+from oktasync.cli.context import (
+    GlobalOptions,
+    configure_logging,
+    handle_errors,
+    requested_log_format,
+    reset_output,
+)
 
 # name -> (module, one-line help). Help is duplicated here so `--help` does not import every command.
 _COMMANDS: dict[str, tuple[str, str]] = {
@@ -83,6 +89,7 @@ def cli(ctx: click.Context, log_format: str, verbose: int, state_dir: str | None
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code (errors mapped once, in ``handle_errors``)."""
     args = sys.argv[1:] if argv is None else argv
-    reset_output()
+    # Known before click parses anything, so a usage error in the command line itself honours it too.
+    reset_output(log_format=requested_log_format(args))
     result: Any = handle_errors(lambda: cli.main(args=args, prog_name="oktasync", standalone_mode=False))
     return result if isinstance(result, int) else 0

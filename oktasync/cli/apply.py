@@ -7,7 +7,15 @@ import sys
 
 import click
 
-from oktasync.cli.context import CONFIG_PATH, emit_json, global_options, json_option, numbered
+from oktasync.cli.context import (
+    CONFIG_PATH,
+    confirm_err,
+    echo_err,
+    emit_json,
+    global_options,
+    json_option,
+    numbered,
+)
 from oktasync.cli.plan import render_plan
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenants
@@ -95,11 +103,12 @@ def command(
     progress, display = make_progress(as_json)
 
     def show_steps(tenant: str, steps: list[str]) -> None:
-        click.echo(
-            f"Tenant {tenant}: do these steps in the Okta Admin Console; waiting for them to show:", err=True
+        echo_err(
+            f"Tenant {tenant}: do these steps in the Okta Admin Console; waiting for them to show:",
+            level="warning",
+            details=numbered(steps),
+            tenant=tenant,
         )
-        for line in numbered(steps):
-            click.echo(line, err=True)
 
     options = ApplyOptions(
         confirm_manual=confirm_manual,
@@ -120,7 +129,7 @@ def command(
         if not _interactive():
             refused.append("no terminal to ask on: re-run with --yes to apply without asking")
             return False
-        answer = await asyncio.to_thread(click.confirm, "Apply these changes?", default=False, err=True)
+        answer = await asyncio.to_thread(confirm_err, "Apply these changes?")
         if not answer:
             refused.append("not confirmed")
         return bool(answer)
@@ -145,7 +154,11 @@ def command(
             doc = plan.to_dict(detailed=True)
             doc.update(command="apply", exit_code=EXIT_REFUSED, refused=refused[0] if refused else "refused")
             emit_json(doc)
-        click.echo(f"Refused: {refused[0] if refused else 'not confirmed'}. Nothing was changed.", err=True)
+        echo_err(
+            f"Refused: {refused[0] if refused else 'not confirmed'}. Nothing was changed.",
+            level="error",
+            exit_code=EXIT_REFUSED,
+        )
         return EXIT_REFUSED
     if as_json:
         emit_json(result.to_dict())

@@ -4,6 +4,12 @@ Output conventions (DESIGN.md §3): human text on stdout by default; ``--json`` 
 document on stdout and nothing else there; logs go to stderr (text or JSON lines); progress bars only on a
 TTY.
 
+stderr: every line the CLI writes there outside the logging module (the ``Error:`` line and its hint, usage
+errors, ``Interrupted.``, warnings, console steps, prompts) goes through ``echo_err`` / ``echo_error`` /
+``confirm_err``, so that ``--log-format json`` holds for all of stderr: one JSON object per line, the same
+shape as a log record (``time``, ``level``, ``logger``, ``message``, plus fields such as ``exit_code``,
+``error_type``, ``hint``, ``problems``, ``manual_steps``). Text mode prints exactly the old lines.
+
 ``--json`` on failure: when a command that was asked for JSON ends with an error before printing its
 document (invalid config, Okta unreachable, a refusal, Ctrl-C), ``handle_errors`` prints one error document
 (``{"command", "exit_code", "error": {...}}``) on stdout, and the usual message on stderr. Usage errors
@@ -16,7 +22,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,15 +54,39 @@ class _Output:
 
     json_command: str | None = None  # the command path (``plan``, ``report unmanaged``) when --json was given
     json_emitted: bool = False
+    log_format: str = "text"  # --log-format: how echo_err and friends write stderr
 
 
 _output = _Output()
 
 
-def reset_output() -> None:
+def reset_output(log_format: str = "text") -> None:
     """Forget the previous invocation (``main()`` may run several times in one process, e.g. tests)."""
     global _output
-    _output = _Output()
+    _output = _Output(log_format=log_format)
+
+
+def requested_log_format(args: Sequence[str]) -> str:
+    """``--log-format`` as given among the global options of ``args``, before click has parsed them.
+
+    A usage error in the global options or in the command name (``oktasync --log-format json nosuch``) is
+    raised before the root command's callback runs, so ``main()`` reads the format here first; the
+    callback then confirms it (``configure_logging``). Only the global options are scanned (up to the
+    first argument that is not one), as click reads them.
+    """
+    takes_value = {"--log-format", "--state-dir"}
+    found = "text"
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--" or not arg.startswith("-"):
+            break
+        if arg.startswith("--log-format="):
+            found = arg.partition("=")[2]
+        elif arg == "--log-format" and index + 1 < len(args):
+            found = args[index + 1]
+        index += 2 if arg in takes_value else 1
+    return found if found in ("text", "json") else "text"
 
 
 def _command_name(ctx: click.Context) -> str:
@@ -94,18 +125,27 @@ def global_options(ctx: click.Context) -> GlobalOptions:
     return obj if isinstance(obj, GlobalOptions) else GlobalOptions()
 
 
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+
+
+def _json_record(created: float, level: str, logger: str, message: str, fields: Mapping[str, Any]) -> str:
+    """One line of ``--log-format json``: the shape every stderr line has in that mode."""
+    doc: dict[str, Any] = {
+        "time": time.strftime(_TIME_FORMAT, time.localtime(created)),
+        "level": level,
+        "logger": logger,
+        "message": message,
+    }
+    doc.update(fields)
+    return json.dumps(doc, default=str)
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        doc: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key in ("tenant", "app_id", "step"):
-            if hasattr(record, key):
-                doc[key] = getattr(record, key)
-        return json.dumps(doc)
+        fields = {key: getattr(record, key) for key in ("tenant", "app_id", "step") if hasattr(record, key)}
+        return _json_record(
+            record.created, record.levelname.lower(), record.name, record.getMessage(), fields
+        )
 
 
 class _RedactSecrets(logging.Filter):
@@ -124,7 +164,12 @@ class _RedactSecrets(logging.Filter):
         return True
 
 
+class _OtherLibrariesHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root logger's handler under ``--log-format json`` (its own type: the next run replaces it)."""
+
+
 def configure_logging(log_format: str, verbose: int) -> None:
+    _output.log_format = log_format
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(_JsonFormatter())
@@ -135,6 +180,97 @@ def configure_logging(log_format: str, verbose: int) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG)
     root.propagate = False
+    # Other libraries' warnings (asyncio's "Task exception was never retrieved", aiohttp) reach Python's
+    # last-resort handler, which prints bare text on stderr. Under --log-format json they get the JSON
+    # formatter too; text mode keeps Python's default. Handlers others put on the root logger (pytest's)
+    # are left alone: only ours is replaced.
+    top = logging.getLogger()
+    for old in [h for h in top.handlers if isinstance(h, _OtherLibrariesHandler)]:
+        top.removeHandler(old)
+    if log_format == "json":
+        others = _OtherLibrariesHandler(sys.stderr)
+        others.setLevel(logging.WARNING)
+        others.setFormatter(_JsonFormatter())
+        others.addFilter(_RedactSecrets())
+        top.addHandler(others)
+
+
+def _redacted(value: Any) -> Any:
+    """``value`` with every revealed secret masked, in every string it holds (before JSON escapes them)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    return value
+
+
+def json_logs() -> bool:
+    """Whether stderr is JSON lines (``--log-format json``) for this invocation."""
+    return _output.log_format == "json"
+
+
+def echo_err(message: str, *, level: str = "info", details: Iterable[str] = (), **fields: Any) -> None:
+    """Write a message for the person (or the log collector) on stderr: the one way the CLI does it.
+
+    Text mode: ``message``, then each of ``details`` on its own line, exactly as given (``fields`` are not
+    shown). ``--log-format json``: one JSON record with ``level``, ``message`` (leading indentation
+    dropped), ``details`` (a list, when given) and ``fields``. Secrets are masked in both.
+    """
+    lines = list(details)
+    if json_logs():
+        extra = dict(fields)
+        if lines:
+            extra["details"] = [line.strip() for line in lines]
+        record = _json_record(time.time(), level, "oktasync", redact(message.strip()), _redacted(extra))
+        click.echo(record, err=True)
+        return
+    for line in (message, *lines):
+        click.echo(redact(line), err=True)
+
+
+def echo_error(message: str, *, hint: str | None = None, steps: Sequence[str] = (), **fields: Any) -> None:
+    """An error for the person: ``Error: …``, the console steps numbered, ``Hint: …`` (text), or one JSON
+    record at level ``error`` with ``hint`` and ``manual_steps`` (``--log-format json``)."""
+    if json_logs():
+        extra: dict[str, Any] = {}
+        if hint:
+            extra["hint"] = hint
+        if steps:
+            extra["manual_steps"] = list(steps)
+        echo_err(message, level="error", **extra, **fields)
+        return
+    echo_err(f"Error: {message}", details=numbered(steps))
+    if hint:
+        echo_err(f"Hint: {hint}")
+
+
+def echo_warning(message: str, **fields: Any) -> None:
+    """``Warning: …`` (text), or one JSON record at level ``warning`` (``--log-format json``)."""
+    if json_logs():
+        echo_err(message, level="warning", **fields)
+    else:
+        echo_err(f"Warning: {message}")
+
+
+def confirm_err(question: str) -> bool:
+    """Ask the person at the terminal (default no). Text mode: click's prompt, as before. Under
+    ``--log-format json`` the question is a JSON record (``"prompt": true``) and the answer a line on stdin,
+    so stderr stays JSON lines. End of input aborts, as click's prompt does (exit 130)."""
+    if not json_logs():
+        return click.confirm(question, default=False, err=True)
+    while True:
+        echo_err(f"{question} [y/N]", level="warning", prompt=True)
+        answer = sys.stdin.readline()
+        if not answer:
+            raise click.Abort()
+        answer = answer.strip().lower()
+        if answer in ("", "n", "no"):
+            return False
+        if answer in ("y", "yes"):
+            return True
+        echo_err("invalid input: answer y or n", level="warning")
 
 
 def emit_json(document: Any, *, compact: bool = False) -> None:
@@ -155,12 +291,28 @@ def numbered(steps: Iterable[str], indent: str = "  ") -> list[str]:
 
 
 def _print_error(error: OktasyncError) -> None:
-    click.echo(redact(f"Error: {error.message}"), err=True)
-    if isinstance(error, ManualActionRequired):
-        for line in numbered(error.steps):
-            click.echo(redact(line), err=True)
-    if error.hint:
-        click.echo(redact(f"Hint: {error.hint}"), err=True)
+    fields: dict[str, Any] = {"exit_code": error.exit_code, "error_type": type(error).__name__}
+    if isinstance(error, ConfigError):
+        fields["problems"] = [str(problem) for problem in error.problems]
+    steps = error.steps if isinstance(error, ManualActionRequired) else ()
+    echo_error(error.message, hint=error.hint, steps=steps, **fields)
+
+
+def _print_usage_error(error: click.UsageError) -> None:
+    """click's usage message as it prints it (text), or as one JSON record (``--log-format json``)."""
+    if not json_logs():
+        error.show()
+        return
+    # One stable type for every usage error (exit 64), not click's subclass (NoSuchOption, BadParameter...).
+    fields: dict[str, Any] = {"exit_code": EXIT_USAGE, "error_type": "UsageError"}
+    hint = None
+    ctx = error.ctx
+    if ctx is not None:
+        fields["usage"] = ctx.get_usage()
+        if ctx.command.get_help_option(ctx) is not None:
+            option = max(ctx.command.get_help_option_names(ctx), key=len)
+            hint = f"Try '{ctx.command_path} {option}' for help."
+    echo_error(error.format_message(), hint=hint, **fields)
 
 
 def emit_error_json(code: int, kind: str, message: str, error: BaseException | None = None) -> None:
@@ -195,34 +347,35 @@ def handle_errors(run: Callable[[], Any]) -> int:
     except click.exceptions.Exit as done:
         return done.exit_code
     except click.UsageError as error:
-        error.show()
+        _print_usage_error(error)
         return EXIT_USAGE
     except click.Abort:
-        click.echo("Aborted.", err=True)
+        echo_err("Aborted.", level="error", exit_code=EXIT_INTERRUPTED, error_type="Interrupted")
         emit_error_json(EXIT_INTERRUPTED, "Interrupted", "interrupted")
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
+        echo_err("Interrupted.", level="error", exit_code=EXIT_INTERRUPTED, error_type="Interrupted")
         emit_error_json(EXIT_INTERRUPTED, "Interrupted", "interrupted")
         return EXIT_INTERRUPTED
     except click.ClickException as error:
-        click.echo(redact(f"Error: {error.format_message()}"), err=True)
+        echo_error(error.format_message(), exit_code=EXIT_FAILED, error_type=type(error).__name__)
         emit_error_json(EXIT_FAILED, type(error).__name__, error.format_message())
         return EXIT_FAILED
     except OSError as error:  # the environment, not a bug: an unusable --state-dir, a full disk, a bad path
         log.debug("operating system error", exc_info=True)
         message = _os_error_message(error)
-        click.echo(redact(f"Error: {message}"), err=True)
-        if error.filename:
-            click.echo("Hint: check that the path exists, is of the right kind and is writable", err=True)
+        hint = "check that the path exists, is of the right kind and is writable" if error.filename else None
+        echo_error(message, hint=hint, exit_code=EXIT_FAILED, error_type="OSError")
         emit_error_json(EXIT_FAILED, "OSError", message)
         return EXIT_FAILED
     except Exception as error:  # a bug in oktasync: say so plainly, keep the traceback for -vv
         log.debug("unexpected error", exc_info=True)
         message = f"unexpected internal error: {type(error).__name__}: {error}"
-        click.echo(redact(f"Error: {message}"), err=True)
-        click.echo(
-            "Hint: this is a bug in oktasync; re-run with -vv for the traceback and report it", err=True
+        echo_error(
+            message,
+            hint="this is a bug in oktasync; re-run with -vv for the traceback and report it",
+            exit_code=EXIT_FAILED,
+            error_type="InternalError",
         )
         emit_error_json(EXIT_FAILED, "InternalError", message)
         return EXIT_FAILED

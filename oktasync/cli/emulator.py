@@ -1,13 +1,80 @@
 """``oktasync emulator serve``: the loopback Okta emulator in the foreground.
 
-See DESIGN.md §7 and docs/emulator.md.
+See DESIGN.md §7 and docs/emulator.md. Bad input is reported before anything is served, as DESIGN.md §3
+asks, never as a traceback or a generic failure: a ``--state`` file that is missing, unreadable or not a
+valid seed, a ``--save-state`` path that could not be written at exit, and a ``--host``/``--port`` that
+cannot be listened on are invalid input (exit 3, the file or option named, with the fix); a malformed
+``--rate-limit`` (or an unknown bucket) is a usage error (64).
 """
 
 from __future__ import annotations
 
+import errno
+import json
+import os
+from pathlib import Path
+from typing import Any
+
 import click
 
-from oktasync.errors import OktasyncError
+from oktasync.cli.context import echo_err
+from oktasync.errors import ConfigError, Problem
+
+_SEED_FIX = 'a state file is a JSON (or .yaml) seed as --save-state writes it: docs/emulator.md "Seed format"'
+
+
+def _state_problem(path: str, error: Exception) -> Problem:
+    """What is wrong with a ``--state`` file, where, and how to fix it."""
+    import yaml
+
+    if isinstance(error, FileNotFoundError):
+        return Problem(
+            path,
+            None,
+            None,
+            "emulator state file not found",
+            "check the path, or leave out --state to start empty",
+        )
+    if isinstance(error, IsADirectoryError):
+        return Problem(path, None, None, "is a directory, not a state file", "pass the state file's path")
+    if isinstance(error, OSError):
+        return Problem(
+            path,
+            None,
+            None,
+            f"cannot read the state file: {error.strerror or error}",
+            "check its permissions",
+        )
+    if isinstance(error, UnicodeDecodeError):
+        return Problem(path, None, None, "the state file is not UTF-8 text", _SEED_FIX)
+    if isinstance(error, json.JSONDecodeError):
+        return Problem(path, error.lineno, error.colno, f"invalid JSON: {error.msg}", _SEED_FIX)
+    if isinstance(error, yaml.YAMLError):
+        mark = getattr(error, "problem_mark", None)
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+        problem = getattr(error, "problem", None) or str(error)
+        return Problem(path, line, column, f"invalid YAML: {problem}", _SEED_FIX)
+    # A SeedError names the offending entry; load_file's also names the file, which Problem does once.
+    message = str(error).removeprefix(f"{path}: ").removeprefix("invalid seed: ")
+    return Problem(path, None, None, f"invalid seed: {message}", _SEED_FIX)
+
+
+def _check_save_path(path: str) -> None:
+    """``--save-state`` is written only at exit: refuse a path that cannot be written before serving, so the
+    state of a whole session is not lost at the end."""
+    target = Path(path)
+    parent = target.parent
+    problem = None
+    if target.is_dir():
+        problem = "is a directory, not a file"
+    elif not parent.is_dir():
+        problem = f"the directory {parent} does not exist"
+    elif not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        problem = "cannot be written: permission denied"
+    if problem:
+        raise ConfigError(
+            [Problem(path, None, None, f"--save-state: {problem}", "pass a writable file path")]
+        )
 
 
 @click.group(name="emulator")
@@ -21,12 +88,12 @@ def command() -> None:
     "--port", default=0, show_default=True, type=click.IntRange(0, 65535), help="Port; 0 picks a free one."
 )
 @click.option(
-    "--state", "state_file", type=click.Path(dir_okay=False), help="Seed/state file (JSON or YAML)."
+    "--state", "state_file", type=click.Path(), help="Seed/state file (JSON, or YAML if named .yaml/.yml)."
 )
 @click.option(
     "--save-state",
     "save_file",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="Write the whole state (with secrets) to this file on exit.",
 )
 @click.option(
@@ -59,6 +126,9 @@ def serve(
     import asyncio
     import secrets
 
+    import yaml
+
+    from oktasync.emulator.ratelimit import DEFAULT_LIMITS
     from oktasync.emulator.runtime import serve_forever
     from oktasync.emulator.seed import SeedError, dump_state, load_file
     from oktasync.emulator.seed import save_file as write_state
@@ -72,11 +142,21 @@ def serve(
         bucket, sep, value = item.rpartition("=")
         if not sep or not value.isdigit():
             raise click.UsageError(f"--rate-limit expects BUCKET=N, got {item!r}")
+        if bucket not in DEFAULT_LIMITS:
+            # An unknown name would be accepted and never used: the limit the user asked for would not apply.
+            known = ", ".join(DEFAULT_LIMITS)
+            raise click.UsageError(f"--rate-limit: unknown bucket {bucket!r}; buckets: {known}")
         limits[bucket] = int(value)
-    try:
-        seed = load_file(state_file) if state_file else {}
-    except (OSError, SeedError, ValueError) as exc:
-        raise OktasyncError(f"cannot load state {state_file}: {exc}") from exc
+    if save_file:
+        _check_save_path(save_file)
+    seed: dict[str, Any] = {}
+    if state_file:
+        try:
+            seed = load_file(state_file)
+        except (OSError, ValueError) as exc:  # SeedError, JSON and YAML errors, bad UTF-8 are ValueErrors
+            raise ConfigError([_state_problem(state_file, exc)]) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError([_state_problem(state_file, exc)]) from None
     tokens = list(api_tokens)
     if not tokens and not seed.get("api_tokens"):
         tokens = [secrets.token_urlsafe(24)]
@@ -85,9 +165,13 @@ def serve(
             seed, time_scale=time_scale, rate_limits=limits, api_tokens=tokens, workers=workers
         )
     except SeedError as exc:
-        raise OktasyncError(str(exc)) from exc
+        raise ConfigError([_state_problem(state_file or "--state", exc)]) from None
+
+    started = False
 
     def ready(bound: int) -> None:
+        nonlocal started
+        started = True
         click.echo(f"Okta emulator listening on http://{host}:{bound}")
         for token in sorted(emulator.store.api_tokens):
             click.echo(f"  API token: SSWS {token}")
@@ -97,7 +181,39 @@ def serve(
         asyncio.run(serve_forever(emulator, host, port, ready))
     except KeyboardInterrupt:
         pass
+    except OSError as exc:
+        if started:
+            raise
+        raise ConfigError([_listen_problem(host, port, exc)]) from None
     finally:
-        if save_file:
+        if save_file and started:  # nothing was served, so there is no session state to keep
             write_state(save_file, dump_state(emulator.store, secrets=True))
-            click.echo(f"state saved to {save_file}", err=True)
+            echo_err(f"state saved to {save_file}")
+
+
+def _listen_problem(host: str, port: int, error: OSError) -> Problem:
+    """The socket could not be bound: the --host/--port given cannot be used."""
+    reason = error.strerror or str(error)
+    if error.errno == errno.EADDRINUSE:
+        return Problem(
+            f"--port {port}",
+            None,
+            None,
+            f"cannot listen on {host}:{port}: the port is in use",
+            "pick another --port, or --port 0 to let the system choose a free one",
+        )
+    if error.errno == errno.EACCES:
+        return Problem(
+            f"--port {port}",
+            None,
+            None,
+            f"cannot listen on {host}:{port}: permission denied",
+            "use a port above 1023, or --port 0 to let the system choose a free one",
+        )
+    return Problem(
+        f"--host {host}",
+        None,
+        None,
+        f"cannot listen on {host}:{port}: {reason}",
+        "pass a loopback address this machine has, such as 127.0.0.1",
+    )

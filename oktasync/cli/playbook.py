@@ -10,7 +10,15 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import CONFIG_PATH, emit_json, global_options, json_option, numbered
+from oktasync.cli.context import (
+    CONFIG_PATH,
+    confirm_err,
+    echo_err,
+    emit_json,
+    global_options,
+    json_option,
+    numbered,
+)
 from oktasync.cli.progress import make_progress
 from oktasync.errors import ConfigError, Problem, SafetyError
 from oktasync.workflows.playbooks.model import Playbook, Step
@@ -68,7 +76,10 @@ class _TextReporter:
         self.verbose = verbose
 
     def _echo(self, text: str) -> None:
-        click.echo(text, err=self.err)
+        if self.err:
+            echo_err(text)  # JSON records under --log-format json
+        else:
+            click.echo(text)
 
     def run_started(self, playbook: Playbook, tenant: str, run_id: str, resumed: bool) -> None:
         what = "resuming run" if resumed else "run"
@@ -109,7 +120,7 @@ class _TextReporter:
                 self._echo(f"          {line}")
 
     def note(self, message: str) -> None:
-        click.echo(f"        {message}", err=True)
+        echo_err(f"        {message}")
 
 
 class _TerminalInteraction:
@@ -126,7 +137,7 @@ class _TerminalInteraction:
                 "this step waits for a person to confirm, and there is no terminal to ask on",
                 hint="run it on a terminal, or pass --yes to confirm every confirm step in advance",
             )
-        return click.confirm(f"        {message}", default=False, err=True)
+        return confirm_err(f"        {message}")
 
 
 @click.group("playbook")

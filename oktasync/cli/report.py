@@ -8,7 +8,7 @@ import io
 
 import click
 
-from oktasync.cli.context import CONFIG_PATH, emit_json, mark_json
+from oktasync.cli.context import CONFIG_PATH, echo_warning, emit_json, mark_json
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenant
 from oktasync.workflows.report import COLUMNS, UnmanagedReport
@@ -61,7 +61,7 @@ def unmanaged(config_path: str, fmt: str) -> int:
     else:
         report = asyncio.run(run())
     for warning in report.warnings:
-        click.echo(f"Warning: {warning}", err=True)
+        echo_warning(warning)
     if fmt == "json":
         emit_json(report.to_dict())
     elif fmt == "csv":

@@ -11,7 +11,16 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import CONFIG_PATH, emit_json, global_options, json_option, numbered
+from oktasync.cli.context import (
+    CONFIG_PATH,
+    confirm_err,
+    echo_err,
+    echo_warning,
+    emit_json,
+    global_options,
+    json_option,
+    numbered,
+)
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenant
 from oktasync.errors import EXIT_OK, Interrupted, SafetyError
@@ -86,15 +95,17 @@ def command(
     def confirm(plan: ResyncPlan) -> bool:
         if yes:
             return True
-        for line in _plan_lines(plan, brief=True):
-            click.echo(line, err=True)
-        return click.confirm("Proceed with the resync?", default=False, err=True)
+        first, *rest = _plan_lines(plan, brief=True)
+        echo_err(first, details=rest)
+        return confirm_err("Proceed with the resync?")
 
     def show_steps(steps: list[str]) -> None:
-        click.echo("Only a person can change Deactivate Users on this app. In the Admin Console:", err=True)
-        for line in numbered(steps):
-            click.echo(line, err=True)
-        click.echo(f"Waiting for the change to show (up to {manual_timeout:g}s)...", err=True)
+        echo_err(
+            "Only a person can change Deactivate Users on this app. In the Admin Console:",
+            level="warning",
+            details=numbered(steps),
+        )
+        echo_err(f"Waiting for the change to show (up to {manual_timeout:g}s)...")
 
     options = ResyncOptions(
         resume=resume,
@@ -115,7 +126,7 @@ def command(
                 return await plan_resync(
                     config, gateway, app, state_dir=state_dir, max_affected_users=max_affected_users
                 )
-            stop = _StopFlag(progress_note=lambda m: click.echo(m, err=True))
+            stop = _StopFlag(progress_note=echo_err)
             with stop.installed():
                 try:
                     return await run_resync(
@@ -147,7 +158,7 @@ def command(
         for line in _result_lines(outcome, config_path):
             click.echo(line)
     for warning in getattr(outcome, "warnings", ()):
-        click.echo(f"Warning: {warning}", err=True)
+        echo_warning(warning)
     return outcome.exit_code if outcome.exit_code else EXIT_OK
 
 

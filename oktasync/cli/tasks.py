@@ -11,7 +11,16 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import CONFIG_PATH, emit_error_json, emit_json, global_options, json_option
+from oktasync.cli.context import (
+    CONFIG_PATH,
+    echo_err,
+    echo_error,
+    echo_warning,
+    emit_error_json,
+    emit_json,
+    global_options,
+    json_option,
+)
 from oktasync.cli.progress import make_progress
 from oktasync.config import Secret, load_tenants
 from oktasync.config.load import webhook_url_problem
@@ -155,10 +164,9 @@ def command(
                 _render(result)
         for result in results:
             for failure in result.notification_failures:
-                click.echo(
-                    f"Warning: notification {failure.event} to {failure.target} failed ({failure.error}); "
-                    "kept for the next run",
-                    err=True,
+                echo_warning(
+                    f"notification {failure.event} to {failure.target} failed ({failure.error}); "
+                    "kept for the next run"
                 )
         return code
 
@@ -181,7 +189,9 @@ def command(
                     if not watch:
                         raise
                     # A long-running poller outlives a bad minute (429 storm, network blip): say so, go on.
-                    click.echo(f"Error: {error.message} (next pass in {interval:g}s)", err=True)
+                    echo_error(
+                        f"{error.message} (next pass in {interval:g}s)", error_type=type(error).__name__
+                    )
                     code = EXIT_FAILED
                 if not watch or (max_passes is not None and passes >= max_passes):
                     return code
@@ -194,7 +204,7 @@ def command(
         return asyncio.run(main())
     except KeyboardInterrupt:
         message = f"Interrupted after {passes} pass(es); state is saved, nothing to resume."
-        click.echo(message, err=True)
+        echo_err(message, level="error", exit_code=EXIT_INTERRUPTED, error_type="Interrupted")
         emit_error_json(EXIT_INTERRUPTED, "Interrupted", message)  # only if no document was printed yet
         return EXIT_INTERRUPTED
 
