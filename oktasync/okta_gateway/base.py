@@ -84,8 +84,10 @@ class OktaGateway(Protocol):
         """DELETE; a 404 (already gone) is success, so a resumed run can repeat it."""
         ...
 
-    async def list_app_users(self, app_id: str) -> list[AppUser]:
-        """Every app user, expand=user, at the maximum page size (500)."""
+    async def list_app_users(self, app_id: str, *, with_user: bool = True) -> list[AppUser]:
+        """Every app user at the maximum page size (500). ``with_user`` embeds the Okta user
+        (``expand=user``: login and email); without it each page is about half the size, for callers that
+        only count app users by scope and sync state."""
         ...
 
     async def get_app_user(self, app_id: str, user_id: str) -> AppUser | None: ...

@@ -451,9 +451,10 @@ class FakeGateway:
             if app_user is not None and app_user.scope == "GROUP" and not self._entitled(state, uid):
                 del state.users[uid]
 
-    async def list_app_users(self, app_id: str) -> list[AppUser]:
+    async def list_app_users(self, app_id: str, *, with_user: bool = True) -> list[AppUser]:
         self._call("list_app_users", app_id)
-        return list(self._state(app_id).users.values())
+        users = list(self._state(app_id).users.values())
+        return users if with_user else [replace(u, login=None, email=None) for u in users]
 
     async def get_app_user(self, app_id: str, user_id: str) -> AppUser | None:
         self._call("get_app_user", app_id, user_id)

@@ -16,11 +16,15 @@ Okta's limits (reference/okta-api.md §2.1-§2.2):
 Policy (``Pacer``):
 
 * Before a request, its bucket must have budget: ``remaining - in_flight - headroom`` where ``headroom`` is
-  ``config.okta.rate_limit_headroom`` of the limit, left for other clients of the org. While more than half
-  the limit is usable, requests go at once; below that the usable budget is spread evenly over the time left
-  until Reset (one request every ``time_left / usable`` seconds). Several uncoordinated clients that share a
-  bucket each see Remaining fall faster and slow down in turn, so together they approach the budget without
-  exhausting it. With no usable budget, the bucket waits until Reset.
+  ``config.okta.rate_limit_headroom`` of the limit, left for other clients of the org. The default, 10 %,
+  keeps oktasync at 90 % of a bucket: Okta warns every admin (Admin Console banner and email) when an org's
+  usage *exceeds* 90 % on Workforce products (60 % on API products; help.okta.com, "Set up rate limit
+  notifications"), and the other 10 % stays free for the org's other integrations. While more than half the
+  limit is usable, requests go at once; below that the usable budget is spread evenly over the time left
+  until Reset, in ``usable + 1`` gaps so that the last one still lands in this window. Several
+  uncoordinated clients that share a bucket each see Remaining fall faster and slow down in turn, so
+  together they approach the budget without exhausting it. With no usable budget, the bucket waits until
+  Reset.
 * A 429 marks its bucket empty until Reset (or, for the concurrency 429, backs off with jitter) and the
   request is retried: a 429 means Okta did not process it, so this is safe for any method. Okta's guidance
   is to wait until ``X-Rate-Limit-Reset`` and retry (reference/okta-api.md §2.1), so 429s are bounded by
@@ -218,7 +222,9 @@ class Pacer:
             return b.reset - now
         if usable * 2 > b.limit:
             return 0.0
-        interval = (b.reset - now) / usable
+        # usable + 1 gaps, not usable: the last of the usable requests then goes before Reset, inside this
+        # window, instead of at Reset, where it would open the next window one request short.
+        interval = (b.reset - now) / (usable + 1)
         return max(0.0, b.last_sent + interval - now)
 
     async def acquire(self, bucket: str) -> None:

@@ -330,10 +330,11 @@ class SdkGateway:
         except NotFoundError:
             return  # already unassigned: a resumed run may repeat this step
 
-    async def list_app_users(self, app_id: str) -> list[AppUser]:
-        items = await self.transport.get_all(
-            f"/api/v1/apps/{_id(app_id)}/users", {"limit": APP_USERS_PAGE, "expand": "user"}
-        )
+    async def list_app_users(self, app_id: str, *, with_user: bool = True) -> list[AppUser]:
+        params: dict[str, str | int] = {"limit": APP_USERS_PAGE}
+        if with_user:
+            params["expand"] = "user"
+        items = await self.transport.get_all(f"/api/v1/apps/{_id(app_id)}/users", params)
         return [parse.app_user(item) for item in items]
 
     async def get_app_user(self, app_id: str, user_id: str) -> AppUser | None:

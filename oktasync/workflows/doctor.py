@@ -205,7 +205,7 @@ async def doctor(config: TenantConfig, gateway: OktaGateway, *, now: datetime | 
         user_ids: list[str] = []
 
         async def app_users() -> str:
-            users = await gateway.list_app_users(found.id)
+            users = await gateway.list_app_users(found.id, with_user=False)
             user_ids.extend(u.id for u in users)
             errors = sum(1 for u in users if u.sync_state == "ERROR")
             return f"{len(users)} app user(s), {errors} with syncState ERROR"

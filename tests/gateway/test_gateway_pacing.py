@@ -83,9 +83,9 @@ def test_plenty_of_budget_goes_at_once_then_spreads_then_waits_for_reset() -> No
         await send(80, 60)
         await send(79, 60)
         assert clock.sleeps == []  # more than half the limit usable: no waiting
-        await send(40, 60)  # usable = 40 - 10 headroom = 30 -> one request per 2 s
+        await send(40, 60)  # usable = 40 - 10 headroom = 30 -> 31 gaps of 60/31 s before the reset
         await send(39, 60)
-        assert clock.sleeps and abs(clock.sleeps[-1] - 2.0) < 0.01
+        assert clock.sleeps and abs(clock.sleeps[-1] - 60 / 31) < 0.01
         start = clock.now
         await send(10, 50)  # usable 0: wait for the reset
         await send(99, 60)
@@ -93,6 +93,35 @@ def test_plenty_of_budget_goes_at_once_then_spreads_then_waits_for_reset() -> No
         assert notes and "waiting" in notes[-1]
 
     run(scenario())
+
+
+def test_alone_in_a_bucket_it_uses_all_but_the_headroom_of_every_window() -> None:
+    # A bucket of 100 per 60 s window, answered as Okta does; a client alone must fit 90 requests into each
+    # window (10 % headroom), not 89 with the 90th pushed to the next window.
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, headroom=0.1)
+    window_end = clock.now + 60
+    used = 0
+    per_window: list[int] = [0]
+
+    async def one() -> None:
+        nonlocal window_end, used
+        await pacer.acquire(APPS)
+        if clock.now >= window_end:  # the server opens a new window with the first request after the end
+            window_end, used = clock.now + 60, 0
+            per_window.append(0)
+        used += 1
+        per_window[-1] += 1
+        assert used <= 100, "a 429: more than the limit in one window"
+        pacer.observe(APPS, headers(100, 100 - used, window_end), status=200)
+        pacer.release(APPS)
+
+    async def scenario() -> None:
+        for _ in range(300):
+            await one()
+
+    run(scenario())
+    assert per_window[:3] == [90, 90, 90]
 
 
 def test_a_decimal_reset_is_waited_for_to_the_millisecond() -> None:

@@ -171,7 +171,7 @@ async def _resync(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
 async def _app_user_states(context: ActionContext) -> dict[str, Any]:
     gateway = await context.session.gateway()
     app = await context.session.app()
-    users = await gateway.list_app_users(app.id)
+    users = await gateway.list_app_users(app.id, with_user=False)
     states: dict[str, int] = {}
     for user in users:
         key = user.sync_state or "NONE"

@@ -154,7 +154,7 @@ async def take_snapshot(
     """Step 1 (read-only): assignments, Deactivate Users, app users by scope, and who a run would affect."""
     assignments = await gateway.list_group_assignments(app.id)
     deactivate, channel = await switch.read()
-    users = await gateway.list_app_users(app.id)
+    users = await gateway.list_app_users(app.id, with_user=False)  # counted by scope and state only
     records = sorted(
         (GroupRecord(a.group_id, a.group_name, a.priority, dict(a.profile)) for a in assignments),
         key=lambda r: (r.priority if r.priority is not None else 1 << 30, r.name or "", r.group_id),
@@ -668,7 +668,7 @@ class _Run:
         self._reload()
 
     async def _finish(self, *, resumed: bool) -> ResyncResult:
-        users = await self.gateway.list_app_users(self.app.id)
+        users = await self.gateway.list_app_users(self.app.id, with_user=False)
         after, sync_states = _count_users(users)
         state = self.state
         snap = self.snapshot
