@@ -16,6 +16,7 @@ from oktasync.cli.context import (
     GlobalOptions,
     configure_logging,
     handle_errors,
+    json_logs,
     requested_log_format,
     reset_output,
 )
@@ -50,6 +51,16 @@ class LazyGroup(click.Group):
         module = importlib.import_module(_COMMANDS[cmd_name][0])
         command: click.Command = module.command
         return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (EOFError, KeyboardInterrupt) as error:
+            if not json_logs():
+                raise  # click closes the terminal's ^C echo with a blank line on stderr, then aborts
+            # Under --log-format json that blank line would be the one stderr line that is not JSON:
+            # abort without it; handle_errors reports the abort (130) as a record.
+            raise click.Abort() from error
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_text) for name, (_, help_text) in sorted(_COMMANDS.items())]
