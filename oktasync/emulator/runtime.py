@@ -100,7 +100,11 @@ async def serve_forever(emulator: Emulator, host: str, port: int, on_ready: Call
     runner = web.AppRunner(emulator.build_app(), access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()  # a port in use must not also leave an unclosed session behind
+        raise
     bound = port
     sockets = getattr(site._server, "sockets", None) or []
     if sockets:

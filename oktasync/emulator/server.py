@@ -931,9 +931,9 @@ class ApiRoutes:
     async def list_user_groups(self, request: web.Request) -> web.Response:
         """Users API "List all groups of a user" (listUserGroups): id or login in the path, a JSON array of
         Group objects, ``limit`` up to 200 (default 200), ``after`` cursor in the Link header. Scope
-        okta.users.read (the ``/api/v1/users`` prefix in ``_SCOPES``). Counted in the ``/api/v1/users`` bucket,
-        as Okta's route map has it (``rate_limit_lines.go``: ``/api/v1/users/ID/groups GET /api/v1/users``;
-        ratelimit.py)."""
+        okta.users.read (the ``/api/v1/users`` prefix in ``_SCOPES``). Counted in the ``/api/v1/users``
+        bucket, as Okta's route map has it (``rate_limit_lines.go``: ``/api/v1/users/ID/groups GET
+        /api/v1/users``; ratelimit.py)."""
         ref = request.match_info["user_id"]
         try:
             user_id = self.store.resolve_user(ref)

@@ -4,7 +4,6 @@ named and the fix, and the documented exit code (3 invalid input, 64 usage), nev
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -89,14 +88,6 @@ def test_invalid_state_file_exits_3(
 def test_a_directory_as_state_file_exits_3(tmp_path: Path) -> None:
     err = _invalid(["--state", str(tmp_path)], f"{tmp_path}: is a directory")
     assert "fix:" in err
-
-
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads any file")
-def test_an_unreadable_state_file_exits_3(tmp_path: Path) -> None:
-    path = tmp_path / "org.json"
-    path.write_text("{}")
-    path.chmod(0)
-    _invalid(["--state", str(path)], f"{path}: cannot read the state file")
 
 
 @pytest.mark.parametrize("target", ["{tmp}/no-such-dir/out.json", "{tmp}"])
