@@ -221,8 +221,10 @@ def test_usage_errors_leave_stdout_empty(cli: Cli) -> None:
         ["resync", "x.yaml", "--json", "--dry-run", "--resume"],
         ["report", "unmanaged", "x.yaml", "--format", "xml"],
     ):
-        code, out, err = cli.run(*args)
-        assert code == 64 and out == "" and "Error" in err, args
+        code, out, err = cli.run(*args)  # with --log-format json: stderr is one JSON record per line
+        records = [json.loads(line) for line in err.splitlines() if line.strip()]
+        usage = [r for r in records if r.get("error_type") == "UsageError"]
+        assert code == 64 and out == "" and usage and usage[-1]["exit_code"] == 64, args
 
 
 def test_unusable_state_dir_is_an_environment_error_not_a_bug(
