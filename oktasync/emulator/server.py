@@ -16,6 +16,7 @@ import asyncio
 import base64
 import email.utils
 import json
+import logging
 import re
 import secrets
 import time
@@ -97,6 +98,22 @@ def not_found(what: str) -> OktaError:
 
 
 RATE_LIMITED_SUMMARY = "API call exceeded rate limit due to too many requests."
+
+
+class InjectedDrop(ConnectionResetError):
+    """A connection the fault injector dropped on purpose (the client sees a reset connection)."""
+
+
+class _QuietInjectedDrops(logging.Filter):
+    """aiohttp logs every handler exception with its traceback ("Error handling request"); a drop the
+    fault injector asked for is the point of the exercise, not an error of the emulator."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], InjectedDrop))
+
+
+_quiet = _QuietInjectedDrops()
+logging.getLogger("aiohttp.server").addFilter(_quiet)
 
 
 @dataclass
@@ -228,7 +245,7 @@ class Emulator:
                 self.stats.faults_injected += 1
                 if request.transport is not None:
                     request.transport.close()
-                raise ConnectionResetError("connection dropped by fault injection")
+                raise InjectedDrop("connection dropped by fault injection")
             if verdict.rate_limited:
                 self.stats.faults_injected += 1
                 resp = okta_error_response(429, "E0000047", RATE_LIMITED_SUMMARY)
