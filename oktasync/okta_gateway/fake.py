@@ -456,6 +456,11 @@ class FakeGateway:
         users = list(self._state(app_id).users.values())
         return users if with_user else [replace(u, login=None, email=None) for u in users]
 
+    async def first_app_users(self, app_id: str, limit: int) -> list[AppUser]:
+        self._call("first_app_users", app_id)
+        users = list(self._state(app_id).users.values())[:limit]
+        return [replace(u, login=None, email=None) for u in users]
+
     async def get_app_user(self, app_id: str, user_id: str) -> AppUser | None:
         self._call("get_app_user", app_id, user_id)
         return self._state(app_id).users.get(user_id)

@@ -337,6 +337,12 @@ class SdkGateway:
         items = await self.transport.get_all(f"/api/v1/apps/{_id(app_id)}/users", params)
         return [parse.app_user(item) for item in items]
 
+    async def first_app_users(self, app_id: str, limit: int) -> list[AppUser]:
+        page = await self.transport.json(
+            "GET", f"/api/v1/apps/{_id(app_id)}/users", params={"limit": max(1, min(limit, APP_USERS_PAGE))}
+        )
+        return [parse.app_user(item) for item in page] if isinstance(page, list) else []
+
     async def get_app_user(self, app_id: str, user_id: str) -> AppUser | None:
         try:
             doc = await self.transport.json(

@@ -132,7 +132,7 @@ def test_other_errors_on_the_read_still_fail(tmp_path: Path) -> None:
 
 def test_a_group_member_is_read_when_app_users_cannot_be(tmp_path: Path) -> None:
     gw = _org()
-    gw.fail_next("list_app_users", _forbidden())
+    gw.fail_next("first_app_users", _forbidden())
     result = _run(_config(tmp_path), gw)
     assert _check(result).ok is True and _check(result, "app users").ok is False
     member = gw.groups[next(iter(gw.groups))][1][0]
@@ -214,3 +214,18 @@ def test_doctor_cli_request_count_with_users_read(emulator: RunningEmulator, tmp
     # (7 before the users read was added, 8 now)
     assert sum(stats["by_status"].values()) == 8
     assert sum(n for route, n in stats["by_route"].items() if route.endswith("/users/{user_id}/groups")) == 1
+
+
+def test_app_users_are_probed_with_one_page_not_listed(tmp_path: Path) -> None:
+    # doctor is a cheap probe: on a big app it reads one page of app users, never all of them.
+    gw = _org(members=tuple(f"user{i}@example.com" for i in range(250)))
+    result = _run(_config(tmp_path), gw)
+    check = _check(result, "app users")
+    assert (
+        check.ok is True
+        and check.detail == "app users readable: 200 (the first page), 0 with syncState ERROR"
+    )
+    names = [name for name, _ in gw.calls]
+    assert names.count("first_app_users") == 1 and "list_app_users" not in names
+    small = _run(_config(tmp_path), _org(members=("a@example.com", "b@example.com")))
+    assert _check(small, "app users").detail == "app users readable: 2, 0 with syncState ERROR"
