@@ -17,6 +17,17 @@ from oktasync.emulator.server import Emulator
 T = TypeVar("T")
 
 
+def _cancel_leftover_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel and finish what is still pending after the server's cleanup (connection handlers, pushes in
+    flight), as ``asyncio.run`` does: a task left pending in a closed loop is later reported by the garbage
+    collector ("Task was destroyed but it is pending!") on whatever stderr the process has by then."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+
 class EmulatorThread:
     """Serve an :class:`Emulator` on ``host:port`` from a daemon thread; ``stop()`` frees port and thread."""
 
@@ -61,6 +72,7 @@ class EmulatorThread:
             loop.run_forever()
         finally:
             loop.run_until_complete(self._cleanup())
+            _cancel_leftover_tasks(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
