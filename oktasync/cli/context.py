@@ -281,8 +281,9 @@ def emit_json(document: Any, *, compact: bool = False) -> None:
 
 
 def progress_enabled() -> bool:
-    """Progress bars only on an interactive terminal, never in pipelines or under --json."""
-    return sys.stderr.isatty() and os.environ.get("CI") is None
+    """Progress bars only on an interactive terminal, never in pipelines, under --json, or when stderr is
+    JSON records (--log-format json): a redrawn bar is not a record."""
+    return _output.log_format != "json" and sys.stderr.isatty() and os.environ.get("CI") is None
 
 
 def numbered(steps: Iterable[str], indent: str = "  ") -> list[str]:

@@ -8,8 +8,10 @@ masked in both modes. All through the real CLI (``oktasync.cli.main``)."""
 from __future__ import annotations
 
 import gc
+import io
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -257,3 +259,21 @@ def test_playbook_progress_under_json_is_json_records_and_stdout_one_document(co
     messages = [r["message"] for r in _records(err) if r["logger"] == "oktasync"]  # every line is JSON
     assert messages[0].startswith("playbook verify · tenant logfmt · run ")
     assert any(m.startswith("[1/") for m in messages) and any(m.startswith("ok: ") for m in messages)
+
+
+def test_no_progress_bars_when_stderr_is_json_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    from oktasync.cli import context
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    try:
+        context.reset_output("text")
+        assert context.progress_enabled()  # a terminal, text logs: bars
+        context.reset_output("json")
+        assert not context.progress_enabled()  # a redrawn bar would break one-record-per-line
+    finally:
+        context.reset_output()
