@@ -181,6 +181,28 @@ class RetryOutcome:
     console_url: str | None = None
     sync_state: str | None = None
 
+    @classmethod
+    def of(
+        cls,
+        failure: Failure,
+        outcome: str,
+        attempts: int,
+        detail: str | None = None,
+        console_url: str | None = None,
+        sync_state: str | None = None,
+    ) -> RetryOutcome:
+        """The outcome of retrying ``failure`` (its user, login and operation)."""
+        return cls(
+            failure.user_id,
+            failure.login,
+            failure.operation,
+            outcome,
+            attempts,
+            detail,
+            console_url,
+            sync_state,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "user": {"id": self.user_id, "login": self.login},

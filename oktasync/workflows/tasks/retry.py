@@ -80,17 +80,13 @@ async def retry_failures(
     started = wallclock()
     for failure in failures:
         uid = failure.user_id
-        done = int(state.attempts.get(uid, {}).get("count", 0))
+        done = state.attempt_count(uid)
         if failure.operation == DEACTIVATE:
-            outcomes[uid] = RetryOutcome(
-                uid, failure.login, failure.operation, CANNOT_RETRY, done, DEACTIVATE_WHY, console_url
-            )
+            outcomes[uid] = RetryOutcome.of(failure, CANNOT_RETRY, done, DEACTIVATE_WHY, console_url)
             continue
         if done >= max_attempts:
-            outcomes[uid] = RetryOutcome(
-                uid,
-                failure.login,
-                failure.operation,
+            outcomes[uid] = RetryOutcome.of(
+                failure,
                 EXHAUSTED,
                 done,
                 f"not retried: {done} attempt(s) already made (tasks.retry.max_attempts = {max_attempts}); "
@@ -105,12 +101,10 @@ async def retry_failures(
     for uid, failure in list(pending.items()):
         current = await gateway.get_app_user(app_id, uid)
         if current is None:
-            outcomes[uid] = RetryOutcome(
-                uid,
-                failure.login,
-                failure.operation,
+            outcomes[uid] = RetryOutcome.of(
+                failure,
                 UNASSIGNED,
-                int(state.attempts.get(uid, {}).get("count", 0)),
+                state.attempt_count(uid),
                 "no longer assigned to the app",
             )
             del pending[uid]
@@ -119,17 +113,15 @@ async def retry_failures(
             # Already being pushed again (or pushed) since the scan: just wait for it, no attempt spent.
             seen_syncing.add(uid)
             continue
-        count = int(state.attempts.get(uid, {}).get("count", 0)) + 1
+        count = state.attempt_count(uid) + 1
         state.attempts[uid] = {"count": count, "last": iso(wallclock()), "operation": failure.operation}
         state.bump("retried_total")
         save()  # the attempt is on disk before the write it counts
         try:
             updated = await gateway.update_app_user(app_id, uid, dict(current.profile))
         except OktaApiError as error:
-            outcomes[uid] = RetryOutcome(
-                uid,
-                failure.login,
-                failure.operation,
+            outcomes[uid] = RetryOutcome.of(
+                failure,
                 ERROR,
                 count,
                 f"the retry call failed: {error.message}",
@@ -154,23 +146,17 @@ async def retry_failures(
                 continue
             au = await gateway.get_app_user(app_id, uid)
             failure = pending[uid]
-            count = int(state.attempts.get(uid, {}).get("count", 0))
+            count = state.attempt_count(uid)
             if au is None:
-                outcomes[uid] = RetryOutcome(
-                    uid, failure.login, failure.operation, UNASSIGNED, count, "no longer assigned to the app"
-                )
+                outcomes[uid] = RetryOutcome.of(failure, UNASSIGNED, count, "no longer assigned to the app")
             elif au.sync_state == "SYNCHRONIZED":
-                outcomes[uid] = RetryOutcome(
-                    uid, failure.login, failure.operation, RECOVERED, count, sync_state=au.sync_state
-                )
+                outcomes[uid] = RetryOutcome.of(failure, RECOVERED, count, sync_state=au.sync_state)
             elif au.sync_state == "SYNCING":
                 seen_syncing.add(uid)
                 continue
             elif au.sync_state == "ERROR" and uid in seen_syncing:
-                outcomes[uid] = RetryOutcome(
-                    uid,
-                    failure.login,
-                    failure.operation,
+                outcomes[uid] = RetryOutcome.of(
+                    failure,
                     STILL_FAILING,
                     count,
                     "the push failed again",
@@ -181,10 +167,8 @@ async def retry_failures(
                 unsettled_error.append(uid)  # no SYNCING seen: did the push run yet? the log tells
                 continue
             else:
-                outcomes[uid] = RetryOutcome(
-                    uid,
-                    failure.login,
-                    failure.operation,
+                outcomes[uid] = RetryOutcome.of(
+                    failure,
                     STILL_FAILING,
                     count,
                     f"syncState is {au.sync_state} (is provisioning switched on?)",
@@ -198,12 +182,10 @@ async def retry_failures(
                 if user and str(user["id"]) in unsettled_error and event.result == "FAILURE":
                     uid = str(user["id"])
                     failure = pending.pop(uid)
-                    outcomes[uid] = RetryOutcome(
-                        uid,
-                        failure.login,
-                        failure.operation,
+                    outcomes[uid] = RetryOutcome.of(
+                        failure,
                         STILL_FAILING,
-                        int(state.attempts.get(uid, {}).get("count", 0)),
+                        state.attempt_count(uid),
                         "the push failed again",
                         console_url,
                         "ERROR",
@@ -213,12 +195,10 @@ async def retry_failures(
         remaining = deadline - clock()
         if remaining <= 0:
             for uid, failure in pending.items():
-                outcomes[uid] = RetryOutcome(
-                    uid,
-                    failure.login,
-                    failure.operation,
+                outcomes[uid] = RetryOutcome.of(
+                    failure,
                     NOT_SETTLED,
-                    int(state.attempts.get(uid, {}).get("count", 0)),
+                    state.attempt_count(uid),
                     f"no result within {settle_timeout:g}s (tasks.retry.settle_timeout_seconds); "
                     "the next run reads the outcome from the System Log",
                     console_url,

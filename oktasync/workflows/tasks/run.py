@@ -279,7 +279,7 @@ async def run_tasks(
     exhausted = tuple(
         uid
         for uid, f in sorted(current.items())
-        if f.operation != DEACTIVATE and int(state.attempts.get(uid, {}).get("count", 0)) >= max_attempts
+        if f.operation != DEACTIVATE and state.attempt_count(uid) >= max_attempts
     )
 
     # Queue one message per new failure and per resolution of a known failure, in the same state write that

@@ -38,6 +38,10 @@ class TasksState:
     counters: dict[str, int] = field(default_factory=dict)
     last_success: str | None = None
 
+    def attempt_count(self, user_id: str) -> int:
+        """Retry attempts made for this user so far, across runs (0 when none)."""
+        return int(self.attempts.get(user_id, {}).get("count", 0))
+
     def bump(self, name: str, amount: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + amount
 
