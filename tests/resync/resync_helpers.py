@@ -88,6 +88,19 @@ E2E_API_TOKEN = "api-tok-SECRET-resync-4c1d"
 E2E_ADMIN_SID = "sid-SECRET-resync-8e2f"
 E2E_SCIM_TOKEN = "scim-test-token"  # what the scim_server fixture accepts
 SECRETS = (E2E_API_TOKEN, E2E_ADMIN_SID, E2E_SCIM_TOKEN)
+# Rate limits out of the way for the end-to-end and crash tests (every bucket the resync uses): they test
+# correctness, not pacing.
+NO_LIMITS = {
+    bucket: 100_000
+    for bucket in (
+        "/api/v1/apps",
+        "/api/v1/apps/{id}",
+        "/api/v1/groups",
+        "/api/v1/users",
+        "/api/v1",
+        "/admin",
+    )
+}
 
 CONFIG = """\
 tenant: {tenant}

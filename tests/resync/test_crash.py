@@ -21,6 +21,7 @@ from resync_helpers import (
     E2E_ADMIN_SID,
     E2E_API_TOKEN,
     E2E_SCIM_TOKEN,
+    NO_LIMITS,
     SECRETS,
     assign_all,
     emulator_assignments,
@@ -34,7 +35,6 @@ from oktasync.workflows.resync.crash import BOUNDARIES
 
 GROUPS, USERS = 6, 12
 CONCURRENCY = 8  # okta.max_concurrency default: how many calls may be in flight when the process dies
-NO_LIMITS = {"/api/v1/apps": 100_000, "/api/v1/apps/{id}": 100_000, "/api/v1": 100_000}
 # Per-group boundaries are hit once per group: crash in the middle of the phase (the 3rd/4th group).
 OCCURRENCE = {"unassign.before": 3, "unassign.after": 4, "assign.before": 3, "assign.after": 4}
 CASES = [f"{b}:{OCCURRENCE[b]}" if b in OCCURRENCE else b for b in BOUNDARIES]

@@ -21,6 +21,7 @@ from resync_helpers import (
     E2E_ADMIN_SID,
     E2E_API_TOKEN,
     E2E_SCIM_TOKEN,
+    NO_LIMITS,
     SECRETS,
     assign_all,
     emulator_assignments,
@@ -32,7 +33,6 @@ from oktasync.emulator.scim_target import ScimServer
 from oktasync.emulator.testing import RunningEmulator, run_emulator
 
 GROUPS, USERS = 45, 300
-NO_LIMITS = {"/api/v1/apps": 100_000, "/api/v1/apps/{id}": 100_000, "/api/v1": 100_000}
 
 
 class Org:
