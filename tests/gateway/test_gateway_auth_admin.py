@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from gateway_helpers import gateway, run
 
 from oktasync.config.schema import TenantConfig
@@ -23,20 +19,6 @@ from oktasync.okta_gateway.sdk import SdkGateway
 
 CLIENT_ID = "0oaoktasyncservice01"
 SCOPES = ["okta.apps.read", "okta.apps.manage", "okta.groups.read", "okta.users.read", "okta.logs.read"]
-
-
-@pytest.fixture
-def key_file(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    path = tmp_path / "service-app.pem"
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    public_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    public_jwk["kid"] = "k1"
-    return path, public_jwk
 
 
 @pytest.fixture

@@ -12,11 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pytest
 from click.testing import CliRunner
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from oktasync.cli import cli
 from oktasync.cli.doctor import render
@@ -149,20 +146,6 @@ def test_no_user_no_request(tmp_path: Path) -> None:
 
 
 # --- end to end: `oktasync doctor` against the emulator ------------------------------------------------
-@pytest.fixture
-def key_file(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    path = tmp_path / "service-app.pem"
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    public_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    public_jwk["kid"] = "k1"
-    return path, public_jwk
-
-
 @pytest.fixture
 def emulator_seed(key_file: tuple[Path, dict[str, Any]]) -> dict[str, Any]:
     seed = standard_seed(scim_base_url="https://scim.example.test/scim/v2")
