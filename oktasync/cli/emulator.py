@@ -110,6 +110,13 @@ def command() -> None:
 @click.option(
     "--workers", default=4, show_default=True, type=click.IntRange(min=1), help="Provisioning engine workers."
 )
+@click.option(
+    "--behaviour",
+    "behaviours",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Switch an unsettled Okta behaviour (docs/okta-behaviour.md lists them; repeatable).",
+)
 @click.option("--allow-non-loopback", is_flag=True, help="Listen on a non-loopback address (test server!).")
 def serve(
     host: str,
@@ -120,6 +127,7 @@ def serve(
     api_tokens: tuple[str, ...],
     rate_limits: tuple[str, ...],
     workers: int,
+    behaviours: tuple[str, ...],
     allow_non_loopback: bool,
 ) -> None:
     """Serve the emulated Okta org until Ctrl-C; prints the URL and the API token(s)."""
@@ -128,6 +136,7 @@ def serve(
 
     import yaml
 
+    from oktasync.emulator.behaviour import Behaviour, parse_assignments
     from oktasync.emulator.ratelimit import DEFAULT_LIMITS
     from oktasync.emulator.runtime import serve_forever
     from oktasync.emulator.seed import SeedError, dump_state, load_file
@@ -147,6 +156,10 @@ def serve(
             known = ", ".join(DEFAULT_LIMITS)
             raise click.UsageError(f"--rate-limit: unknown bucket {bucket!r}; buckets: {known}")
         limits[bucket] = int(value)
+    try:
+        behaviour = Behaviour().updated(parse_assignments(behaviours))
+    except ValueError as exc:
+        raise click.UsageError(f"--behaviour: {exc}") from None
     if save_file:
         _check_save_path(save_file)
     seed: dict[str, Any] = {}
@@ -162,7 +175,12 @@ def serve(
         tokens = [secrets.token_urlsafe(24)]
     try:
         emulator = Emulator(
-            seed, time_scale=time_scale, rate_limits=limits, api_tokens=tokens, workers=workers
+            seed,
+            time_scale=time_scale,
+            rate_limits=limits,
+            api_tokens=tokens,
+            workers=workers,
+            behaviour=behaviour,
         )
     except SeedError as exc:
         raise ConfigError([_state_problem(state_file or "--state", exc)]) from None

@@ -7,6 +7,7 @@ Routes (JSON in and out; errors are ``{"error": "..."}`` with 400/404):
 * ``GET /stats``: request counts per route/bucket/status, 429s, rate-limit windows, provisioning queue.
 * ``POST /stats/reset``: zero the counters.
 * ``GET|PUT|DELETE /faults``: read / replace / clear the injected faults (``faults.py``).
+* ``GET|PATCH /behaviour``: read / change the switches for unsettled Okta behaviours (``behaviour.py``).
 * ``POST /idle?timeout=S``: wait until the provisioning queue is empty: 200 ``{"idle": true}`` or 408.
 * ``PATCH /apps/{id}/settings``: change settings as an out-of-band admin (source ``control``).
 * ``GET /apps/{id}/settings-history``: every *Deactivate Users* change, with time and source.
@@ -118,6 +119,18 @@ def add_routes(app: web.Application, em: Emulator) -> None:
     async def clear_faults(request: web.Request) -> web.Response:
         em.faults = Faults()
         return _ok()
+
+    @route("GET", "/behaviour")
+    async def get_behaviour(request: web.Request) -> web.Response:
+        return _ok(em.behaviour.to_dict())
+
+    @route("PATCH", "/behaviour")
+    async def patch_behaviour(request: web.Request) -> web.Response:
+        changes = await _body(request)
+        if not isinstance(changes, dict):
+            raise ValueError("behaviour changes must be a JSON object")
+        em.behaviour = em.behaviour.updated(changes)
+        return _ok(em.behaviour.to_dict())
 
     @route("POST", "/idle")
     async def idle(request: web.Request) -> web.Response:

@@ -29,6 +29,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from oktasync.emulator import ratelimit
+from oktasync.emulator.behaviour import Behaviour
 from oktasync.emulator.faults import Faults
 from oktasync.emulator.provisioning import ProvisioningEngine
 from oktasync.emulator.ratelimit import RateLimiter
@@ -159,8 +160,10 @@ class Emulator:
         concurrency_limit: int = DEFAULT_CONCURRENCY_LIMIT,
         api_tokens: list[str] | tuple[str, ...] = (),
         workers: int = 4,
+        behaviour: Behaviour | None = None,
     ) -> None:
         self.store: Store = load_state(seed or {})
+        self.behaviour = behaviour or Behaviour()
         self.store.api_tokens.update(api_tokens)
         self.limiter = RateLimiter(time_scale, rate_limits)
         self.time_scale = time_scale

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from oktasync.emulator.behaviour import Behaviour
 from oktasync.emulator.runtime import EmulatorThread
 from oktasync.emulator.server import Emulator
 
@@ -71,6 +72,12 @@ class Control:
 
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
+
+    def behaviour(self, **changes: Any) -> dict[str, Any]:
+        """Change switches of ``oktasync.emulator.behaviour`` (none given: read them); returns them all."""
+        if not changes:
+            return dict(self._call("GET", "/behaviour"))
+        return dict(self._call("PATCH", "/behaviour", json=changes))
 
     def set_rate_limits(self, **limits: int) -> None:
         """Per-minute limits by bucket name, e.g. ``{"/api/v1/apps": 10}`` (pass via ``**{...}``)."""
@@ -184,6 +191,7 @@ def run_emulator(
     workers: int = 4,
     host: str = "127.0.0.1",
     port: int = 0,
+    behaviour: dict[str, Any] | None = None,
 ) -> Iterator[RunningEmulator]:
     """Run an emulator on a free loopback port in a background thread; stop it (no thread or port left)."""
     emulator = Emulator(
@@ -193,6 +201,7 @@ def run_emulator(
         concurrency_limit=concurrency_limit,
         api_tokens=[api_token],
         workers=workers,
+        behaviour=Behaviour().updated(behaviour or {}),
     )
     thread = EmulatorThread(emulator, host, port).start()
     control = Control(thread.url)

@@ -103,6 +103,12 @@ def test_an_unknown_rate_limit_bucket_is_a_usage_error() -> None:
     assert "unknown bucket 'apps'" in err and "/api/v1/apps" in err
 
 
+def test_an_unknown_behaviour_switch_is_a_usage_error() -> None:
+    code, out, err = _serve("--behaviour", "nope=1")
+    assert code == 64 and out == ""
+    assert "unknown behaviour 'nope'" in err and "retry_repushes_failed" in err
+
+
 @pytest.fixture
 def busy_port() -> Iterator[int]:
     with socket.socket() as held:
