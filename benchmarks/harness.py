@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,8 @@ class Run:
     ok: bool | None = None  # did the job's result check pass (nothing lost, everything found)
     result: str = ""
     exit_code: int | None = None
+    # The client's own peak resident memory (a subprocess measured apart from the emulator); None in process.
+    client_peak_rss_mb: float | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -157,16 +160,40 @@ class Completed:
     stdout: str
     stderr: str
     wall_s: float
+    peak_rss_mb: float | None = None
 
 
 def run_subprocess(
     argv: Sequence[str], env: Mapping[str, str], timeout: float, cwd: str | None = None
 ) -> Completed:
+    """Run a client to completion. Its peak RSS comes from its own rusage (``wait4`` reaps it here, before
+    ``Popen`` could), so neither this process nor the emulator it hosts is counted."""
     start = time.perf_counter()
-    proc = subprocess.run(
-        list(argv), env=dict(env), capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd
+    proc = subprocess.Popen(
+        list(argv), env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd
     )
-    return Completed(proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - start)
+    with ThreadPoolExecutor(2) as readers:
+        stdout = readers.submit(proc.stdout.read)  # type: ignore[union-attr]
+        stderr = readers.submit(proc.stderr.read)  # type: ignore[union-attr]
+        status, usage = _wait_with_usage(proc, timeout)
+        out, err = stdout.result(), stderr.result()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    peak_mb = usage.ru_maxrss / 1024  # kilobytes on Linux
+    return Completed(proc.returncode, out, err, time.perf_counter() - start, peak_mb)
+
+
+def _wait_with_usage(proc: subprocess.Popen[str], timeout: float) -> tuple[int, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            return status, usage
+        if time.monotonic() > deadline:
+            proc.kill()
+            os.wait4(proc.pid, 0)
+            proc.returncode = -9
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+        time.sleep(0.02)
 
 
 @contextlib.contextmanager
@@ -232,12 +259,15 @@ def _duration(seconds: float | None) -> str:
 def markdown_table(runs: Sequence[Run]) -> str:
     head = (
         "| scenario | side | API calls | `/apps` bucket | 429s | wall | emulated (Okta) time | "
-        "rate-limit floor | × floor | result |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
+        "rate-limit floor | × floor | client peak RSS | result |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     )
     rows = [head]
     for r in runs:
         if r.status != "measured":
-            rows.append(f"| {r.scenario} | {r.side} | – | – | – | – | – | – | – | {r.status}: {r.result} |")
+            rows.append(
+                f"| {r.scenario} | {r.side} | – | – | – | – | – | – | – | – | {r.status}: {r.result} |"
+            )
             continue
         apps_n = r.calls_by_bucket.get("/api/v1/apps")
         apps = "–" if apps_n is None else f"{apps_n:,}"
@@ -249,7 +279,9 @@ def markdown_table(runs: Sequence[Run]) -> str:
             f"{apps} | {n429} | "
             f"{_fmt(r.wall_s, 2)} s | {_duration(r.emulated_s) if r.time_scale != 1.0 else '–'} | "
             f"{_duration(r.floor_s) if r.floor_s is not None else '–'} | "
-            f"{'–' if ratio is None else f'{ratio:.2f}×'} | {mark}{r.result} |"
+            f"{'–' if ratio is None else f'{ratio:.2f}×'} | "
+            f"{'–' if r.client_peak_rss_mb is None else f'{r.client_peak_rss_mb:.0f} MB'} | "
+            f"{mark}{r.result} |"
         )
     return "\n".join(rows)
 

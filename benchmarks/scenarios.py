@@ -83,6 +83,7 @@ def _measure(run: Run, em: Any, go: Callable[[], Completed]) -> Completed:
     apply_stats(run, em.control.stats())
     run.wall_s = done.wall_s
     run.exit_code = done.exit_code
+    run.client_peak_rss_mb = done.peak_rss_mb
     return done
 
 

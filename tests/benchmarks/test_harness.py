@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from benchmarks.__main__ import evaluate, render_targets
-from benchmarks.harness import Run, floor_seconds, markdown_table, write_json
+from benchmarks.harness import Run, floor_seconds, markdown_table, run_subprocess, write_json
 from benchmarks.orgs import AppSnapshot, compare, scim_deactivations
 
 
@@ -103,13 +105,24 @@ def test_table_and_json(tmp_path: Path) -> None:
     runs[0].calls_by_bucket = {"/api/v1/apps": 2010}
     table = markdown_table(runs)
     assert (
-        "| resync | oktasync | 2,020 | 2,010 | 0 | 12.50 s | 2.1 min | 2.0 min | 1.04× | ✅ fine |" in table
+        "| resync | oktasync | 2,020 | 2,010 | 0 | 12.50 s | 2.1 min | 2.0 min | 1.04× | – | ✅ fine |"
+        in table
     )
+    runs[0].client_peak_rss_mb = 87.4
+    assert "| 1.04× | 87 MB | ✅ fine |" in markdown_table(runs)
     assert "not measured: no SDK equivalent" in table
     out = tmp_path / "r" / "x.json"
     write_json(out, {"runs": [r.to_dict() for r in runs]})
     doc = json.loads(out.read_text())
     assert doc["runs"][0]["floor_ratio"] == pytest.approx(1.0416, rel=1e-3)
+
+
+def test_a_client_subprocess_reports_its_own_peak_memory() -> None:
+    grow = "b = bytearray(150 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096])"
+    big = run_subprocess([sys.executable, "-c", grow], dict(os.environ), 60)
+    small = run_subprocess([sys.executable, "-c", "pass"], dict(os.environ), 60)
+    assert big.exit_code == 0 and big.peak_rss_mb is not None and small.peak_rss_mb is not None
+    assert big.peak_rss_mb > 150 > small.peak_rss_mb
 
 
 def test_compare_finds_every_kind_of_loss() -> None:
