@@ -25,6 +25,7 @@ from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenant
 from oktasync.errors import EXIT_OK, Interrupted, SafetyError
 from oktasync.workflows.resync import ResyncOptions, ResyncPlan, ResyncResult
+from oktasync.workflows.resync.engine import DEFAULT_JOB_TIMEOUT
 
 
 @click.command("resync")
@@ -52,6 +53,14 @@ from oktasync.workflows.resync import ResyncOptions, ResyncPlan, ResyncResult
     show_default=True,
     help="Seconds to wait for a person to flip Deactivate Users (custom app without an admin session).",
 )
+@click.option(
+    "--job-timeout",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_JOB_TIMEOUT,
+    show_default=True,
+    help="Longest wait, in seconds, for Okta's background jobs to remove the app users of the unassigned "
+    "groups, and again to re-create them after reassigning.",
+)
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -63,6 +72,7 @@ def command(
     max_affected_users: int | None,
     batch_size: int,
     manual_timeout: float,
+    job_timeout: float,
 ) -> int:
     """Resync every group assignment of the app safely: snapshot the assignments and Deactivate Users,
     switch Deactivate Users off (confirmed by reading it back), unassign every group, reassign each with
@@ -71,9 +81,15 @@ def command(
     Journaled in the state dir: a killed run is finished with --resume, and a new run refuses to start
     while one is unfinished. Directly assigned users are not touched.
 
-    Exit codes: 0 done and verified; 1 failed (API error, verification failed, or Deactivate Users was
-    found on after an unassignment); 4 refused (unfinished run, lock held, limit exceeded, Deactivate Users
-    not confirmed off, no terminal and no --yes); 64 usage; 130 interrupted (the resume command is printed).
+    After unassigning, it waits (--job-timeout) until Okta's background jobs removed the app users those
+    groups entitled; after reassigning, until they are back and pushed. Users who were not re-pushed are
+    listed.
+
+    Exit codes: 0 done, verified, and every group-entitled user re-pushed; 1 failed (API error,
+    verification failed, users not re-pushed, Deactivate Users left off because a removal was never seen,
+    or Deactivate Users found on after an unassignment); 4 refused (unfinished run, lock held, limit
+    exceeded, Deactivate Users not confirmed off, no terminal and no --yes); 64 usage; 130 interrupted (the
+    resume command is printed).
     """
     if dry_run and resume:
         raise click.UsageError("--dry-run and --resume cannot be combined")
@@ -114,6 +130,7 @@ def command(
         resume_command=resume_command,
         wait_for_person=show_steps,
         manual_timeout=manual_timeout,
+        job_timeout=job_timeout,
     )
 
     async def main() -> ResyncPlan | ResyncResult:
@@ -254,8 +271,11 @@ def _result_lines(result: ResyncResult, config_path: str) -> list[str]:
         )
     else:
         deactivate = f"was off and stays {'on' if d['final'] else 'off'}"
+    if d.get("withheld"):
+        deactivate = "was on; switched off, and LEFT OFF: some removals were never seen (see the warning)"
+    status = "done" if result.proven else "finished, NOT proven"
     lines = [
-        f"Resync of {result.app_label} (tenant {result.tenant}) done"
+        f"Resync of {result.app_label} (tenant {result.tenant}) {status}"
         f"{' (resumed)' if result.resumed else ''}: run {result.run_id}",
         f"  groups cycled: {len(result.groups_cycled)} of {result.groups_assigned_before} assigned; every "
         "assignment verified equal to the snapshot (group, priority, profile)",
@@ -266,8 +286,42 @@ def _result_lines(result: ResyncResult, config_path: str) -> list[str]:
         + (", ".join(f"{k} {v}" for k, v in result.sync_states_after.items()) or "no app users"),
         f"  push failures (syncState ERROR): {result.push_failures}; list and retry them with: "
         f"oktasync tasks {shlex.quote(config_path)}",
+        *_repush_lines(result),
         f"  API calls: {result.api_calls} (floor for {len(result.groups_cycled)} groups: "
         f"{result.api_calls_minimum}); {result.duration_seconds:.1f}s",
         f"  journal: {result.journal}",
     ]
+    return lines
+
+
+_REASONS = {
+    "missing": "not back: Okta's assignment job has not re-created the app user",
+    "stale": "never removed, so never re-created: the same app user as before, nothing re-pushed",
+    "pending": "re-created, but its push is not over",
+    "not_pushed": "re-created, but provisioning does not push to the app (syncState DISABLED)",
+}
+_SHOWN = 20
+
+
+def _repush_lines(result: ResyncResult) -> list[str]:
+    repush = result.repush
+    if not repush:
+        return []
+    removal, back = repush.get("removal_wait") or {}, repush.get("return_wait") or {}
+    lines = [
+        f"  re-pushed: {repush.get('repushed', 0)} of {repush.get('expected', 0)} group-entitled users "
+        f"(re-created by Okta, push over; {repush.get('push_failed', 0)} of them failed); waited "
+        f"{removal.get('seconds') or 0:.1f}s for removals ({removal.get('outcome')}), "
+        f"{back.get('seconds') or 0:.1f}s for their return ({back.get('outcome')})",
+    ]
+    if result.not_repushed:
+        lines.append(f"  NOT re-pushed: {len(result.not_repushed)} user(s):")
+        for user in result.not_repushed[:_SHOWN]:
+            who = user.get("user_name") or user["user_id"]
+            state = f", syncState {user['sync_state']}" if user.get("sync_state") else ""
+            lines.append(
+                f"    {who} ({user['user_id']}): {_REASONS.get(user['reason'], user['reason'])}{state}"
+            )
+        if len(result.not_repushed) > _SHOWN:
+            lines.append(f"    ... and {len(result.not_repushed) - _SHOWN} more (--json lists them all)")
     return lines

@@ -23,9 +23,11 @@ class Behaviour:
     # Does ``POST /api/v1/apps/{id}/users/{uid}`` (a profile update) re-push an app user in syncState ERROR?
     retry_repushes_failed: bool = False
     # Emulated seconds before Okta's background job removes the app users of an unassigned group.
-    group_unassign_delay_seconds: float = 0.0
+    group_unassign_delay_seconds: float = 0.5
     # Emulated seconds before Okta's background job creates the app users of a newly assigned group.
-    group_assign_delay_seconds: float = 0.0
+    group_assign_delay_seconds: float = 0.5
+    # Extra emulated seconds by which every third group job runs late (a busy org's job queue).
+    group_job_late_seconds: float = 0.0
     # Which provisioning form the Admin Console serves: "evidence" (only the fields public evidence shows),
     # "full" (also unique identifier, auth mode and push actions) or "relabelled" (other ids, same labels).
     admin_form: str = "evidence"

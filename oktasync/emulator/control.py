@@ -8,10 +8,12 @@ Routes (JSON in and out; errors are ``{"error": "..."}`` with 400/404):
 * ``POST /stats/reset``: zero the counters.
 * ``GET|PUT|DELETE /faults``: read / replace / clear the injected faults (``faults.py``).
 * ``GET|PATCH /behaviour``: read / change the switches for unsettled Okta behaviours (``behaviour.py``).
-* ``POST /idle?timeout=S``: wait until the provisioning queue is empty: 200 ``{"idle": true}`` or 408.
+* ``POST /idle?timeout=S``: wait until no group job is pending and the provisioning queue is empty: 200
+  ``{"idle": true}`` or 408.
 * ``PATCH /apps/{id}/settings``: change settings as an out-of-band admin (source ``control``).
 * ``GET /apps/{id}/settings-history``: every *Deactivate Users* change, with time and source.
-* ``PUT|DELETE /apps/{id}/groups/{gid}``: assign / unassign a group, bypassing rate limits (engine runs).
+* ``PUT|DELETE /apps/{id}/groups/{gid}``: assign / unassign a group, bypassing rate limits; the app users
+  follow in Okta's background job, after the ``group_*_delay_seconds`` behaviours, as for the API.
 * ``PUT|DELETE /groups/{gid}/users/{uid}``: add / remove a group member (engine runs).
 * ``POST /users`` (``{login, firstName, ...}``), ``POST /groups`` (``{name, members}``): create.
 * ``PATCH /users/{uid}``: change an Okta profile (pushes profile updates where enabled).
@@ -97,6 +99,7 @@ def add_routes(app: web.Application, em: Emulator) -> None:
         doc["in_flight"] = em.in_flight
         doc["rate_limits"] = em.limiter.snapshot()
         doc["provisioning"] = {"pending": em.engine.pending, "scim_calls": len(em.store.scim_calls)}
+        doc["group_jobs"] = {"pending": em.group_jobs.pending}
         return _ok(doc)
 
     @route("POST", "/stats/reset")
@@ -135,8 +138,9 @@ def add_routes(app: web.Application, em: Emulator) -> None:
     @route("POST", "/idle")
     async def idle(request: web.Request) -> web.Response:
         timeout = float(request.query.get("timeout", "30"))
-        done = await em.engine.wait_idle(timeout)
-        return _ok({"idle": done, "pending": em.engine.pending}, 200 if done else 408)
+        done = await em.wait_idle(timeout)
+        pending = {"pending": em.engine.pending, "group_jobs": em.group_jobs.pending}
+        return _ok({"idle": done, **pending}, 200 if done else 408)
 
     @route("PATCH", "/apps/{app_id}/settings")
     async def patch_settings(request: web.Request) -> web.Response:
@@ -157,15 +161,14 @@ def add_routes(app: web.Application, em: Emulator) -> None:
         app_ = em.store.app(request.match_info["app_id"])
         group = em.store.group(em.store.resolve_group(request.match_info["group_id"]))
         body = await _body(request)
-        _, jobs = em.store.assign_group(app_, group, body.get("priority"), body.get("profile"))
-        em.submit(jobs)
+        em.assign_group(app_, group, body.get("priority"), body.get("profile"))
         return _ok()
 
     @route("DELETE", "/apps/{app_id}/groups/{group_id}")
     async def unassign_group(request: web.Request) -> web.Response:
         app_ = em.store.app(request.match_info["app_id"])
         group = em.store.group(em.store.resolve_group(request.match_info["group_id"]))
-        em.submit(em.store.unassign_group(app_, group))
+        em.unassign_group(app_, group)
         return _ok()
 
     @route("PUT", "/groups/{group_id}/users/{user_id}")

@@ -31,6 +31,7 @@ from multidict import CIMultiDict
 from oktasync.emulator import ratelimit
 from oktasync.emulator.behaviour import Behaviour
 from oktasync.emulator.faults import Faults
+from oktasync.emulator.group_jobs import GroupJobs
 from oktasync.emulator.provisioning import ProvisioningEngine
 from oktasync.emulator.ratelimit import RateLimiter
 from oktasync.emulator.seed import load_state
@@ -40,6 +41,7 @@ from oktasync.emulator.store import (
     App,
     AppUser,
     Group,
+    GroupAssignment,
     Job,
     NotFound,
     Store,
@@ -173,12 +175,14 @@ class Emulator:
         self.bearer_tokens: dict[str, BearerToken] = {}
         self.used_jtis: set[str] = set()
         self.engine = ProvisioningEngine(self.store, workers=workers, time_scale=time_scale)
+        self.group_jobs = GroupJobs()
         self.in_flight = 0
 
     # --- state ------------------------------------------------------------------------------------
     def replace_state(self, seed: dict[str, Any]) -> None:
         keep_tokens = set(self.store.api_tokens) if not seed.get("api_tokens") else set()
         self.engine.clear()
+        self.group_jobs.clear()
         self.store = load_state(seed)
         self.store.api_tokens.update(keep_tokens)
         self.engine.store = self.store
@@ -187,6 +191,43 @@ class Emulator:
     def submit(self, jobs: list[Job]) -> None:
         if jobs:
             self.engine.submit(jobs)
+
+    # --- group assignments (Okta's background jobs, group_jobs.py) ---------------------------------------
+    def assign_group(
+        self, app: App, group: Group, priority: int | None, profile: dict[str, Any] | None
+    ) -> GroupAssignment:
+        """Assign at once; a new assignment's app users come from a background job after the delay."""
+        assignment, new = self.store.assign_group(app, group, priority, profile)
+        if new:
+            delay = self.group_jobs.delay(
+                self.behaviour.group_assign_delay_seconds, self.behaviour.group_job_late_seconds
+            )
+            app_id, group_id = app.id, group.id
+            self.group_jobs.run_after(
+                delay * self.time_scale,
+                lambda: self.submit(self.store.entitle_group_members(app_id, group_id)),
+            )
+        return assignment
+
+    def unassign_group(self, app: App, group: Group) -> None:
+        """Unassign at once; the app users go in a background job after the delay."""
+        self.store.unassign_group(app, group)
+        delay = self.group_jobs.delay(
+            self.behaviour.group_unassign_delay_seconds, self.behaviour.group_job_late_seconds
+        )
+        app_id, group_id = app.id, group.id
+        self.group_jobs.run_after(
+            delay * self.time_scale,
+            lambda: self.submit(self.store.disentitle_group_members(app_id, group_id)),
+        )
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until no group job is pending and the provisioning queue is empty."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        if not await self.group_jobs.wait_idle(timeout):
+            return False
+        left = max(0.0, deadline - asyncio.get_running_loop().time())
+        return await self.engine.wait_idle(left)
 
     # --- application --------------------------------------------------------------------------------
     def build_app(self) -> web.Application:
@@ -806,8 +847,7 @@ class ApiRoutes:
         profile = body.get("profile")
         if profile is not None and not isinstance(profile, dict):
             raise validation_error("profile: must be an object", "profile")
-        _, jobs = self.store.assign_group(app, group, priority, profile)
-        self.em.submit(jobs)
+        self.em.assign_group(app, group, priority, profile)
         return json_response(self.assignment_json(request, app, gid, False))
 
     async def delete_app_group(self, request: web.Request) -> web.Response:
@@ -816,7 +856,7 @@ class ApiRoutes:
         group = self.store.groups.get(gid)
         if group is None or gid not in app.groups:
             raise not_found(f"{gid} (ApplicationGroupAssignment)")
-        self.em.submit(self.store.unassign_group(app, group))
+        self.em.unassign_group(app, group)
         return web.Response(status=204)
 
     # --- app users -----------------------------------------------------------------------------------------

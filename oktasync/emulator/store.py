@@ -521,8 +521,11 @@ class Store:
 
     def assign_group(
         self, app: App, group: Group, priority: int | None, profile: dict[str, Any] | None
-    ) -> tuple[GroupAssignment, list[Job]]:
-        """PUT /apps/{id}/groups/{gid}: priority defaults to the next highest (okta-api.md §1.4)."""
+    ) -> tuple[GroupAssignment, bool]:
+        """PUT /apps/{id}/groups/{gid}: priority defaults to the next highest (okta-api.md §1.4).
+
+        Returns the assignment and whether it is new: a new one leaves Okta's background job to create the
+        members' app users (``entitle_group_members``)."""
         now = iso()
         current = app.groups.get(group.id)
         if priority is None:
@@ -533,19 +536,33 @@ class Store:
         assignment = GroupAssignment(group.id, priority, dict(profile or {}), now)
         app.groups[group.id] = assignment
         self.touch()
-        jobs: list[Job] = []
-        if current is None:
-            for user_id in group.members:
-                jobs += self._add_entitlement(app, user_id, direct=False)
-        return assignment, jobs
+        return assignment, current is None
 
-    def unassign_group(self, app: App, group: Group) -> list[Job]:
+    def entitle_group_members(self, app_id: str, group_id: str) -> list[Job]:
+        """Okta's assignment job: an app user for every member the group entitles, if it still does."""
+        app, group = self.apps.get(app_id), self.groups.get(group_id)
+        if app is None or group is None or group_id not in app.groups:
+            return []
+        jobs: list[Job] = []
+        for user_id in list(group.members):
+            jobs += self._add_entitlement(app, user_id, direct=False)
+        return jobs
+
+    def unassign_group(self, app: App, group: Group) -> None:
+        """DELETE /apps/{id}/groups/{gid}: the assignment goes at once; ``disentitle_group_members`` is the
+        background job that removes the app users it entitled."""
         if group.id not in app.groups:
             raise NotFound(group.id)
         del app.groups[group.id]
         self.touch()
+
+    def disentitle_group_members(self, app_id: str, group_id: str) -> list[Job]:
+        """Okta's unassignment job: remove the app users that nothing entitles any more, as of now."""
+        app, group = self.apps.get(app_id), self.groups.get(group_id)
+        if app is None or group is None:
+            return []
         jobs: list[Job] = []
-        for user_id in group.members:
+        for user_id in list(group.members):
             app_user = app.users.get(user_id)
             if app_user is None or app_user.direct or self._entitled(app, user_id):
                 continue

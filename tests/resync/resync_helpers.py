@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from oktasync.config.schema import TenantConfig
-from oktasync.models import App, AppKind
+from oktasync.models import App, AppKind, GroupAssignment
 from oktasync.okta_gateway.fake import FakeGateway
 
 
@@ -45,6 +47,25 @@ class WatchedGateway(FakeGateway):
         self.unassigned_while.append((group_id, self.apps[app_id].deactivate_users))
         await super().unassign_group(app_id, group_id)
 
+    async def assign_group(
+        self, app_id: str, group_id: str, priority: int | None, profile: dict[str, Any]
+    ) -> GroupAssignment:
+        """As the fake, and the app users it creates are pushed at once when Create Users is on (Okta's
+        job and its push, without the delay), so that a run can prove every user was re-pushed."""
+        state = self.state(app_id)
+        before = set(state.users)
+        assignment = await super().assign_group(app_id, group_id, priority, profile)
+        if state.create_users:
+            for uid in set(state.users) - before:
+                state.users[uid] = replace(
+                    state.users[uid],
+                    status="PROVISIONED",
+                    sync_state="SYNCHRONIZED",
+                    external_id=f"ext-{uid}",
+                    status_changed=datetime.now(UTC).isoformat(),
+                )
+        return assignment
+
 
 def seed_org(
     gateway: FakeGateway, *, kind: AppKind = AppKind.CUSTOM_SCIM, groups: int = 6, users: int = 30
@@ -69,8 +90,6 @@ def seed_org(
         gid = gateway.add_group(f"team-{g}", members)
         priority = (g * 7) % (groups + 3)
         profile = {"role": f"role-{g % 3}", "team": f"t{g}"} if g % 2 == 0 else {}
-        from oktasync.models import GroupAssignment
-
         state.groups[gid] = GroupAssignment(group_id=gid, priority=priority, profile=profile)
         for uid in gateway.groups[gid][1]:
             gateway.add_app_user(app.id, uid, scope="GROUP", external_id=f"ext-{uid}")

@@ -54,7 +54,11 @@ def test_full_run_restores_everything_and_never_unassigns_with_deactivate_on(
         "off_channel": channel,
         "restored_channel": channel,
         "final": True,
+        "withheld": False,
     }
+    # Every group-entitled user was seen removed, then re-created and pushed.
+    assert result.repush["expected"] == result.repush["repushed"] == 30 and not result.not_repushed
+    assert result.repush["removal_wait"]["outcome"] == "complete"
     assert result.app_users_before["USER"] == 1 and result.app_users_after["USER"] == 1
     assert result.app_users_before["GROUP"] == result.app_users_after["GROUP"] == 30
     # The journal is archived (kept, renamed), and a new run may start at once.

@@ -10,7 +10,9 @@ Boundaries, in the order a run reaches them (``BOUNDARIES``)::
     deactivate_off.before / .after    intent journaled / switched off and confirmed, "done" not yet journaled
     unassign.before / .after          per group: intent journaled / DELETE answered, "done" not yet journaled
     unassign.phase_done  every target unassigned and journaled
+    removal_wait.polling after a listing, while waiting for Okta's jobs to remove the app users
     assign.before / .after            per group: intent journaled / PUT answered, "done" not yet journaled
+    return_wait.polling  after a listing, while waiting for Okta's jobs to re-create the app users
     verify.before / .after            before the verification listing / after its record
     restore.before / .after           intent journaled / restored and confirmed, "done" not yet journaled
     finish               report journaled, journal not yet archived
@@ -31,8 +33,10 @@ BOUNDARIES: tuple[str, ...] = (
     "unassign.before",
     "unassign.after",
     "unassign.phase_done",
+    "removal_wait.polling",
     "assign.before",
     "assign.after",
+    "return_wait.polling",
     "verify.before",
     "verify.after",
     "restore.before",

@@ -57,6 +57,9 @@ from oktasync.workflows.resync.result import ResyncPlan, ResyncResult
 log = logging.getLogger("oktasync.resync")
 
 DEFAULT_BATCH = 20  # groups per batch: Deactivate Users is re-read before each batch of unassignments
+DEFAULT_JOB_TIMEOUT = 900.0  # seconds each wait for Okta's group jobs may last
+# An app user's push is over when its syncState is one of these: pushed, failed (a task), or never pushed.
+SETTLED_SYNC_STATES = frozenset({"SYNCHRONIZED", "ERROR", "DISABLED"})
 T = TypeVar("T")
 
 WaitForPerson = Callable[[list[str]], Awaitable[None] | None]
@@ -121,6 +124,12 @@ class ResyncOptions:
     wait_for_person: WaitForPerson | None = None
     poll_interval: float = 5.0
     manual_timeout: float = 900.0
+    # Okta's background jobs (docs/resync.md "Waiting for Okta's background jobs"): the longest each wait
+    # lasts, and how often the app users are listed meanwhile (the first poll is at once, then every
+    # job_poll_first seconds, growing by half each time up to job_poll_max).
+    job_timeout: float = DEFAULT_JOB_TIMEOUT
+    job_poll_first: float = 0.25
+    job_poll_max: float = 30.0
 
 
 def app_dir(config: TenantConfig, app: App, state_dir: Path) -> Path:
@@ -130,6 +139,12 @@ def app_dir(config: TenantConfig, app: App, state_dir: Path) -> Path:
 def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), max(1, size)):
         yield items[start : start + size]
+
+
+def _status_mark(user: AppUser) -> str:
+    """When the app user's status last changed (Okta's ``statusChanged``, else ``lastUpdated``): an app
+    user that Okta re-created after the unassignment carries a later one than the recorded value."""
+    return user.status_changed or user.last_updated or ""
 
 
 def _count_users(users: Iterable[AppUser]) -> tuple[dict[str, int], dict[str, int]]:
@@ -454,8 +469,14 @@ class _Run:
             await self._switch_off()
             if self.state.expected is None:
                 await self._refresh()
+            if not self.state.is_done("roster"):
+                await self._take_roster()
             await self._unassign_all()
+        if not self.state.is_done("removal_wait"):
+            await self._await_removal()
         await self._assign_all()
+        if not self.state.is_done("return_wait"):
+            await self._await_return()
         if not self.state.is_done("restore"):
             await self._verify()
             await self._restore()
@@ -560,6 +581,145 @@ class _Run:
         self.journal.append("done", step="unassign", group_id=gid)
         self.progress.advance("unassign groups")
 
+    # --- Okta's background jobs ---------------------------------------------------------------------------
+    async def _take_roster(self) -> None:
+        """Right before the first unassignment: the app users that only the cycled groups entitle (the ones
+        Okta's unassignment job must remove and its assignment job re-create), each with the time its status
+        last changed, so that a re-created app user can be told from the one that was there before."""
+        roster: dict[str, str] = {}
+        if not self.state.touched_groups:
+            users = await self.gateway.list_app_users(self.app.id, with_user=False)
+            keeping: set[str] = set()
+            for gid in self._groups_not_cycled():
+                keeping.update(await self.gateway.list_group_member_ids(gid))
+            roster = {u.id: _status_mark(u) for u in users if u.scope == "GROUP" and u.id not in keeping}
+        self.journal.append("done", step="roster", users=roster)
+        self._reload()
+
+    def _groups_not_cycled(self) -> list[str]:
+        """Groups that stay assigned throughout: not cycled by resync.groups, or assigned by someone else."""
+        cycled = set(self.expected)
+        removed = {g["group_id"] for g in self.state.concurrent.get("removed_before_cycle", [])}
+        kept = [g.group_id for g in self.snapshot.assignments if g.group_id not in cycled | removed]
+        return kept + [g["group_id"] for g in self.state.concurrent.get("added", [])]
+
+    def _roster(self) -> dict[str, str]:
+        record = self.state.done.get("roster", {}).get("")
+        return dict(record.get("users") or {}) if record else {}
+
+    async def _poll_app_users(
+        self, title: str, phase: str, waiting: Callable[[dict[str, AppUser]], set[str]], total: int
+    ) -> tuple[set[str], dict[str, AppUser], float, int]:
+        """List the app users (each request paced by the gateway) until ``waiting(listing)`` is empty or
+        ``options.job_timeout`` has passed; Ctrl-C stops at the next poll. Returns what is still waited
+        for, the last listing, the seconds waited and the number of listings."""
+        started = time.monotonic()
+        interval = self.options.job_poll_first
+        polls = counted = 0
+        self.progress.start(title, total=total)
+        try:
+            while True:
+                self._check_stop(phase)
+                listing = {u.id: u for u in await self.gateway.list_app_users(self.app.id, with_user=False)}
+                polls += 1
+                crashpoint(f"{phase}.polling")
+                pending = waiting(listing)
+                if total - len(pending) > counted:
+                    self.progress.advance(title, total - len(pending) - counted)
+                    counted = total - len(pending)
+                elapsed = time.monotonic() - started
+                if not pending or elapsed >= self.options.job_timeout:
+                    return pending, listing, elapsed, polls
+                await asyncio.sleep(min(interval, self.options.job_timeout - elapsed))
+                interval = min(interval * 1.5, self.options.job_poll_max)
+        finally:
+            self.progress.finish(title)
+
+    async def _await_removal(self) -> None:
+        """Before reassigning: wait until Okta's unassignment jobs removed every app user of the roster.
+        An app user still there when the groups come back is never re-created, so it is not re-pushed."""
+        roster = self._roster()
+
+        def still_there(listing: dict[str, AppUser]) -> set[str]:
+            return {uid for uid in roster if uid in listing and listing[uid].scope == "GROUP"}
+
+        pending, _, seconds, polls = await self._poll_app_users(
+            "wait for Okta to remove app users", "removal_wait", still_there, len(roster)
+        )
+        if pending:
+            self.progress.note(
+                f"{len(pending)} app user(s) were still there after {seconds:.0f}s "
+                "(--job-timeout): reassigning anyway so that nobody stays without access; they will be "
+                "reported as not re-pushed"
+            )
+        self.journal.append(
+            "done",
+            step="removal_wait",
+            outcome="timeout" if pending else "complete",
+            still_present=sorted(pending),
+            seconds=round(seconds, 3),
+            polls=polls,
+        )
+        self._reload()
+        # Removal jobs ran during the wait: had someone switched Deactivate Users on, they deactivated.
+        await self._deactivate_is_on("after_removal", -1)
+
+    def _not_repushed_reason(self, uid: str, listing: dict[str, AppUser], seen_gone: set[str]) -> str | None:
+        """Why the roster user ``uid`` is not (yet) proven re-pushed, or None when it is."""
+        user = listing.get(uid)
+        if user is None:
+            return "missing"  # Okta's assignment job has not (re)created the app user
+        if uid not in seen_gone and not _status_mark(user) > self._roster()[uid]:
+            return "stale"  # never removed: the same app user as before, nothing re-pushed
+        if user.sync_state not in SETTLED_SYNC_STATES:
+            return "pending"  # the push has not finished
+        if user.sync_state == "DISABLED":
+            return "not_pushed"  # provisioning does not push to this app
+        return None
+
+    async def _await_return(self) -> None:
+        """After reassigning: wait until every roster user is back as a fresh app user whose push is over
+        (syncState SYNCHRONIZED or ERROR), then journal who was re-pushed and who was not."""
+        roster = self._roster()
+        removal = self.state.done.get("removal_wait", {}).get("") or {}
+        seen_gone = set(roster) - set(removal.get("still_present") or ())
+
+        def waiting(listing: dict[str, AppUser]) -> set[str]:
+            final = {None, "not_pushed"}
+            return {u for u in roster if self._not_repushed_reason(u, listing, seen_gone) not in final}
+
+        _, listing, seconds, polls = await self._poll_app_users(
+            "wait for Okta to re-create app users", "return_wait", waiting, len(roster)
+        )
+        not_repushed = []
+        failed = []
+        for uid in sorted(roster):
+            reason = self._not_repushed_reason(uid, listing, seen_gone)
+            user = listing.get(uid)
+            if reason is not None:
+                not_repushed.append(
+                    {
+                        "user_id": uid,
+                        "user_name": user.user_name if user else None,
+                        "reason": reason,
+                        "sync_state": user.sync_state if user else None,
+                    }
+                )
+            elif user is not None and user.sync_state == "ERROR":
+                failed.append(uid)
+        self.journal.append(
+            "done",
+            step="return_wait",
+            outcome="timeout" if any(n["reason"] != "not_pushed" for n in not_repushed) else "complete",
+            expected=len(roster),
+            repushed=len(roster) - len(not_repushed),
+            push_failed=failed,
+            not_repushed=not_repushed,
+            seconds=round(seconds, 3),
+            polls=polls,
+        )
+        self._reload()
+
     async def _assign_all(self) -> None:
         targets = list(self.expected)
         todo = [gid for gid in targets if not self.state.is_done("assign", gid)]
@@ -654,9 +814,27 @@ class _Run:
         self._reload()
         crashpoint("verify.after")
 
+    def _removals_unseen(self) -> list[str]:
+        """Roster users never seen removed: Okta's unassignment job for them may still be pending."""
+        removal = self.state.done.get("removal_wait", {}).get("") or {}
+        return list(removal.get("still_present") or ())
+
     async def _restore(self) -> None:
         self._check_stop("restoring Deactivate Users")
-        if self.snapshot.deactivate_users:
+        unseen = self._removals_unseen()
+        if self.snapshot.deactivate_users and unseen:
+            # A removal job that runs after Deactivate Users is back on deactivates the user in the target:
+            # leave it off, which never deprovisions anyone, and say so (the report exits 1).
+            on, channel = await self.switch.read()
+            self.journal.append(
+                "done",
+                step="restore",
+                channel=None,
+                final=on,
+                withheld=len(unseen),
+                read_channel=str(channel),
+            )
+        elif self.snapshot.deactivate_users:
             self.journal.append("intent", step="restore")
             crashpoint("restore.before")
             channel = await self.switch.set(True)
@@ -666,6 +844,31 @@ class _Run:
             on, channel = await self.switch.read()
             self.journal.append("done", step="restore", channel=None, final=on, read_channel=str(channel))
         self._reload()
+
+    def _return_record(self) -> dict[str, Any]:
+        return self.state.done.get("return_wait", {}).get("") or {}
+
+    def _repush_summary(self) -> dict[str, Any]:
+        """Counts of the runbook step's purpose: every group-entitled user re-pushed, and the two waits."""
+        back = self._return_record()
+        removal = self.state.done.get("removal_wait", {}).get("") or {}
+        return {
+            "expected": int(back.get("expected") or 0),
+            "repushed": int(back.get("repushed") or 0),
+            "push_failed": len(back.get("push_failed") or ()),
+            "not_repushed": len(back.get("not_repushed") or ()),
+            "removal_wait": {
+                "outcome": removal.get("outcome"),
+                "seconds": removal.get("seconds"),
+                "polls": removal.get("polls"),
+                "still_present": len(removal.get("still_present") or ()),
+            },
+            "return_wait": {
+                "outcome": back.get("outcome"),
+                "seconds": back.get("seconds"),
+                "polls": back.get("polls"),
+            },
+        }
 
     async def _finish(self, *, resumed: bool) -> ResyncResult:
         users = await self.gateway.list_app_users(self.app.id, with_user=False)
@@ -678,7 +881,7 @@ class _Run:
         warnings: list[str] = []
         danger = False
         for event in state.found_on:
-            if event.get("phase") == "after_unassign":
+            if event.get("phase") in ("after_unassign", "after_removal"):
                 danger = True
                 warnings.append(
                     "Deactivate Users was found ON right after the last unassignment: someone switched it on "
@@ -690,6 +893,21 @@ class _Run:
                     f"Deactivate Users was found ON before unassignment batch {event.get('batch')}; the run "
                     "stopped there and was resumed"
                 )
+        if restore.get("withheld"):
+            warnings.append(
+                f"Deactivate Users is left OFF (it was on before the run): {restore['withheld']} app user(s) "
+                "were never seen removed, so Okta's unassignment job may still run for them, and with "
+                "Deactivate Users on it would deactivate them in the target. Switch it on in the Admin "
+                "Console (Applications > the app > Provisioning > To App > Deactivate Users) once the "
+                "System Log shows their application.user_membership events, or run `oktasync apply`"
+            )
+        repush = self._repush_summary()
+        if repush["not_repushed"]:
+            warnings.append(
+                f"{repush['not_repushed']} of {repush['expected']} group-entitled user(s) were NOT re-pushed "
+                "(listed in the report): the resync did not reach them; re-run it, or push them from the "
+                "Admin Console"
+            )
         if not snap.deactivate_users and restore.get("final"):
             warnings.append(
                 "Deactivate Users was off before the run but is on now: someone else switched it on; "
@@ -748,7 +966,10 @@ class _Run:
                 "off_channel": off.get("channel"),
                 "restored_channel": restore.get("channel"),
                 "final": bool(restore.get("final")),
+                "withheld": bool(restore.get("withheld")),
             },
+            repush=repush,
+            not_repushed=tuple(self._return_record().get("not_repushed") or ()),
             concurrent_changes=concurrent,
             warnings=tuple(warnings),
             danger=danger,

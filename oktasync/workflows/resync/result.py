@@ -110,8 +110,12 @@ class ResyncPlan:
             f"switch Deactivate Users off through the {self.deactivate_channel} channel; confirm by reading"
             if self.deactivate_users
             else "confirm Deactivate Users is off",
-            f"unassign {len(self.targets)} group(s), then reassign each with its recorded priority/profile",
-            "verify every assignment equals the snapshot",
+            f"unassign {len(self.targets)} group(s); wait (bounded) until Okta's background jobs removed "
+            "the app users only those groups entitle",
+            "reassign each group with its recorded priority/profile; wait (bounded) until Okta's jobs "
+            "re-created those app users and their pushes are over (syncState SYNCHRONIZED or ERROR)",
+            "verify every assignment equals the snapshot, and report every group-entitled user who was not "
+            "re-pushed",
             restore,
         ]
 
@@ -141,6 +145,12 @@ class ResyncResult:
     journal: str = ""
     missing_named_groups: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    # The runbook step's purpose: group-entitled users re-created by Okta and pushed (counts, the waits)...
+    repush: dict[str, Any] = field(default_factory=dict)
+    # ...and the ones that were not: {user_id, user_name, reason, sync_state}; reason is "missing" (not
+    # back), "stale" (never removed, so never re-created), "pending" (push not over) or "not_pushed"
+    # (syncState DISABLED: provisioning does not push to the app).
+    not_repushed: tuple[dict[str, Any], ...] = ()
 
     @staticmethod
     def from_report(report: dict[str, Any], journal: str) -> ResyncResult:
@@ -169,6 +179,8 @@ class ResyncResult:
             journal=journal,
             missing_named_groups=tuple(report.get("missing_named_groups") or ()),
             notes=tuple(report.get("notes") or ()),
+            repush=dict(report.get("repush") or {}),
+            not_repushed=tuple(report.get("not_repushed") or ()),
         )
 
     @property
@@ -184,8 +196,15 @@ class ResyncResult:
         return minimum_calls(len(self.groups_cycled))
 
     @property
+    def proven(self) -> bool:
+        """Every group-entitled user re-pushed, and Deactivate Users back as it was recorded."""
+        return not self.not_repushed and not self.deactivate_users.get("withheld")
+
+    @property
     def exit_code(self) -> int:
-        return EXIT_FAILED if self.danger else EXIT_OK
+        """1 (failed: verification) when a person must act: a danger warning, users not re-pushed, or
+        Deactivate Users left off; 0 only when everything was read back."""
+        return EXIT_FAILED if self.danger or not self.proven else EXIT_OK
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -201,6 +220,8 @@ class ResyncResult:
             "direct_users_not_touched": self.direct_users,
             "sync_states_after": self.sync_states_after,
             "push_failures": self.push_failures,
+            "repush": self.repush,
+            "not_repushed": list(self.not_repushed),
             "deactivate_users": self.deactivate_users,
             "concurrent_changes": self.concurrent_changes,
             "warnings": list(self.warnings),
