@@ -248,6 +248,7 @@ def test_group_scoped_user_cannot_be_unassigned_directly(emulator: RunningEmulat
     eng = c.group_id("engineering")
     alice = c.user_id("alice@example.com")
     emulator.http.put(f"/api/v1/apps/{API_APP_ID}/groups/{eng}", headers=emulator.headers)
+    assert c.wait_idle(10)  # Okta's assignment job creates the app users
     app_user = _get(emulator, f"/api/v1/apps/{API_APP_ID}/users/{alice}").json()
     assert app_user["scope"] == "GROUP"
     resp = emulator.http.delete(f"/api/v1/apps/{API_APP_ID}/users/{alice}", headers=emulator.headers)

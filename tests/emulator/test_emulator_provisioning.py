@@ -37,6 +37,7 @@ def _logs(em: RunningEmulator, filter_: str) -> list[dict[str, Any]]:
 
 
 def test_group_assignment_provisions_every_member(emulator: RunningEmulator, scim_server: ScimServer) -> None:
+    emulator.control.behaviour(group_assign_delay_seconds=0)  # the app users exist as the PUT answers
     _assign(emulator, "engineering")
     staged = _app_users(emulator)
     assert set(staged) == {"alice@example.com", "bob@example.com", "carol@example.com"}
@@ -183,6 +184,7 @@ def test_resync_with_deactivate_users_off_deactivates_nobody(
     emulator.control.set_app_settings(CUSTOM_APP_ID, deactivate_users=False)
     everyone = emulator.control.group_id("everyone")
     assert emulator.http.delete(f"{APP}/groups/{everyone}").status_code == 204
+    assert emulator.control.wait_idle(10)  # Okta's unassignment job removes the app users
     assert _app_users(emulator) == {}
     assert emulator.http.put(f"{APP}/groups/{everyone}", json={"priority": 0}).status_code == 200
     assert emulator.control.wait_idle(10)

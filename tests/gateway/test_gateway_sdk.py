@@ -222,6 +222,7 @@ def test_connection_features_and_assignments_round_trip(emulator: RunningEmulato
             assert (made.group_id, made.priority, made.profile) == (gid, 7, {"role": "viewer"})
             got = await gw.get_group_assignment(CUSTOM_APP_ID, gid)
             assert got is not None and got.group_name == "engineering" and got.priority == 7
+            assert emulator.control.wait_idle(10)  # Okta's assignment job creates the app users
             users = await gw.list_app_users(CUSTOM_APP_ID)
             assert {u.login for u in users} == {"alice@example.com", "bob@example.com", "carol@example.com"}
             assert {u.scope for u in users} == {"GROUP"}
@@ -233,6 +234,7 @@ def test_connection_features_and_assignments_round_trip(emulator: RunningEmulato
             await gw.unassign_group(CUSTOM_APP_ID, gid)
             await gw.unassign_group(CUSTOM_APP_ID, gid)  # 404: already done
             assert await gw.get_group_assignment(CUSTOM_APP_ID, gid) is None
+            assert emulator.control.wait_idle(10)  # Okta's unassignment job removes the app users
             assert await gw.get_app_user(CUSTOM_APP_ID, users[0].id) is None
             assert {s.bucket for s in gw.rate_limits()} == {"/api/v1/apps", "/api/v1/groups"}
         finally:

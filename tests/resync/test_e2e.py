@@ -33,6 +33,17 @@ from oktasync.emulator.scim_target import ScimServer
 from oktasync.emulator.testing import RunningEmulator, run_emulator
 
 GROUPS, USERS = 45, 300
+# How late Okta's group jobs run (emulator behaviour switches, emulated seconds): at once, the emulator's
+# default delay, and a queue where every third job runs seconds late.
+JOB_VARIANTS: dict[str, dict[str, float]] = {
+    "instant": {"group_assign_delay_seconds": 0, "group_unassign_delay_seconds": 0},
+    "delayed": {},
+    "late-job": {
+        "group_assign_delay_seconds": 0.5,
+        "group_unassign_delay_seconds": 0.5,
+        "group_job_late_seconds": 2.0,
+    },
+}
 
 
 class Org:
@@ -79,6 +90,7 @@ def _org(
     admin: bool,
     groups: int = GROUPS,
     users: int = USERS,
+    jobs: dict[str, float] | None = None,
 ) -> Iterator[Org]:
     monkeypatch.setenv("OKTA_TESTING_TESTINGDISABLEHTTPSCHECK", "true")
     monkeypatch.setenv("E2E_OKTA_TOKEN", E2E_API_TOKEN)
@@ -90,15 +102,24 @@ def _org(
         app_id = running.control.app_id("Chronosphere")
         assign_all(running.http, app_id, groups)
         assert running.control.wait_idle(60)
+        running.control.behaviour(**(jobs or {}))
         yield Org(running, scim, tmp_path, app_id)
 
 
-@pytest.fixture(params=[("api", False), ("custom_scim", True)], ids=["api-capable", "custom-admin-channel"])
+@pytest.fixture(
+    params=[
+        ("api", False, "delayed"),
+        ("custom_scim", True, "delayed"),
+        ("custom_scim", True, "instant"),
+        ("api", False, "late-job"),
+    ],
+    ids=lambda p: f"{'api-capable' if p[0] == 'api' else 'custom-admin-channel'}-{p[2]}",
+)
 def org(
     request: pytest.FixtureRequest, scim_server: ScimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Org]:
-    kind, admin = request.param
-    yield from _org(scim_server, tmp_path, monkeypatch, kind, admin)
+    kind, admin, jobs = request.param
+    yield from _org(scim_server, tmp_path, monkeypatch, kind, admin, jobs=JOB_VARIANTS[jobs])
 
 
 @pytest.mark.slow
@@ -128,6 +149,13 @@ def test_resync_end_to_end(org: Org) -> None:
     assert report["app_users"]["after"]["total"] == USERS
     assert report["deactivate_users"]["recorded"] is True and report["deactivate_users"]["final"] is True
     assert report["warnings"] == []
+    # The runbook step's purpose, proven: every group-entitled user was removed by Okta's job, re-created
+    # and pushed (a fresh app user, syncState SYNCHRONIZED).
+    repush = report["repush"]
+    assert repush["expected"] == repush["repushed"] == USERS and report["not_repushed"] == []
+    assert repush["removal_wait"]["outcome"] == "complete" and repush["removal_wait"]["still_present"] == 0
+    assert repush["return_wait"]["outcome"] == "complete"
+    assert report["sync_states_after"] == {"SYNCHRONIZED": USERS}
     assert control.wait_idle(60)
 
     # Every assignment is back exactly (group, priority, profile).
@@ -142,6 +170,7 @@ def test_resync_end_to_end(org: Org) -> None:
     removals = control.events("application.user_membership.remove")
     assert len(removals) == USERS  # every user lost the app once (all groups out) ...
     assert all(off_at <= e["published"] <= on_at for e in removals)
+    assert all(e["transaction"]["type"] == "JOB" for e in removals)  # Okta's background job
     assert len(control.events("application.user_membership.add")) == 2 * USERS  # ... and came back
     deletes = em.control.stats()["by_route"]
     assert sum(n for r, n in deletes.items() if r.startswith("DELETE") and "/groups/" in r) == GROUPS
@@ -155,13 +184,17 @@ def test_resync_end_to_end(org: Org) -> None:
 
     # API calls: measured against the floor (2 x groups + list pages + toggles + verification).
     assert report["api_calls_minimum"] == 2 * GROUPS + 1 + 2 + 1
-    assert report["api_calls"] <= report["api_calls_minimum"] + 20, report["api_calls"]
+    # Each wait lists the app users (one page of 300) until the jobs are done; those polls come on top.
+    polls = repush["removal_wait"]["polls"] + repush["return_wait"]["polls"]
+    assert polls >= 2
+    assert report["api_calls"] <= report["api_calls_minimum"] + 20 + polls, report["api_calls"]
 
     # The journal was archived; a second run starts cleanly and ends the same.
     assert len(list(org.state_dir.rglob("resync.*.completed.jsonl"))) == 1
     code, out, err = org.run("resync", "--yes", config)
     assert code == 0, out + err
     assert "groups cycled: 45 of 45" in out and "directly assigned users: 0" in out
+    assert f"re-pushed: {USERS} of {USERS} group-entitled users" in out and "NOT re-pushed" not in out
     assert org.assignments() == before
     org.assert_no_secrets()
 
@@ -191,3 +224,65 @@ def test_usage_errors(small_org: Org) -> None:
     assert code == 4 and "--yes" in err
     code, _, err = small_org.run("resync", "--resume", config)
     assert code == 4 and "no unfinished resync" in err
+
+
+@pytest.fixture
+def slow_removal_org(
+    scim_server: ScimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Org]:
+    """Okta's unassignment jobs run 3 s after each DELETE: longer than the run will wait (--job-timeout)."""
+    jobs = {"group_unassign_delay_seconds": 3.0, "group_assign_delay_seconds": 0.0}
+    yield from _org(scim_server, tmp_path, monkeypatch, "custom_scim", True, groups=6, users=24, jobs=jobs)
+
+
+def test_users_not_re_pushed_are_reported_and_deactivate_users_stays_off(slow_removal_org: Org) -> None:
+    """The removal jobs have not run when the wait ends: nobody was removed, so reassigning re-creates
+    nobody and nothing is re-pushed. The run reassigns anyway (nobody stays without access), reports every
+    user as not re-pushed, exits 1, and leaves Deactivate Users off: a removal job that ran with it on would
+    deactivate its users in the target."""
+    org = slow_removal_org
+    control = org.em.control
+    before = org.assignments()
+    config = org.config(admin=True)
+    code, out, err = org.run("resync", "--yes", "--json", "--job-timeout", "0.5", config)
+    assert code == 1, out + err
+    report = json.loads(out)
+    assert report["repush"]["expected"] == 24 and report["repush"]["repushed"] == 0
+    assert report["repush"]["removal_wait"] == {
+        "outcome": "timeout",
+        "seconds": report["repush"]["removal_wait"]["seconds"],
+        "polls": report["repush"]["removal_wait"]["polls"],
+        "still_present": 24,
+    }
+    assert len(report["not_repushed"]) == 24
+    assert {u["reason"] for u in report["not_repushed"]} == {"stale"}
+    assert all(u["user_name"] and u["sync_state"] == "SYNCHRONIZED" for u in report["not_repushed"])
+    assert report["deactivate_users"]["withheld"] is True and report["deactivate_users"]["final"] is False
+    assert any("were NOT re-pushed" in w for w in report["warnings"])
+    assert any("Deactivate Users is left OFF" in w for w in report["warnings"])
+    assert "were NOT re-pushed" in err  # the warnings also go to stderr
+    assert org.assignments() == before  # every group is back all the same
+
+    # The late jobs run now, find every user entitled again, and remove nobody; nothing was deactivated.
+    assert control.wait_idle(30)
+    assert not control.events("application.user_membership.remove")
+    assert not [c for c in control.scim_calls(app_id=org.app_id) if c.get("active") is False]
+    app = next(a for a in control.state()["apps"] if a["id"] == org.app_id)
+    assert app["settings"]["deactivate_users"] is False
+    assert [h["value"] for h in control.settings_history(org.app_id) if h["source"] != "seed"] == [False]
+
+    # The text report names them (Deactivate Users was off before this run: nothing to withhold).
+    code, out, err = org.run("resync", "--yes", "--job-timeout", "0.5", config)
+    assert code == 1, out + err
+    assert "finished, NOT proven" in out and "re-pushed: 0 of 24" in out
+    assert "NOT re-pushed: 24 user(s):" in out and "never removed, so never re-created" in out
+    assert control.wait_idle(30)
+
+    # Once the jobs keep up again, a run proves every user re-pushed.
+    control.behaviour(group_unassign_delay_seconds=0.0)
+    control.set_app_settings(org.app_id, deactivate_users=True)
+    code, out, err = org.run("resync", "--yes", config)
+    assert code == 0, out + err
+    assert "re-pushed: 24 of 24" in out and "Resync of Chronosphere (tenant acme) done" in out
+    assert not [c for c in control.scim_calls(app_id=org.app_id) if c.get("active") is False]
+    org.assert_no_secrets()
