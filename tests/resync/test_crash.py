@@ -38,6 +38,18 @@ CONCURRENCY = 8  # okta.max_concurrency default: how many calls may be in flight
 # Per-group boundaries are hit once per group: crash in the middle of the phase (the 3rd/4th group).
 OCCURRENCE = {"unassign.before": 3, "unassign.after": 4, "assign.before": 3, "assign.after": 4}
 CASES = [f"{b}:{OCCURRENCE[b]}" if b in OCCURRENCE else b for b in BOUNDARIES]
+# How late Okta's group jobs run (emulator behaviour switches, emulated seconds). The emulator's default delay
+# runs every boundary; at once and a late job (every third job 1.5 s late) run the boundaries of the waits
+# for the jobs and the reassignment between them.
+JOB_VARIANTS: dict[str, dict[str, float]] = {
+    "delayed": {},
+    "instant": {"group_assign_delay_seconds": 0, "group_unassign_delay_seconds": 0},
+    "late-job": {"group_job_late_seconds": 1.5},
+}
+AROUND_THE_JOBS = ("removal_wait.polling", "assign.after:4", "return_wait.polling")
+MATRIX = [pytest.param(c, "delayed", id=f"{c}-delayed") for c in CASES] + [
+    pytest.param(c, jobs, id=f"{c}-{jobs}") for jobs in ("instant", "late-job") for c in AROUND_THE_JOBS
+]
 
 
 class Case:
@@ -93,13 +105,20 @@ class Case:
 
 
 @pytest.fixture
-def case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Case]:
+def jobs() -> str:
+    """The job-delay variant (JOB_VARIANTS); tests parametrise it."""
+    return "delayed"
+
+
+@pytest.fixture
+def case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: str) -> Iterator[Case]:
     monkeypatch.setenv("OKTA_TESTING_TESTINGDISABLEHTTPSCHECK", "true")
     with run_scim_server(E2E_SCIM_TOKEN) as scim:
         seed = emulator_org(scim.base_url, users=USERS, groups=GROUPS, kind="custom_scim")
         with run_emulator(seed, api_token=E2E_API_TOKEN, rate_limits=NO_LIMITS) as em:
             assign_all(em.http, em.control.app_id("Chronosphere"), GROUPS)
             assert em.control.wait_idle(30)
+            em.control.behaviour(**JOB_VARIANTS[jobs])
             em.control.reset_stats()
             yield Case(em, scim, tmp_path)
 
@@ -130,7 +149,7 @@ def _check_final_state(case: Case, before: dict[str, Any]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("crash_at", CASES)
+@pytest.mark.parametrize(("crash_at", "jobs"), MATRIX)
 def test_killed_at_every_boundary_then_resumed(case: Case, crash_at: str) -> None:
     before = case.assignments()
     killed = case.subprocess("resync", "--yes", "--json", crash_at=crash_at)
@@ -144,15 +163,26 @@ def test_killed_at_every_boundary_then_resumed(case: Case, crash_at: str) -> Non
     assert code == 0, out + err
     report = json.loads(out)
     assert report["groups_cycled"] == GROUPS and report["deactivate_users"]["final"] is True
+    _check_repushed(report)
     _check_final_state(case, before)
 
 
+def _check_repushed(report: dict[str, Any]) -> None:
+    """Every group-entitled user was removed by Okta's job, re-created and pushed, however many processes it
+    took (a resumed wait re-reads the app users; the roster journaled before the first unassignment)."""
+    assert report["repush"]["expected"] == report["repush"]["repushed"] == USERS
+    assert report["not_repushed"] == [] and report["sync_states_after"] == {"SYNCHRONIZED": USERS}
+
+
+@pytest.mark.parametrize("jobs", list(JOB_VARIANTS))
 def test_uninterrupted_baseline(case: Case) -> None:
     """The state the crash cases must end in, reached without a crash (and by a real subprocess)."""
     before = case.assignments()
     done = case.subprocess("resync", "--yes", "--json")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["resumed"] is False
+    report = json.loads(done.stdout)
+    assert report["resumed"] is False
+    _check_repushed(report)
     _check_final_state(case, before)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -342,3 +343,87 @@ def test_resume_repeats_a_step_whose_done_record_is_missing(state_dir: Path) -> 
     run(run_resync(config, gw, app, state_dir=state_dir, options=ResyncOptions(resume=True)))
     assert [g for g, _ in gw.unassigned_while].count(redo) == 2  # repeated: a 404 is fine
     assert assignments(gw, app.id) == before
+
+
+class LaggingJobs(WatchedGateway):
+    """Okta's group jobs that have not finished when the run stops waiting: unassigning leaves the app users
+    in place (``removes=False``), or reassigning does not re-create the users in ``not_recreated``."""
+
+    def __init__(self, *, removes: bool = True, not_recreated: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.removes, self.not_recreated = removes, not_recreated
+
+    async def unassign_group(self, app_id: str, group_id: str) -> None:
+        users = dict(self.state(app_id).users)
+        await super().unassign_group(app_id, group_id)
+        if not self.removes:
+            self.state(app_id).users.update(users)
+
+    async def assign_group(
+        self, app_id: str, group_id: str, priority: int | None, profile: dict[str, Any]
+    ) -> GroupAssignment:
+        assignment = await super().assign_group(app_id, group_id, priority, profile)
+        for login in self.not_recreated:
+            self.state(app_id).users.pop(self._user_ref(login), None)
+        return assignment
+
+
+def test_users_never_removed_are_reported_and_deactivate_users_stays_off(state_dir: Path) -> None:
+    gw = LaggingJobs(removes=False, admin_session=True)
+    app = seed_org(gw)
+    before = assignments(gw, app.id)
+    options = ResyncOptions(job_timeout=0.0)
+    result = run(run_resync(tenant_config(), gw, app, state_dir=state_dir, options=options))
+    assert result.exit_code == 1 and not result.proven
+    assert assignments(gw, app.id) == before
+    assert len(result.not_repushed) == 30 and {u["reason"] for u in result.not_repushed} == {"stale"}
+    assert result.repush["removal_wait"]["outcome"] == "timeout"
+    assert result.repush["removal_wait"]["still_present"] == 30
+    # A removal job still to come would deactivate its users with Deactivate Users on: left off.
+    assert gw.state(app.id).deactivate_users is False
+    assert result.deactivate_users["withheld"] is True and result.deactivate_users["final"] is False
+    assert any("left OFF" in w for w in result.warnings)
+    assert not any(on for _, on in gw.unassigned_while)
+    assert result.to_dict()["not_repushed"][0]["reason"] == "stale"
+
+
+def test_users_not_re_created_are_reported_missing(state_dir: Path) -> None:
+    gw = LaggingJobs(not_recreated=("user0@example.com", "user7@example.com"), admin_session=True)
+    app = seed_org(gw)
+    options = ResyncOptions(job_timeout=0.0)
+    result = run(run_resync(tenant_config(), gw, app, state_dir=state_dir, options=options))
+    assert result.exit_code == 1
+    missing = {(u["user_id"], u["reason"]) for u in result.not_repushed}
+    assert missing == {
+        (gw._user_ref("user0@example.com"), "missing"),
+        (gw._user_ref("user7@example.com"), "missing"),
+    }
+    assert result.repush["repushed"] == 28 and result.repush["expected"] == 30
+    # Every removal was seen, so no job is pending that could deactivate anyone: restored.
+    assert gw.state(app.id).deactivate_users is True and not result.deactivate_users["withheld"]
+    # The report of a run killed after journaling it keeps the verdict.
+    archived = ResyncJournal(app_dir(tenant_config(), app, state_dir)).archives()[0]
+    finish = [json.loads(line) for line in archived.read_text().splitlines()][-1]
+    assert finish["report"]["not_repushed"] == result.to_dict()["not_repushed"]
+
+
+def test_a_failed_push_is_re_pushed_but_counted(state_dir: Path) -> None:
+    """syncState ERROR: Okta re-created the user and tried; the failure is a task for `oktasync tasks`."""
+
+    class OneFails(WatchedGateway):
+        async def assign_group(
+            self, app_id: str, group_id: str, priority: int | None, profile: dict[str, Any]
+        ) -> GroupAssignment:
+            assignment = await super().assign_group(app_id, group_id, priority, profile)
+            uid = self._user_ref("user3@example.com")
+            users = self.state(app_id).users
+            if uid in users:
+                users[uid] = replace(users[uid], sync_state="ERROR", status="STAGED")
+            return assignment
+
+    gw = OneFails(admin_session=True)
+    app = seed_org(gw)
+    result = run(run_resync(tenant_config(), gw, app, state_dir=state_dir))
+    assert result.exit_code == 0 and result.proven
+    assert result.repush["push_failed"] == 1 and result.repush["repushed"] == 30
+    assert result.push_failures == 1
