@@ -1,26 +1,32 @@
-"""The safe group resync (DESIGN.md §5): a journaled, locked, resumable state machine.
+"""The safe group resync (docs/resync.md): a journaled, locked, resumable state machine.
 
 Steps, each journaled before and after (``journal.py``)::
 
     1 snapshot   every group assignment (id, name, priority, profile), app users by scope, Deactivate Users
     2 off        Deactivate Users off through the best channel, confirmed by reading it back (else exit 4,
                  nothing changed)
-    3 cycle      refresh the listing (other admins' changes since the snapshot), then unassign EVERY target
-                 group, then reassign every one with its recorded priority and profile. Unassigning all
-                 first matters: a user in two groups stays entitled while either is assigned, so cycling
-                 one group at a time never re-links them. Deactivate Users is re-read before every batch
-                 of unassignments; if it is on, the run stops before the next one (exit 4, journal kept).
+    3 cycle      refresh the listing (other admins' changes since the snapshot), journal the roster (the app
+                 users only the cycled groups entitle), then unassign EVERY target group, wait until Okta's
+                 background jobs removed the roster's app users, reassign every group with its recorded
+                 priority and profile, and wait until the jobs re-created them and their pushes are over.
+                 Unassigning all first matters: a user in two groups stays entitled while either is
+                 assigned, so cycling one group at a time never re-links them. Deactivate Users is re-read
+                 before every batch of unassignments; if it is on, the run stops before the next one (exit 4,
+                 journal kept).
     4 verify     a fresh listing must equal the snapshot (group, priority, profile); one repair round, then
                  exit 1 with Deactivate Users still off. Only then restore Deactivate Users to its recorded
-                 state and confirm it.
-    5 report     groups cycled, app users before/after, direct users (not touched), push failures
+                 state and confirm it -- unless a roster user was never seen removed: its removal job may
+                 still run, so Deactivate Users stays off (exit 1).
+    5 report     groups cycled, app users before/after, direct users (not touched), push failures, and the
+                 group-entitled users who were not re-pushed (exit 1 when there are any)
 
-Why re-send priority and profile: ``PUT`` without a priority gets "the next highest" and a recorded PUT ``{}``
-answered priority 1 but read back 0 (okta-api.md §1.4).
+Why re-send priority and profile: ``PUT`` without a priority gets "the next highest", and the priority a
+``PUT {}`` answers need not be the one it reads back (docs/okta-behaviour.md).
 
-Why it cannot deprovision: an unassignment only deactivates target users when Deactivate Users is on
-(okta-api.md §1.4, the ``DELETE /apps/{id}/users/{uid}`` note and the SCIM reference). No unassignment is
-ever sent unless a read just showed it off; reassignments never deactivate anyone.
+Why it cannot deprovision: an unassignment only deactivates target users when Deactivate Users is on when
+Okta's removal job runs (docs/okta-behaviour.md, "Group assignments and background jobs"). No unassignment is
+ever sent unless a read just showed it off, and it is not switched back on before every removal was seen;
+reassignments never deactivate anyone.
 """
 
 from __future__ import annotations
