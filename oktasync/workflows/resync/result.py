@@ -59,7 +59,8 @@ class ResyncPlan:
         """Calls in the shared /api/v1/apps bucket (okta-api.md §2.2) the run will make, roughly."""
         n = len(self.targets)
         listings = 3 * pages(len(self.groups), GROUP_PAGE)  # snapshot, refresh, verification
-        users = 2 * pages(sum(self.app_users.values()) // 2 or 1, USER_PAGE)
+        # App-user listings: before/after counts, the roster, and at least one per wait for Okta's jobs.
+        users = 5 * pages(sum(self.app_users.values()) // 2 or 1, USER_PAGE)
         rechecks = math.ceil(n / 20) + 4
         return 2 * n + listings + users + rechecks
 
