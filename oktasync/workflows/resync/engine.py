@@ -625,7 +625,7 @@ class _Run:
         self.progress.start(title, total=total)
         try:
             while True:
-                self._check_stop(phase)
+                self._check_stop(title)
                 listing = {u.id: u for u in await self.gateway.list_app_users(self.app.id, with_user=False)}
                 polls += 1
                 crashpoint(f"{phase}.polling")
