@@ -113,6 +113,20 @@ class TasksConfig(_Strict):
     notify: list[NotifyTarget] = Field(default_factory=list)
 
 
+class EventHookConfig(_Strict):
+    """The Okta event hook that `oktasync hooks` registers and receives (docs/event-hooks.md)."""
+
+    secret: Secret = Field(
+        description="The value Okta sends in `header` with every delivery; the receiver refuses anything else."
+    )
+    header: str = Field(
+        default="Authorization",
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="The name of the header that carries the secret (Okta's authScheme key).",
+    )
+    name: str | None = Field(default=None, description='The hook\'s name in Okta (default "oktasync <tenant>").')
+
+
 class TenantConfig(_Strict):
     """One Okta org + one app + its SCIM target."""
 
@@ -126,6 +140,9 @@ class TenantConfig(_Strict):
     to_app: ToAppConfig = ToAppConfig()
     resync: ResyncConfig = ResyncConfig()
     tasks: TasksConfig = TasksConfig()
+    event_hook: EventHookConfig | None = Field(
+        default=None, description="An Okta event hook for `oktasync hooks` (optional)."
+    )
 
 
 # Paths of values that must come from a template, never be written inline (DESIGN.md §4).
@@ -133,5 +150,6 @@ SECRET_PATHS: tuple[tuple[str | int, ...], ...] = (
     ("okta", "token"),
     ("okta", "admin_session"),
     ("scim", "auth", "bearer_token"),
+    ("event_hook", "secret"),
 )
 SECRET_LIST_PATHS: tuple[tuple[tuple[str, ...], str], ...] = ((("tasks", "notify"), "webhook"),)
