@@ -13,6 +13,7 @@ Writes return nothing; callers prove them with a read.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from oktasync.models import (
@@ -25,6 +26,31 @@ from oktasync.models import (
     RateLimitState,
     ToAppSettings,
 )
+
+
+@dataclass(frozen=True)
+class EventHook:
+    """An Okta event hook as the Event Hooks API returns it (``/api/v1/eventHooks``). Okta never returns the
+    secret (``channel.config.authScheme.value``): only the header name it goes in."""
+
+    id: str
+    name: str
+    status: str  # ACTIVE | INACTIVE
+    verification_status: str  # VERIFIED | UNVERIFIED
+    uri: str
+    events: tuple[str, ...]
+    auth_header: str | None
+
+
+@dataclass(frozen=True)
+class EventHookSpec:
+    """What ``create_event_hook`` / ``replace_event_hook`` send: one HTTP channel, one header secret."""
+
+    name: str
+    uri: str
+    events: tuple[str, ...]
+    auth_header: str
+    secret: str = field(repr=False)
 
 
 class OktaGateway(Protocol):
@@ -111,6 +137,26 @@ class OktaGateway(Protocol):
         self, *, since: str, until: str | None = None, filter: str | None = None
     ) -> list[LogEvent]:
         """Bounded query (since..until, default until=now), ASCENDING, limit 1000, all pages."""
+        ...
+
+    # --- event hooks ------------------------------------------------------------------------------------
+    async def list_event_hooks(self) -> list[EventHook]:
+        """Every event hook of the org (``GET /api/v1/eventHooks``: one unpaged list)."""
+        ...
+
+    async def create_event_hook(self, spec: EventHookSpec) -> EventHook:
+        """``POST /api/v1/eventHooks``: Okta creates it ACTIVE and UNVERIFIED."""
+        ...
+
+    async def replace_event_hook(self, hook_id: str, spec: EventHookSpec) -> EventHook:
+        """``PUT /api/v1/eventHooks/{id}``; a changed channel needs a new verification."""
+        ...
+
+    async def activate_event_hook(self, hook_id: str) -> EventHook: ...
+
+    async def verify_event_hook(self, hook_id: str) -> EventHook:
+        """Okta calls the hook's URI with ``X-Okta-Verification-Challenge``; a failed verification is a 400
+        (raised as ``OktaApiError``)."""
         ...
 
     # --- introspection ------------------------------------------------------------------------------

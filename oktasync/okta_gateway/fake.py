@@ -40,6 +40,7 @@ from oktasync.models import (
     RateLimitState,
     ToAppSettings,
 )
+from oktasync.okta_gateway.base import EventHook, EventHookSpec
 
 FORM_FIELDS = frozenset(f.name for f in fields(AdminProvisioningForm))
 
@@ -145,6 +146,9 @@ class FakeGateway:
         self._limits: dict[str, RateLimitState] = {}
         self._count = 0
         self._seq = 0
+        self.event_hooks: dict[str, EventHook] = {}
+        self.event_hook_secrets: dict[str, str] = {}  # hook id -> secret (tests read it; never returned)
+        self.verify_ok = True  # what the next verify_event_hook answers (the fake calls no endpoint)
 
     # --- seeding -----------------------------------------------------------------------------------
     def _id(self, prefix: str) -> str:
@@ -497,6 +501,57 @@ class FakeGateway:
             for e in self.events
             if e.published >= since and (until is None or e.published < until) and _event_matches(e, filter)
         ]
+
+    # --- event hooks -------------------------------------------------------------------------------
+    async def list_event_hooks(self) -> list[EventHook]:
+        self._call("list_event_hooks")
+        return list(self.event_hooks.values())
+
+    async def create_event_hook(self, spec: EventHookSpec) -> EventHook:
+        self._call("create_event_hook", spec.name, spec.uri)
+        hook = EventHook(
+            self._id("who"), spec.name, "ACTIVE", "UNVERIFIED", spec.uri, spec.events, spec.auth_header
+        )
+        self.event_hooks[hook.id] = hook
+        self.event_hook_secrets[hook.id] = spec.secret
+        return hook
+
+    def _event_hook(self, hook_id: str) -> EventHook:
+        if hook_id not in self.event_hooks:
+            raise _api_error(404, "E0000007", f"Not found: Resource not found: {hook_id} (EventHook)")
+        return self.event_hooks[hook_id]
+
+    async def replace_event_hook(self, hook_id: str, spec: EventHookSpec) -> EventHook:
+        self._call("replace_event_hook", hook_id, spec.name, spec.uri)
+        old = self._event_hook(hook_id)
+        secret_changed = self.event_hook_secrets.get(hook_id) != spec.secret
+        changed = old.uri != spec.uri or old.auth_header != spec.auth_header or secret_changed
+        hook = replace(
+            old,
+            name=spec.name,
+            uri=spec.uri,
+            events=spec.events,
+            auth_header=spec.auth_header,
+            verification_status="UNVERIFIED" if changed else old.verification_status,
+        )
+        self.event_hooks[hook_id] = hook
+        self.event_hook_secrets[hook_id] = spec.secret
+        return hook
+
+    async def activate_event_hook(self, hook_id: str) -> EventHook:
+        self._call("activate_event_hook", hook_id)
+        hook = replace(self._event_hook(hook_id), status="ACTIVE")
+        self.event_hooks[hook_id] = hook
+        return hook
+
+    async def verify_event_hook(self, hook_id: str) -> EventHook:
+        self._call("verify_event_hook", hook_id)
+        hook = self._event_hook(hook_id)
+        if not self.verify_ok:
+            raise _api_error(400, "E0000001", "Api validation failed: verifyEventHook", ["no valid response"])
+        hook = replace(hook, verification_status="VERIFIED")
+        self.event_hooks[hook_id] = hook
+        return hook
 
     # --- introspection -----------------------------------------------------------------------------
     def rate_limits(self) -> Sequence[RateLimitState]:

@@ -43,6 +43,7 @@ from oktasync.models import (
 )
 from oktasync.okta_gateway import parse
 from oktasync.okta_gateway.auth import PrivateKeyJwtAuth, SswsAuth
+from oktasync.okta_gateway.base import EventHook, EventHookSpec
 from oktasync.okta_gateway.pacing import Clock, Pacer, RetryPolicy
 from oktasync.okta_gateway.transport import Authenticator, OktaTransport
 
@@ -393,6 +394,32 @@ class SdkGateway:
         items = await self.transport.get_all("/api/v1/logs", params)
         return [parse.log_event(item) for item in items]
 
+    # --- event hooks -------------------------------------------------------------------------------
+    # Raw JSON through the transport like every other call: the SDK's EventHook model parses strictly, and the
+    # request body is small (docs/okta-behaviour.md "Event hooks").
+    async def list_event_hooks(self) -> list[EventHook]:
+        doc = await self.transport.json("GET", "/api/v1/eventHooks")
+        return [event_hook(item) for item in doc if isinstance(item, dict)] if isinstance(doc, list) else []
+
+    async def create_event_hook(self, spec: EventHookSpec) -> EventHook:
+        return event_hook(
+            await self.transport.json("POST", "/api/v1/eventHooks", json_body=event_hook_body(spec))
+        )
+
+    async def replace_event_hook(self, hook_id: str, spec: EventHookSpec) -> EventHook:
+        path = f"/api/v1/eventHooks/{_id(hook_id)}"
+        return event_hook(
+            await self.transport.json("PUT", path, json_body=event_hook_body(spec), idempotent=True)
+        )
+
+    async def activate_event_hook(self, hook_id: str) -> EventHook:
+        path = f"/api/v1/eventHooks/{_id(hook_id)}/lifecycle/activate"
+        return event_hook(await self.transport.json("POST", path, idempotent=True))
+
+    async def verify_event_hook(self, hook_id: str) -> EventHook:
+        path = f"/api/v1/eventHooks/{_id(hook_id)}/lifecycle/verify"
+        return event_hook(await self.transport.json("POST", path, idempotent=True))
+
     # --- introspection -----------------------------------------------------------------------------
     def rate_limits(self) -> Sequence[RateLimitState]:
         return self.pacer.states()
@@ -404,3 +431,37 @@ class SdkGateway:
         await self.transport.aclose()
         if self.admin is not None:
             await self.admin.aclose()
+
+
+def event_hook_body(spec: EventHookSpec) -> dict[str, Any]:
+    """The EventHook object of the spec: an HTTP channel 1.0.0 with a HEADER auth scheme."""
+    return {
+        "name": spec.name,
+        "events": {"type": "EVENT_TYPE", "items": list(spec.events)},
+        "channel": {
+            "type": "HTTP",
+            "version": "1.0.0",
+            "config": {
+                "uri": spec.uri,
+                "headers": [],
+                "authScheme": {"type": "HEADER", "key": spec.auth_header, "value": spec.secret},
+            },
+        },
+    }
+
+
+def event_hook(doc: Any) -> EventHook:
+    """An EventHook response, read leniently (absent fields become empty)."""
+    doc = doc if isinstance(doc, dict) else {}
+    config = ((doc.get("channel") or {}).get("config")) or {}
+    scheme = config.get("authScheme") or {}
+    items = (doc.get("events") or {}).get("items") or []
+    return EventHook(
+        id=str(doc.get("id") or ""),
+        name=str(doc.get("name") or ""),
+        status=str(doc.get("status") or ""),
+        verification_status=str(doc.get("verificationStatus") or ""),
+        uri=str(config.get("uri") or ""),
+        events=tuple(str(i) for i in items),
+        auth_header=scheme.get("key"),
+    )
