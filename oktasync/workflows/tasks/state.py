@@ -11,6 +11,7 @@ Nothing secret is written: webhook URLs are referred to by a short hash, never s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,9 @@ STATE_FILE = "tasks-state.json"
 LOCK_FILE = "tasks.lock"
 VERSION = 1
 OUTBOX_LIMIT = 5000  # undelivered messages kept per app; the oldest are dropped (and counted) beyond this
+# How long an event uuid applied by the event-hook receiver is remembered: Okta delivers at least once, and a
+# retried or late duplicate must not announce a failure twice (docs/event-hooks.md).
+HOOK_EVENTS_KEEP = timedelta(hours=24)
 
 
 @dataclass
@@ -37,6 +41,21 @@ class TasksState:
     outbox: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     last_success: str | None = None
+    hook_events: dict[str, str] = field(default_factory=dict)  # uuid -> when the receiver applied it
+
+    def knows_event(self, uuid: str) -> bool:
+        """Whether this System Log event was already applied, by a `tasks` scan or the hook receiver."""
+        return uuid in self.seen_events or uuid in self.hook_events
+
+    def remember_hook_events(self, events: dict[str, str], now: datetime) -> None:
+        """Record events the receiver applied (uuid -> published): `tasks` skips them as already seen, and
+        the receiver drops redeliveries for ``HOOK_EVENTS_KEEP``."""
+        at = now.astimezone(UTC).isoformat()
+        horizon = (now - HOOK_EVENTS_KEEP).astimezone(UTC).isoformat()
+        self.hook_events = {u: t for u, t in self.hook_events.items() if t >= horizon}
+        for uuid, published in events.items():
+            self.hook_events[uuid] = at
+            self.seen_events[uuid] = published
 
     def attempt_count(self, user_id: str) -> int:
         """Retry attempts made for this user so far, across runs (0 when none)."""
@@ -59,6 +78,7 @@ class TasksState:
             "outbox": self.outbox[-OUTBOX_LIMIT:],
             "counters": self.counters,
             "last_success": self.last_success,
+            "hook_events": self.hook_events,
         }
 
     @classmethod
@@ -77,6 +97,7 @@ class TasksState:
             outbox=list(raw.get("outbox") or []),
             counters={k: int(v) for k, v in (raw.get("counters") or {}).items()},
             last_success=raw.get("last_success"),
+            hook_events=dict(raw.get("hook_events") or {}),
         )
 
 
