@@ -35,6 +35,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "playbook": ("oktasync.cli.playbook", "Run YAML playbooks of oktasync steps, recorded and resumable."),
     "demo": ("oktasync.cli.demo", "The whole runbook end to end on a local emulator: start here."),
     "test-connector": ("oktasync.cli.test_connector", "Test the SCIM target as Okta does, and more."),
+    "hooks": ("oktasync.cli.hooks", "Okta event hooks: receive provisioning failures in seconds; register."),
     "tasks": ("oktasync.cli.tasks", "Find, retry, report and notify failed assignments (cron or --watch)."),
     "report": ("oktasync.cli.report", "report unmanaged: target users Okta does not manage."),
     "resync": ("oktasync.cli.resync", "Safely unassign and reassign every group (journaled, resumable)."),

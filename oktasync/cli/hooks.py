@@ -1,0 +1,182 @@
+"""`oktasync hooks serve|register|status`: Okta event hooks beside `tasks` (docs/event-hooks.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Any
+
+import click
+
+from oktasync.cli.context import CONFIG_PATH, echo_err, echo_error, emit_json, global_options, json_option
+from oktasync.config import load_tenants
+from oktasync.config.schema import TenantConfig
+from oktasync.errors import EXIT_FAILED, EXIT_OK, ConfigError, Problem
+from oktasync.state import StateDir
+
+
+@click.group("hooks")
+def command() -> None:
+    """Receive Okta event hooks: provisioning failures announced within seconds, into the same failure state,
+    outbox, notifications and metrics as `tasks` (which stays the safety net)."""
+
+
+def _require_hook(tenants: list[TenantConfig]) -> None:
+    missing = [t.tenant for t in tenants if t.event_hook is None]
+    if missing:
+        raise ConfigError(
+            [
+                Problem(
+                    "(config)",
+                    None,
+                    None,
+                    f"tenant {name} has no `event_hook` section",
+                    'event_hook:\n  secret: "{{ env.OKTA_EVENT_HOOK_SECRET }}"',
+                )
+                for name in missing
+            ]
+        )
+
+
+@command.command("serve")
+@click.argument("configs", nargs=-1, required=True, type=CONFIG_PATH)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="0: any free port."
+)
+@click.pass_context
+def serve(ctx: click.Context, configs: tuple[str, ...], host: str, port: int) -> int:
+    """Serve POST/GET /okta/event-hooks/<tenant> (Okta's deliveries and verification), /healthz and /metrics
+    until SIGTERM or Ctrl-C. Plain HTTP: put it behind TLS termination (docs/event-hooks.md).
+
+    Deliveries are stored in the state dir before Okta gets its 200 and applied afterwards, so a restart
+    loses none. Exit 0 after a clean stop."""
+    tenants = load_tenants(list(configs))
+    _require_hook(tenants)
+    names = [t.tenant for t in tenants]
+    if len(set(names)) != len(names):
+        raise click.UsageError("two configs name the same tenant: each tenant gets one endpoint")
+    state_root = StateDir(global_options(ctx).resolved_state_dir())
+    return asyncio.run(_serve(tenants, state_root, host, port))
+
+
+async def _serve(tenants: list[TenantConfig], state_root: StateDir, host: str, port: int) -> int:
+    from aiohttp import web
+
+    from oktasync.okta_gateway import open_gateway, resolve_app
+    from oktasync.workflows.hooks import Receiver, TenantReceiver, hook_path
+
+    async with contextlib.AsyncExitStack() as stack:
+        receivers = []
+        for config in tenants:
+            gateway = await stack.enter_async_context(open_gateway(config))
+            app = await resolve_app(gateway, config)
+            receivers.append(TenantReceiver(config, gateway, app, state_root.for_app(config.tenant, app.id)))
+        runner = web.AppRunner(Receiver(receivers).build_app(), access_log=None, handle_signals=False)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = runner.addresses[0]
+        base = f"http://{host}:{bound[1]}"
+        echo_err(f"oktasync hooks: listening on {base}", url=base)
+        for receiver in receivers:
+            pending = receiver.inbox.pending()
+            echo_err(
+                f"  {base}{hook_path(receiver.config.tenant)}  ({receiver.app.label}, {receiver.app.id}"
+                + (f"; {pending} deliveries from before to apply" if pending else "")
+                + ")"
+            )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        echo_err("oktasync hooks: stopping")
+    return EXIT_OK
+
+
+@command.command("register")
+@click.argument("config", type=CONFIG_PATH)
+@click.option(
+    "--url",
+    required=True,
+    metavar="URL",
+    help="The receiver's public HTTPS base URL; the hook calls URL/okta/event-hooks/<tenant>.",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@json_option()
+@click.pass_context
+def register(ctx: click.Context, config: str, url: str, dry_run: bool, as_json: bool) -> int:
+    """Create or update the tenant's event hook through Okta's Event Hooks API (the provisioning events,
+    the header secret from the config), activate it and run Okta's verification — the receiver must be
+    reachable at URL. Idempotent: an unchanged, verified hook is left alone.
+
+    Exit 0 when Okta reports the hook ACTIVE and VERIFIED (or with --dry-run), 1 otherwise."""
+    if not url.startswith(("https://", "http://")):
+        raise click.UsageError("--url must be an http(s) URL (Okta calls only HTTPS endpoints)")
+    [tenant] = load_tenants([config])
+    _require_hook([tenant])
+    state_root = StateDir(global_options(ctx).resolved_state_dir())
+
+    async def run() -> Any:
+        from oktasync.okta_gateway import open_gateway, resolve_app
+        from oktasync.workflows.hooks import register as do_register
+
+        async with open_gateway(tenant) as gateway:
+            app = await resolve_app(gateway, tenant)
+            return await do_register(
+                tenant, gateway, state_root.for_app(tenant.tenant, app.id), url, dry_run=dry_run
+            )
+
+    result = asyncio.run(run())
+    if as_json:
+        emit_json({"exit_code": EXIT_OK if result.ok else EXIT_FAILED, **result.to_dict()})
+    else:
+        click.echo(f'Event hook "{result.name}" -> {result.uri}')
+        for change in result.changes:
+            click.echo(f"  {'would change' if dry_run else 'change'}: {change}")
+        if not result.changes:
+            click.echo("  unchanged")
+        if result.actions:
+            click.echo("  done: " + ", ".join(result.actions))
+        if result.hook is not None and not dry_run:
+            click.echo(
+                f"  Okta reports: {result.hook.status}, {result.hook.verification_status} ({result.hook.id})"
+            )
+    if result.error:
+        echo_error(
+            f"event hook not verified: {result.error}",
+            hint="is `oktasync hooks serve` running and reachable at the URL? then register again",
+        )
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+@command.command("status")
+@click.argument("configs", nargs=-1, required=True, type=CONFIG_PATH)
+@json_option()
+def status_command(configs: tuple[str, ...], as_json: bool) -> int:
+    """Show each tenant's event hook as Okta reports it: registered, active, verified, subscribed events.
+    Exit 0 when every hook is ACTIVE, VERIFIED and subscribed to every event; 1 otherwise."""
+    tenants = load_tenants(list(configs))
+    _require_hook(tenants)
+
+    async def run() -> list[Any]:
+        from oktasync.okta_gateway import open_gateway
+        from oktasync.workflows.hooks import status
+
+        out = []
+        for tenant in tenants:
+            async with open_gateway(tenant) as gateway:
+                out.append(await status(tenant, gateway))
+        return out
+
+    found = asyncio.run(run())
+    code = EXIT_OK if all(s.healthy for s in found) else EXIT_FAILED
+    if as_json:
+        emit_json({"exit_code": code, "tenants": [s.to_dict() for s in found]})
+    else:
+        for item in found:
+            click.echo(f"{item.tenant}: {item.summary()}")
+    return code
