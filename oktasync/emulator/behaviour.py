@@ -33,6 +33,8 @@ class Behaviour:
     admin_form: str = "evidence"
     # Reject an admin session used from another network than the one it was created on (ASN binding).
     admin_network_binding: bool = False
+    # How many events at most Okta puts in one event hook delivery (``data.events[]``): not documented.
+    event_hook_batch_max: int = 50
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -88,6 +89,7 @@ class ProvisioningEngine:
         self._idle = asyncio.Event()
         self._idle.set()
         self.pushes = 0
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []  # told of every event written (hooks)
 
     @property
     def pending(self) -> int:
@@ -384,13 +386,15 @@ class ProvisioningEngine:
     def _event(
         self, app: App, user: User, event_type: str, message: str, *, failure: PushError | None = None
     ) -> None:
-        self.store.log_event(
+        event = self.store.log_event(
             event_type,
             message,
             targets=[self.store.app_user_target(app, user), self.store.app_target(app)],
             result="FAILURE" if failure else "SUCCESS",
             reason=str(failure) if failure else None,
         )
+        for listener in self.listeners:
+            listener(event)
 
 
 def _remote_message(status: int, text: str) -> str:

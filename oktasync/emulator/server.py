@@ -233,12 +233,13 @@ class Emulator:
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware], client_max_size=8 * 1024**2)
         app.on_response_prepare.append(_common_headers)
-        from oktasync.emulator import admin_console, control, oauth
+        from oktasync.emulator import admin_console, control, event_hooks, oauth
 
         control.add_routes(app, self)
         oauth.add_routes(app, self)
         admin_console.add_routes(app, self)
         ApiRoutes(self).add_routes(app)
+        event_hooks.add_routes(app, self)
 
         async def on_startup(_: web.Application) -> None:
             await self.engine.start()
