@@ -207,7 +207,7 @@ class EventHooks:
 
     # --- the API -------------------------------------------------------------------------------------
     def public(self, hook: dict[str, Any]) -> dict[str, Any]:
-        doc = json.loads(json.dumps(hook))
+        doc: dict[str, Any] = json.loads(json.dumps(hook))
         scheme = doc["channel"]["config"].get("authScheme")
         if isinstance(scheme, dict):
             scheme.pop("value", None)
