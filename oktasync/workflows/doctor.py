@@ -127,6 +127,17 @@ async def _user_groups_check(
     scopes.setdefault(scope, "ok")
 
 
+async def _event_hook_checks(config: TenantConfig, gateway: OktaGateway) -> list[Check]:
+    """The config's event hook (docs/event-hooks.md): registered, active and verified in Okta, or a warning."""
+    from oktasync.workflows.hooks import doctor_check
+
+    found = await doctor_check(config, gateway)
+    if found is None:
+        return []
+    ok, detail = found
+    return [Check("event hook", ok, detail, warning=ok is None)]
+
+
 async def doctor(config: TenantConfig, gateway: OktaGateway, *, now: datetime | None = None) -> DoctorResult:
     """Run every read-only check; never raises for a failed check (it is reported), only for bugs."""
     oauth = config.okta.oauth is not None
@@ -278,6 +289,7 @@ async def doctor(config: TenantConfig, gateway: OktaGateway, *, now: datetime | 
             checks.append(
                 Check("scopes", False, "okta.apps.manage is not requested: apply and resync need it")
             )
+    checks += await _event_hook_checks(config, gateway)
     return DoctorResult(
         tenant=config.tenant,
         org_url=config.okta.org_url,
