@@ -128,7 +128,7 @@ async def _user_groups_check(
 
 
 async def _event_hook_checks(config: TenantConfig, gateway: OktaGateway) -> list[Check]:
-    """The config's event hook (docs/event-hooks.md): registered, active and verified in Okta, or a warning."""
+    """The config's event hook (docs/event-hooks.md): registered, active, verified; else a warning."""
     from oktasync.workflows.hooks import doctor_check
 
     found = await doctor_check(config, gateway)
