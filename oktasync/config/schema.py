@@ -117,14 +117,16 @@ class EventHookConfig(_Strict):
     """The Okta event hook that `oktasync hooks` registers and receives (docs/event-hooks.md)."""
 
     secret: Secret = Field(
-        description="The value Okta sends in `header` with every delivery; the receiver refuses anything else."
+        description="The value Okta sends in `header` with every delivery; anything else is refused."
     )
     header: str = Field(
         default="Authorization",
         pattern=r"^[A-Za-z0-9-]+$",
         description="The name of the header that carries the secret (Okta's authScheme key).",
     )
-    name: str | None = Field(default=None, description='The hook\'s name in Okta (default "oktasync <tenant>").')
+    name: str | None = Field(
+        default=None, description='The hook\'s name in Okta (default "oktasync <tenant>").'
+    )
 
 
 class TenantConfig(_Strict):
