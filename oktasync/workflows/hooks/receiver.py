@@ -131,6 +131,7 @@ class TenantReceiver:
         """The worker: apply the inbox whenever a delivery arrives (and at start, for what a previous
         process accepted), retrying while `tasks` holds the lock or Okta fails."""
         while True:
+            self.wake.clear()  # before reading the inbox: a delivery during this pass wakes the next one
             try:
                 done = await self.process_once(http_client)
             except asyncio.CancelledError:
@@ -144,7 +145,6 @@ class TenantReceiver:
                     self.last_error,
                 )
                 done = False
-            self.wake.clear()
             if not done:
                 await asyncio.sleep(LOCK_RETRY_SECONDS)
                 continue

@@ -1,0 +1,141 @@
+"""Helpers for the hooks tests: a tenant config with an event hook, and `oktasync hooks serve` as a real
+process (so it can be killed and restarted).
+
+(A module of its own, imported by name: pytest puts this directory on sys.path.)
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from oktasync.emulator.testing import CUSTOM_APP_ID, RunningEmulator
+
+SECRET = "hook-secret-4c1f9a7e2b"
+
+
+def write_config(tmp_path: Path, emulator: RunningEmulator) -> Path:
+    """The standard test tenant with an event hook and a JSON notification webhook ($HOOK_URL)."""
+    path = tmp_path / "acme.yaml"
+    path.write_text(
+        f"""tenant: acme
+okta:
+  org_url: {emulator.url}
+  token: "{{{{ env.OKTA_API_TOKEN }}}}"
+app:
+  label: Chronosphere
+scim:
+  base_url: https://acme.chronosphere.io/api/scim/v2
+  auth:
+    bearer_token: "{{{{ env.SCIM_TOKEN }}}}"
+event_hook:
+  secret: "{{{{ env.OKTA_EVENT_HOOK_SECRET }}}}"
+tasks:
+  notify:
+    - webhook: "{{{{ env.HOOK_URL }}}}"
+      kind: json
+"""
+    )
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
+    """Poll ``condition`` until it returns something truthy (returned), or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class HooksProcess:
+    """`python -m oktasync hooks serve CONFIG --port PORT` with its stderr collected line by line."""
+
+    def __init__(self, config: Path, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "oktasync", "hooks", "serve", str(config), "--port", str(port)],
+            env=dict(os.environ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        wait_for(self._listening, 60, "the receiver to listen")
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def _listening(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError("receiver exited: " + "\n".join(self.lines))
+        return any("listening on" in line for line in self.lines)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no flush — what a crash or an OOM kill does."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self._reader.join(5)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(20)
+        self._reader.join(5)
+        return code
+
+
+@contextmanager
+def serve_hooks(config: Path, port: int) -> Iterator[HooksProcess]:
+    process = HooksProcess(config, port)
+    try:
+        yield process
+    finally:
+        if process.proc.poll() is None:
+            process.stop()
+
+
+def assign(emulator: RunningEmulator, *, groups: tuple[str, ...] = (), users: tuple[str, ...] = ()) -> None:
+    for group in groups:
+        emulator.control.assign_group(CUSTOM_APP_ID, group)
+    for login in users:
+        uid = emulator.control.user_id(login)
+        response = httpx.post(
+            f"{emulator.url}/api/v1/apps/{CUSTOM_APP_ID}/users",
+            headers=emulator.headers,
+            json={"id": uid, "scope": "USER", "credentials": {"userName": login}},
+        )
+        assert response.status_code == 200, response.text
+
+
+def hook_state(emulator: RunningEmulator) -> dict[str, Any]:
+    """The emulator's event hooks, deliveries and verifications (control route)."""
+    response = httpx.get(f"{emulator.url}/__emulator/event-hooks")
+    response.raise_for_status()
+    doc: dict[str, Any] = response.json()
+    return doc
