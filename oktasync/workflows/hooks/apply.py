@@ -19,6 +19,7 @@ import httpx
 from oktasync.config import TenantConfig
 from oktasync.models import App, LogEvent
 from oktasync.okta_gateway.base import OktaGateway
+from oktasync.workflows.hooks.events import event_user
 from oktasync.workflows.tasks.metrics import AppMetrics
 from oktasync.workflows.tasks.model import (
     CREATE,
@@ -33,7 +34,7 @@ from oktasync.workflows.tasks.model import (
 )
 from oktasync.workflows.tasks.notify import DeliveryFailure, deliver, new_message
 from oktasync.workflows.tasks.run import _failure_body, _resolution_body, notifiers_for
-from oktasync.workflows.tasks.scan import _is_failure, attribute_groups, build_failure, event_user, summarize
+from oktasync.workflows.tasks.scan import _is_failure, attribute_groups, build_failure, summarize
 from oktasync.workflows.tasks.state import TasksState
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from oktasync.errors import OktasyncError
 from oktasync.models import LogEvent
 from oktasync.okta_gateway import parse
+from oktasync.workflows.tasks import scan
 from oktasync.workflows.tasks.model import EVENT_TYPES, MEMBERSHIP_REMOVE
 
 # What `hooks register` subscribes to: the provisioning events Okta's event-type catalogue tags
@@ -61,3 +62,14 @@ def parse_events(raw_events: list[dict[str, Any]]) -> list[LogEvent]:
         except OktasyncError:
             continue
     return sorted(out, key=lambda e: e.published)
+
+
+def event_user(event: LogEvent) -> dict[str, Any] | None:
+    """Who the event is about: the ``User`` target (the Okta user id, ``00u…``). Real provisioning events
+    also carry an ``AppUser`` target whose id is the app user's (``0ua…``), which the Apps API does not
+    accept as a user id (docs/okta-behaviour.md "System Log and provisioning events"). Without a ``User``
+    target, whatever `tasks` reads."""
+    for target in event.targets:
+        if target.get("type") == "User" and target.get("id"):
+            return target
+    return scan.event_user(event)
