@@ -161,6 +161,10 @@ def run_benchmarks(scale_name: str, only: Sequence[str], out: Path | None, time_
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "hooks":
+        from benchmarks.hooks import main as hooks_main
+
+        return hooks_main(args[1:])
     if args and args[0] == "soak":
         from benchmarks.soak import main as soak_main
 

@@ -9,7 +9,7 @@ already applied are skipped, which is what keeps the receiver and `tasks` from n
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -103,7 +103,7 @@ async def apply_events(
     *,
     now: datetime,
     http_client: httpx.AsyncClient | None = None,
-    save: Callable[[], None] | None = None,
+    save: Callable[[], Awaitable[None]] | None = None,
 ) -> Applied:
     """Apply ``events`` (oldest first) to ``state``, queue and send the notifications. The caller holds the
     `tasks` lock and saves ``state`` afterwards; ``save`` (if given) is called once the outbox is queued,
@@ -149,7 +149,7 @@ async def apply_events(
     state.bump("hook_events_applied_total", len(fresh))
     state.remember_hook_events({e.uuid: e.published for e in fresh}, now)
     if save is not None:
-        save()
+        await save()
 
     delivered, failed = 0, list[DeliveryFailure]()
     if state.outbox:

@@ -96,7 +96,8 @@ class TenantReceiver:
             return True
         try:
             with tasks_lock(self.app_dir, self.config.tenant, self.app.label):
-                state = load_state(self.app_dir)
+                # File work in a thread: the event loop must keep answering Okta within its limit.
+                state = await asyncio.to_thread(load_state, self.app_dir)
                 events = parse_events([e for item in items for e in item.events])
                 applied = await apply_events(
                     self.config,
@@ -106,10 +107,10 @@ class TenantReceiver:
                     events,
                     now=datetime.now(UTC),
                     http_client=http_client,
-                    save=lambda: save_state(self.app_dir, state),
+                    save=lambda: asyncio.to_thread(save_state, self.app_dir, state),
                 )
-                save_state(self.app_dir, state)
-                self.inbox.remove(items)
+                await asyncio.to_thread(save_state, self.app_dir, state)
+                await asyncio.to_thread(self.inbox.remove, items)
         except LockedError:
             self.counters["lock_waits"] += 1
             return False
@@ -218,8 +219,9 @@ class Receiver:
         tenant.counters["events_received"] += len(raw)
         tenant.counters["events_kept"] += len(kept)
         if kept:
-            # On disk before Okta hears 200 (a sync write of a few KB: milliseconds, not seconds).
-            tenant.inbox.put(kept)
+            # On disk before Okta hears 200. In a thread: concurrent deliveries fsync in parallel, and the
+            # event loop keeps answering meanwhile.
+            await asyncio.to_thread(tenant.inbox.put, kept)
             tenant.wake.set()
         return web.Response(status=200)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from oktasync.state import atomic_write_json, read_json
-from oktasync.workflows.tasks.model import Failure
+from oktasync.workflows.tasks.model import Failure, parse_iso
 
 STATE_FILE = "tasks-state.json"
 LOCK_FILE = "tasks.lock"
@@ -53,9 +53,13 @@ class TasksState:
         at = now.astimezone(UTC).isoformat()
         horizon = (now - HOOK_EVENTS_KEEP).astimezone(UTC).isoformat()
         self.hook_events = {u: t for u, t in self.hook_events.items() if t >= horizon}
+        # `tasks` reads the System Log from its cursor minus an overlap (scan.OVERLAP, 2 minutes): only events
+        # it can still read need to be marked seen for it.
+        oldest = (parse_iso(self.cursor) - timedelta(minutes=2)).isoformat() if self.cursor else None
         for uuid, published in events.items():
             self.hook_events[uuid] = at
-            self.seen_events[uuid] = published
+            if oldest is None or parse_iso(published).isoformat() >= oldest:
+                self.seen_events[uuid] = published
 
     def attempt_count(self, user_id: str) -> int:
         """Retry attempts made for this user so far, across runs (0 when none)."""
