@@ -40,10 +40,10 @@ from oktasync.models import App
 from oktasync.okta_gateway.base import OktaGateway
 from oktasync.workflows.hooks.apply import apply_events, metrics_of
 from oktasync.workflows.hooks.events import DeliveryError, app_events, delivery_events, parse_events
-from oktasync.workflows.hooks.inbox import Inbox
+from oktasync.workflows.hooks.inbox import Inbox, InboxItem
 from oktasync.workflows.tasks.metrics import render as render_metrics
 from oktasync.workflows.tasks.run import tasks_lock
-from oktasync.workflows.tasks.state import load_state, save_state
+from oktasync.workflows.tasks.state import TasksState, load_state, save_state
 
 log = logging.getLogger("oktasync.hooks")
 
@@ -51,6 +51,7 @@ HOOK_PATH = "/okta/event-hooks/{tenant}"
 MAX_BODY = 10 * 1024**2  # a batch of LogEvents is far smaller; anything bigger is refused (413)
 LOCK_RETRY_SECONDS = 1.0  # how often a worker tries the `tasks` lock while a `tasks` pass holds it
 IDLE_POLL_SECONDS = 5.0  # a worker also looks at its inbox this often without a signal (files from before)
+STOP_GRACE_SECONDS = 15.0  # on SIGTERM, how long a pass in progress may take to finish
 
 
 def hook_path(tenant: str) -> str:
@@ -71,6 +72,7 @@ class TenantReceiver:
     last_applied: float | None = None
     last_error: str | None = None
     task: asyncio.Task[None] | None = None
+    stopping: bool = False
 
     def __post_init__(self) -> None:
         self.inbox = Inbox(self.app_dir)
@@ -88,6 +90,11 @@ class TenantReceiver:
     def authentic(self, request: web.Request) -> bool:
         given = request.headers.get(self.header)
         return given is not None and hmac.compare_digest(given.encode(), self.secret.encode())
+
+    def _commit(self, state: TasksState, items: list[InboxItem]) -> None:
+        """The events are applied and their messages queued: save that, then the deliveries may go."""
+        save_state(self.app_dir, state)
+        self.inbox.remove(items)
 
     async def process_once(self, http_client: httpx.AsyncClient | None = None) -> bool:
         """Apply what the inbox holds, under the `tasks` lock. False when the lock is taken (try later)."""
@@ -107,10 +114,9 @@ class TenantReceiver:
                     events,
                     now=datetime.now(UTC),
                     http_client=http_client,
-                    save=lambda: asyncio.to_thread(save_state, self.app_dir, state),
+                    save=lambda: asyncio.to_thread(self._commit, state, items),
                 )
                 await asyncio.to_thread(save_state, self.app_dir, state)
-                await asyncio.to_thread(self.inbox.remove, items)
         except LockedError:
             self.counters["lock_waits"] += 1
             return False
@@ -130,8 +136,9 @@ class TenantReceiver:
 
     async def run(self, http_client: httpx.AsyncClient | None = None) -> None:
         """The worker: apply the inbox whenever a delivery arrives (and at start, for what a previous
-        process accepted), retrying while `tasks` holds the lock or Okta fails."""
-        while True:
+        process accepted), retrying while `tasks` holds the lock or Okta fails. Returns once ``stopping``
+        is set, between two passes (a pass in progress finishes)."""
+        while not self.stopping:
             self.wake.clear()  # before reading the inbox: a delivery during this pass wakes the next one
             try:
                 done = await self.process_once(http_client)
@@ -146,11 +153,10 @@ class TenantReceiver:
                     self.last_error,
                 )
                 done = False
-            if not done:
-                await asyncio.sleep(LOCK_RETRY_SECONDS)
-                continue
+            if self.stopping:
+                return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), IDLE_POLL_SECONDS)
+                await asyncio.wait_for(self.wake.wait(), IDLE_POLL_SECONDS if done else LOCK_RETRY_SECONDS)
 
 
 class Receiver:
@@ -176,10 +182,16 @@ class Receiver:
             tenant.task = asyncio.create_task(tenant.run(self.http), name=f"hooks-{tenant.config.tenant}")
 
     async def _stop(self, _: web.Application) -> None:
+        for tenant in self.tenants.values():
+            tenant.stopping = True
+            tenant.wake.set()
         tasks = [t.task for t in self.tenants.values() if t.task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Let a pass in progress finish (its notifications are already safe in the outbox either way).
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=STOP_GRACE_SECONDS)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         if self.http is not None:
             await self.http.aclose()
 
