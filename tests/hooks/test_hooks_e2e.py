@@ -86,6 +86,14 @@ def test_failures_are_notified_within_seconds_and_tasks_does_not_repeat_them(
 
         wait_for(both_notified, 15, "two failure notifications")
         assert emulator.control.wait_idle(20)
+        pushed = {e["uuid"] for e in emulator.control.events("application.provision.user.push")}
+        assert len(pushed) == 5  # alice, bob, carol (engineering), frank and erin (direct)
+
+        def all_delivered() -> bool:
+            sent = [d for d in hook_state(emulator)["deliveries"] if "events" in d]
+            return pushed <= {u for d in sent for u in d["events"]}
+
+        wait_for(all_delivered, 10, "every push event to be delivered")
 
     bodies = {b["user"]["login"]: b for b in receiver.bodies("failure")}
     assert sorted(bodies) == ["bob@example.com", "frank@example.com"]

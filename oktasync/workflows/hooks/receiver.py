@@ -188,7 +188,7 @@ class Receiver:
         tasks = [t.task for t in self.tenants.values() if t.task is not None]
         # Let a pass in progress finish (its notifications are already safe in the outbox either way).
         if tasks:
-            _, late = await asyncio.wait(tasks, timeout=STOP_GRACE_SECONDS)
+            _done, late = await asyncio.wait(tasks, timeout=STOP_GRACE_SECONDS)
             for task in late:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
