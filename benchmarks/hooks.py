@@ -176,7 +176,7 @@ def run(deliveries: int, batch: int, concurrency: int) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks hooks", description=__doc__.split("\n")[0])
-    parser.add_argument("--deliveries", type=int, default=2000)
+    parser.add_argument("--deliveries", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--batch", type=int, action="append", help="events per delivery (repeatable)")
     parser.add_argument("--out", type=Path, help="also write the results as JSON here")
