@@ -22,21 +22,21 @@ def command() -> None:
     outbox, notifications and metrics as `tasks` (which stays the safety net)."""
 
 
-def _require_hook(tenants: list[TenantConfig]) -> None:
-    missing = [t.tenant for t in tenants if t.event_hook is None]
-    if missing:
-        raise ConfigError(
-            [
-                Problem(
-                    "(config)",
-                    None,
-                    None,
-                    f"tenant {name} has no `event_hook` section",
-                    'event_hook:\n  secret: "{{ env.OKTA_EVENT_HOOK_SECRET }}"',
-                )
-                for name in missing
-            ]
+def _require_hook(tenants: list[TenantConfig], paths: tuple[str, ...]) -> None:
+    """Every config needs an `event_hook` section: a config error (exit 3) naming each file without one."""
+    problems = [
+        Problem(
+            path,
+            None,
+            None,
+            f"tenant {config.tenant} has no `event_hook` section",
+            'add event_hook: {secret: "{{ env.OKTA_EVENT_HOOK_SECRET }}"}',
         )
+        for config, path in zip(tenants, paths, strict=True)
+        if config.event_hook is None
+    ]
+    if problems:
+        raise ConfigError(problems)
 
 
 @command.command("serve")
@@ -53,7 +53,7 @@ def serve(ctx: click.Context, configs: tuple[str, ...], host: str, port: int) ->
     Deliveries are stored in the state dir before Okta gets its 200 and applied afterwards, so a restart
     loses none. Exit 0 after a clean stop."""
     tenants = load_tenants(list(configs))
-    _require_hook(tenants)
+    _require_hook(tenants, configs)
     names = [t.tenant for t in tenants]
     if len(set(names)) != len(names):
         raise click.UsageError("two configs name the same tenant: each tenant gets one endpoint")
@@ -117,7 +117,7 @@ def register(ctx: click.Context, config: str, url: str, dry_run: bool, as_json: 
     if not url.startswith(("https://", "http://")):
         raise click.UsageError("--url must be an http(s) URL (Okta calls only HTTPS endpoints)")
     [tenant] = load_tenants([config])
-    _require_hook([tenant])
+    _require_hook([tenant], (config,))
     state_root = StateDir(global_options(ctx).resolved_state_dir())
 
     async def run() -> Any:
@@ -160,7 +160,7 @@ def status_command(configs: tuple[str, ...], as_json: bool) -> int:
     """Show each tenant's event hook as Okta reports it: registered, active, verified, subscribed events.
     Exit 0 when every hook is ACTIVE, VERIFIED and subscribed to every event; 1 otherwise."""
     tenants = load_tenants(list(configs))
-    _require_hook(tenants)
+    _require_hook(tenants, configs)
 
     async def run() -> list[Any]:
         from oktasync.okta_gateway import open_gateway

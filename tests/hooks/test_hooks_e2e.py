@@ -74,6 +74,9 @@ def test_failures_are_notified_within_seconds_and_tasks_does_not_repeat_them(
         assert len(hook_state(emulator)["verifications"]) == 1
         code, doc = run_cli(capsys, "hooks", "status", config)
         assert code == 0 and doc["tenants"][0]["verified"] and doc["tenants"][0]["missing_events"] == []
+        code, doc = run_cli(capsys, "doctor", config)
+        [check] = [c for c in doc["checks"] if c["name"] == "event hook"]
+        assert check["ok"] is True and "VERIFIED" in check["detail"]
 
         scim_server.reject(["bob@example.com", "frank@example.com"], detail=REJECT)
         assign(emulator, groups=("engineering",), users=("frank@example.com", "erin@example.com"))

@@ -43,7 +43,7 @@ def _hook_config(config: TenantConfig) -> Any:
                     None,
                     None,
                     f"tenant {config.tenant} has no `event_hook` section",
-                    'event_hook:\n  secret: "{{ env.OKTA_EVENT_HOOK_SECRET }}"',
+                    'add event_hook: {secret: "{{ env.OKTA_EVENT_HOOK_SECRET }}"}',
                 )
             ]
         )
