@@ -71,12 +71,22 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: 
 class HooksProcess:
     """`python -m oktasync hooks serve CONFIG --port PORT` with its stderr collected line by line."""
 
-    def __init__(self, config: Path, port: int) -> None:
+    def __init__(self, config: Path, port: int, *more: Path) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "oktasync", "hooks", "serve", str(config), "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "oktasync",
+                "hooks",
+                "serve",
+                str(config),
+                *map(str, more),
+                "--port",
+                str(port),
+            ],
             env=dict(os.environ),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -111,8 +121,8 @@ class HooksProcess:
 
 
 @contextmanager
-def serve_hooks(config: Path, port: int) -> Iterator[HooksProcess]:
-    process = HooksProcess(config, port)
+def serve_hooks(config: Path, port: int, *more: Path) -> Iterator[HooksProcess]:
+    process = HooksProcess(config, port, *more)
     try:
         yield process
     finally:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from hooks_helpers import SECRET, assign, free_port, hook_state, serve_hooks, wait_for, write_config
-from tasks_helpers import Receiver
+from tasks_helpers import Receiver, parse_prometheus
 
 from oktasync.cli import main
 from oktasync.emulator.scim_target import ScimServer
@@ -121,9 +121,21 @@ def test_failures_are_notified_within_seconds_and_tasks_does_not_repeat_them(
 
 
 def test_a_delivery_without_the_secret_is_refused(
-    emulator: RunningEmulator, tmp_path: Path, env: Path, capsys: pytest.CaptureFixture[str]
+    emulator: RunningEmulator,
+    tmp_path: Path,
+    env: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = write_config(tmp_path, emulator)
+    # A second tenant on the same receiver, with its own secret.
+    beta = tmp_path / "beta.yaml"
+    beta.write_text(
+        config.read_text()
+        .replace("tenant: acme", "tenant: beta")
+        .replace("OKTA_EVENT_HOOK_SECRET", "BETA_HOOK_SECRET")
+    )
+    monkeypatch.setenv("BETA_HOOK_SECRET", "beta-secret-7d2e")
     event = {
         "uuid": "5b0c1f4e-0000-4000-8000-000000000001",
         "published": "2026-01-01T00:00:00.000Z",
@@ -132,23 +144,40 @@ def test_a_delivery_without_the_secret_is_refused(
         "target": [{"id": CUSTOM_APP_ID, "type": "AppInstance"}],
     }
     body = {"eventType": "com.okta.event_hook", "data": {"events": [event]}}
-    with serve_hooks(config, free_port()) as hooks:
+    with serve_hooks(config, free_port(), beta) as hooks:
         endpoint = f"{hooks.url}/okta/event-hooks/acme"
+        beta_endpoint = f"{hooks.url}/okta/event-hooks/beta"
+        assert httpx.post(beta_endpoint, json=body, headers={"Authorization": SECRET}).status_code == 401
+        assert (
+            httpx.post(beta_endpoint, json=body, headers={"Authorization": "beta-secret-7d2e"}).status_code
+            == 200
+        )
         for headers in ({}, {"Authorization": "wrong"}, {"Authorization": SECRET + "x"}):
             assert httpx.post(endpoint, json=body, headers=headers).status_code == 401
         assert httpx.post(endpoint, content=b"not json", headers={"Authorization": SECRET}).status_code == 400
         challenge = httpx.get(endpoint, headers={"X-Okta-Verification-Challenge": "abc123"})
         assert challenge.status_code == 200 and challenge.json() == {"verification": "abc123"}
         assert httpx.post(f"{hooks.url}/okta/event-hooks/other", json=body).status_code == 404
-        metrics = httpx.get(f"{hooks.url}/metrics").text
-        assert 'oktasync_hooks_deliveries_total{tenant="acme",app_id="' in metrics
-        assert 'result="unauthorized"} 3' in metrics
+        samples = parse_prometheus(httpx.get(f"{hooks.url}/metrics").text)
+        deliveries = {
+            (labels["tenant"], labels["result"]): value
+            for labels, value in samples["oktasync_hooks_deliveries_total"]
+        }
+        assert deliveries[("acme", "unauthorized")] == 3 and deliveries[("acme", "invalid")] == 1
+        assert deliveries[("beta", "unauthorized")] == 1 and deliveries[("beta", "accepted")] == 1
+        assert {labels["tenant"] for labels, _ in samples["oktasync_tasks_failed_assignments"]} == {
+            "acme",
+            "beta",
+        }
         health = httpx.get(f"{hooks.url}/healthz")
         assert health.status_code == 200 and health.json()["tenants"]["acme"]["inbox"] == 0
+        # beta's event (a FAILURE of a user the app does not have) is applied: nothing left in its inbox.
+        beta_dir = StateDir(env).for_app("beta", CUSTOM_APP_ID)
+        wait_for(lambda: Inbox(beta_dir).pending() == 0, 10, "beta's delivery to be applied")
     app_dir = StateDir(env).for_app("acme", CUSTOM_APP_ID)
     assert Inbox(app_dir).pending() == 0
     log = "\n".join(hooks.lines)
-    assert log.count("refused a delivery") == 3 and SECRET not in log
+    assert log.count("refused a delivery") == 4 and SECRET not in log and "beta-secret-7d2e" not in log
 
 
 def test_a_killed_receiver_loses_no_accepted_delivery(
