@@ -193,7 +193,7 @@ def _load_app(store: Store, raw: dict[str, Any]) -> None:
         user_name = entry.get("user_name") or str(
             user.profile.get("email") if s.unique_identifier == "email" else user.login
         )
-        profile = entry.get("profile") or {
+        profile = entry["profile"] if isinstance(entry.get("profile"), dict) else {
             "email": user.profile.get("email"),
             "givenName": user.profile.get("firstName"),
             "familyName": user.profile.get("lastName"),

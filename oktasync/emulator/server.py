@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import email.utils
 import json
 import logging
+import math
 import re
 import secrets
 import time
@@ -97,7 +99,22 @@ def validation_error(cause: str, what: str = "") -> OktaError:
 
 
 def not_found(what: str) -> OktaError:
-    return OktaError(404, "E0000007", f"Not found: Resource not found: {what} ({what.split()[0]})")
+    """404 E0000007 for ``what`` = ``"<id> (<Type>)"``, worded as Okta words it (recorded, e.g.
+    "Not found: Resource not found: 00g… (UserGroup)"; docs/okta-behaviour.md "Authentication and errors")."""
+    return OktaError(404, "E0000007", f"Not found: Resource not found: {what}")
+
+
+def invalid_cursor() -> OktaError:
+    """An ``after`` value the server did not mint: 400 E0000029 (recorded on ``GET /api/v1/apps``)."""
+    return OktaError(400, "E0000029", "Invalid paging request.", ["Invalid cursor."])
+
+
+def malformed_expand() -> OktaError:
+    """An ``expand`` the route does not support: 400 E0000001 (recorded on ``GET /api/v1/apps``)."""
+    return OktaError(400, "E0000001", "Api validation failed: RequestParams", ["Expand query is malformed."])
+
+
+METHOD_NOT_SUPPORTED = "The endpoint does not support the provided HTTP method"
 
 
 RATE_LIMITED_SUMMARY = "API call exceeded rate limit due to too many requests."
@@ -316,14 +333,10 @@ class Emulator:
             answer = okta_error_response(exc.status, exc.code, exc.summary, exc.causes)
         except NotFound as exc:
             answer = okta_error_response(404, "E0000007", f"Not found: Resource not found: {exc} (Object)")
-        except web.HTTPNotFound:
-            answer = okta_error_response(
-                404, "E0000022", "The endpoint does not support the provided HTTP method"
-            )
-        except web.HTTPMethodNotAllowed:
-            answer = okta_error_response(
-                405, "E0000022", "The endpoint does not support the provided HTTP method"
-            )
+        except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+            # A method a route does not serve is 405 E0000022 (recorded: POST on /api/v1/realms/{id}, GET on
+            # /api/v1/sessions/); Okta answers the same for a path it has no route for under that method.
+            answer = okta_error_response(405, "E0000022", METHOD_NOT_SUPPORTED)
         _rate_headers(answer, decision.limit, decision.remaining, decision.reset)
         return answer
 
@@ -390,22 +403,43 @@ def parse_limit(request: web.Request, default: int, low: int, high: int) -> int:
     return value
 
 
+_CURSOR_MARK = "emu:"
+
+
 def encode_cursor(value: str) -> str:
-    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+    """An opaque ``after`` value (the last id of the page); clients copy it from the next link."""
+    return base64.urlsafe_b64encode((_CURSOR_MARK + value).encode()).decode().rstrip("=")
 
 
 def decode_cursor(value: str) -> str:
     try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
     except (ValueError, UnicodeDecodeError):
-        raise validation_error("after: invalid cursor", "after") from None
+        raise invalid_cursor() from None
+    if not text.startswith(_CURSOR_MARK):
+        raise invalid_cursor()
+    return text[len(_CURSOR_MARK) :]
+
+
+def check_expand(request: web.Request, allowed: frozenset[str] | re.Pattern[str]) -> str:
+    """The ``expand`` parameter if the route supports it (spec: apps ``user/{userId}``, app groups ``group``
+    or ``metadata``, app users ``user``); anything else is Okta's 400 "Expand query is malformed."."""
+    raw = request.query.get("expand") or ""
+    if not raw:
+        return raw
+    if isinstance(allowed, re.Pattern):
+        ok = allowed.fullmatch(raw) is not None
+    else:
+        ok = all(part in allowed for part in raw.split(","))
+    if not ok:
+        raise malformed_expand()
+    return raw
 
 
 def page_by_id(
     request: web.Request, keys: list[str], limit: int, matches: Callable[[str], bool] | None = None
 ) -> tuple[list[str], str | None]:
     """Keys after the ``after`` cursor (an opaque encoding of the last id), and the next cursor."""
-    import bisect
 
     after = request.query.get("after")
     start = 0
@@ -475,6 +509,11 @@ def _prefix(value: Any, q: str) -> bool:
 
 
 # --- the Management API ----------------------------------------------------------------------------------
+_APPS_EXPAND = re.compile(r"user/[^/,\s]+")
+_APP_GROUPS_EXPAND = frozenset({"group", "metadata"})
+_APP_USERS_EXPAND = frozenset({"user"})
+
+
 class ApiRoutes:
     def __init__(self, em: Emulator) -> None:
         self.em = em
@@ -710,6 +749,7 @@ class ApiRoutes:
     # --- apps -----------------------------------------------------------------------------------------
     async def list_apps(self, request: web.Request) -> web.Response:
         limit = parse_limit(request, 20, 1, 200)
+        check_expand(request, _APPS_EXPAND)
         q = (request.query.get("q") or "").lower()
         apps = self.store.apps
 
@@ -818,7 +858,7 @@ class ApiRoutes:
     async def list_app_groups(self, request: web.Request) -> web.Response:
         app = self._app(request)
         limit = parse_limit(request, 20, 20, 200)  # okta-api.md §1.4: min 20, max 200, default 20
-        expand = "group" in (request.query.get("expand") or "")
+        expand = "group" in check_expand(request, _APP_GROUPS_EXPAND).split(",")
         q = (request.query.get("q") or "").lower()
         groups = self.store.groups
         matches = (lambda k: _prefix(groups[k].name, q)) if q else None
@@ -830,7 +870,7 @@ class ApiRoutes:
         gid = request.match_info["group_id"]
         if gid not in app.groups:
             raise not_found(f"{gid} (ApplicationGroupAssignment)")
-        expand = "group" in (request.query.get("expand") or "")
+        expand = "group" in check_expand(request, _APP_GROUPS_EXPAND).split(",")
         return json_response(self.assignment_json(request, app, gid, expand))
 
     async def put_app_group(self, request: web.Request) -> web.Response:
@@ -864,7 +904,7 @@ class ApiRoutes:
     async def list_app_users(self, request: web.Request) -> web.Response:
         app = self._app(request)
         limit = parse_limit(request, 50, 1, 500)  # okta-api.md §1.5: 1..500, default 50
-        expand = "user" in (request.query.get("expand") or "")
+        expand = check_expand(request, _APP_USERS_EXPAND) == "user"
         q = (request.query.get("q") or "").lower()
         users = self.store.users
 
@@ -891,7 +931,7 @@ class ApiRoutes:
         app_user = app.users.get(uid)
         if app_user is None:
             raise not_found(f"{uid} (AppUser)")
-        expand = "user" in (request.query.get("expand") or "")
+        expand = check_expand(request, _APP_USERS_EXPAND) == "user"
         return json_response(self.app_user_json(request, app, app_user, expand))
 
     async def assign_app_user(self, request: web.Request) -> web.Response:
@@ -930,17 +970,17 @@ class ApiRoutes:
         uid = request.match_info["user_id"]
         if uid not in app.users:
             raise not_found(f"{uid} (AppUser)")
-        try:
-            jobs = self.store.unassign_user(app, uid)
-        except PermissionError:
-            # DESIGN.md §6: unassigning a user a group still entitles is 403 E0000046.
+        groups = self.store.groups
+        if any(uid in groups[gid].members for gid in app.groups if gid in groups):
+            # A user a group entitles cannot be unassigned, even if also assigned directly: 403 E0000046
+            # (docs/okta-behaviour.md "Authentication and errors").
             raise OktaError(
                 403,
                 "E0000046",
                 "Deactivate application for user forbidden.",
                 ["The application is assigned to this user through a group; unassign the group instead."],
-            ) from None
-        self.em.submit(jobs)
+            )
+        self.em.submit(self.store.unassign_user(app, uid))
         return web.Response(status=204)
 
     # --- groups and users -----------------------------------------------------------------------------------
@@ -1024,10 +1064,7 @@ class ApiRoutes:
         after_raw = query.get("after")
         after_index: int | None = None
         if after_raw:
-            try:
-                after_index = int(decode_cursor(after_raw))
-            except ValueError:
-                raise validation_error("after: invalid cursor", "after") from None
+            after_index = log_cursor_position(store.event_times, after_raw) - 1
         out: list[dict[str, Any]] = []
         last_index = after_index
         more = False
@@ -1045,19 +1082,47 @@ class ApiRoutes:
                 break
             out.append(event)
             last_index = index
+        times = store.event_times
         if polling and not descending:
-            # A polling query always has a next link (okta-api.md §1.6); resume after the last event seen.
-            nxt: str | None = encode_cursor(str(last_index if last_index is not None else lo - 1))
+            # A polling query always has a next link (syslog-query); resume after the last event seen.
+            if last_index is not None and last_index >= 0:
+                nxt: str | None = log_cursor(times, last_index)
+            else:
+                nxt = f"{math.ceil(since * 1000)}_0"
         else:
-            nxt = encode_cursor(str(last_index)) if more and last_index is not None else None
+            nxt = log_cursor(times, last_index) if more and last_index is not None else None
         return json_list(request, out, nxt, limit)
 
 
-_FILTER_TERM = re.compile(r'^\s*([A-Za-z_][\w.]*)\s+(eq|sw|co)\s+"((?:[^"\\]|\\.)*)"\s*$')
+def _millis(epoch: float) -> int:
+    return round(epoch * 1000)
+
+
+def log_cursor(times: list[float], index: int) -> str:
+    """Okta's System Log cursor, ``<published epoch ms>_<rank among the events of that ms>`` (recorded:
+    ``after=1658862453660_1``): it names the last event returned, so the next page starts after it."""
+    ms = _millis(times[index])
+    first = bisect.bisect_left(times, (ms - 0.5) / 1000)
+    return f"{ms}_{index - first + 1}"
+
+
+def log_cursor_position(times: list[float], cursor: str) -> int:
+    """Index of the first event after ``cursor``; a value the server could not have minted is E0000029."""
+    match = re.fullmatch(r"(\d{1,15})_(\d{1,9})", cursor)
+    if match is None:
+        raise invalid_cursor()
+    ms, rank = int(match.group(1)), int(match.group(2))
+    first = bisect.bisect_left(times, (ms - 0.5) / 1000)
+    same_ms = bisect.bisect_left(times, (ms + 0.5) / 1000) - first
+    return first + min(rank, same_ms)
+
+
+_FILTER_TERM = re.compile(r'^\s*([A-Za-z_][\w.]*)\s+(eq|sw|ew|co)\s+"((?:[^"\\]|\\.)*)"\s*$')
 
 
 def parse_log_filter(expr: str | None) -> Callable[[dict[str, Any]], bool]:
-    """``field eq "v"`` terms joined by ``and`` (system-log-query; okta-api.md §1.6)."""
+    """``field <op> "v"`` terms joined by ``and``, op one of ``eq``, ``sw``, ``ew``, ``co`` (syslog-query:
+    https://developer.okta.com/docs/reference/system-log-query/; ``ew`` recorded by JupiterOne/graph-okta)."""
     if not expr:
         return lambda _event: True
     terms: list[tuple[list[str], str, str]] = []
@@ -1085,6 +1150,8 @@ def parse_log_filter(expr: str | None) -> Callable[[dict[str, Any]], bool]:
                 ok = any(isinstance(v, str) and v == wanted for v in found)
             elif op == "sw":
                 ok = any(isinstance(v, str) and v.startswith(wanted) for v in found)
+            elif op == "ew":
+                ok = any(isinstance(v, str) and v.endswith(wanted) for v in found)
             else:
                 ok = any(isinstance(v, str) and wanted in v for v in found)
             if not ok:

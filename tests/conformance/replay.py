@@ -54,7 +54,8 @@ def interaction_id(item: dict[str, Any]) -> str:
     stem = Path(item["source_path"]).stem
     if stem == "recording":  # graph-okta's HAR files are all called recording.har
         stem = Path(item["source_path"]).parent.name
-    return f"{item['endpoint']}-{item['status']}-{stem[-48:]}@{item['source_commit'][:7]}#{item['source_index']}"
+    where = f"{stem[-48:]}@{item['source_commit'][:7]}#{item['source_index']}"
+    return f"{item['endpoint']}-{item['status']}-{where}"
 
 
 # --- known differences ------------------------------------------------------------------------------------
@@ -65,6 +66,16 @@ _DPOP = (
 _QUERY_TOKEN = (
     "token request with its parameters in the query string: Okta accepted it; the emulator reads only the "
     "form body, which is what oktasync sends"
+)
+_FOREIGN_CURSOR = (
+    "paging with a cursor minted by the recorded org (an app-user id, 0ua...): cursors are opaque values of "
+    "the server that issued them, so the emulator refuses it as Okta refuses a cursor it did not mint "
+    "(400 E0000029, recorded on GET /api/v1/apps)"
+)
+_NO_CREDENTIALS = (
+    'app users with "credentials": null (Okta\'s own Admin Console app, saasure): every emulated app has a '
+    "username template, so its app users always carry credentials.userName; the parser reads a missing one "
+    "as None either way"
 )
 _DPOP_REQUIRED = (
     "the service app requires DPoP, so Okta refuses a token request without a proof; the emulator's service "
@@ -84,6 +95,13 @@ def known_difference(item: dict[str, Any], test: str) -> str | None:
             return _DPOP_REQUIRED
         if item["query"]:
             return _QUERY_TOKEN
+    paged = any(k == "after" for k, _ in item["query"])
+    if item["status"] == 200 and paged and item["endpoint"] != "logs.list":
+        return _FOREIGN_CURSOR
+    if item["endpoint"] == "appusers.list" and any(
+        x.get("credentials") is None for x in _items(item["response_body"])
+    ):
+        return _NO_CREDENTIALS
     return None
 
 
@@ -145,15 +163,16 @@ class _Org:
             return None
         entry = self.apps.setdefault(
             aid,
-            {"id": aid, "name": "bookmark", "label": aid, "kind": "custom_scim", "settings": {}, "groups": []},
+            {"id": aid, "name": "bookmark", "label": aid, "kind": "custom_scim", "settings": {}},
         )
+        entry.setdefault("groups", [])
         entry.setdefault("app_users", [])
         if doc:
             entry["name"] = doc.get("name") or entry["name"]
             entry["label"] = doc.get("label") or entry["label"]
             if doc.get("status"):
                 entry["status"] = doc["status"]
-            if doc.get("signOnMode"):
+            if "signOnMode" in doc:
                 entry["sign_on_mode"] = doc["signOnMode"]
             features = set(doc.get("features") or [])
             settings = entry["settings"]
@@ -185,7 +204,7 @@ def _connection(org: _Org, aid: str, doc: dict[str, Any]) -> None:
 
 
 def _feature(org: _Org, aid: str, recorded: dict[str, Any]) -> None:
-    """The USER_PROVISIONING feature before the interaction: 200 means provisioning is on (an API app)."""
+    """The USER_PROVISIONING feature as the cassette shows it: a 200 means provisioning is on (an API app)."""
     app = org.app(aid)
     if app is None or recorded.get("status") != 200:
         return
@@ -227,9 +246,25 @@ def _assignment(org: _Org, app: dict[str, Any], gid: str, doc: dict[str, Any] | 
     profile = group.get("profile") if isinstance(group, dict) else None
     org.group(gid, *(((profile or {}).get("name"), (profile or {}).get("description")) if profile else ()))
     app["groups"] = [g for g in app["groups"] if g["group"] != gid]
-    app["groups"].append(
-        {"group": gid, "priority": doc.get("priority"), "profile": doc.get("profile") or {}}
-    )
+    app["groups"].append({"group": gid, "priority": doc.get("priority"), "profile": doc.get("profile") or {}})
+
+
+FILLER = "~filler"  # sorts after every Okta id, so it lands on the page after the recorded one
+
+
+def _one_more(org: _Org, endpoint: str, app: dict[str, Any] | None, params: dict[str, str]) -> None:
+    """Okta's page had a next link: the org held more than the page shows, so add one more object."""
+    if endpoint == "apps.list":
+        org.app("0oa" + FILLER)
+    elif endpoint == "appusers.list" and app is not None:
+        _app_user(org, app, {"id": "00u" + FILLER, "status": "ACTIVE", "syncState": "DISABLED"})
+    elif endpoint == "appgroups.list" and app is not None:
+        _assignment(org, app, "00g" + FILLER, {"priority": 0})
+    elif endpoint == "groupusers.list":
+        org.user("00u" + FILLER)
+        org.group(params["groupId"])["members"].append("00u" + FILLER)
+    elif endpoint == "usergroups.list":
+        org.group("00g" + FILLER)["members"].append(params["userId"])
 
 
 def seed_for(item: dict[str, Any]) -> dict[str, Any]:
@@ -271,11 +306,15 @@ def seed_for(item: dict[str, Any]) -> dict[str, Any]:
             )
         elif endpoint in ("conn.get", "conn.post"):
             _connection(org, params["appId"], doc)
+        elif endpoint == "feature.get":  # the cassette's other feature answers may be from before a PUT
+            _feature(org, params["appId"], {"status": 200, "body": doc})
     if endpoint == "appgroup.delete" and app is not None:
         _assignment(org, app, params["groupId"], None)
     if item["replay"]:
         org.app(REPLAY_APP)
         org.group(REPLAY_GROUP)
+    if "next" in recorded_links(item) and not any(k == "after" for k, _ in item["query"]):
+        _one_more(org, endpoint, app, params)
     seed = org.seed()
     if endpoint == "logs.list" and isinstance(body, list):
         seed["events"] = body
@@ -296,7 +335,8 @@ class Replayer:
         method, path, query, body = _request(item)
         if item["endpoint"] == "oauth.token":
             scopes = _token_field(item, "scope").split()
-            seed["service_apps"] = [{"client_id": SERVICE_CLIENT, "scopes": scopes, "public_jwk": self.public_jwk}]
+            service_app = {"client_id": SERVICE_CLIENT, "scopes": scopes, "public_jwk": self.public_jwk}
+            seed["service_apps"] = [service_app]
             query, body = self._with_assertion(query, body)
         control = self.running.control
         control.seed(seed)
@@ -316,9 +356,7 @@ class Replayer:
             return http.request(method, path, params=query, headers=headers)
         return http.request(method, path, params=query, json=body, headers=headers)
 
-    def _with_assertion(
-        self, query: list[tuple[str, str]], body: Any
-    ) -> tuple[list[tuple[str, str]], Any]:
+    def _with_assertion(self, query: list[tuple[str, str]], body: Any) -> tuple[list[tuple[str, str]], Any]:
         """The recorded client assertion is redacted: sign a fresh one for the seeded service app."""
         now = int(time.time())
         claims = {
