@@ -193,12 +193,16 @@ def _load_app(store: Store, raw: dict[str, Any]) -> None:
         user_name = entry.get("user_name") or str(
             user.profile.get("email") if s.unique_identifier == "email" else user.login
         )
-        profile = entry["profile"] if isinstance(entry.get("profile"), dict) else {
-            "email": user.profile.get("email"),
-            "givenName": user.profile.get("firstName"),
-            "familyName": user.profile.get("lastName"),
-            "displayName": user.display_name,
-        }
+        profile = (
+            entry["profile"]
+            if isinstance(entry.get("profile"), dict)
+            else {
+                "email": user.profile.get("email"),
+                "givenName": user.profile.get("firstName"),
+                "familyName": user.profile.get("lastName"),
+                "displayName": user.display_name,
+            }
+        )
         if entry:
             status, sync, ext = (
                 entry.get("status", "PROVISIONED"),

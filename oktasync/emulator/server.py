@@ -115,6 +115,9 @@ def malformed_expand() -> OktaError:
 
 
 METHOD_NOT_SUPPORTED = "The endpoint does not support the provided HTTP method"
+GROUP_GRANTS_ACCESS = (
+    "The application cannot be unassigned from the user while their group memberships grant them access"
+)
 
 
 RATE_LIMITED_SUMMARY = "API call exceeded rate limit due to too many requests."
@@ -972,13 +975,14 @@ class ApiRoutes:
             raise not_found(f"{uid} (AppUser)")
         groups = self.store.groups
         if any(uid in groups[gid].members for gid in app.groups if gid in groups):
-            # A user a group entitles cannot be unassigned, even if also assigned directly: 403 E0000046
-            # (docs/okta-behaviour.md "Authentication and errors").
+            # A user a group entitles cannot be unassigned, even if also assigned directly: 403 E0000046,
+            # worded as Okta answered a direct + group user (articulate/terraform-provider-okta#120;
+            # docs/okta-behaviour.md "Authentication and errors").
             raise OktaError(
                 403,
                 "E0000046",
                 "Deactivate application for user forbidden.",
-                ["The application is assigned to this user through a group; unassign the group instead."],
+                [GROUP_GRANTS_ACCESS],
             )
         self.em.submit(self.store.unassign_user(app, uid))
         return web.Response(status=204)

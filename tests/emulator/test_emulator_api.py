@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -63,11 +64,40 @@ def test_ssws_with_one_space_is_accepted(emulator: RunningEmulator) -> None:
 
 
 def test_unknown_route_and_unknown_ids(emulator: RunningEmulator) -> None:
+    # No route, or a route without that method: 405 E0000022, as Okta answers GET /api/v1/sessions/.
     resp = _get(emulator, "/api/v1/nothing-here")
-    assert resp.status_code == 404 and resp.json()["errorCode"] == "E0000022"
-    for path in ("/api/v1/apps/0oanope", "/api/v1/groups/00gnope", "/api/v1/users/00unope"):
+    assert resp.status_code == 405 and resp.json()["errorCode"] == "E0000022"
+    resp = emulator.http.post("/api/v1/groups/00gnope", headers=emulator.headers, json={})
+    assert resp.status_code == 405 and resp.json()["errorCode"] == "E0000022"
+    for path, kind in (
+        ("/api/v1/apps/0oanope", "AppInstance"),
+        ("/api/v1/groups/00gnope", "UserGroup"),
+        ("/api/v1/users/00unope", "User"),
+    ):
         resp = _get(emulator, path)
         assert resp.status_code == 404 and resp.json()["errorCode"] == "E0000007", path
+        nope = path.rsplit("/", 1)[1]
+        assert resp.json()["errorSummary"] == f"Not found: Resource not found: {nope} ({kind})"
+
+
+def test_paging_refuses_a_cursor_it_did_not_mint_and_a_malformed_expand(emulator: RunningEmulator) -> None:
+    resp = _get(emulator, "/api/v1/apps", after="00u1testcursorvalue", limit=1)
+    assert resp.status_code == 400 and resp.json()["errorCode"] == "E0000029"
+    assert resp.json()["errorCauses"] == [{"errorSummary": "Invalid cursor."}]
+    first = _get(emulator, "/api/v1/apps", limit=1)
+    after = re.search(r"after=([^&>]+)", first.headers.get_list("link")[1])
+    assert after is not None
+    assert _get(emulator, "/api/v1/apps", after=after.group(1), limit=1).status_code == 200
+    for path, expand in (
+        ("/api/v1/apps", "user/id,group/id"),
+        (f"/api/v1/apps/{API_APP_ID}/groups", "users"),
+        (f"/api/v1/apps/{API_APP_ID}/users", "group"),
+    ):
+        resp = _get(emulator, path, expand=expand)
+        assert resp.status_code == 400 and resp.json()["errorCode"] == "E0000001", path
+        assert resp.json()["errorCauses"] == [{"errorSummary": "Expand query is malformed."}]
+    assert _get(emulator, "/api/v1/apps", expand="user/00uabc").status_code == 200
+    assert _get(emulator, f"/api/v1/apps/{API_APP_ID}/groups", expand="group").status_code == 200
 
 
 # --- apps, connection, features ----------------------------------------------------------------------------
@@ -253,14 +283,19 @@ def test_group_scoped_user_cannot_be_unassigned_directly(emulator: RunningEmulat
     assert app_user["scope"] == "GROUP"
     resp = emulator.http.delete(f"/api/v1/apps/{API_APP_ID}/users/{alice}", headers=emulator.headers)
     assert resp.status_code == 403 and resp.json()["errorCode"] == "E0000046"
-    # A direct assignment on top makes scope USER; deleting it falls back to GROUP scope.
+    # A direct assignment on top makes scope USER, and the group still entitles her: still 403 E0000046.
     direct = emulator.http.post(
         f"{emulator.url}/api/v1/apps/{API_APP_ID}/users", headers=emulator.headers, json={"id": alice}
     )
     assert direct.status_code == 200 and direct.json()["scope"] == "USER"
     resp = emulator.http.delete(f"/api/v1/apps/{API_APP_ID}/users/{alice}", headers=emulator.headers)
+    assert resp.status_code == 403 and resp.json()["errorCode"] == "E0000046"
+    assert _get(emulator, f"/api/v1/apps/{API_APP_ID}/users/{alice}").status_code == 200
+    # A directly assigned user no group entitles is unassigned.
+    dave = c.user_id("dave@example.com")
+    emulator.http.post(f"/api/v1/apps/{API_APP_ID}/users", headers=emulator.headers, json={"id": dave})
+    resp = emulator.http.delete(f"/api/v1/apps/{API_APP_ID}/users/{dave}", headers=emulator.headers)
     assert resp.status_code == 204
-    assert _get(emulator, f"/api/v1/apps/{API_APP_ID}/users/{alice}").json()["scope"] == "GROUP"
 
 
 def test_groups_users_and_members(emulator: RunningEmulator) -> None:
