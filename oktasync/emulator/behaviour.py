@@ -35,6 +35,10 @@ class Behaviour:
     admin_network_binding: bool = False
     # How many events at most Okta puts in one event hook delivery (``data.events[]``): not documented.
     event_hook_batch_max: int = 50
+    # The share of each rate-limit bucket one API token or OAuth app may use (Okta's default: 0.5; an admin
+    # can set it per token or app). Documented; what Remaining shows when another client drained the org's
+    # bucket is assumed (oktasync/emulator/ratelimit.py).
+    rate_limit_client_share: float = 0.5
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -7,6 +7,20 @@ Buckets follow Okta's own route map (the Terraform provider's generated ``rate_l
 ``/api/v1/users/{id}``, which is two buckets: GET (by id or login) and POST/PUT/DELETE. ``/api/v1/logs`` has
 its own; the rest of ``/api/v1`` shares one. Limits: ``DEFAULT_LIMITS``.
 
+Per-client share: by default one API token or OAuth app may use only 50% of a bucket
+(https://developer.okta.com/docs/reference/rl2-token-oauth: "each API token or OAuth 2.0 app can use up to 50%
+of a bucket's total rate limit"; recorded real headers show ``X-Rate-Limit-Limit: 50`` on ``/api/v1/apps``,
+whose org limit is 100, and 250 on ``/api/v1/apps/{id}``, whose org limit is 500: okta-sdk-python cassettes
+of 2025-2026). ``take`` counts each request twice: in the org's window of the bucket and in the client's share
+of it. A client's ceiling is ``floor(limit * share)`` (at least 1); it is refused when either its share or the
+org's bucket is used up, so a second client of the same org draws on the same bucket. The headers a client
+sees are its own: ``X-Rate-Limit-Limit`` is its ceiling and ``X-Rate-Limit-Remaining`` is the smaller of what
+is left of its share and of the org's bucket (how Okta reports the org part is not documented: see
+docs/okta-behaviour.md "Rate limits and paging"). Requests with no recognised client (the token endpoint,
+a rejected credential, the Admin Console) count against the org's bucket only and see the org's limit. The
+share is ``Behaviour.rate_limit_client_share`` (``--behaviour rate_limit_client_share=1`` gives one client the
+whole bucket, as an admin can configure per token or app).
+
 Time scaling: with ``time_scale`` s, a bucket's window lasts ``60 * s`` real seconds while the headers still
 announce the per-minute limit. ``X-Rate-Limit-Reset`` is the **real** UTC epoch time (rounded up) at which
 the window ends, so a client that waits until Reset by its own wall clock is always right.
@@ -23,7 +37,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Bucket names are Okta's: the third field of each line of Okta's generated route map, the Terraform
 # provider's okta/internal/apimutex/rate_limit_lines.go (okta-api.md §2.2), e.g.
@@ -123,6 +137,15 @@ class Decision:
 class _Window:
     start: float
     used: int
+    by_client: dict[str, int] = field(default_factory=dict)
+
+
+DEFAULT_CLIENT_SHARE = 0.5
+
+
+def client_ceiling(limit: int, share: float) -> int:
+    """A client's per-window ceiling: its share of the org's limit, at least one request."""
+    return max(1, min(limit, math.floor(limit * share + 1e-9)))
 
 
 class RateLimiter:
@@ -149,7 +172,14 @@ class RateLimiter:
         step = self.reset_resolution
         return math.ceil((window.start + self.window_seconds) / step) * step
 
-    def take(self, bucket: str, now: float | None = None) -> Decision:
+    def take(
+        self,
+        bucket: str,
+        client: str | None = None,
+        share: float = DEFAULT_CLIENT_SHARE,
+        now: float | None = None,
+    ) -> Decision:
+        """Count one request of ``client`` (None: no recognised client, the org's bucket only)."""
         now = time.time() if now is None else now
         limit = self.limits.get(bucket, DEFAULT_LIMITS[API_V1])
         window = self._windows.get(bucket)
@@ -157,13 +187,23 @@ class RateLimiter:
             window = _Window(start=now, used=0)
             self._windows[bucket] = window
         reset = self._reset_of(window)
-        if window.used >= limit:
-            return Decision(False, limit, 0, reset)
+        org_left = limit - window.used
+        if client is None:
+            if org_left <= 0:
+                return Decision(False, limit, 0, reset)
+            window.used += 1
+            return Decision(True, limit, org_left - 1, reset)
+        ceiling = client_ceiling(limit, share)
+        client_used = window.by_client.get(client, 0)
+        client_left = ceiling - client_used
+        if org_left <= 0 or client_left <= 0:
+            return Decision(False, ceiling, 0, reset)
         window.used += 1
-        return Decision(True, limit, limit - window.used, reset)
+        window.by_client[client] = client_used + 1
+        return Decision(True, ceiling, min(client_left, org_left) - 1, reset)
 
     def exhaust(self, bucket: str) -> None:
-        """Use up a bucket's current window (tests of the 429 path)."""
+        """Use up a bucket's current window for every client (tests of the 429 path)."""
         decision = self.take(bucket)
         self._windows[bucket].used = max(decision.limit, self._windows[bucket].used)
 
@@ -171,6 +211,7 @@ class RateLimiter:
         self._windows.clear()
 
     def snapshot(self, now: float | None = None) -> dict[str, dict[str, float | int]]:
+        """Per bucket: the org's limit, requests used in the live window, its reset, how many clients."""
         now = time.time() if now is None else now
         out: dict[str, dict[str, float | int]] = {}
         for bucket, limit in self.limits.items():
@@ -180,6 +221,7 @@ class RateLimiter:
                 "limit": limit,
                 "used": window.used if (window and live) else 0,
                 "reset": self._reset_of(window) if (window and live) else 0,
+                "clients": len(window.by_client) if (window and live) else 0,
             }
         return out
 

@@ -16,6 +16,7 @@ import asyncio
 import base64
 import bisect
 import email.utils
+import hashlib
 import json
 import logging
 import math
@@ -301,7 +302,7 @@ class Emulator:
         return result
 
     async def _guarded(self, request: web.Request, handler: Handler, bucket: str) -> web.StreamResponse:
-        decision = self.limiter.take(bucket)
+        decision = self.limiter.take(bucket, self._client(request), self.behaviour.rate_limit_client_share)
         verdict = self.faults.decide(request.method, request.path) if self.faults.active else None
         if verdict is not None:
             if verdict.delay:
@@ -342,6 +343,17 @@ class Emulator:
             answer = okta_error_response(405, "E0000022", METHOD_NOT_SUPPORTED)
         _rate_headers(answer, decision.limit, decision.remaining, decision.reset)
         return answer
+
+    def _client(self, request: web.Request) -> str | None:
+        """Who a request counts against in rate limiting: its API token or OAuth app (ratelimit.py)."""
+        header = request.headers.get("Authorization", "")
+        if header.startswith("SSWS ") and header[5:] in self.store.api_tokens:
+            return "token:" + hashlib.sha256(header[5:].encode()).hexdigest()[:16]
+        if header.startswith("Bearer "):
+            token = self.bearer_tokens.get(header[7:])
+            if token is not None:
+                return "app:" + token.client_id
+        return None
 
     def _authorize(self, request: web.Request) -> None:
         header = request.headers.get("Authorization", "")

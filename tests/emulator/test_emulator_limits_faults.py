@@ -24,6 +24,7 @@ from oktasync.emulator.ratelimit import (
     USERS,
     RateLimiter,
     bucket_for,
+    client_ceiling,
     format_reset,
 )
 from oktasync.emulator.testing import CUSTOM_APP_ID, RunningEmulator, run_emulator, standard_seed
@@ -102,21 +103,22 @@ def test_users_and_groups_routes_announce_their_own_buckets(emulator: RunningEmu
     c = emulator.control
     carol = c.user_id("carol@example.com")
     engineering = c.group_id("engineering")
+    # The headers show this API token's share: half of each bucket's org limit (500, 1000, 600, 2000).
     calls = {
-        "/api/v1/groups": "500",
-        f"/api/v1/groups/{engineering}/users": "500",
-        f"/api/v1/groups/{engineering}": "1000",
-        "/api/v1/users": "600",
-        f"/api/v1/users/{carol}/groups": "600",
-        f"/api/v1/users/{carol}": "2000",
+        "/api/v1/groups": "250",
+        f"/api/v1/groups/{engineering}/users": "250",
+        f"/api/v1/groups/{engineering}": "500",
+        "/api/v1/users": "300",
+        f"/api/v1/users/{carol}/groups": "300",
+        f"/api/v1/users/{carol}": "1000",
     }
     c.reset_stats()
     for path, limit in calls.items():
         resp = emulator.http.get(path)
         assert resp.status_code == 200 and resp.headers["X-Rate-Limit-Limit"] == limit, path
     # The second call of each shared bucket sees the first one's use.
-    assert emulator.http.get("/api/v1/groups").headers["X-Rate-Limit-Remaining"] == "497"
-    assert emulator.http.get("/api/v1/users").headers["X-Rate-Limit-Remaining"] == "597"
+    assert emulator.http.get("/api/v1/groups").headers["X-Rate-Limit-Remaining"] == "247"
+    assert emulator.http.get("/api/v1/users").headers["X-Rate-Limit-Remaining"] == "297"
     assert c.stats()["by_bucket"] == {
         GROUPS: 3,
         GROUP_BY_ID: 1,
@@ -136,14 +138,14 @@ def test_exhausting_groups_leaves_users_and_apps_alone() -> None:
         assert limited.headers["X-Rate-Limit-Limit"] == "1"
         assert limited.headers["X-Rate-Limit-Remaining"] == "0"
         assert em.http.get("/api/v1/groups").status_code == 429
-        # Every other bucket still answers, with its own full budget.
+        # Every other bucket still answers, with this token's full share of it.
         for path, limit in (
-            ("/api/v1/users", "600"),
-            (f"/api/v1/users/{carol}/groups", "600"),
-            (f"/api/v1/users/{carol}", "2000"),
-            ("/api/v1/apps", "100"),
-            (f"/api/v1/apps/{CUSTOM_APP_ID}/groups", "100"),
-            (f"/api/v1/groups/{engineering}", "1000"),
+            ("/api/v1/users", "300"),
+            (f"/api/v1/users/{carol}/groups", "300"),
+            (f"/api/v1/users/{carol}", "1000"),
+            ("/api/v1/apps", "50"),
+            (f"/api/v1/apps/{CUSTOM_APP_ID}/groups", "50"),
+            (f"/api/v1/groups/{engineering}", "500"),
         ):
             resp = em.http.get(path)
             assert resp.status_code == 200, path
@@ -159,14 +161,15 @@ def test_app_subresources_share_one_bucket_of_100(emulator: RunningEmulator) -> 
     second = emulator.http.get(f"/api/v1/apps/{CUSTOM_APP_ID}/users")
     third = emulator.http.get("/api/v1/apps")
     exact = emulator.http.get(f"/api/v1/apps/{CUSTOM_APP_ID}")
+    # The token's share of the org's 100 and 500, as recorded real headers show it (50 and 250).
     assert [r.headers["X-Rate-Limit-Limit"] for r in (first, second, third, exact)] == [
-        "100",
-        "100",
-        "100",
-        "500",
+        "50",
+        "50",
+        "50",
+        "250",
     ]
-    assert [int(r.headers["X-Rate-Limit-Remaining"]) for r in (first, second, third)] == [99, 98, 97]
-    assert exact.headers["X-Rate-Limit-Remaining"] == "499"
+    assert [int(r.headers["X-Rate-Limit-Remaining"]) for r in (first, second, third)] == [49, 48, 47]
+    assert exact.headers["X-Rate-Limit-Remaining"] == "249"
     stats = emulator.control.stats()
     assert stats["by_bucket"][APPS] == 3 and stats["by_bucket"][APP_BY_ID] == 1
     assert stats["by_route"]["GET /api/v1/apps/{app_id}/groups"] == 1
@@ -174,7 +177,8 @@ def test_app_subresources_share_one_bucket_of_100(emulator: RunningEmulator) -> 
 
 def test_429_with_headers_then_success_after_reset() -> None:
     # time_scale 0.02: the 60 s window lasts 1.2 real seconds; headers still announce the per-minute limit.
-    with run_emulator(standard_seed(), time_scale=0.02, rate_limits={APPS: 3}) as em:
+    # An org limit of 6: the token's share is 3.
+    with run_emulator(standard_seed(), time_scale=0.02, rate_limits={APPS: 6}) as em:
         path = f"/api/v1/apps/{CUSTOM_APP_ID}/groups"
         for expected in (2, 1, 0):
             assert int(em.http.get(path).headers["X-Rate-Limit-Remaining"]) == expected
@@ -196,6 +200,65 @@ def test_429_with_headers_then_success_after_reset() -> None:
         ok = em.http.get(path)
         assert ok.status_code == 200 and ok.headers["X-Rate-Limit-Remaining"] == "2"
         assert em.control.stats()["rate_limited"] == 1
+
+
+def test_each_client_gets_half_a_bucket_and_clients_share_the_org_bucket() -> None:
+    # Org limit 10 on /api/v1/apps; the window lasts an hour of real time (time_scale 60).
+    seed = {**standard_seed(), "api_tokens": ["token-a", "token-b", "token-c"]}
+    with run_emulator(seed, time_scale=60.0, rate_limits={APPS: 10}, api_token="token-a") as em:
+
+        def get(token: str) -> httpx.Response:
+            return em.http.get("/api/v1/apps", headers={"Authorization": f"SSWS {token}"})
+
+        first = [get("token-a") for _ in range(5)]
+        assert [r.headers["X-Rate-Limit-Limit"] for r in first] == ["5"] * 5
+        assert [int(r.headers["X-Rate-Limit-Remaining"]) for r in first] == [4, 3, 2, 1, 0]
+        over = get("token-a")  # its share is used up; the org's bucket is not
+        assert over.status_code == 429 and over.headers["X-Rate-Limit-Limit"] == "5"
+        assert over.headers["X-Rate-Limit-Remaining"] == "0"
+        second = [get("token-b") for _ in range(5)]  # a second token has its own share of the same bucket
+        assert [r.status_code for r in second] == [200] * 5
+        assert [int(r.headers["X-Rate-Limit-Remaining"]) for r in second] == [4, 3, 2, 1, 0]
+        third = get("token-c")  # its share is untouched, but the org's bucket is empty
+        assert third.status_code == 429 and third.headers["X-Rate-Limit-Remaining"] == "0"
+        assert em.control.stats()["rate_limits"][APPS]["used"] == 10
+
+
+def test_a_client_sees_the_org_bucket_drained_by_another() -> None:
+    seed = {**standard_seed(), "api_tokens": ["token-a", "token-b"]}
+    with run_emulator(
+        seed,
+        time_scale=60.0,
+        rate_limits={APPS: 10},
+        api_token="token-a",
+        behaviour={"rate_limit_client_share": 0.8},
+    ) as em:
+        for _ in range(7):
+            assert em.http.get("/api/v1/apps").status_code == 200
+        other = em.http.get("/api/v1/apps", headers={"Authorization": "SSWS token-b"})
+        # token-b's share is 8, but only 3 are left in the org's bucket: Remaining shows the smaller.
+        assert other.headers["X-Rate-Limit-Limit"] == "8" and other.headers["X-Rate-Limit-Remaining"] == "2"
+
+
+def test_client_share_is_a_behaviour_switch() -> None:
+    with run_emulator(
+        standard_seed(), rate_limits={APPS: 10}, behaviour={"rate_limit_client_share": 1}
+    ) as em:
+        assert em.http.get("/api/v1/apps").headers["X-Rate-Limit-Limit"] == "10"
+        em.control.behaviour(rate_limit_client_share=0.3)
+        assert em.http.get("/api/v1/apps").headers["X-Rate-Limit-Limit"] == "3"
+
+
+def test_rate_limiter_counts_clients_apart_and_unknown_clients_against_the_org() -> None:
+    limiter = RateLimiter(limits={APPS: 4})
+    assert client_ceiling(4, 0.5) == 2 and client_ceiling(1, 0.5) == 1 and client_ceiling(4, 2.0) == 4
+    assert limiter.take(APPS, "app:0oa1", now=10.0).remaining == 1
+    assert limiter.take(APPS, "token:x", now=10.0).remaining == 1
+    anonymous = limiter.take(APPS, None, now=10.0)  # the token endpoint, a rejected credential
+    assert (anonymous.limit, anonymous.remaining) == (4, 1)
+    assert limiter.take(APPS, "app:0oa1", now=10.0).remaining == 0  # 2 of its 2; the org's last one
+    assert not limiter.take(APPS, "token:x", now=10.0).allowed  # org bucket empty
+    assert limiter.snapshot(now=10.0)[APPS]["clients"] == 2
 
 
 def test_scaled_reset_keeps_okta_resolution_in_emulated_seconds() -> None:
