@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from gateway_helpers import FakeClock, gateway, run
 
 from oktasync.emulator.testing import API_APP_ID, CUSTOM_APP_ID, run_emulator, standard_seed
@@ -189,3 +190,35 @@ def test_three_workers_sharing_a_100_per_minute_bucket_see_no_429() -> None:
     # 270 requests at 100 per (scaled) minute need at least two resets.
     assert elapsed >= 2 * 1.2 * 0.9 - 0.5
     print(f"3 workers x {per_worker} requests: 0 x 429 in {elapsed:.1f}s")
+
+
+@pytest.mark.parametrize("share", [0.5, 0.8, 1.0])
+def test_two_api_tokens_pace_by_the_share_they_see_and_see_no_429(share: float) -> None:
+    """Two clients of one org (two API tokens, as two integrations would be) on /api/v1/apps at 100/min.
+    Each sees only its share in the headers (Okta's default 50%; an admin may grant more, so that the shares
+    add up to more than the bucket) and paces by it; together they never drain the org's bucket into a 429."""
+    per_client = 60
+    seed = {**standard_seed(scim_base_url="https://scim.example.test/v2"), "api_tokens": ["tok-a", "tok-b"]}
+    behaviour = {"rate_limit_client_share": share}
+    with run_emulator(seed, time_scale=0.02, api_token="tok-a", behaviour=behaviour) as em:
+        seen: dict[str, set[int]] = {}
+
+        async def client(token: str) -> int:
+            gw = gateway(em.url, token)
+            try:
+                for i in range(per_client):
+                    await gw.get_connection(API_APP_ID if i % 2 else CUSTOM_APP_ID)
+                seen[token] = {s.limit for s in gw.rate_limits() if s.bucket == APPS}
+                return gw.request_count()
+            finally:
+                await gw.close()
+
+        async def scenario() -> list[int]:
+            return list(await asyncio.gather(client("tok-a"), client("tok-b")))
+
+        counts = run(scenario())
+        stats: dict[str, Any] = em.control.stats()
+    assert counts == [per_client] * 2  # no retries were needed
+    assert stats["by_status"].get("429", 0) == 0, stats
+    assert stats["by_bucket"]["/api/v1/apps"] == 2 * per_client
+    assert seen == {"tok-a": {int(100 * share)}, "tok-b": {int(100 * share)}}
