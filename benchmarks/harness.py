@@ -34,7 +34,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Okta's per-minute limits (Workforce column, reference/okta-api.md §2.2), as the emulator enforces them.
+from oktasync.emulator.ratelimit import DEFAULT_CLIENT_SHARE, client_ceiling
+
+# Okta's per-minute org limits (Workforce column; oktasync/emulator/ratelimit.py), as the emulator enforces
+# them. One API token may use only its share of each (CLIENT_SHARE, Okta's default 50%), so the floor of a
+# single oktasync run is computed on the share.
+CLIENT_SHARE = DEFAULT_CLIENT_SHARE
 LIMITS: dict[str, int] = {
     "/api/v1/apps": 100,
     "/api/v1/apps/{id}": 500,
@@ -81,12 +86,15 @@ SCALES: dict[str, Scale] = {
 }
 
 
-def floor_seconds(min_calls: Mapping[str, int], limits: Mapping[str, int] | None = None) -> float:
-    """The least (emulated) time Okta's limits allow for ``min_calls`` requests per bucket.
+def floor_seconds(
+    min_calls: Mapping[str, int], limits: Mapping[str, int] | None = None, share: float = CLIENT_SHARE
+) -> float:
+    """The least (emulated) time Okta's limits allow one API token for ``min_calls`` requests per bucket.
 
-    Okta's windows are fixed 60 s counters (rl2-monitor: "typically reset every 60 seconds"); starting on a
-    fresh window, ``n`` requests in a bucket of ``limit`` per minute need ``ceil(n / limit)`` windows and the
-    last one can be used the moment it opens: ``(ceil(n / limit) - 1) · 60 s``. Zero means the limits do not
+    Okta's windows are fixed 60 s counters (rl2-monitor: "typically reset every 60 seconds"), and one token
+    may use ``share`` of each bucket (rl2-token-oauth: 50% by default), so its ceiling is
+    ``c = floor(limit × share)``. Starting on a fresh window, ``n`` requests need ``ceil(n / c)`` windows and
+    the last one can be used the moment it opens: ``(ceil(n / c) - 1) · 60 s``. Zero means the limits do not
     bind (the job fits in the first window); buckets are independent, so the slowest one decides.
     """
     limits = limits or LIMITS
@@ -94,7 +102,8 @@ def floor_seconds(min_calls: Mapping[str, int], limits: Mapping[str, int] | None
     for bucket, n in min_calls.items():
         if n <= 0:
             continue
-        worst = max(worst, (math.ceil(n / limits.get(bucket, LIMITS["/api/v1"])) - 1) * WINDOW_S)
+        ceiling = client_ceiling(limits.get(bucket, LIMITS["/api/v1"]), share)
+        worst = max(worst, (math.ceil(n / ceiling) - 1) * WINDOW_S)
     return worst
 
 

@@ -4,7 +4,8 @@ Runs the real CLI (`oktasync resync --yes --json`) in-process against a time-sca
 window lasts ``60 * time_scale`` real seconds; headers still say "per minute") and compares with
 
 * the API-call floor: 2 x groups + list pages + 2 toggles + verification pages (docs/resync.md), and
-* the rate-limit floor: (calls in the /api/v1/apps bucket) / limit windows, in real and in Okta minutes.
+* the rate-limit floor: (calls in the /api/v1/apps bucket) / (the API token's share of the limit, 50% by
+  default) windows, in real and in Okta minutes.
 
 Usage::
 
@@ -25,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from oktasync.emulator.ratelimit import DEFAULT_CLIENT_SHARE, client_ceiling
 
 TOKEN = "bench-token"
 SESSION = "bench-session"
@@ -90,13 +93,15 @@ def run(groups: int, users: int, limit: int, time_scale: float) -> dict[str, Any
         stats = em.control.stats()
     apps_calls = int(stats["by_bucket"].get("/api/v1/apps", 0))
     window = 60.0 * time_scale
-    floor_windows = apps_calls / limit
+    share = client_ceiling(limit, DEFAULT_CLIENT_SHARE)  # what one API token may use of the bucket
+    floor_windows = apps_calls / share
     minimum = minimum_calls(groups)
     return {
         "exit_code": code,
         "groups": groups,
         "users": users,
         "rate_limit_per_minute": limit,
+        "client_share_per_minute": share,
         "time_scale": time_scale,
         "api_calls_total": sum(int(v) for v in stats["by_bucket"].values()),
         "api_calls_apps_bucket": apps_calls,
@@ -107,7 +112,7 @@ def run(groups: int, users: int, limit: int, time_scale: float) -> dict[str, Any
         "rate_limit_floor_seconds": round(floor_windows * window, 2),
         "wall_in_okta_minutes": round(wall / window, 2),
         "floor_in_okta_minutes": round(floor_windows, 2),
-        "minimum_calls_floor_okta_minutes": round(minimum / limit, 2),
+        "minimum_calls_floor_okta_minutes": round(minimum / share, 2),
         "ratio_to_floor": round(wall / (floor_windows * window), 3) if apps_calls else None,
         "by_bucket": stats["by_bucket"],
         "report": json.loads(report.getvalue()) if code in (0, 1) else None,

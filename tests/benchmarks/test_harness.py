@@ -17,15 +17,21 @@ from benchmarks.orgs import AppSnapshot, compare, scim_deactivations
 @pytest.mark.parametrize(
     ("calls", "expected"),
     [
+        # One API token may use half of each bucket: 50 of /api/v1/apps's 100 per minute, 60 of /logs's 120.
         ({"/api/v1/apps": 0}, 0.0),
-        ({"/api/v1/apps": 100}, 0.0),  # fits the first window
-        ({"/api/v1/apps": 101}, 60.0),  # one more needs the second window
-        ({"/api/v1/apps": 2010}, 1200.0),  # the resync: 21 windows -> 20 minutes
-        ({"/api/v1/apps": 50, "/api/v1/logs": 241}, 120.0),  # slowest bucket decides (120/min)
+        ({"/api/v1/apps": 50}, 0.0),  # fits the first window
+        ({"/api/v1/apps": 51}, 60.0),  # one more needs the second window
+        ({"/api/v1/apps": 2010}, 2400.0),  # the resync: 41 windows -> 40 minutes
+        ({"/api/v1/apps": 50, "/api/v1/logs": 121}, 120.0),  # slowest bucket decides (60/min)
     ],
 )
 def test_floor_is_full_windows_after_the_first(calls: dict[str, int], expected: float) -> None:
     assert floor_seconds(calls) == expected
+
+
+def test_floor_with_the_whole_bucket() -> None:
+    assert floor_seconds({"/api/v1/apps": 100}, share=1.0) == 0.0
+    assert floor_seconds({"/api/v1/apps": 2010}, share=1.0) == 1200.0  # 21 windows of 100
 
 
 def _run(scenario: str, side: str, **kw: object) -> Run:
