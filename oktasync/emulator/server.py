@@ -338,9 +338,10 @@ class Emulator:
         except NotFound as exc:
             answer = okta_error_response(404, "E0000007", f"Not found: Resource not found: {exc} (Object)")
         except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
-            # A method a route does not serve is 405 E0000022 (recorded: POST on /api/v1/realms/{id}, GET on
-            # /api/v1/sessions/); Okta answers the same for a path it has no route for under that method.
-            answer = okta_error_response(405, "E0000022", METHOD_NOT_SUPPORTED)
+            # A method a route does not serve is 405 E0000022, without rate-limit headers (recorded: POST on
+            # /api/v1/realms/{id}, GET on /api/v1/sessions/); Okta answers the same for a path it has no
+            # route for under that method.
+            return okta_error_response(405, "E0000022", METHOD_NOT_SUPPORTED)
         _rate_headers(answer, decision.limit, decision.remaining, decision.reset)
         return answer
 
