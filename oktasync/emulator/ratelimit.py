@@ -1,4 +1,5 @@
-"""Okta's rate-limit buckets and concurrency limit (reference/okta-api.md §2.1-§2.2, Workforce column).
+"""Okta's rate-limit buckets, per-client shares and concurrency limit (docs/okta-behaviour.md "Rate limits
+and paging"; Workforce figures).
 
 Buckets follow Okta's own route map (the Terraform provider's generated ``rate_limit_lines.go``, see
 ``bucket_for``): ``/api/v1/apps`` and every ``/api/v1/apps/{id}/*`` share one bucket and the exact
@@ -40,7 +41,7 @@ import time
 from dataclasses import dataclass, field
 
 # Bucket names are Okta's: the third field of each line of Okta's generated route map, the Terraform
-# provider's okta/internal/apimutex/rate_limit_lines.go (okta-api.md §2.2), e.g.
+# provider's okta/internal/apimutex/rate_limit_lines.go, e.g.
 #   "/api/v1/groups/ID/users GET /api/v1/groups"      "/api/v1/groups/ID GET /api/v1/groups/{id}"
 #   "/api/v1/users/ID/groups GET /api/v1/users"       "/api/v1/users/ID PUT /api/v1/users/{id}"
 #   "/api/v1/users/{id:.+} GET /api/v1/users/{id:.+}" "/api/v1/users/me GET /api/v1/users/me"
@@ -60,7 +61,7 @@ OAUTH = "/oauth2/v1/token"
 ADMIN = "/admin"
 
 # Per minute, Workforce column of Okta's last published table, okta/okta-developer-docs
-# docs/reference/rl-global-mgmt/index.md (okta-api.md §2.2 cites it @ ec652bd5, the version with the
+# docs/reference/rl-global-mgmt/index.md (@ ec652bd5, the version with the
 # "Integrator Free Plan" column; the Workforce figures below are the same in the older five-column version):
 # "Create or list groups: /api/v1/groups except /api/v1/groups/{id}" 500; "Get, update, or delete a group by
 # ID: /api/v1/groups/{id} only" 1,000; "Create or list users: Only GET or POST to /api/v1/users" 600; "Update

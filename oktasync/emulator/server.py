@@ -1,8 +1,9 @@
-"""The emulator's HTTP server: Okta Management API routes, strict like Okta (DESIGN.md §7).
+"""The emulator's HTTP server: Okta Management API routes, strict like Okta (docs/emulator.md).
 
 Request pipeline for Okta routes (``/api/v1``, ``/oauth2``, ``/admin``), in order: concurrency limit (75 in
-flight, okta-api.md §2.1) → injected faults (``faults.py``) → rate-limit bucket (``ratelimit.py``) → auth
-(``SSWS <token>`` or ``Bearer <token>`` exactly, else 401 E0000011) → OAuth scope (403 E0000006) → handler.
+flight) → injected faults (``faults.py``) → rate-limit bucket and the client's share of it (``ratelimit.py``)
+→ auth (``SSWS <token>`` or ``Bearer <token>`` exactly, else 401 E0000011) → OAuth scope (403 E0000006) →
+handler. Each behaviour's source is in docs/okta-behaviour.md.
 Every Okta response carries ``X-Okta-Request-Id``, ``Date`` and ``X-Rate-Limit-Limit/Remaining/Reset``;
 errors use Okta's body (``errorCode``, ``errorSummary``, ``errorLink``, ``errorId``, ``errorCauses``).
 The control API (``/__emulator/``, ``control.py``) bypasses all of it.
@@ -57,7 +58,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CONTROL_PREFIX = "/__emulator"
 DEFAULT_CONCURRENCY_LIMIT = 75
 
-# Scope needed by a Bearer token, by path prefix and method class (okta-api.md §1 scope columns).
+# Scope needed by a Bearer token, by path prefix and method class (the spec's per-operation OAuth scopes).
 _SCOPES: list[tuple[str, str, str]] = [
     ("/api/v1/apps", "okta.apps.read", "okta.apps.manage"),
     ("/api/v1/groups", "okta.groups.read", "okta.groups.manage"),
@@ -283,7 +284,7 @@ class Emulator:
         route = _route_name(request)
         self.stats.by_route[route] += 1
         if self.in_flight >= self.concurrency_limit:
-            # Concurrency 429: Limit and Remaining are both 0 (okta-api.md §2.1).
+            # Concurrency 429: Limit and Remaining are both 0 (docs/okta-behaviour.md, "Rate limits").
             self.stats.concurrency_rejected += 1
             resp = okta_error_response(429, "E0000047", RATE_LIMITED_SUMMARY)
             _rate_headers(resp, 0, 0, int(time.time()) + 1)
@@ -478,7 +479,8 @@ def page_by_id(
 
 
 def link_headers(request: web.Request, next_cursor: str | None, limit: int) -> CIMultiDict[str]:
-    """``Link`` for self and next as two separate header lines, self first (okta-api.md §2.3, §3.5)."""
+    """``Link`` for self and next as two separate header lines, self first (recorded; docs/okta-behaviour.md
+    "Rate limits and paging")."""
     headers: CIMultiDict[str] = CIMultiDict()
     self_url = request.url
     headers.add("Link", f'<{self_url}>; rel="self"')
@@ -717,7 +719,7 @@ class ApiRoutes:
     def connection_json(self, request: web.Request, app: App) -> dict[str, Any]:
         href = f"{self.base(request)}/api/v1/apps/{app.id}/connections/default"
         if app.kind == CUSTOM_SCIM:
-            # AIW apps: 200 UNKNOWN, never an error. Shape as recorded (okta-api.md §1.1, bookmark app): no
+            # AIW apps: 200 UNKNOWN, never an error. Shape as recorded on bookmark apps (okta-sdk-python): no
             # top-level authScheme (the spec's enum there is TOKEN only), profile.authScheme UNKNOWN.
             return {
                 "status": "UNKNOWN",
@@ -842,7 +844,7 @@ class ApiRoutes:
 
     async def put_feature(self, request: web.Request) -> web.Response:
         app = self._app(request)
-        body = await read_json(request)  # empty body -> 400 E0000003 (okta-api.md §1.2)
+        body = await read_json(request)  # empty body -> 400 E0000003 (recorded; docs/okta-behaviour.md)
         self._check_features(app)
         if request.match_info["name"] != "USER_PROVISIONING":
             raise not_found(f"{request.match_info['name']} (ApplicationFeature)")
@@ -873,7 +875,7 @@ class ApiRoutes:
     # --- app groups ---------------------------------------------------------------------------------------
     async def list_app_groups(self, request: web.Request) -> web.Response:
         app = self._app(request)
-        limit = parse_limit(request, 20, 20, 200)  # okta-api.md §1.4: min 20, max 200, default 20
+        limit = parse_limit(request, 20, 20, 200)  # max 200 (spec); min and default 20 assumed
         expand = "group" in check_expand(request, _APP_GROUPS_EXPAND).split(",")
         q = (request.query.get("q") or "").lower()
         groups = self.store.groups
@@ -919,7 +921,7 @@ class ApiRoutes:
     # --- app users -----------------------------------------------------------------------------------------
     async def list_app_users(self, request: web.Request) -> web.Response:
         app = self._app(request)
-        limit = parse_limit(request, 50, 1, 500)  # okta-api.md §1.5: 1..500, default 50
+        limit = parse_limit(request, 50, 1, 500)  # max 500 (spec); default 50
         expand = check_expand(request, _APP_USERS_EXPAND) == "user"
         q = (request.query.get("q") or "").lower()
         users = self.store.users
@@ -1064,7 +1066,8 @@ class ApiRoutes:
 
     # --- system log --------------------------------------------------------------------------------------
     async def list_logs(self, request: web.Request) -> web.Response:
-        """okta-api.md §1.6: since/until/filter/after/limit/sortOrder; polling queries always have next."""
+        """since/until/filter/after/limit/sortOrder (syslog-query); polling queries always have a next link,
+        also on an empty page (recorded; docs/okta-behaviour.md "Rate limits and paging")."""
         limit = parse_limit(request, 100, 0, 1000)
         query = request.query
         now = time.time()

@@ -1,6 +1,6 @@
 """Rate-limit pacing and retry policy for Okta requests: the one place that decides when a request may go.
 
-Okta's limits (reference/okta-api.md §2.1-§2.2):
+Okta's limits (docs/okta-behaviour.md "Rate limits and paging"):
 
 * Requests count against a **bucket** per endpoint family, as Okta's route map assigns them (``bucket_for``):
   ``/api/v1/apps`` and every ``/api/v1/apps/{id}/*`` sub-resource share one bucket (about 100/min on
@@ -10,16 +10,21 @@ Okta's limits (reference/okta-api.md §2.1-§2.2):
   ``/api/v1/logs`` has its own and the rest of ``/api/v1`` shares one. Each response carries
   ``X-Rate-Limit-Limit``, ``X-Rate-Limit-Remaining`` and ``X-Rate-Limit-Reset`` (UTC epoch seconds), so
   the pacer learns each bucket's limit from Okta rather than from a table.
+* Those headers are this client's: one API token or OAuth app may use only its share of a bucket, 50 % by
+  default (https://developer.okta.com/docs/reference/rl2-token-oauth; recorded real headers show 50 on
+  ``/api/v1/apps``, whose org limit is 100). Limit is the share, Remaining what is left of it, or of the
+  org's bucket when other clients have drained it lower (docs/okta-behaviour.md "Rate limits and paging").
 * Over the limit Okta answers ``429 E0000047`` until the window resets. Over the **concurrency** limit (75
   in-flight requests per org) it answers 429 with Limit = Remaining = 0 and a Reset that is only a suggestion.
 
 Policy (``Pacer``):
 
 * Before a request, its bucket must have budget: ``remaining - in_flight - headroom`` where ``headroom`` is
-  ``config.okta.rate_limit_headroom`` of the limit, left for other clients of the org. The default, 10 %,
-  keeps oktasync at 90 % of a bucket: Okta warns every admin (Admin Console banner and email) when an org's
-  usage *exceeds* 90 % on Workforce products (60 % on API products; help.okta.com, "Set up rate limit
-  notifications"), and the other 10 % stays free for the org's other integrations. While more than half the
+  ``config.okta.rate_limit_headroom`` of the limit the headers announce, left for other clients of the org.
+  The default, 10 %, keeps oktasync at 90 % of its share (45 % of the org's bucket at the default share):
+  Okta warns every admin (Admin Console banner and email) when an org's usage *exceeds* 90 % on Workforce
+  products (60 % on API products; help.okta.com, "Set up rate limit notifications"), and the other 10 %
+  stays free for the org's other integrations. While more than half the
   limit is usable, requests go at once; below that the usable budget is spread evenly over the time left
   until Reset, in ``usable + 1`` gaps so that the last one still lands in this window. Several
   uncoordinated clients that share a bucket each see Remaining fall faster and slow down in turn, so
@@ -27,8 +32,8 @@ Policy (``Pacer``):
   Reset.
 * A 429 marks its bucket empty until Reset (or, for the concurrency 429, backs off with jitter) and the
   request is retried: a 429 means Okta did not process it, so this is safe for any method. Okta's guidance
-  is to wait until ``X-Rate-Limit-Reset`` and retry (reference/okta-api.md §2.1), so 429s are bounded by
-  *time*, not by count: a request keeps waiting for resets while its total 429 wait stays within
+  is to wait until ``X-Rate-Limit-Reset`` and retry (developer.okta.com rl-best-practices), so 429s are
+  bounded by *time*, not by count: a request keeps waiting for resets while its total 429 wait stays within
   ``RetryPolicy.max_429_wait`` (default 5 minutes). A fixed count would give up on a burst of 429s that a
   few more resets absorb, however short each wait is.
 * 5xx answers, timeouts and dropped connections are retried with jittered, bounded exponential backoff, but
@@ -53,7 +58,7 @@ from typing import Protocol
 from oktasync.models import RateLimitState
 
 # Bucket names are Okta's: the third field of each line of its generated route map, the Terraform provider's
-# okta/internal/apimutex/rate_limit_lines.go (reference/okta-api.md §2.2), e.g.
+# okta/internal/apimutex/rate_limit_lines.go, e.g.
 # "/api/v1/groups/ID/users GET /api/v1/groups", "/api/v1/groups/ID GET /api/v1/groups/{id}",
 # "/api/v1/users/ID/groups GET /api/v1/users", "/api/v1/users/ID PUT /api/v1/users/{id}",
 # "/api/v1/users/{id:.+} GET /api/v1/users/{id:.+}". The emulator keeps its own copy (emulator/ratelimit.py)
@@ -84,7 +89,7 @@ def _under(path: str, prefix: str) -> bool:
 
 
 def bucket_for(path: str, method: str = "GET") -> str:
-    """Okta's rate-limit bucket of a request (reference/okta-api.md §2.2; rate_limit_lines.go).
+    """Okta's rate-limit bucket of a request (rate_limit_lines.go; docs/okta-behaviour.md).
 
     ``method`` matters only for the exact ``/api/v1/users/{id}`` (and ``/users/me``): GET has its own bucket.
     """

@@ -2,7 +2,8 @@
 
 The SDK's pydantic models reject real answers: ``features[]`` values missing from its enum
 (``AUTO_CONFIRM_IMPORTS`` on custom SAML apps with SCIM, okta-sdk-python#574), System Log ``outcome.reason``
-empty or longer than 255 characters, strict ``AppUser.profile`` (reference/okta-api.md §3.5 items 5-7).
+empty or longer than 255 characters, strict ``AppUser.profile``. ``tests/conformance`` feeds every recorded
+real Okta answer through these parsers (docs/okta-behaviour.md).
 One bad record must not make a whole page unreadable, so these parsers take what they need, keep unknown
 values as they are, and raise only when a field oktasync relies on is missing.
 """
