@@ -441,7 +441,12 @@ def _parsed(endpoint: str, body: Any) -> Any:
     if endpoint == "logs.list":
         return [asdict(parse.log_event(x)) for x in items]
     if endpoint == "oauth.token":
-        return {"token_type": body.get("token_type"), "has_token": isinstance(body.get("access_token"), str)}
+        return {
+            "token_type": body.get("token_type"),
+            "has_token": isinstance(body.get("access_token"), str),
+            "expires_in": body.get("expires_in"),
+            "scope": body.get("scope"),
+        }
     return None
 
 
