@@ -13,7 +13,7 @@ It behaves like Okta and the emulator where the workflows care (reference/okta-a
   entitles its members (app users with scope ``GROUP``), unassigning removes users nothing else entitles;
   unassigning an absent group is a no-op (the gateway treats 404 as done);
 * System Log events with a minimal filter language: ``eventType``, ``target.id``, ``outcome.result`` or
-  ``actor.id`` ``eq "…"``, joined by ``and``.
+  ``actor.id`` ``eq "…"`` (and ``eventType sw "…"``), joined by ``and``.
 
 Seed it with ``add_user``, ``add_group``, ``add_app``, ``add_app_user`` and ``add_log_event``; make a method
 fail with ``fail_next(method, error)``; every call is recorded in ``calls`` (secrets excluded).
@@ -104,7 +104,7 @@ def _api_error(status: int, code: str, summary: str, causes: Sequence[str] = ())
     return OktaApiError("Okta answered an error", details)
 
 
-_FILTER_TERM = re.compile(r'^\s*([A-Za-z.]+)\s+eq\s+"([^"]*)"\s*$')
+_FILTER_TERM = re.compile(r'^\s*([A-Za-z.]+)\s+(eq|sw)\s+"([^"]*)"\s*$')
 
 
 def _event_matches(event: LogEvent, expression: str | None) -> bool:
@@ -113,10 +113,12 @@ def _event_matches(event: LogEvent, expression: str | None) -> bool:
     for term in re.split(r"\s+and\s+", expression.strip()):
         match = _FILTER_TERM.match(term)
         if match is None:
-            raise ValueError(f'FakeGateway supports only `field eq "value"` terms joined by and: {term!r}')
-        name, value = match.groups()
+            raise ValueError(f'FakeGateway supports only `field eq|sw "value"` terms joined by and: {term!r}')
+        name, op, value = match.groups()
+        if op == "sw" and name != "eventType":
+            raise ValueError(f"FakeGateway supports sw only on eventType, not {name!r}")
         if name == "eventType":
-            ok = event.event_type == value
+            ok = event.event_type.startswith(value) if op == "sw" else event.event_type == value
         elif name == "outcome.result":
             ok = event.result == value
         elif name == "target.id":

@@ -1,13 +1,14 @@
 """The values of the `tasks` job: a failed assignment, a retry outcome, and small pure helpers.
 
-Okta has no public Tasks API (reference/okta-api.md §1.7). A failed push shows in two places; we read both:
+Okta has no public Tasks API (docs/okta-behaviour.md, "Retrying failed provisioning"). A failed push shows in
+two places; we read both:
 
-* the app user, ``syncState: ERROR`` (okta-api.md §1.5) — authoritative for "is it still failing";
-* the System Log event of the push, ``outcome.result: FAILURE`` (okta-api.md §1.6) — the only place that says
-  *which* operation failed, *when*, and *why*. Its ``outcome.reason`` is the Tasks page's two-part message:
-  "The first half of the message is an Okta error message. The second half (following the semicolon) is the
-  error code or message provided by the third-party service provider" (Okta help, "Troubleshoot provisioning",
-  cited in okta-api.md §1.6). Reasons may exceed the schema's 255 characters; the gateway keeps them whole.
+* the app user, ``syncState: ERROR`` — authoritative for "is it still failing";
+* the System Log events of the push, ``outcome.result: FAILURE`` — the only place that says *which* operation
+  failed, *when*, and *why* (docs/okta-behaviour.md, "System Log and provisioning events"). ``outcome.reason``
+  is the Tasks page's message, ``<Okta error message>: <third-party error message>`` (Okta help, "Troubleshoot
+  provisioning"); it may be null (a ``.sync`` failure), may contain ``"; "`` inside Okta's own words, and may
+  exceed the schema's 255 characters: the gateway keeps it whole.
 """
 
 from __future__ import annotations
@@ -17,11 +18,16 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-# System Log event type -> the operation it pushes (okta-api.md §1.6; scim-and-peers.md §3 "failure signals").
-OPERATIONS: dict[str, str] = {
+# System Log event type -> the operation it pushes (docs/okta-behaviour.md, "System Log and provisioning
+# events"). ``verify_exists`` is the look-up Okta runs before it creates a user ("Error while verifying if
+# user … exists" is a create failure); ``sync`` ("Sync user in external application") names no operation of
+# its own, and its failures may carry no reason.
+OPERATIONS: dict[str, str | None] = {
     "application.provision.user.push": "create",
+    "application.provision.user.verify_exists": "create",
     "application.provision.user.push_profile": "update",
     "application.provision.user.deactivate": "deactivate",
+    "application.provision.user.sync": None,
 }
 # Written by Okta when an app user goes away (unassigned directly, or the last assigning group removed): a
 # create/update failure of that user is moot from then on.
@@ -31,16 +37,25 @@ EVENT_TYPES: tuple[str, ...] = (*OPERATIONS, MEMBERSHIP_REMOVE)
 CREATE, UPDATE, DEACTIVATE = "create", "update", "deactivate"
 
 
-def split_reason(reason: str | None) -> tuple[str | None, str | None]:
-    """Okta's message and the target's message: the reason split at the first ``"; "``.
+# What Okta puts before the target's own words in a failure reason ("…: Bad Request. Errors reported by remote
+# server: Request is unparsable…"; docs/okta-behaviour.md, "System Log and provisioning events").
+REMOTE_MARKER = "Errors reported by remote server:"
 
-    A reason without the separator is all Okta's (e.g. "Could not connect" style failures raised by Okta
-    itself); an empty reason is (None, None).
+
+def split_reason(reason: str | None) -> tuple[str | None, str | None]:
+    """Okta's part and the target's part of a failure reason.
+
+    The target's part is what follows ``Errors reported by remote server:`` and nothing else: Okta's own
+    messages contain ``"; "`` ("…were invalid; please check your configuration") and ``": "``, so no other
+    separator tells the parts apart. Without the marker the whole reason is Okta's. An empty or null reason
+    is (None, None); the full reason is always kept beside the parts.
     """
     if not reason or not reason.strip():
         return None, None
-    okta, sep, target = reason.partition("; ")
-    return okta.strip() or None, (target.strip() or None) if sep else None
+    okta, marker, target = reason.partition(REMOTE_MARKER)
+    if not marker:
+        return reason.strip(), None
+    return okta.strip() or None, target.strip() or None
 
 
 def iso(moment: datetime) -> str:

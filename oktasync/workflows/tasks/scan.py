@@ -2,25 +2,32 @@
 
 Two modes, chosen per run (docs/tasks.md "Cost"):
 
-* **full** — every app user at the maximum page size (``list_app_users``: 500 per page, okta-api.md §1.5) and
-  keep those with ``syncState: ERROR``; the System Log tells operation, time and reason. Used on the first
-  run, when the last full scan is older than ``full_scan_interval``, on ``--full-scan``, and whenever the
-  incremental path would need more single reads than a full scan costs.
+* **full** — every app user at the maximum page size (``list_app_users``: 500 per page) and keep those with
+  ``syncState: ERROR``; the System Log tells operation, time and reason. Used on the first run, when the last
+  full scan is older than ``full_scan_interval``, on ``--full-scan``, whenever the incremental path would
+  need more single reads than a full scan costs, and when an event names no Okta user (below).
 * **incremental** — only the System Log events since the cursor: a failure event adds the user (one
   ``get_app_user`` to confirm ``ERROR`` and read login/email/scope), a later success, removal or deactivation
   of that user resolves it. An app of 50,000 users costs ~100 app-user pages per full scan; an incremental
-  run costs one log page plus one read per *new* failure.
+  run costs a log page or two plus one read per *new* failure.
 
-The log query is bounded (``since``..``until``, okta-api.md §1.6): bounded queries end, polling queries never
-do. Consecutive windows overlap by ``OVERLAP`` and events are de-duplicated by uuid, because Okta says events
-may reach the log late ("Not all events for the specified time range may be present— events may be delayed",
-System Log API reference, bounded requests).
+**Who an event is about.** A provisioning event's ``AppUser`` target carries the app user's own id (``0ua…``),
+which no API takes; the Okta user id (``00u…``) is the ``User`` target's (docs/okta-behaviour.md, "System Log
+and provisioning events"). Everything here is keyed by the ``User`` target. An event without one is matched
+to an app user by the ``AppUser`` target's ``alternateId`` (the app username, ``credentials.userName``) on a
+full scan; what still matches nobody is reported in the run's notes, never dropped silently.
+
+The log query is bounded (``since``..``until``): bounded queries end, polling queries never do. Consecutive
+windows overlap by ``OVERLAP`` and events are de-duplicated by uuid, because Okta says events may reach the
+log late ("Not all events for the specified time range may be present— events may be delayed", System Log
+API reference, bounded requests).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,19 +56,24 @@ log = logging.getLogger("oktasync.tasks")
 NULL_PROGRESS: Progress = NullProgress()
 
 OVERLAP = timedelta(minutes=2)
-APP_USER_PAGE = 500  # list_app_users page size (okta-api.md §1.5: limit 1..500)
+APP_USER_PAGE = 500  # list_app_users page size (the spec's limit for app users: 1..500)
+PROVISION_PREFIX = "application.provision.user."
 
 
 def log_filters(app_id: str) -> list[str]:
-    """One filter per event type, each ``target.id eq … and eventType eq …``.
+    """Two filters: the app's user-provisioning events (``eventType sw``) and its membership removals.
 
-    These are exactly the expressions the System Log API documents for ``filter`` (``eventType eq``,
-    ``target.id eq``, joined by ``and``; okta-api.md §1.6). A single ``target.id`` query would also return
-    every sign-in to the app, which on a 50,000-user app dwarfs the provisioning events. Both outcomes are
-    read on purpose: a later SUCCESS of the same user is how an incremental run sees a recovery without
-    reading every app user.
+    ``target.id eq``, ``eventType eq|sw`` joined by ``and`` are the System Log API's documented filter
+    expressions; Okta's own guide suggests ``eventType sw "application.provision."`` for provisioning events.
+    A single ``target.id`` query would also return every sign-in to the app, which on a 50,000-user app
+    dwarfs the provisioning events. Both outcomes are read on purpose: a later SUCCESS of the same user is how
+    an incremental run sees a recovery without reading every app user. Event types we do not act on (password
+    pushes, imports) are dropped by ``read_events``.
     """
-    return [f'target.id eq "{app_id}" and eventType eq "{t}"' for t in EVENT_TYPES]
+    return [
+        f'target.id eq "{app_id}" and eventType sw "{PROVISION_PREFIX}"',
+        f'target.id eq "{app_id}" and eventType eq "{MEMBERSHIP_REMOVE}"',
+    ]
 
 
 async def read_events(gateway: OktaGateway, app_id: str, since: str, until: str) -> list[LogEvent]:
@@ -78,16 +90,68 @@ async def read_events(gateway: OktaGateway, app_id: str, since: str, until: str)
     return sorted(kept.values(), key=lambda e: (parse_iso(e.published), e.event_type != MEMBERSHIP_REMOVE))
 
 
-def event_user(event: LogEvent) -> dict[str, Any] | None:
-    """The AppUser (else User) target of an event: Okta's user id, login (alternateId), display name."""
-    for kind in ("AppUser", "User"):
-        for target in event.targets:
-            if target.get("type") == kind and target.get("id"):
-                return target
+def _target(event: LogEvent, kind: str) -> dict[str, Any] | None:
+    for target in event.targets:
+        if target.get("type") == kind and target.get("id"):
+            return target
     return None
 
 
-def summarize(event: LogEvent, user: dict[str, Any]) -> dict[str, Any]:
+def event_user(event: LogEvent) -> dict[str, Any] | None:
+    """The event's ``User`` target: the Okta user id (``00u…``), login (``alternateId``), display name.
+
+    Never the ``AppUser`` target: its id is the app user's own (``0ua…``), which no API reads by.
+    """
+    return _target(event, "User")
+
+
+def event_app_user(event: LogEvent) -> dict[str, Any] | None:
+    """The event's ``AppUser`` target: the app user's own id and, as ``alternateId``, its app username."""
+    return _target(event, "AppUser")
+
+
+def describe_event(event: LogEvent) -> str:
+    """An event in a note: type, time and the app user it names (when it names no Okta user)."""
+    app_user = event_app_user(event) or {}
+    who = app_user.get("alternateId") or app_user.get("displayName") or app_user.get("id") or "nobody"
+    outcome = f" {event.result}" if event.result else ""
+    return f"{event.event_type}{outcome} at {event.published} for app user {who!r}"
+
+
+UserResolver = Callable[[LogEvent], str | None]
+
+
+def resolver_from(app_users: Iterable[AppUser], known: dict[str, Failure]) -> UserResolver:
+    """Find the Okta user of an event without a ``User`` target: its ``AppUser`` target's ``alternateId`` is
+    the app username (``credentials.userName``); a user no longer assigned may still be a known failure."""
+    by_name: dict[str, str] = {}
+    for failure in known.values():
+        for name in (failure.login, failure.email):
+            if name:
+                by_name.setdefault(name.lower(), failure.user_id)
+    for au in app_users:
+        for name in (au.user_name, au.login):
+            if name:
+                by_name[name.lower()] = au.id
+
+    def resolve(event: LogEvent) -> str | None:
+        user = event_user(event)
+        if user is not None:
+            return str(user["id"])
+        app_user = event_app_user(event) or {}
+        name = str(app_user.get("alternateId") or "").lower()
+        return by_name.get(name) if name else None
+
+    return resolve
+
+
+def by_user_target(event: LogEvent) -> str | None:
+    user = event_user(event)
+    return str(user["id"]) if user is not None else None
+
+
+def summarize(event: LogEvent, user: dict[str, Any] | None = None) -> dict[str, Any]:
+    user = user or event_user(event) or {}
     return {
         "uuid": event.uuid,
         "type": event.event_type,
@@ -101,11 +165,35 @@ def summarize(event: LogEvent, user: dict[str, Any]) -> dict[str, Any]:
 
 
 def _is_failure(summary: dict[str, Any] | None, *operations: str) -> bool:
-    return bool(
-        summary
-        and summary.get("result") == "FAILURE"
-        and summary.get("operation") in (operations or OPERATIONS.values())
-    )
+    """A provisioning failure (of one of ``operations``, when given). A failure that names no operation (a
+    ``.sync`` event) concerns an assigned user, so it counts as a create-or-update failure."""
+    if not summary or summary.get("result") != "FAILURE" or summary.get("type") not in OPERATIONS:
+        return False
+    if not operations:
+        return True
+    operation = summary.get("operation")
+    return operation in operations if operation else bool({CREATE, UPDATE} & set(operations))
+
+
+def merge_failure(earlier: dict[str, Any] | None, later: dict[str, Any]) -> dict[str, Any]:
+    """The failure ``later`` reports, with the reason and operation an ``earlier`` failure of the same user
+    (no success in between) gave when ``later`` has none: Okta logs a ``.sync`` failure with a null reason
+    beside the push event that carries it."""
+    if earlier is None or not _is_failure(earlier) or not _is_failure(later):
+        return later
+    merged = dict(later)
+    if not merged.get("reason"):
+        merged["reason"] = earlier.get("reason")
+    if not merged.get("operation"):
+        merged["operation"] = earlier.get("operation")
+    return merged
+
+
+def _infer_operation(app_user: AppUser | None, previous: Failure | None) -> str:
+    # A user never created on the target (no externalId) failed its create, one that was created an update.
+    if app_user is not None:
+        return CREATE if not app_user.external_id else UPDATE
+    return previous.operation if previous is not None else UPDATE
 
 
 def build_failure(
@@ -118,15 +206,15 @@ def build_failure(
 ) -> Failure:
     """One failure from what we know: the app user (if still assigned), its failure event, the last run."""
     if event and _is_failure(event):
-        operation, source = str(event["operation"]), "log"
+        source = "log" if event.get("operation") else "inferred"
+        operation = str(event.get("operation") or _infer_operation(app_user, previous))
         reason, failed_at, event_id = event.get("reason"), event.get("published"), event.get("uuid")
     elif previous is not None:
         operation, source = previous.operation, previous.operation_source
         reason, failed_at, event_id = previous.reason, previous.failed_at, previous.event_id
     else:
-        # No failure event in the window (older than the look-back, or log retention passed): a user never
-        # created on the target (no externalId) failed its create, one that was created failed an update.
-        operation = CREATE if app_user is not None and not app_user.external_id else UPDATE
+        # No failure event in the window (older than the look-back, or log retention passed).
+        operation = _infer_operation(app_user, None) if app_user is not None else UPDATE
         source, reason, event_id = "inferred", None, None
         failed_at = app_user.last_updated if app_user is not None else None
     okta, target = split_reason(reason)
@@ -224,6 +312,13 @@ async def attribute_groups(
     return out
 
 
+async def _list_app_users(gateway: OktaGateway, app_id: str, progress: Progress) -> list[AppUser]:
+    progress.start("tasks: reading app users")
+    app_users = await gateway.list_app_users(app_id)
+    progress.finish("tasks: reading app users")
+    return app_users
+
+
 async def scan(
     gateway: OktaGateway,
     app_id: str,
@@ -240,7 +335,7 @@ async def scan(
     stats = ScanStats()
     now_iso = iso(now)
     since_dt = parse_iso(state.cursor) - OVERLAP if state.cursor else now - lookback
-    since_dt = max(since_dt, now - timedelta(days=90))  # System Log retention (okta-api.md §1.6)
+    since_dt = max(since_dt, now - timedelta(days=90))  # System Log retention: 90 days
     stats.since, stats.until = iso(since_dt), now_iso
 
     progress.start("tasks: reading the System Log")
@@ -249,13 +344,28 @@ async def scan(
     fresh = [e for e in events if e.uuid not in state.seen_events]
     stats.events_read = len(fresh)
 
-    # Latest new event per user; remember failure events (reason, operation, when) until superseded.
+    previous = state.failures
+    # An event that names no Okta user is matched to an app user by its app username: that needs every app
+    # user, so such an event makes this run a full scan.
+    nameless = [e for e in fresh if event_user(e) is None]
+    app_users: list[AppUser] | None = None
+    resolve: UserResolver = by_user_target
+    if nameless:
+        app_users = await _list_app_users(gateway, app_id, progress)
+        resolve = resolver_from(app_users, previous)
+
+    # Latest new event per user; a failure keeps the reason and operation of the failure it follows.
     touched: dict[str, dict[str, Any]] = {}
     for event in fresh:
-        user = event_user(event)
-        if user is None:
+        uid = resolve(event)
+        if uid is None:
+            stats.notes.append(
+                f"{describe_event(event)} names no Okta user (no User target) and matches no app user; "
+                "see Dashboard > Tasks in the Admin Console"
+            )
             continue
-        touched[str(user["id"])] = summarize(event, user)
+        summary = summarize(event, event_user(event))
+        touched[uid] = merge_failure(touched.get(uid) or state.last_events.get(uid), summary)
     for uid, summary in touched.items():
         if _is_failure(summary):
             state.last_events[uid] = summary
@@ -265,13 +375,13 @@ async def scan(
     state.seen_events = {e.uuid: e.published for e in events if parse_iso(e.published) >= horizon}
     state.cursor = now_iso
 
-    previous = state.failures
     new_lookups = [
         uid for uid, s in touched.items() if _is_failure(s, CREATE, UPDATE) and uid not in previous
     ]
     lookup_budget = max(20, state.app_user_count // APP_USER_PAGE)
     full = (
         force_full
+        or app_users is not None
         or state.last_full_scan is None
         or now - parse_iso(state.last_full_scan) >= full_scan_interval
         or len(new_lookups) > lookup_budget
@@ -281,9 +391,8 @@ async def scan(
     unassigned: set[str] = set()
     if full:
         stats.mode = "full"
-        progress.start("tasks: reading app users")
-        app_users = await gateway.list_app_users(app_id)
-        progress.finish("tasks: reading app users")
+        if app_users is None:
+            app_users = await _list_app_users(gateway, app_id, progress)
         stats.app_users_read = len(app_users)
         by_id = {au.id: au for au in app_users}
         assigned = set(by_id)
