@@ -38,6 +38,19 @@ from oktasync.workflows.tasks import (
 )
 from oktasync.workflows.tasks.model import CANNOT_RETRY
 
+# How the report words each retry outcome: only "recovered" and "pushed again, failed again" say a push ran,
+# and both were read back.
+OUTCOME_WORDS = {
+    "recovered": "recovered",
+    "still_failing": "pushed again, failed again",
+    "not_taken": "NOT TAKEN (no new push followed the update)",
+    "not_settled": "push started, no result yet",
+    "cannot_retry": "cannot be retried by API",
+    "exhausted": "out of attempts",
+    "error": "the retry call failed",
+    "unassigned": "no longer assigned",
+}
+
 log = logging.getLogger("oktasync.tasks")
 
 
@@ -257,21 +270,19 @@ def _render(result: TasksResult) -> None:
             click.echo(f"      Okta:   {failure.okta_message}")
         if failure.target_message:
             click.echo(f"      Target: {failure.target_message}")
-    if result.retried:
-        if result.retries:
-            click.echo("Retry:")
+    if result.retried and result.retries:
+        counts = ", ".join(f"{n} {OUTCOME_WORDS.get(k, k)}" for k, n in result.retry_summary().items())
+        click.echo(f"Retry attempts, each read back: {counts}")
         for outcome in result.retries:
             who = outcome.login or outcome.user_id
-            if outcome.outcome == CANNOT_RETRY:
-                line = f"  {who}  {outcome.operation}: cannot be retried by API"
-            else:
-                line = f"  {who}  {outcome.operation}: {outcome.outcome.replace('_', ' ')}"
+            line = f"  {who}  {outcome.operation}: {OUTCOME_WORDS.get(outcome.outcome, outcome.outcome)}"
+            if outcome.outcome != CANNOT_RETRY:
                 line += f" (attempts {outcome.attempts})"
             click.echo(line)
             if outcome.detail:
                 click.echo(f"      {outcome.detail}")
-            if outcome.outcome == CANNOT_RETRY and outcome.console_url:
-                click.echo(f"      Admin Console: {outcome.console_url}")
+            if outcome.console_steps:
+                click.echo(f"      By hand: {outcome.console_steps}")
     for resolution in result.resolutions:
         click.echo(
             f"Resolved: {resolution.login or resolution.user_id} ({resolution.operation}) {resolution.how}"

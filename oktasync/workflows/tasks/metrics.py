@@ -29,6 +29,7 @@ class AppMetrics:
     notifications_failed_total: int
     last_success: float | None  # epoch seconds of the last run that completed
     api_calls: int
+    retry_not_taken_total: int = 0
 
 
 _METRICS: tuple[tuple[str, str, str], ...] = (
@@ -37,7 +38,12 @@ _METRICS: tuple[tuple[str, str, str], ...] = (
         "gauge",
         "Failed assignments (app users in ERROR, failed deactivations).",
     ),
-    ("oktasync_tasks_retried_total", "counter", "Retries triggered through the API, across runs."),
+    ("oktasync_tasks_retried_total", "counter", "Retry attempts made through the API, across runs."),
+    (
+        "oktasync_tasks_retry_not_taken_total",
+        "counter",
+        "Retry attempts that re-pushed nothing (no new push read back), across runs.",
+    ),
     ("oktasync_tasks_recovered_total", "counter", "Failed assignments that recovered, across runs."),
     ("oktasync_tasks_retry_exhausted", "gauge", "Users no longer retried: tasks.retry.max_attempts reached."),
     (
@@ -76,6 +82,7 @@ def render(apps: Iterable[AppMetrics]) -> str:
                 continue
             value: float | None = {
                 "oktasync_tasks_retried_total": m.retried_total,
+                "oktasync_tasks_retry_not_taken_total": m.retry_not_taken_total,
                 "oktasync_tasks_recovered_total": m.recovered_total,
                 "oktasync_tasks_retry_exhausted": m.retry_exhausted,
                 "oktasync_tasks_notifications_pending": m.notifications_pending,

@@ -176,13 +176,33 @@ class Failure:
         )
 
 
-# Retry outcomes (what `--retry` reports per user).
-RECOVERED = "recovered"
-STILL_FAILING = "still_failing"
-NOT_SETTLED = "not_settled"  # the push did not finish within settle_timeout_seconds
+# Retry outcomes (what `--retry` reports per user). Only RECOVERED and STILL_FAILING say a push ran again, and
+# each is read back (syncState, System Log), never taken from the update call's 2xx.
+RECOVERED = "recovered"  # read back: syncState SYNCHRONIZED
+STILL_FAILING = "still_failing"  # read back: a push ran again (SYNCING, or a new failure event) and failed
+NOT_TAKEN = "not_taken"  # no sign of a new push within the wait: the update did not re-push the user
+NOT_SETTLED = "not_settled"  # a push started (SYNCING seen) but did not finish within the wait
 CANNOT_RETRY = "cannot_retry"  # no public API operation re-triggers this push
 EXHAUSTED = "exhausted"  # tasks.retry.max_attempts reached; not retried again until the user recovers
 ERROR = "error"  # the retry call itself failed (API error); counted as an attempt
+# The outcomes after which a person must act in the Admin Console (the report gives them the steps).
+NEEDS_CONSOLE = (STILL_FAILING, NOT_TAKEN, NOT_SETTLED, CANNOT_RETRY, EXHAUSTED, ERROR)
+
+
+def console_steps(app_label: str, login: str | None, operation: str, console_url: str) -> str:
+    """Where a person retries one failed push by hand (docs/okta-behaviour.md, "Retrying failed
+    provisioning"): Dashboard > Tasks, and for a user never created, the app's Assignments tab."""
+    who = login or "the user"
+    steps = (
+        f"Admin Console > Dashboard > Tasks ({console_url}): open the failed assignments of app "
+        f"{app_label!r}, select {who} and click Retry Selected"
+    )
+    if operation == "create":
+        steps += (
+            f"; or Applications > {app_label} > Assignments: find {who} (red exclamation mark) and click "
+            "Provision User"
+        )
+    return steps
 
 
 @dataclass(frozen=True)
@@ -195,6 +215,7 @@ class RetryOutcome:
     detail: str | None = None
     console_url: str | None = None
     sync_state: str | None = None
+    console_steps: str | None = None  # what a person does in the Admin Console (outcomes in NEEDS_CONSOLE)
 
     @classmethod
     def of(
@@ -205,6 +226,7 @@ class RetryOutcome:
         detail: str | None = None,
         console_url: str | None = None,
         sync_state: str | None = None,
+        console_steps: str | None = None,
     ) -> RetryOutcome:
         """The outcome of retrying ``failure`` (its user, login and operation)."""
         return cls(
@@ -216,6 +238,7 @@ class RetryOutcome:
             detail,
             console_url,
             sync_state,
+            console_steps,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -226,6 +249,7 @@ class RetryOutcome:
             "attempts": self.attempts,
             "detail": self.detail,
             "console_url": self.console_url,
+            "console_steps": self.console_steps,
             "sync_state": self.sync_state,
         }
 

@@ -1,4 +1,5 @@
-"""Notifications: one message per new failure and per recovery, to Slack, a JSON webhook or Okta Workflows.
+"""Notifications: one message per new failure and per recovery (and one when Okta did not act on a retry),
+to Slack, a JSON webhook or Okta Workflows.
 
 Delivery is at-least-once through an outbox in the state dir: a message is queued (per target) in the same
 state write that records the failure as known, and leaves the outbox only after the target answered 2xx. A
@@ -101,6 +102,11 @@ def slack_text(event: str, body: dict[str, Any]) -> str:
             lines.append(f"Target: {reason['target']}")
         lines.append(f"Tasks: {body.get('console_url')}")
         return "\n".join(lines)
+    if event == "retry_not_taken":
+        return (
+            f":x: Okta did not re-push {who} in {where} after oktasync's retry ({body.get('operation')}); "
+            f"retry it by hand: {body.get('console_steps')}"
+        )
     return (
         f":white_check_mark: Okta provisioning {body.get('how')}: {who} in {where} "
         f"({body.get('operation')} no longer failing)."
@@ -130,6 +136,8 @@ def payload(kind: str, message: dict[str, Any]) -> dict[str, Any]:
             "targetMessage": reason.get("target"),
             "failedAt": body.get("failed_at"),
             "how": body.get("how"),
+            "detail": body.get("detail"),
+            "consoleSteps": body.get("console_steps"),
             "consoleUrl": body.get("console_url"),
             "at": body.get("at"),
         }

@@ -1,18 +1,19 @@
-"""Re-trigger failed pushes through public API operations only, then wait for each to settle.
+"""Attempt to re-trigger failed pushes through the public API, and prove each attempt by reading it back.
 
-What each operation can be retried with (sources in docs/tasks.md "How retries work"):
+What the API offers (docs/okta-behaviour.md, "Retrying failed provisioning"):
 
 * **create / update** — ``POST /api/v1/apps/{appId}/users/{userId}`` (``updateApplicationUser``) with the app
-  user's *current* profile. Updating an app user's profile is a profile change Okta pushes to the target when
-  *Update User Attributes* is on; for a user never created on the target (no ``externalId``) Okta's pending
-  create runs again. ⚠ Okta does not document "re-POSTing an unchanged profile causes a push"; the emulator
-  models it that way and we prove every retry by polling ``syncState`` and reading the System Log, never by
-  the 2xx.
-* **unassign + reassign** — never: for a GROUP-scoped user Okta answers 403 ``E0000046`` (DESIGN.md §6), and
-  for a direct user, with *Deactivate Users* on, the unassign deactivates the account in the target first
-  (okta-api.md §1.4). The gateway offers no such operation on purpose.
+  user's *current* profile. Nothing public says that this re-pushes a user in ``syncState: ERROR``: Okta's
+  own remedy is Dashboard > Tasks > Retry Selected in the Admin Console (no public Tasks API). So the POST is
+  only an *attempt*. Its effect is read back within ``settle_timeout`` (paced polls of ``syncState``, and the
+  System Log): ``SYNCHRONIZED`` is a recovery; ``SYNCING`` seen, or a new failure event, then ``ERROR`` is a
+  push that ran and failed again; no sign of a new push at all is ``not_taken``, reported with the console
+  steps. A 2xx alone never counts as "retried".
+* **unassign + reassign** — never: for a GROUP-scoped user Okta answers 403 ``E0000046``, and for a direct
+  user, with *Deactivate Users* on, the unassign deactivates the account in the target first. The gateway
+  offers no such operation on purpose.
 * **deactivate** — cannot be retried by API: the app user is already gone (so there is nothing to update) and
-  the Tasks page's *Retry* is Admin Console only; there is no public Tasks API (okta-api.md §1.7).
+  the Tasks page's *Retry* is Admin Console only.
 
 Attempts are counted per user across runs (``tasks.retry.max_attempts``) and saved *before* each write, so a
 run killed mid-retry still counts it; a user's count is cleared when the user recovers.
@@ -24,9 +25,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from oktasync.errors import OktaApiError
+from oktasync.models import AppUser
 from oktasync.okta_gateway.base import OktaGateway
 from oktasync.workflows.progress import Progress
 from oktasync.workflows.tasks.model import (
@@ -34,14 +38,25 @@ from oktasync.workflows.tasks.model import (
     DEACTIVATE,
     ERROR,
     EXHAUSTED,
+    NEEDS_CONSOLE,
     NOT_SETTLED,
+    NOT_TAKEN,
+    OPERATIONS,
     RECOVERED,
     STILL_FAILING,
     Failure,
     RetryOutcome,
+    console_steps,
     iso,
 )
-from oktasync.workflows.tasks.scan import NULL_PROGRESS, event_user, read_events, summarize
+from oktasync.workflows.tasks.scan import (
+    NULL_PROGRESS,
+    event_app_user,
+    event_user,
+    merge_failure,
+    read_events,
+    summarize,
+)
 from oktasync.workflows.tasks.state import TasksState
 
 log = logging.getLogger("oktasync.tasks")
@@ -56,6 +71,24 @@ DEACTIVATE_WHY = (
 )
 
 
+@dataclass
+class _Attempt:
+    """One user whose push we tried to re-trigger, and what we have seen of it since."""
+
+    failure: Failure
+    user_name: str | None  # credentials.userName: matches the AppUser target of an event without a User
+    push_seen: bool = False  # syncState SYNCING (a push in flight) seen after the attempt
+    events: list[dict[str, Any]] = field(default_factory=list)  # this user's push events since
+
+
+@dataclass(frozen=True)
+class RetryContext:
+    """What the outcomes need to name: the app and where its Tasks page is."""
+
+    app_label: str
+    console_url: str
+
+
 async def retry_failures(
     gateway: OktaGateway,
     app_id: str,
@@ -64,153 +97,199 @@ async def retry_failures(
     *,
     max_attempts: int,
     settle_timeout: float,
-    console_url: str,
+    context: RetryContext,
     save: Callable[[], None],
     poll_interval: float = 1.0,
     sleep: Sleep = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
     wallclock: Callable[[], datetime] = lambda: datetime.now(UTC),
     progress: Progress = NULL_PROGRESS,
-) -> tuple[list[RetryOutcome], dict[str, dict[str, object]]]:
-    """Retry every failure that may be retried; return the outcome per user and the fresh failure events
+) -> tuple[list[RetryOutcome], dict[str, dict[str, Any]]]:
+    """Attempt every failure that may be retried; return the outcome per user and the fresh failure events
     (user id -> event summary) read while settling, so the report shows the latest reason."""
     outcomes: dict[str, RetryOutcome] = {}
-    pending: dict[str, Failure] = {}
-    seen_syncing: set[str] = set()
-    started = wallclock()
+
+    def settle(failure: Failure, kind: str, detail: str | None = None, sync_state: str | None = None) -> None:
+        steps = (
+            console_steps(context.app_label, failure.login, failure.operation, context.console_url)
+            if kind in NEEDS_CONSOLE
+            else None
+        )
+        outcomes[failure.user_id] = RetryOutcome.of(
+            failure,
+            kind,
+            state.attempt_count(failure.user_id),
+            detail,
+            context.console_url if steps else None,
+            sync_state,
+            steps,
+        )
+
+    candidates: list[Failure] = []
     for failure in failures:
-        uid = failure.user_id
-        done = state.attempt_count(uid)
+        done = state.attempt_count(failure.user_id)
         if failure.operation == DEACTIVATE:
-            outcomes[uid] = RetryOutcome.of(failure, CANNOT_RETRY, done, DEACTIVATE_WHY, console_url)
-            continue
-        if done >= max_attempts:
-            outcomes[uid] = RetryOutcome.of(
+            settle(failure, CANNOT_RETRY, DEACTIVATE_WHY)
+        elif done >= max_attempts:
+            settle(
                 failure,
                 EXHAUSTED,
-                done,
-                f"not retried: {done} attempt(s) already made (tasks.retry.max_attempts = {max_attempts}); "
-                "fix the cause, then retry in the Admin Console or raise max_attempts",
-                console_url,
+                f"not retried: {done} attempt(s) already made (tasks.retry.max_attempts = {max_attempts})",
                 failure.sync_state,
             )
-            continue
-        pending[uid] = failure
+        else:
+            candidates.append(failure)
 
-    progress.start("tasks: retrying", total=len(pending))
-    for uid, failure in list(pending.items()):
+    started = wallclock()
+    attempts = await _attempt_all(gateway, app_id, candidates, state, save, settle, wallclock, progress)
+    if attempts:
+        progress.note(f"reading back {len(attempts)} attempt(s), for up to {settle_timeout:g}s")
+    await _read_back(
+        gateway, app_id, attempts, started, settle, settle_timeout, poll_interval, sleep, clock, wallclock
+    )
+
+    fresh: dict[str, dict[str, Any]] = {}
+    for uid, attempt in attempts.items():
+        latest: dict[str, Any] | None = None
+        for event in attempt.events:  # a failure keeps the reason of the failure it follows
+            latest = merge_failure(latest, event) if event.get("result") == "FAILURE" else None
+        if latest is not None and outcomes[uid].outcome in (STILL_FAILING, NOT_SETTLED):
+            fresh[uid] = latest
+    ordered = [outcomes[f.user_id] for f in failures if f.user_id in outcomes]
+    return ordered, fresh
+
+
+async def _attempt_all(
+    gateway: OktaGateway,
+    app_id: str,
+    candidates: list[Failure],
+    state: TasksState,
+    save: Callable[[], None],
+    settle: Callable[..., None],
+    wallclock: Callable[[], datetime],
+    progress: Progress,
+) -> dict[str, _Attempt]:
+    """POST each candidate's current profile (counting the attempt first); the users now awaiting proof."""
+    attempts: dict[str, _Attempt] = {}
+    progress.start("tasks: retrying", total=len(candidates))
+    for failure in candidates:
+        uid = failure.user_id
         current = await gateway.get_app_user(app_id, uid)
         if current is None:
-            outcomes[uid] = RetryOutcome.of(
-                failure,
-                UNASSIGNED,
-                state.attempt_count(uid),
-                "no longer assigned to the app",
-            )
-            del pending[uid]
+            settle(failure, UNASSIGNED, "no longer assigned to the app")
             continue
+        attempt = _Attempt(failure, current.user_name)
+        attempts[uid] = attempt
         if current.sync_state != "ERROR":
-            # Already being pushed again (or pushed) since the scan: just wait for it, no attempt spent.
-            seen_syncing.add(uid)
+            # Already being pushed again (or pushed) since the scan: read it back, no attempt spent.
+            attempt.push_seen = current.sync_state == "SYNCING"
             continue
-        count = state.attempt_count(uid) + 1
-        state.attempts[uid] = {"count": count, "last": iso(wallclock()), "operation": failure.operation}
+        state.attempts[uid] = {
+            "count": state.attempt_count(uid) + 1,
+            "last": iso(wallclock()),
+            "operation": failure.operation,
+        }
         state.bump("retried_total")
         save()  # the attempt is on disk before the write it counts
         try:
             updated = await gateway.update_app_user(app_id, uid, dict(current.profile))
         except OktaApiError as error:
-            outcomes[uid] = RetryOutcome.of(
-                failure,
-                ERROR,
-                count,
-                f"the retry call failed: {error.message}",
-                console_url,
-            )
-            del pending[uid]
+            settle(failure, ERROR, f"the retry call failed: {error.message}")
+            del attempts[uid]
             continue
-        if updated.sync_state == "SYNCING":
-            seen_syncing.add(uid)
+        attempt.push_seen = updated.sync_state == "SYNCING"
         progress.advance("tasks: retrying")
     progress.finish("tasks: retrying")
+    return attempts
 
-    fresh: dict[str, dict[str, object]] = {}
+
+async def _read_back(
+    gateway: OktaGateway,
+    app_id: str,
+    attempts: dict[str, _Attempt],
+    started: datetime,
+    settle: Callable[..., None],
+    settle_timeout: float,
+    poll_interval: float,
+    sleep: Sleep,
+    clock: Callable[[], float],
+    wallclock: Callable[[], datetime],
+) -> None:
+    """Poll each attempted user (paced, bounded by ``settle_timeout``) until its outcome is proven."""
+    pending = dict(attempts)
     deadline = clock() + settle_timeout
-    if pending:
-        progress.note(f"waiting up to {settle_timeout:g}s for {len(pending)} push(es) to settle")
     while pending:
-        unsettled_error: list[str] = []
-        for uid in list(pending):
-            if uid in outcomes:
-                pending.pop(uid)
-                continue
-            au = await gateway.get_app_user(app_id, uid)
-            failure = pending[uid]
-            count = state.attempt_count(uid)
-            if au is None:
-                outcomes[uid] = RetryOutcome.of(failure, UNASSIGNED, count, "no longer assigned to the app")
-            elif au.sync_state == "SYNCHRONIZED":
-                outcomes[uid] = RetryOutcome.of(failure, RECOVERED, count, sync_state=au.sync_state)
-            elif au.sync_state == "SYNCING":
-                seen_syncing.add(uid)
-                continue
-            elif au.sync_state == "ERROR" and uid in seen_syncing:
-                outcomes[uid] = RetryOutcome.of(
-                    failure,
-                    STILL_FAILING,
-                    count,
-                    "the push failed again",
-                    console_url,
-                    au.sync_state,
-                )
-            elif au.sync_state == "ERROR":
-                unsettled_error.append(uid)  # no SYNCING seen: did the push run yet? the log tells
-                continue
-            else:
-                outcomes[uid] = RetryOutcome.of(
-                    failure,
-                    STILL_FAILING,
-                    count,
-                    f"syncState is {au.sync_state} (is provisioning switched on?)",
-                    console_url,
-                    au.sync_state,
-                )
-            pending.pop(uid)
-        if unsettled_error:
-            for event in await read_events(gateway, app_id, iso(started), iso(wallclock())):
-                user = event_user(event)
-                if user and str(user["id"]) in unsettled_error and event.result == "FAILURE":
-                    uid = str(user["id"])
-                    failure = pending.pop(uid)
-                    outcomes[uid] = RetryOutcome.of(
-                        failure,
-                        STILL_FAILING,
-                        state.attempt_count(uid),
-                        "the push failed again",
-                        console_url,
-                        "ERROR",
-                    )
-        if not pending:
-            break
+        await _collect_events(gateway, app_id, attempts, started, wallclock)
+        for uid, attempt in list(pending.items()):
+            current = await gateway.get_app_user(app_id, uid)
+            if _judge(attempt, current, settle):
+                del pending[uid]
         remaining = deadline - clock()
-        if remaining <= 0:
-            for uid, failure in pending.items():
-                outcomes[uid] = RetryOutcome.of(
-                    failure,
-                    NOT_SETTLED,
-                    state.attempt_count(uid),
-                    f"no result within {settle_timeout:g}s (tasks.retry.settle_timeout_seconds); "
-                    "the next run reads the outcome from the System Log",
-                    console_url,
-                )
+        if not pending or remaining <= 0:
             break
         await sleep(min(poll_interval, remaining))
+    for attempt in pending.values():
+        if attempt.push_seen:
+            settle(
+                attempt.failure,
+                NOT_SETTLED,
+                f"a push started but had no result within {settle_timeout:g}s "
+                "(tasks.retry.settle_timeout_seconds); the next run reads its outcome",
+                "SYNCING",
+            )
+        else:
+            settle(
+                attempt.failure,
+                NOT_TAKEN,
+                "the profile update did not re-push the user: syncState stayed ERROR and the System Log "
+                f"shows no new push within {settle_timeout:g}s. Retry it in the Admin Console.",
+                "ERROR",
+            )
 
-    still = [uid for uid, o in outcomes.items() if o.outcome in (STILL_FAILING, NOT_SETTLED)]
-    if still:
-        for event in await read_events(gateway, app_id, iso(started), iso(wallclock())):
-            user = event_user(event)
-            if user and str(user["id"]) in still:
-                fresh[str(user["id"])] = summarize(event, user)
-    ordered = [outcomes[f.user_id] for f in failures if f.user_id in outcomes]
-    return ordered, fresh
+
+def _judge(attempt: _Attempt, current: AppUser | None, settle: Callable[..., None]) -> bool:
+    """Settle ``attempt`` if what we read proves its outcome; False while it is still open."""
+    failure = attempt.failure
+    if current is None:
+        settle(failure, UNASSIGNED, "no longer assigned to the app")
+        return True
+    state = current.sync_state
+    if state == "SYNCHRONIZED":
+        settle(failure, RECOVERED, sync_state=state)
+        return True
+    if state == "SYNCING":
+        attempt.push_seen = True
+        return False
+    failed_again = any(e.get("result") == "FAILURE" for e in attempt.events)
+    if state == "ERROR" and (attempt.push_seen or failed_again):
+        settle(failure, STILL_FAILING, "a push ran again and failed", state)
+        return True
+    if state not in ("ERROR", None):
+        settle(failure, STILL_FAILING, f"syncState is {state} (is provisioning switched on?)", state)
+        return True
+    return False  # ERROR and no sign of a push yet: wait (bounded) for one
+
+
+async def _collect_events(
+    gateway: OktaGateway,
+    app_id: str,
+    attempts: dict[str, _Attempt],
+    started: datetime,
+    wallclock: Callable[[], datetime],
+) -> None:
+    """Attach each attempted user's push events since the first attempt (by ``User`` target, else by the
+    ``AppUser`` target's app username)."""
+    by_name = {a.user_name.lower(): uid for uid, a in attempts.items() if a.user_name}
+    for attempt in attempts.values():
+        attempt.events.clear()
+    for event in await read_events(gateway, app_id, iso(started), iso(wallclock())):
+        if event.event_type not in OPERATIONS:
+            continue
+        user = event_user(event)
+        if user is not None:
+            uid: str | None = str(user["id"])
+        else:
+            name = str((event_app_user(event) or {}).get("alternateId") or "").lower()
+            uid = by_name.get(name)
+        if uid in attempts:
+            attempts[uid].events.append(summarize(event, user))

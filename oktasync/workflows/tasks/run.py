@@ -24,6 +24,7 @@ from oktasync.workflows.tasks.metrics import AppMetrics
 from oktasync.workflows.tasks.model import (
     DEACTIVATE,
     ERROR,
+    NOT_TAKEN,
     RECOVERED,
     Failure,
     Resolution,
@@ -33,7 +34,7 @@ from oktasync.workflows.tasks.model import (
     split_reason,
 )
 from oktasync.workflows.tasks.notify import DeliveryFailure, Notifier, deliver, detect_kind, new_message
-from oktasync.workflows.tasks.retry import UNASSIGNED, Sleep, retry_failures
+from oktasync.workflows.tasks.retry import UNASSIGNED, RetryContext, Sleep, retry_failures
 from oktasync.workflows.tasks.scan import NULL_PROGRESS, scan
 from oktasync.workflows.tasks.state import LOCK_FILE, TasksState, load_state, save_state
 
@@ -76,6 +77,14 @@ class TasksResult:
     def retry_errors(self) -> tuple[RetryOutcome, ...]:
         return tuple(r for r in self.retries if r.outcome == ERROR)
 
+    def retry_summary(self) -> dict[str, int]:
+        """How many retries ended in each outcome (``recovered`` and ``still_failing`` are read back; an
+        attempt with no sign of a new push is ``not_taken``)."""
+        counts: dict[str, int] = {}
+        for outcome in self.retries:
+            counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
+        return counts
+
     def exit_code(self, detailed: bool = False) -> int:
         """1 when retries are exhausted or a retry call failed (with --retry); else 2 while failures remain
         (with --detailed-exitcode); else 0. DESIGN.md §3."""
@@ -102,6 +111,7 @@ class TasksResult:
             ],
             "resolved": [r.to_dict() for r in self.resolutions],
             "retry": [r.to_dict() for r in self.retries] if self.retried else None,
+            "retry_summary": self.retry_summary() if self.retried else None,
             "dismissed": list(self.dismissed),
             "notifications": {
                 "delivered": self.notifications_delivered,
@@ -158,6 +168,36 @@ def _resolution_body(config: TenantConfig, app: App, resolution: Resolution) -> 
         "how": resolution.how,
         "at": resolution.at,
     }
+
+
+def _not_taken_body(config: TenantConfig, app: App, outcome: RetryOutcome, at: str) -> dict[str, Any]:
+    return {
+        "tenant": config.tenant,
+        "app": {"id": app.id, "label": app.label},
+        "user": {"id": outcome.user_id, "login": outcome.login},
+        "operation": outcome.operation,
+        "outcome": outcome.outcome,
+        "detail": outcome.detail,
+        "console_steps": outcome.console_steps,
+        "console_url": outcome.console_url,
+        "at": at,
+    }
+
+
+def _first_not_taken(
+    retries: list[RetryOutcome], state: TasksState, current: dict[str, Failure]
+) -> list[RetryOutcome]:
+    """The ``not_taken`` retries to announce: once per user until it recovers (a later attempt that does not
+    take either is counted, not announced again)."""
+    news = []
+    for outcome in retries:
+        record = state.attempts.get(outcome.user_id)
+        if outcome.outcome != NOT_TAKEN or outcome.user_id not in current or record is None:
+            continue
+        if not record.get("not_taken_announced"):
+            record["not_taken_announced"] = True
+            news.append(outcome)
+    return news
 
 
 def _matches(failure: Failure, ref: str) -> bool:
@@ -239,7 +279,7 @@ async def run_tasks(
             state,
             max_attempts=config.tasks.retry.max_attempts,
             settle_timeout=config.tasks.retry.settle_timeout_seconds,
-            console_url=console,
+            context=RetryContext(app.label, console),
             save=save,
             poll_interval=options.poll_interval,
             sleep=sleep,
@@ -256,20 +296,23 @@ async def run_tasks(
                     resolutions.append(Resolution(uid, old.login, old.operation, how, iso(now())))
                 state.last_events.pop(uid, None)
         for uid, event in fresh.items():
-            if uid in current and event.get("result") == "FAILURE" and event.get("operation"):
+            if uid in current and event.get("result") == "FAILURE":
                 state.last_events[uid] = event
-                okta, target = split_reason(event.get("reason"))  # type: ignore[arg-type]
+                okta, target = split_reason(event.get("reason"))
+                known = current[uid]
                 current[uid] = replace(
-                    current[uid],
-                    operation=str(event["operation"]),
-                    operation_source="log",
-                    failed_at=event.get("published"),  # type: ignore[arg-type]
-                    reason=event.get("reason"),  # type: ignore[arg-type]
+                    known,
+                    operation=str(event.get("operation") or known.operation),
+                    operation_source="log" if event.get("operation") else known.operation_source,
+                    failed_at=event.get("published"),
+                    reason=event.get("reason"),
                     okta_message=okta,
                     target_message=target,
-                    event_id=event.get("uuid"),  # type: ignore[arg-type]
-                    sync_state="ERROR" if current[uid].operation != DEACTIVATE else None,
+                    event_id=event.get("uuid"),
+                    sync_state="ERROR" if known.operation != DEACTIVATE else None,
                 )
+        not_taken = [r for r in retries if r.outcome == NOT_TAKEN]
+        state.bump("retry_not_taken_total", len(not_taken))
 
     # A user who no longer fails starts again from zero attempts next time.
     for uid in list(state.attempts):
@@ -286,10 +329,14 @@ async def run_tasks(
     # makes them known: exactly once per target, whatever happens to the delivery.
     notifiers = notifiers_for(config, options.notify_urls)
     new_failures = tuple(uid for uid in sorted(current) if uid not in previous)
+    not_taken_news = _first_not_taken(retries, state, current)
     for notifier in notifiers:
         for uid in new_failures:
             body = _failure_body(config, app, current[uid], console, at)
             state.outbox.append(new_message("failure", body, notifier.id))
+        for outcome in not_taken_news:
+            body = _not_taken_body(config, app, outcome, at)
+            state.outbox.append(new_message("retry_not_taken", body, notifier.id))
         for resolution in resolutions:
             body = _resolution_body(config, app, resolution)
             state.outbox.append(new_message("recovery", body, notifier.id))
@@ -316,6 +363,7 @@ async def run_tasks(
         app_id=app.id,
         failed=by_op,
         retried_total=state.counters.get("retried_total", 0),
+        retry_not_taken_total=state.counters.get("retry_not_taken_total", 0),
         recovered_total=state.counters.get("recovered_total", 0),
         retry_exhausted=len(exhausted),
         notifications_pending=len(state.outbox),
