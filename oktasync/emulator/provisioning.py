@@ -1,22 +1,27 @@
 """The provisioning engine: pushes app users to the app's SCIM target over real HTTP, asynchronously.
 
-Okta's behaviour, per reference/scim-and-peers.md §2.2-§2.3 and okta-api.md §1.5-§1.6:
+Okta's behaviour (docs/emulator.md; evidence in docs/okta-behaviour.md):
 
-* create (``application.provision.user.push``):
+* create (``application.provision.user.push``): first the existence check (``…user.verify_exists``),
   ``GET /Users?filter=userName eq "<v>"&startIndex=1&count=100``; a hit is linked with a ``PUT`` of the
-  whole user, a miss is ``POST``ed. Success sets ``externalId`` (the SCIM id), ``PROVISIONED``,
-  ``SYNCHRONIZED`` and ``lastSync``.
+  whole user, a miss is ``POST``ed with Okta's ``password`` placeholder ("Okta sends the password parameter
+  in a create user request, even if password sync isn't enabled", developer.okta.com/docs/reference/scim/
+  scim-20/). Success sets ``externalId`` (the SCIM id),
+  ``PROVISIONED``, ``SYNCHRONIZED`` and ``lastSync``.
   The filter attribute is always ``userName``: Okta documents that with unique identifier ``email`` it sends
-  ``userName eq "<email>"`` (scim-and-peers.md §1.8), and scim2-server rejects ``email eq``. The value is the
-  app user's ``credentials.userName`` (the email for unique identifier ``email``, else the Okta login).
+  ``userName eq "<email>"``, and scim2-server rejects ``email eq``. The value is the app user's
+  ``credentials.userName`` (the email for unique identifier ``email``, else the Okta login).
 * profile update (``application.provision.user.push_profile``): ``GET /Users/{id}`` then ``PUT`` the
   whole user.
 * deactivation (``application.provision.user.deactivate``): ``GET`` then ``PUT`` with ``active: false``;
   AIW apps always PUT, never PATCH, and Okta never DELETEs.
 
-Every push writes one System Log event, SUCCESS or FAILURE. A failure's ``outcome.reason`` is Okta's two-part
-message ``"<Okta message>; <target's message>"`` (the Tasks page format, okta-api.md §1.6), never truncated,
-and the app user is left ``syncState: ERROR`` (``STAGED`` if it was never created).
+Every push writes one System Log event, SUCCESS or FAILURE, whose targets are the ``AppUser`` (its own ``0ua``
+id), the ``AppInstance`` and the ``User`` (the Okta user id). A failure's ``outcome.reason`` is worded as Okta
+words it on the Tasks page, ``<Okta message>: <status phrase>. Errors reported by remote server: <target's
+message>``, never truncated; the failure of an assigned user is followed by an
+``application.provision.user.sync`` FAILURE whose reason is null, and the app user is left
+``syncState: ERROR``.
 
 Jobs are sharded by (app, user) over N worker queues, so one user's pushes stay in order.
 """
@@ -26,6 +31,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
+import string
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -41,19 +48,43 @@ SCIM_USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 _MAX_429_RETRIES = 3
 
 
+PUSH = "application.provision.user.push"
+VERIFY_EXISTS = "application.provision.user.verify_exists"
+PUSH_PROFILE = "application.provision.user.push_profile"
+DEACTIVATE = "application.provision.user.deactivate"
+SYNC = "application.provision.user.sync"
+DISPLAY_MESSAGES = {  # as Okta's System Log shows them
+    PUSH: "Push new user to external application",
+    VERIFY_EXISTS: "Verify user exists in external application",
+    PUSH_PROFILE: "Push users profile to external application",
+    DEACTIVATE: "Deactivate user in external application",
+    SYNC: "Sync user in external application",
+}
+
+
 class PushError(Exception):
-    """A push failed; ``okta`` is Okta's half of the reason, ``remote`` the target's half."""
+    """A push failed; ``okta`` is Okta's part of the reason, ``remote`` its account of the target's answer."""
 
     def __init__(self, okta: str, remote: str) -> None:
-        super().__init__(f"{okta}; {remote}")
+        super().__init__(f"{okta}: {remote}")
         self.okta = okta
         self.remote = remote
 
 
+def password_placeholder() -> str:
+    """A value for the ``password`` Okta puts in every SCIM create (a placeholder, not a credential)."""
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+
+
 def scim_user_body(
-    app_user: AppUser, user: User, *, active: bool, scim_id: str | None = None
+    app_user: AppUser,
+    user: User,
+    *,
+    active: bool,
+    scim_id: str | None = None,
+    password: str | None = None,
 ) -> dict[str, Any]:
-    """The Okta-shaped SCIM user (scim-and-peers.md §2.2); PUT bodies carry the id."""
+    """The Okta-shaped SCIM user; PUT bodies carry the id, the create (POST) body the password placeholder."""
     profile = app_user.profile
     given = profile.get("givenName") or user.profile.get("firstName") or ""
     family = profile.get("familyName") or user.profile.get("lastName") or ""
@@ -67,8 +98,10 @@ def scim_user_body(
         "locale": "en-US",
         "externalId": user.id,
         "groups": [],
-        "active": active,
     }
+    if password is not None:
+        body["password"] = password
+    body["active"] = active
     if scim_id is not None:
         body["id"] = scim_id
     return body
@@ -174,9 +207,11 @@ class ProvisioningEngine:
         name = user.display_name
         okta_msg = f"Automatic provisioning of user {name} to app {app.label} failed"
         try:
-            found = await self._lookup(
-                app, job_user=user, user_name=app_user.user_name, okta_msg=okta_msg, name=name
-            )
+            found = await self._lookup(app, job_user=user, user_name=app_user.user_name, okta_msg=okta_msg)
+        except PushError as exc:
+            self._failed(app, user, app_user, VERIFY_EXISTS, exc)
+            return
+        try:
             if found is not None:
                 body = scim_user_body(app_user, user, active=True, scim_id=found)
                 result = await self._call(
@@ -188,7 +223,7 @@ class ProvisioningEngine:
                     okta=f"{okta_msg}: Error while updating user {name}",
                 )
             else:
-                body = scim_user_body(app_user, user, active=True)
+                body = scim_user_body(app_user, user, active=True, password=password_placeholder())
                 result = await self._call(
                     app, user, "POST", "/Users", body, okta=f"{okta_msg}: Error while creating user {name}"
                 )
@@ -198,16 +233,7 @@ class ProvisioningEngine:
                     f"{okta_msg}: Error while creating user {name}", "Create new user returned empty user"
                 )
         except PushError as exc:
-            if app.users.get(user.id) is app_user:
-                app_user.sync_state = "ERROR"
-                app_user.last_updated = iso()
-            self._event(
-                app,
-                user,
-                "application.provision.user.push",
-                "Push new user to external application",
-                failure=exc,
-            )
+            self._failed(app, user, app_user, PUSH, exc)
             return
         now = iso()
         if app.users.get(user.id) is app_user:
@@ -217,16 +243,15 @@ class ProvisioningEngine:
             app_user.last_sync = now
             app_user.last_updated = now
             app_user.status_changed = now
-        self._event(app, user, "application.provision.user.push", "Push new user to external application")
+        self._event(app, user, PUSH, app_user.user_name)
 
     async def _push_profile(self, app: App, user: User, app_user: AppUser) -> None:
         if not app.profile_push_active:
             app_user.sync_state = "SYNCHRONIZED"
             return
-        name = user.display_name
         okta = (
-            f"Automatic profile push of user {name} to app {app.label} failed: "
-            f"Error while updating user {name}"
+            f"Automatic profile push of {user.display_name} to app {app.label} failed: "
+            f"Error while trying to push profile update for {app_user.user_name}"
         )
         ext = app_user.external_id
         try:
@@ -241,23 +266,21 @@ class ProvisioningEngine:
                 okta=okta,
             )
         except PushError as exc:
-            app_user.sync_state = "ERROR"
-            self._event(
-                app,
-                user,
-                "application.provision.user.push_profile",
-                "Push user's profile to external application",
-                failure=exc,
-            )
+            self._failed(app, user, app_user, PUSH_PROFILE, exc)
             return
         app_user.sync_state = "SYNCHRONIZED"
         app_user.last_sync = iso()
-        self._event(
-            app,
-            user,
-            "application.provision.user.push_profile",
-            "Push user's profile to external application",
-        )
+        self._event(app, user, PUSH_PROFILE, app_user.user_name)
+
+    def _failed(self, app: App, user: User, app_user: AppUser, event_type: str, error: PushError) -> None:
+        """An assigned user's push failed: ``ERROR``, the push's event with the reason, then the ``.sync``
+        failure Okta logs beside it, whose reason is null."""
+        if app.users.get(user.id) is not app_user:
+            return  # unassigned while the push ran: nothing is left to be in error
+        app_user.sync_state = "ERROR"
+        app_user.last_updated = iso()
+        self._event(app, user, event_type, app_user.user_name, failure=error)
+        self._event(app, user, SYNC, app_user.user_name, failure=error, null_reason=True)
 
     async def _deactivate(self, app: App, user: User, snapshot: dict[str, Any]) -> None:
         ext = snapshot.get("external_id")
@@ -285,21 +308,11 @@ class ProvisioningEngine:
                 okta=okta,
             )
         except PushError as exc:
-            self._event(
-                app,
-                user,
-                "application.provision.user.deactivate",
-                "Deactivate user in external application",
-                failure=exc,
-            )
+            self._event(app, user, DEACTIVATE, shadow.user_name, failure=exc)
             return
-        self._event(
-            app, user, "application.provision.user.deactivate", "Deactivate user in external application"
-        )
+        self._event(app, user, DEACTIVATE, shadow.user_name)
 
-    async def _lookup(
-        self, app: App, *, job_user: User, user_name: str, okta_msg: str, name: str
-    ) -> str | None:
+    async def _lookup(self, app: App, *, job_user: User, user_name: str, okta_msg: str) -> str | None:
         query = f'userName eq "{user_name}"'
         result = await self._call(
             app,
@@ -308,7 +321,7 @@ class ProvisioningEngine:
             "/Users",
             None,
             params={"filter": query, "startIndex": "1", "count": "100"},
-            okta=f"{okta_msg}: Error while looking up user {name}",
+            okta=f"{okta_msg}: Error while verifying if user {job_user.display_name} exists",
             not_found_ok=True,
         )
         if isinstance(result, dict):
@@ -350,6 +363,7 @@ class ProvisioningEngine:
             "path": path + (f"?filter={params['filter']}" if params and "filter" in params else ""),
             "userName": body.get("userName") if body else None,
             "active": body.get("active") if body else None,
+            "password_sent": bool(body and "password" in body),  # the placeholder's presence, never its value
             "status": None,
         }
         self.store.scim_calls.append(record)
@@ -384,14 +398,21 @@ class ProvisioningEngine:
         raise AssertionError("unreachable")
 
     def _event(
-        self, app: App, user: User, event_type: str, message: str, *, failure: PushError | None = None
+        self,
+        app: App,
+        user: User,
+        event_type: str,
+        user_name: str,
+        *,
+        failure: PushError | None = None,
+        null_reason: bool = False,
     ) -> None:
         event = self.store.log_event(
             event_type,
-            message,
-            targets=[self.store.app_user_target(app, user), self.store.app_target(app)],
+            DISPLAY_MESSAGES[event_type],
+            targets=self.store.app_user_targets(app, user, user_name),
             result="FAILURE" if failure else "SUCCESS",
-            reason=str(failure) if failure else None,
+            reason=str(failure) if failure and not null_reason else None,
         )
         for listener in self.listeners:
             listener(event)
@@ -409,8 +430,4 @@ def _remote_message(status: int, text: str) -> str:
             detail = str(doc["detail"])
     except ValueError:
         pass
-    return (
-        f"{phrase} ({status}). Errors reported by remote server: {detail}"
-        if detail
-        else f"{phrase} ({status})"
-    )
+    return f"{phrase}. Errors reported by remote server: {detail}" if detail else f"{phrase}."

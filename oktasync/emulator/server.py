@@ -979,7 +979,12 @@ class ApiRoutes:
         body = await read_json(request)
         if uid not in app.users:
             raise not_found(f"{uid} (AppUser)")
+        failed = app.users[uid].sync_state == "ERROR"
         app_user, jobs = self.store.update_app_user(app, uid, body)
+        if failed and not self.em.behaviour.retry_repushes_failed:
+            # Nothing public says a profile update re-pushes a failed user (Okta's remedy is Dashboard >
+            # Tasks > Retry): under this switch the profile is saved and the user stays in ERROR.
+            app_user.sync_state, jobs = "ERROR", []
         self.em.submit(jobs)
         return json_response(self.app_user_json(request, app, app_user, False))
 

@@ -29,6 +29,13 @@ _B62 = string.digits + string.ascii_uppercase + string.ascii_lowercase  # ASCII 
 JobKind = Literal["create", "profile", "deactivate"]
 
 
+def app_user_object_id(app_id: str, user_id: str) -> str:
+    """The app user's own id (``0ua`` + 17 characters), which System Log events carry in the ``AppUser``
+    target. The Apps API never shows it: an app user's ``id`` is the Okta user id."""
+    digest = uuid.uuid5(uuid.NAMESPACE_URL, f"okta-app-user:{app_id}:{user_id}").hex
+    return "0ua" + digest[:17]
+
+
 def iso(ts: float | None = None) -> str:
     """Okta's timestamp format: ``2024-05-01T12:00:00.000Z``."""
     moment = datetime.fromtimestamp(time.time() if ts is None else ts, UTC)
@@ -475,21 +482,21 @@ class Store:
         app.users[user.id] = app_user
         return app_user, jobs
 
-    def _membership_event(self, app: App, user: User, event_type: str) -> None:
+    def _membership_event(self, app: App, user: User, event_type: str, user_name: str | None = None) -> None:
         verb = "Add" if event_type.endswith(".add") else "Remove"
         self.log_event(
             event_type,
             f"{verb} user to application membership"
             if verb == "Add"
             else "Remove user's application membership",
-            targets=[self.app_user_target(app, user), self.app_target(app)],
+            targets=self.app_user_targets(app, user, user_name),
         )
 
     def _remove_app_user(self, app: App, user_id: str) -> list[Job]:
         app_user = app.users.pop(user_id)
         self.touch()
         user = self.users[user_id]
-        self._membership_event(app, user, "application.user_membership.remove")
+        self._membership_event(app, user, "application.user_membership.remove", app_user.user_name)
         if app.deactivation_active:
             # Okta sets active=false with a PUT on AIW apps; it never DELETEs (scim-and-peers.md §2.3).
             return [
@@ -674,8 +681,29 @@ class Store:
     def app_target(self, app: App) -> dict[str, Any]:
         return {"id": app.id, "type": "AppInstance", "alternateId": app.label, "displayName": app.label}
 
-    def app_user_target(self, app: App, user: User) -> dict[str, Any]:
-        return {"id": user.id, "type": "AppUser", "alternateId": user.login, "displayName": user.display_name}
+    def app_user_targets(self, app: App, user: User, user_name: str | None = None) -> list[dict[str, Any]]:
+        """The targets of an event about one app user, as Okta writes them (docs/okta-behaviour.md, "System
+        Log and provisioning events"): the ``AppUser`` (its own ``0ua`` id, the app username as
+        ``alternateId``), the ``AppInstance``, and the ``User`` (the Okta user id and login)."""
+        app_user = app.users.get(user.id)
+        name = user_name or (app_user.user_name if app_user is not None else None) or user.login
+        return [
+            {
+                "id": app_user_object_id(app.id, user.id),
+                "type": "AppUser",
+                "alternateId": name,
+                "displayName": user.display_name,
+                "detailEntry": None,
+            },
+            self.app_target(app),
+            {
+                "id": user.id,
+                "type": "User",
+                "alternateId": user.login,
+                "displayName": user.display_name,
+                "detailEntry": None,
+            },
+        ]
 
     def log_event(
         self,

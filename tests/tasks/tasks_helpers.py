@@ -74,6 +74,16 @@ def run_receiver() -> Iterator[Receiver]:
         thread.join(5)
 
 
+def real_targets(app_id: str, user_id: str, login: str) -> list[dict[str, Any]]:
+    """A provisioning event's targets as Okta writes them: the AppUser (its own ``0ua`` id, never the user
+    id), the AppInstance, the User (docs/okta-behaviour.md, "System Log and provisioning events")."""
+    return [
+        {"id": "0ua" + user_id[3:], "type": "AppUser", "alternateId": login, "displayName": login},
+        {"id": app_id, "type": "AppInstance", "alternateId": "Chronosphere"},
+        {"id": user_id, "type": "User", "alternateId": login, "displayName": login},
+    ]
+
+
 # Prometheus text exposition format 0.0.4, strictly: HELP/TYPE lines, then samples of declared metrics.
 _NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 _LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\\\|\\"|\\n)*"'

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tasks_helpers import Receiver, parse_prometheus
+from tasks_helpers import Receiver, parse_prometheus, real_targets
 
 from oktasync.config import TenantConfig, load_tenant
 from oktasync.errors import LockedError
@@ -29,9 +29,21 @@ from oktasync.workflows.tasks.model import iso
 from oktasync.workflows.tasks.notify import detect_kind
 from oktasync.workflows.tasks.state import load_state
 
-LONG_TARGET = "Bad Request (400). Errors reported by remote server: " + "x" * 300
+# Reasons shaped as Okta words them on the Tasks page (docs/okta-behaviour.md, "System Log and provisioning
+# events"): "<Okta message>: <status phrase>. Errors reported by remote server: <target's message>".
+LONG_TARGET = "x" * 300
 OKTA_CREATE = (
-    "Automatic provisioning of user Alice Example to app Chronosphere failed: Error while creating user"
+    "Automatic provisioning of user Alice Example to app Chronosphere failed: Error while creating user "
+    "Alice Example: Bad Request."
+)
+BOB_REASON = (
+    "Automatic profile push of Bob Example to app Chronosphere failed: Error while trying to push profile "
+    "update for bob@example.com: Conflict. Errors reported by remote server: userName is taken; pick another"
+)
+# An Okta-only reason with "; " inside Okta's own words (Okta help, "Troubleshoot provisioning").
+DAVE_REASON = (
+    "Automatic deactivation of user Dave Example in app Chronosphere failed: The credentials used to connect "
+    "to the API were invalid; please check your configuration"
 )
 
 
@@ -85,16 +97,17 @@ class Org:
         g.add_app_user(self.app.id, self.carol, scope="GROUP", external_id="scim-carol")
         self.base = datetime.now(UTC) - timedelta(hours=2)
         self.event(
-            "application.provision.user.push", self.alice, "FAILURE", f"{OKTA_CREATE}; {LONG_TARGET}", 0
+            "application.provision.user.push",
+            self.alice,
+            "FAILURE",
+            f"{OKTA_CREATE} Errors reported by remote server: {LONG_TARGET}",
+            0,
         )
-        self.event(
-            "application.provision.user.push_profile", self.bob, "FAILURE", "Okta says no; target says 409", 1
-        )
+        self.event("application.provision.user.sync", self.alice, "FAILURE", None, 0)  # null reason
+        self.event("application.provision.user.push_profile", self.bob, "FAILURE", BOB_REASON, 1)
         self.event("application.provision.user.push", self.carol, "SUCCESS", None, 2)
         self.event("application.user_membership.remove", self.dave, "SUCCESS", None, 3)
-        self.event(
-            "application.provision.user.deactivate", self.dave, "FAILURE", "Deactivation failed; 500", 3
-        )
+        self.event("application.provision.user.deactivate", self.dave, "FAILURE", DAVE_REASON, 3)
 
     def event(self, kind: str, user: str, result: str, reason: str | None, minutes: float) -> None:
         login = self.gw.users[user]["login"]
@@ -103,10 +116,7 @@ class Org:
             result=result,
             reason=reason,
             published=iso(self.base + timedelta(minutes=minutes)),
-            targets=[
-                {"id": user, "type": "AppUser", "alternateId": login, "displayName": login},
-                {"id": self.app.id, "type": "AppInstance", "alternateId": "Chronosphere"},
-            ],
+            targets=real_targets(self.app.id, user, login),
         )
 
     def set_sync(self, user: str, sync_state: str) -> None:
@@ -134,10 +144,18 @@ async def _no_sleep(_seconds: float) -> None:
 
 
 def test_split_reason_and_console_url() -> None:
-    assert split_reason("Okta part: detail; target part; with more") == (
-        "Okta part: detail",
-        "target part; with more",
+    # Okta's own examples: the target's part is only what follows the marker; "; " is no separator.
+    assert split_reason(BOB_REASON) == (
+        "Automatic profile push of Bob Example to app Chronosphere failed: Error while trying to push "
+        "profile update for bob@example.com: Conflict.",
+        "userName is taken; pick another",
     )
+    assert split_reason(DAVE_REASON) == (DAVE_REASON, None)
+    unauthorized = (
+        "Automatic provisioning of user Ann to app Qualified failed: Error while verifying if user Ann "
+        "exists: Unauthorized. Errors reported by remote server: Unauthorized"
+    )
+    assert split_reason(unauthorized)[1] == "Unauthorized"
     assert split_reason("only okta") == ("only okta", None)
     assert split_reason("") == (None, None)
     assert split_reason(None) == (None, None)
@@ -170,7 +188,9 @@ def test_full_scan_lists_every_failure_exactly(env: None, tmp_path: Path) -> Non
     assert alice.okta_message == OKTA_CREATE
     assert alice.target_message == LONG_TARGET and len(alice.reason or "") > 255  # never truncated
     assert (bob.operation, bob.assigned_via) == ("update", "direct")
-    assert (bob.okta_message, bob.target_message) == ("Okta says no", "target says 409")
+    assert bob.target_message == "userName is taken; pick another" and bob.reason == BOB_REASON
+    assert alice.reason and alice.reason.endswith(LONG_TARGET)  # the .sync failure's null reason kept it
+    assert dave.okta_message == DAVE_REASON and dave.target_message is None
     assert (dave.operation, dave.scope, dave.assigned_via) == ("deactivate", None, "no longer assigned")
     assert set(result.new_failures) == {org.alice, org.bob, org.dave}
     assert result.exit_code(detailed=True) == 2 and result.exit_code(detailed=False) == 0
@@ -191,10 +211,17 @@ def test_incremental_run_reads_only_new_events_and_sees_recovery(env: None, tmp_
     org.set_sync(org.bob, "SYNCHRONIZED")
     org.base = datetime.now(UTC) - timedelta(seconds=30)
     org.event("application.provision.user.push_profile", org.bob, "SUCCESS", None, 0)
-    org.event("application.provision.user.push", erin, "FAILURE", "Create failed; 400 bad email", 0)
+    org.event(
+        "application.provision.user.push",
+        erin,
+        "FAILURE",
+        "Create failed: Bad Request. Errors reported by remote server: bad email",
+        0,
+    )
     second = run(org, config, state_dir)
     assert second.mode == "incremental"
     assert second.scan["events_read"] == 2
+    assert next(f for f in second.failures if f.login == "erin@example.com").target_message == "bad email"
     methods = [name for name, _ in org.gw.calls]
     assert "list_app_users" not in methods
     assert methods.count("get_app_user") == 1  # only the new failure is read
@@ -227,7 +254,7 @@ def test_dismiss_until_it_fails_again(env: None, tmp_path: Path) -> None:
     assert [(r.login, r.how) for r in second.resolutions] == [("dave@example.com", "dismissed")]
     assert "dave@example.com" not in {f.login for f in run(org, config, state_dir, force_full=True).failures}
     org.base = datetime.now(UTC) - timedelta(seconds=10)
-    org.event("application.provision.user.deactivate", org.dave, "FAILURE", "again; 500", 0)
+    org.event("application.provision.user.deactivate", org.dave, "FAILURE", DAVE_REASON, 0)
     fourth = run(org, config, state_dir)
     assert "dave@example.com" in {f.login for f in fourth.failures} and fourth.new_failures == (org.dave,)
 
@@ -248,7 +275,9 @@ def test_retry_bookkeeping(env: None, tmp_path: Path) -> None:
             # Stamped now, not earlier: the retry reads events from the moment it started, and a push
             # within the same millisecond as that start would otherwise fall before the window.
             org.base = datetime.now(UTC)
-            org.event("application.provision.user.push_profile", user_id, "FAILURE", "still; 409 again", 0)
+            again = "still: Conflict. Errors reported by remote server: 409 again"
+            org.event("application.provision.user.push_profile", user_id, "FAILURE", again, 0)
+            org.event("application.provision.user.sync", user_id, "FAILURE", None, 0)
         return org.gw.state(app_id).users[user_id]
 
     org.gw.update_app_user = update_app_user  # type: ignore[method-assign]
