@@ -1,5 +1,10 @@
 """`oktasync tasks` end to end: the real CLI against the emulator, whose provisioning engine pushes to a real
-scim2-server that rejects chosen users (oktasync.emulator.scim_target.ScimServer.reject)."""
+scim2-server that rejects chosen users (oktasync.emulator.scim_target.ScimServer.reject).
+
+The emulator writes System Log events as Okta does (an AppUser target with its own 0ua id, the AppInstance,
+the User; a reason in the Tasks page's words; a null-reason ``.sync`` failure beside each push failure). The
+retry tests run under both values of the ``retry_repushes_failed`` switch: nothing public says whether a
+profile update re-pushes a failed user, and `tasks` must never report a retry it did not read back."""
 
 from __future__ import annotations
 
@@ -20,6 +25,9 @@ REJECT_DETAIL = "userName {userName!r} is not allowed in this tenant"
 pytestmark = pytest.mark.usefixtures("okta_sdk_env")
 
 
+SETTLE_SECONDS = 4  # how long a retry is read back; a push that ran settles in milliseconds here
+
+
 def write_config(
     tmp_path: Path, emulator: RunningEmulator, *, max_attempts: int = 3, notify: bool = False
 ) -> Path:
@@ -37,7 +45,7 @@ scim:
   auth:
     bearer_token: "{{{{ env.SCIM_TOKEN }}}}"
 tasks:
-  retry: {{max_attempts: {max_attempts}, settle_timeout_seconds: 20}}
+  retry: {{max_attempts: {max_attempts}, settle_timeout_seconds: {SETTLE_SECONDS}}}
 {notify_block}"""
     )
     return path
@@ -77,9 +85,26 @@ def failures_by_login(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {f["user"]["login"]: f for f in doc["tenants"][0]["failures"]}
 
 
+@pytest.fixture(params=[False, True], ids=["update-does-not-repush", "update-repushes"])
+def repushes(request: pytest.FixtureRequest, emulator: RunningEmulator) -> bool:
+    """Run the test under both answers to "does a profile update re-push a failed app user?"."""
+    value = bool(request.param)
+    emulator.control.behaviour(retry_repushes_failed=value)
+    return value
+
+
+def app_users(emulator: RunningEmulator) -> list[dict[str, Any]]:
+    """The Chronosphere app users as the emulator holds them, with each user's login."""
+    state = emulator.control.state()
+    logins = {u["id"]: u["login"] for u in state["users"]}
+    app = next(a for a in state["apps"] if a["id"] == CUSTOM_APP_ID)
+    return [{**au, "login": logins[au["user"]]} for au in app["app_users"]]
+
+
 def test_list_retry_recover_notify_and_metrics(
     emulator: RunningEmulator,
     scim_server: ScimServer,
+    repushes: bool,
     tmp_path: Path,
     cli_env: Path,
     receiver: Receiver,
@@ -114,26 +139,54 @@ def test_list_retry_recover_notify_and_metrics(
     assert code == 2 and doc["tenants"][0]["scan"]["mode"] == "incremental"
     assert len(receiver.bodies()) == 2
 
-    # The cause is fixed: --retry recovers both and the exit code turns 0.
+    # The cause is fixed. --retry attempts both and reads each attempt back.
     scim_server.clear_rejections()
     code, doc = tasks(capsys, config, "--retry", "--detailed-exitcode", "--metrics-file", str(metrics))
-    assert code == 0, doc
     tenant = doc["tenants"][0]
-    assert {r["user"]["login"]: r["outcome"] for r in tenant["retry"]} == {
-        "bob@example.com": "recovered",
-        "frank@example.com": "recovered",
-    }
-    assert tenant["failures"] == []
-    assert scim_server.user_by_name("bob@example.com") is not None
-    recoveries = receiver.bodies("recovery")
-    assert sorted(b["user"]["login"] for b in recoveries) == ["bob@example.com", "frank@example.com"]
+    outcomes = {r["user"]["login"]: r for r in tenant["retry"]}
     samples = parse_prometheus(metrics.read_text())
-    assert samples["oktasync_tasks_recovered_total"][0][1] == 2
-    assert samples["oktasync_tasks_retried_total"][0][1] == 2
+    assert samples["oktasync_tasks_retried_total"][0][1] == 2  # attempts made
+    if repushes:
+        assert code == 0, doc
+        assert {login: r["outcome"] for login, r in outcomes.items()} == {
+            "bob@example.com": "recovered",
+            "frank@example.com": "recovered",
+        }
+        assert tenant["failures"] == [] and tenant["retry_summary"] == {"recovered": 2}
+        assert scim_server.user_by_name("bob@example.com") is not None
+        recoveries = receiver.bodies("recovery")
+        assert sorted(b["user"]["login"] for b in recoveries) == ["bob@example.com", "frank@example.com"]
+        assert samples["oktasync_tasks_recovered_total"][0][1] == 2
+        assert samples["oktasync_tasks_retry_not_taken_total"][0][1] == 0
+        expected_messages = 4  # one per failure and per recovery
+    else:
+        # Okta did not act on the update: said plainly, counted, with the console steps; nothing "retried".
+        assert code == 2, doc
+        assert {login: r["outcome"] for login, r in outcomes.items()} == {
+            "bob@example.com": "not_taken",
+            "frank@example.com": "not_taken",
+        }
+        assert tenant["retry_summary"] == {"not_taken": 2}
+        assert set(failures_by_login(doc)) == {"bob@example.com", "frank@example.com"}
+        for login, outcome in outcomes.items():
+            assert "Dashboard > Tasks" in outcome["console_steps"] and login in outcome["console_steps"]
+            assert "'Chronosphere'" in outcome["console_steps"] and outcome["sync_state"] == "ERROR"
+        assert scim_server.user_by_name("bob@example.com") is None  # really not pushed
+        states = {u["login"]: u["sync_state"] for u in app_users(emulator)}
+        assert states["bob@example.com"] == states["frank@example.com"] == "ERROR"
+        assert samples["oktasync_tasks_retry_not_taken_total"][0][1] == 2
+        assert samples["oktasync_tasks_recovered_total"][0][1] == 0
+        assert receiver.bodies("recovery") == []
+        assert len(receiver.bodies("retry_not_taken")) == 2
+        capsys.readouterr()
+        main(["tasks", config, "--retry"])
+        text = capsys.readouterr().out
+        assert "NOT TAKEN" in text and "By hand: Admin Console > Dashboard > Tasks" in text
+        assert "recovered" not in text
+        expected_messages = 4  # one per failure and one per retry Okta did not act on
 
     code, doc = tasks(capsys, config, "--retry", "--detailed-exitcode")
-    assert code == 0 and doc["tenants"][0]["failures"] == []
-    assert len(receiver.bodies()) == 4  # one per failure and per recovery, across four runs
+    assert len(receiver.bodies()) == expected_messages  # nothing announced twice
     state_text = "".join(p.read_text() for p in cli_env.rglob("*.json"))
     assert (
         receiver.url not in state_text
@@ -145,6 +198,7 @@ def test_list_retry_recover_notify_and_metrics(
 def test_user_who_keeps_failing_stops_being_retried(
     emulator: RunningEmulator,
     scim_server: ScimServer,
+    repushes: bool,
     tmp_path: Path,
     cli_env: Path,
     capsys: pytest.CaptureFixture[str],
@@ -162,12 +216,14 @@ def test_user_who_keeps_failing_stops_being_retried(
     for _ in range(3):
         code, doc = tasks(capsys, config, "--retry", "--detailed-exitcode")
         outcomes.append((code, [r["outcome"] for r in doc["tenants"][0]["retry"]]))
-    assert outcomes[0] == (2, ["still_failing"])
-    assert outcomes[1] == (1, ["still_failing"])  # second attempt failed: max_attempts reached
+    attempt = "still_failing" if repushes else "not_taken"  # each read back, never assumed
+    assert outcomes[0] == (2, [attempt])
+    assert outcomes[1] == (1, [attempt])  # the second attempt: max_attempts reached
     assert outcomes[2] == (1, ["exhausted"])
-    assert pushes() == 3  # the original push + 2 retries, none on the third run
+    assert pushes() == (3 if repushes else 1)  # the original push (+ 2 re-pushes when Okta makes them)
     failure = failures_by_login(doc)["dave@example.com"]
     assert failure["retry_exhausted"] is True and failure["assigned"]["groups"] == ["sales"]
+    assert "dave@example.com" in doc["tenants"][0]["retry"][0]["console_steps"]
 
 
 def test_failed_deactivation_cannot_be_retried_by_api(
@@ -225,3 +281,106 @@ def test_watch_ctrl_c_exits_130(
     captured = capsys.readouterr()
     assert "Interrupted after 1 pass(es)" in captured.err and "0 failed assignments" in captured.out
     assert main(["tasks", config]) == 0  # the lock went with the interrupted run
+
+
+def provisioning_events(emulator: RunningEmulator, user_id: str) -> list[dict[str, Any]]:
+    """The emulator's provisioning events about one Okta user, oldest first."""
+    return [
+        e
+        for e in emulator.control.events()
+        if e["eventType"].startswith("application.provision.user.")
+        and any(t["type"] == "User" and t["id"] == user_id for t in e["target"])
+    ]
+
+
+def test_incremental_scan_keys_real_shaped_events_by_the_user_target(
+    emulator: RunningEmulator,
+    scim_server: ScimServer,
+    tmp_path: Path,
+    cli_env: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Events name the app user by its own 0ua id and the person by the User target: an incremental run finds
+    the new failure by the User target, and takes the reason from the push event although the latest event
+    about the user is a ``.sync`` failure with a null reason."""
+    config = str(write_config(tmp_path, emulator))
+    assign(emulator, groups=["engineering"])
+    code, doc = tasks(capsys, config, "--detailed-exitcode")
+    assert code == 0 and doc["tenants"][0]["scan"]["mode"] == "full" and doc["tenants"][0]["failed"] == 0
+
+    scim_server.reject(["erin@example.com"], detail=REJECT_DETAIL)
+    assign(emulator, users=["erin@example.com"])
+    erin = emulator.control.user_id("erin@example.com")
+    push, sync = provisioning_events(emulator, erin)[-2:]
+    assert (push["eventType"], sync["eventType"]) == (
+        "application.provision.user.push",
+        "application.provision.user.sync",
+    )
+    assert sync["outcome"] == {"result": "FAILURE", "reason": None}
+    app_user = next(t for t in push["target"] if t["type"] == "AppUser")
+    assert app_user["id"].startswith("0ua") and app_user["id"] != erin  # the app user's own id
+    assert {t["type"] for t in push["target"]} == {"AppUser", "AppInstance", "User"}
+    assert "Errors reported by remote server: " in push["outcome"]["reason"]
+    assert "; " not in push["outcome"]["reason"].split("Errors reported by remote server:")[0]
+
+    code, doc = tasks(capsys, config, "--detailed-exitcode")
+    tenant = doc["tenants"][0]
+    assert code == 2 and tenant["scan"]["mode"] == "incremental" and tenant["scan"]["single_reads"] == 1
+    [failure] = tenant["failures"]
+    assert failure["user"] == {"id": erin, "login": "erin@example.com", "email": "erin@example.com"}
+    assert (failure["operation"], failure["operation_source"]) == ("create", "log")
+    assert failure["reason"]["full"] == push["outcome"]["reason"]
+    assert failure["reason"]["target"] == "userName 'erin@example.com' is not allowed in this tenant"
+    assert failure["reason"]["okta"].startswith("Automatic provisioning of user Erin Example to app")
+
+    # Okta's create carries its password placeholder (a create POST); a link or update PUT does not.
+    writes = [c for c in emulator.control.scim_calls() if c["method"] in ("POST", "PUT")]
+    assert writes and all(c["password_sent"] == (c["method"] == "POST") for c in writes)
+
+
+def test_events_without_user_targets_and_sync_only_failures_from_a_rewritten_log(
+    emulator: RunningEmulator,
+    scim_server: ScimServer,
+    tmp_path: Path,
+    cli_env: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The emulator's log rewritten into shapes a real org may send: no User target on any provisioning event,
+    and for bob only the ``.sync`` failure with its null reason. `tasks` matches events by the app username,
+    infers the operation, keeps the null reason, and reports an event that matches nobody."""
+    config = str(write_config(tmp_path, emulator))
+    scim_server.reject(["bob@example.com", "carol@example.com"], detail=REJECT_DETAIL)
+    assign(emulator, groups=["engineering"])
+    bob, carol = emulator.control.user_id("bob@example.com"), emulator.control.user_id("carol@example.com")
+    state = emulator.control.state(secrets=True)
+    events = []
+    for event in state["events"]:
+        if not event["eventType"].startswith("application.provision.user."):
+            events.append(event)
+            continue
+        about = next(t["id"] for t in event["target"] if t["type"] == "User")
+        if about == bob and event["eventType"] != "application.provision.user.sync":
+            continue  # bob: only the null-reason .sync failure remains
+        event["target"] = [t for t in event["target"] if t["type"] != "User"]
+        events.append(event)
+    ghost = json.loads(json.dumps(events[-1]))
+    ghost["uuid"] = "00000000-0000-4000-8000-000000000001"
+    ghost["target"][0] = {**ghost["target"][0], "id": "0uaghost000000000001", "alternateId": "ghost@example"}
+    events.append(ghost)
+    emulator.control.seed({**state, "events": events})
+
+    code, doc = tasks(capsys, config, "--detailed-exitcode")
+    tenant = doc["tenants"][0]
+    assert code == 2 and tenant["scan"]["mode"] == "full"
+    listed = failures_by_login(doc)
+    assert set(listed) == {"bob@example.com", "carol@example.com"}
+    assert listed["bob@example.com"]["user"]["id"] == bob
+    assert (listed["bob@example.com"]["operation"], listed["bob@example.com"]["operation_source"]) == (
+        "create",
+        "inferred",
+    )
+    assert listed["bob@example.com"]["reason"] == {"okta": None, "target": None, "full": None}
+    assert listed["carol@example.com"]["user"]["id"] == carol
+    assert listed["carol@example.com"]["reason"]["target"].startswith("userName 'carol@example.com'")
+    [note] = [n for n in tenant["notes"] if "ghost@example" in n]
+    assert "no User target" in note

@@ -385,3 +385,123 @@ def test_one_poller_per_app(tmp_path: Path) -> None:
             pass
     with tasks_lock(tmp_path, "acme", "Chronosphere"):
         pass  # released
+
+
+class FakeClock:
+    """Monotonic time that only moves when the retry sleeps (no real waiting)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def run_paced(org: Org, config: TenantConfig, app_dir: Path, clock: FakeClock, **options: Any) -> Any:
+    opts = TasksOptions(**{"poll_interval": 1.0, **options})
+
+    async def go() -> Any:
+        return await run_tasks(
+            config, org.gw, org.app, app_dir=app_dir, options=opts, sleep=clock.sleep, clock=clock
+        )
+
+    return asyncio.run(go())
+
+
+def test_a_retry_that_okta_does_not_act_on_is_not_taken_counted_and_announced_once(
+    env: None, tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The FakeGateway saves the profile and pushes nothing (retry_repushes_failed off): every attempt is
+    read back for settle_timeout_seconds, paced, then reported not_taken with the console steps — never as
+    retried or recovered."""
+    monkeypatch.setenv("HOOK_0", receiver.url)
+    org, config = Org(), write_config(tmp_path, max_attempts=3, notify=[{"kind": "json"}])
+    state_dir, clock = tmp_path / "state", FakeClock()
+    first = run_paced(org, config, state_dir, clock, retry=True)
+    outcomes = {r.login: r for r in first.retries}
+    assert {login: r.outcome for login, r in outcomes.items()} == {
+        "alice@example.com": "not_taken",
+        "bob@example.com": "not_taken",
+        "dave@example.com": "cannot_retry",
+    }
+    assert first.retry_summary() == {"not_taken": 2, "cannot_retry": 1}
+    assert [name for name, _ in org.gw.calls].count("update_app_user") == 2
+    assert clock.now == pytest.approx(5.0) and max(clock.slept) <= 1.0  # bounded and paced
+    alice, bob = outcomes["alice@example.com"], outcomes["bob@example.com"]
+    for outcome, login in ((alice, "alice@example.com"), (bob, "bob@example.com")):
+        steps = outcome.console_steps or ""
+        assert "Dashboard > Tasks" in steps and "'Chronosphere'" in steps and login in steps
+        assert "Retry Selected" in steps and outcome.sync_state == "ERROR"
+        assert "did not re-push" in (outcome.detail or "")
+    assert "Provision User" in (alice.console_steps or "")  # never created: the Assignments tab works too
+    assert "Provision User" not in (bob.console_steps or "")
+    assert {f.login for f in first.failures} == {"alice@example.com", "bob@example.com", "dave@example.com"}
+    assert first.resolutions == () and first.exit_code(detailed=True) == 2
+    doc = first.to_dict()
+    assert doc["retry_summary"] == {"not_taken": 2, "cannot_retry": 1}
+    assert "recovered" not in str(doc["retry"])
+    samples = parse_prometheus(render_metrics([first.metrics]))
+    assert samples["oktasync_tasks_retry_not_taken_total"][0][1] == 2
+    assert samples["oktasync_tasks_retried_total"][0][1] == 2  # attempts made, whatever came of them
+    announced = receiver.bodies("retry_not_taken")
+    assert sorted(b["user"]["login"] for b in announced) == ["alice@example.com", "bob@example.com"]
+    assert all("Dashboard > Tasks" in b["console_steps"] for b in announced)
+
+    # A second run attempts again: counted again, not announced again.
+    second = run_paced(org, config, state_dir, clock, retry=True)
+    assert second.retry_summary() == {"not_taken": 2, "cannot_retry": 1}
+    counters = parse_prometheus(render_metrics([second.metrics]))
+    assert counters["oktasync_tasks_retry_not_taken_total"][0][1] == 4
+    assert len(receiver.bodies("retry_not_taken")) == 2
+
+
+def test_events_without_a_user_target_are_matched_by_app_username_or_reported(
+    env: None, tmp_path: Path
+) -> None:
+    """An event naming only the AppUser (its 0ua id) is matched to an app user by the app username on a full
+    scan; one that matches nobody is reported in the notes, never dropped silently and never a crash."""
+    org, config = Org(), write_config(tmp_path)
+    state_dir = tmp_path / "state"
+    run(org, config, state_dir)
+    erin = org.gw.add_user("erin@example.com")
+    org.gw.add_app_user(org.app.id, erin, scope="USER", status="STAGED", sync_state="ERROR")
+    org.base = datetime.now(UTC) - timedelta(seconds=30)
+    reason = "Automatic provisioning failed: Bad Request. Errors reported by remote server: no erin"
+    for user_id, login, text in ((erin, "erin@example.com", reason), ("00ughost", "ghost@example.com", None)):
+        app_user_only = [t for t in real_targets(org.app.id, user_id, login) if t["type"] != "User"]
+        org.gw.add_log_event(
+            "application.provision.user.push",
+            result="FAILURE",
+            reason=text,
+            published=iso(org.base),
+            targets=app_user_only,
+        )
+    second = run(org, config, state_dir)
+    assert second.mode == "full"  # matching by app username needs every app user
+    erin_failure = next(f for f in second.failures if f.user_id == erin)
+    assert erin_failure.target_message == "no erin" and erin_failure.operation == "create"
+    [note] = [n for n in second.notes if "ghost@example.com" in n]
+    assert "no User target" in note and "Dashboard > Tasks" in note
+
+
+def test_a_sync_failure_alone_with_a_null_reason_is_listed_with_an_inferred_operation(
+    env: None, tmp_path: Path
+) -> None:
+    org, config = Org(), write_config(tmp_path)
+    state_dir = tmp_path / "state"
+    run(org, config, state_dir)
+    erin = org.gw.add_user("erin@example.com")
+    org.gw.add_app_user(org.app.id, erin, scope="USER", status="STAGED", sync_state="ERROR")
+    org.base = datetime.now(UTC) - timedelta(seconds=30)
+    org.event("application.provision.user.sync", erin, "FAILURE", None, 0)
+    second = run(org, config, state_dir)
+    assert second.mode == "incremental"
+    failure = next(f for f in second.failures if f.user_id == erin)
+    assert (failure.operation, failure.operation_source) == ("create", "inferred")  # no externalId yet
+    assert failure.reason is None and failure.okta_message is None and failure.target_message is None
+    assert failure.failed_at is not None and failure.event_id is not None

@@ -184,11 +184,8 @@ async def _attempt_all(
             # Already being pushed again (or pushed) since the scan: read it back, no attempt spent.
             attempt.push_seen = current.sync_state == "SYNCING"
             continue
-        state.attempts[uid] = {
-            "count": state.attempt_count(uid) + 1,
-            "last": iso(wallclock()),
-            "operation": failure.operation,
-        }
+        record = state.attempts.setdefault(uid, {})
+        record.update(count=state.attempt_count(uid) + 1, last=iso(wallclock()), operation=failure.operation)
         state.bump("retried_total")
         save()  # the attempt is on disk before the write it counts
         try:
