@@ -58,7 +58,12 @@ def test_group_assignment_provisions_every_member(emulator: RunningEmulator, sci
     assert all(c["path"].startswith('/Users?filter=userName eq "') for c in calls if c["method"] == "GET")
     events = _logs(emulator, 'eventType eq "application.provision.user.push" and outcome.result eq "SUCCESS"')
     assert len(events) == 3
-    assert {t["type"] for t in events[0]["target"]} == {"AppUser", "AppInstance"}
+    # As Okta writes them: the app user's own 0ua id, the app, and the Okta user (docs/okta-behaviour.md).
+    targets = {t["type"]: t for t in events[0]["target"]}
+    assert set(targets) == {"AppUser", "AppInstance", "User"}
+    assert targets["AppUser"]["id"].startswith("0ua") and targets["User"]["id"] in {
+        u["id"] for u in users.values()
+    }
     membership = _logs(
         emulator, f'eventType eq "application.user_membership.add" and target.id eq "{CUSTOM_APP_ID}"'
     )
@@ -107,22 +112,32 @@ def test_target_rejection_is_error_and_failure_event(
     )
     assert len(failures) == 1
     reason = failures[0]["outcome"]["reason"]
-    okta_part, _, remote_part = reason.partition("; ")
-    assert okta_part == (
+    okta_part, marker, remote_part = reason.partition("Errors reported by remote server: ")
+    assert marker and okta_part == (
         "Automatic provisioning of user Bob Example to app Chronosphere failed: "
-        "Error while creating user Bob Example"
+        "Error while creating user Bob Example: Bad Request. "
     )
-    assert remote_part.startswith("Bad Request (400). Errors reported by remote server:")
-    assert "blocked by policy" in remote_part
+    assert remote_part == "userName 'bob@example.com' is blocked by policy"
     targets = {t["type"]: t for t in failures[0]["target"]}
-    assert targets["AppUser"]["id"] == bob["id"] and targets["AppUser"]["alternateId"] == "bob@example.com"
+    assert targets["User"]["id"] == bob["id"] and targets["User"]["alternateId"] == "bob@example.com"
+    assert targets["AppUser"]["id"].startswith("0ua") and targets["AppUser"]["id"] != bob["id"]
+    assert targets["AppUser"]["alternateId"] == "bob@example.com"  # the app username
     assert (
         targets["AppInstance"]["id"] == CUSTOM_APP_ID
         and targets["AppInstance"]["displayName"] == "Chronosphere"
     )
+    syncs = _logs(emulator, 'eventType eq "application.provision.user.sync" and outcome.result eq "FAILURE"')
+    assert [e["outcome"]["reason"] for e in syncs] == [None]  # logged beside the push, without a reason
 
-    # Retrying: a profile update of an app user that was never created re-tries the create.
+    # A profile update of the failed app user, under each answer to "does it re-push?" (behaviour switch).
     scim_server.clear_rejections()
+    resp = emulator.http.post(f"{APP}/users/{bob['id']}", json={"profile": {"displayName": "Bob E."}})
+    assert resp.status_code == 200 and resp.json()["syncState"] == "ERROR"  # default: saved, not re-pushed
+    assert emulator.control.wait_idle(10)
+    assert _app_users(emulator)["bob@example.com"]["profile"]["displayName"] == "Bob E."
+    assert _app_users(emulator)["bob@example.com"]["syncState"] == "ERROR"
+    assert scim_server.user_by_name("bob@example.com") is None
+    emulator.control.behaviour(retry_repushes_failed=True)
     resp = emulator.http.post(f"{APP}/users/{bob['id']}", json={"profile": {"displayName": "Bob E."}})
     assert resp.status_code == 200 and resp.json()["syncState"] == "SYNCING"
     assert emulator.control.wait_idle(10)
@@ -257,5 +272,7 @@ def test_unreachable_target_is_a_failure(emulator: RunningEmulator) -> None:
     assert emulator.control.wait_idle(20)
     users = _app_users(emulator)
     assert all(u["syncState"] == "ERROR" for u in users.values())
-    reason = _logs(emulator, 'outcome.result eq "FAILURE"')[0]["outcome"]["reason"]
-    assert "; Could not connect to http://127.0.0.1:9/v2" in reason
+    first = _logs(emulator, 'outcome.result eq "FAILURE"')[0]
+    assert first["eventType"] == "application.provision.user.verify_exists"  # the look-up failed first
+    assert "Error while verifying if user" in first["outcome"]["reason"]
+    assert ": Could not connect to http://127.0.0.1:9/v2" in first["outcome"]["reason"]
