@@ -170,14 +170,33 @@ def _summary(result: Any) -> None:
     )
     if facts["push_errors"]:
         click.echo(f"  Need attention: {', '.join(facts['push_errors'])} (the target refuses them)")
+    retries = _retry_summary(result)
+    if retries:
+        counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in retries.items())
+        click.echo(f"  Retries of the failed pushes, each read back: {counts}")
+        if retries.get("not_taken"):
+            click.echo(
+                "    Okta did not re-push them after the profile update (this emulator's default, "
+                "retry_repushes_failed=false): retry them by hand in Admin Console > Dashboard > Tasks"
+            )
     click.echo("")
     if result.ok:
         click.echo(
             "The runbook ran end to end: settings applied and verified, every group resynced without "
-            "deprovisioning anyone, failed pushes found and retried, unmanaged target users listed."
+            "deprovisioning anyone, failed pushes found and each retry read back, unmanaged target users "
+            "listed."
         )
     else:
         click.echo("The demo did not complete: see the steps above.")
+
+
+def _retry_summary(result: Any) -> dict[str, int]:
+    """What came of the settle step's last retry attempts (recovered, not taken, ...)."""
+    runs = result.playbook.runs
+    steps = runs[0].steps if runs else []
+    settle = next((s for s in steps if s.get("id") == "settle"), None)
+    summary = ((settle or {}).get("result") or {}).get("retry_summary")
+    return dict(summary) if isinstance(summary, dict) else {}
 
 
 def _keep_running(env: Any) -> None:

@@ -216,7 +216,7 @@ resync:
   groups: all
   max_affected_users: 10000
 tasks:
-  retry: {{max_attempts: 2, settle_timeout_seconds: 20}}
+  retry: {{max_attempts: 2, settle_timeout_seconds: 5}}
 """
 
 

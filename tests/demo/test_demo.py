@@ -83,6 +83,12 @@ def test_demo_runs_the_runbook_end_to_end(tmp_path: Path) -> None:
     assert sorted(facts["push_errors"]) == sorted(facts["expected_rejections"])
     settle = next(s for s in run["steps"] if s["id"] == "settle")
     assert sorted(f["user"]["login"] for f in settle["result"]["failures"]) == sorted(facts["push_errors"])
+    # The retry is an attempt read back: the emulator's default Okta does not re-push a failed user on a
+    # profile update, so the story says "not taken" with the console path, never "retried".
+    assert settle["result"]["retry_summary"] == {"not_taken": 3}
+    assert all("Dashboard > Tasks" in r["console_steps"] for r in settle["result"]["retry"])
+    assert "3 not taken" in out and "Admin Console > Dashboard > Tasks" in out
+    assert "retried" not in out
     # The report: former employees to deactivate, people whose email changed.
     report = next(s for s in run["steps"] if s["id"] == "unmanaged")["result"]["summary"]
     assert report["action_deactivate"] == 4 and report["action_change_email"] == 3 and report["inactive"] == 1

@@ -384,3 +384,35 @@ def test_events_without_user_targets_and_sync_only_failures_from_a_rewritten_log
     assert listed["carol@example.com"]["reason"]["target"].startswith("userName 'carol@example.com'")
     [note] = [n for n in tenant["notes"] if "ghost@example" in n]
     assert "no User target" in note
+
+
+def test_retry_failed_assignments_playbook_reports_what_each_retry_did(
+    emulator: RunningEmulator,
+    scim_server: ScimServer,
+    repushes: bool,
+    tmp_path: Path,
+    cli_env: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The scheduled-job playbook under both answers to "does a profile update re-push a failed user?": it
+    says what was read back (recovered, or not taken with the console path) and never "retried"."""
+    config = str(write_config(tmp_path, emulator))
+    scim_server.reject(["bob@example.com"], detail=REJECT_DETAIL)
+    assign(emulator, groups=["engineering"])
+    scim_server.clear_rejections()
+    capsys.readouterr()
+    code = main(
+        ["playbook", "run", "retry-failed-assignments", "--config", config, "--detailed-exitcode", "--json"]
+    )
+    out = capsys.readouterr().out
+    doc = json.loads(out)
+    step = next(s for s in doc["runs"][0]["steps"] if s["id"] == "retry")
+    assert "retried" not in out
+    if repushes:
+        assert code == 0, out
+        assert step["result"]["retry_summary"] == {"recovered": 1} and step["result"]["failed"] == 0
+        assert "1 recovered" in step["summary"]
+    else:
+        assert code == 2, out
+        assert step["result"]["retry_summary"] == {"not_taken": 1} and step["result"]["failed"] == 1
+        assert "1 not taken" in step["summary"] and "Dashboard > Tasks" in step["summary"]

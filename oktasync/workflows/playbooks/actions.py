@@ -214,11 +214,14 @@ async def _tasks(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
     pending = max(before["pending_pushes"], after["pending_pushes"])
     document = {**result.to_dict(), **after, "pending_pushes": pending}
     summary = f"{len(result.failures)} failed assignment(s)"
-    if retry:
-        recovered = sum(1 for r in result.resolutions if r.how == "recovered")
-        summary += f"; {len(result.retries)} retried, {recovered} recovered"
+    if retry and result.retries:
+        # Each retry is an attempt read back (syncState, System Log): say what came of it, never "retried".
+        outcomes = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in result.retry_summary().items())
+        summary += f"; retry attempts read back: {outcomes}"
+        if result.retry_summary().get("not_taken"):
+            summary += f" (retry those by hand: Admin Console > Dashboard > Tasks, {result.console_url})"
         if result.exhausted:
-            summary += f", {len(result.exhausted)} out of retries"
+            summary += f"; {len(result.exhausted)} out of retries"
     if document["pending_pushes"]:
         summary += f"; {document['pending_pushes']} push(es) still in progress"
     return StepOutcome(result.exit_code(), document, summary)
