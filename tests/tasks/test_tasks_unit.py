@@ -432,6 +432,9 @@ def test_a_retry_that_okta_does_not_act_on_is_not_taken_counted_and_announced_on
     assert first.retry_summary() == {"not_taken": 2, "cannot_retry": 1}
     assert [name for name, _ in org.gw.calls].count("update_app_user") == 2
     assert clock.now == pytest.approx(5.0) and max(clock.slept) <= 1.0  # bounded and paced
+    # The log is read by the scan (2 queries), then while reading back only at the start and once more
+    # before "not taken" (LOG_POLL_SECONDS apart at most): never once per poll.
+    assert [name for name, _ in org.gw.calls].count("list_log_events") == 2 + 2 * 2
     alice, bob = outcomes["alice@example.com"], outcomes["bob@example.com"]
     for outcome, login in ((alice, "alice@example.com"), (bob, "bob@example.com")):
         steps = outcome.console_steps or ""

@@ -62,6 +62,8 @@ from oktasync.workflows.tasks.state import TasksState
 log = logging.getLogger("oktasync.tasks")
 
 UNASSIGNED = "unassigned"  # the user left the app while we retried: nothing left to push
+READS_PER_SECOND = 10  # average app-user reads while reading attempts back (the gateway paces on top)
+LOG_POLL_SECONDS = 10.0  # System Log reads while an attempt shows no sign of a push
 Sleep = Callable[[float], Awaitable[None]]
 
 DEACTIVATE_WHY = (
@@ -212,19 +214,31 @@ async def _read_back(
     clock: Callable[[], float],
     wallclock: Callable[[], datetime],
 ) -> None:
-    """Poll each attempted user (paced, bounded by ``settle_timeout``) until its outcome is proven."""
+    """Poll each attempted user (paced, bounded by ``settle_timeout``) until its outcome is proven.
+
+    ``syncState`` is read every round (a round lasts ``poll_interval``, longer when many users are pending:
+    at most ``READS_PER_SECOND`` app-user reads a second on average); the System Log only while a user shows
+    ``ERROR`` with no sign of a push, at most every ``LOG_POLL_SECONDS``, and once more before an attempt is
+    called ``not_taken``.
+    """
     pending = dict(attempts)
     deadline = clock() + settle_timeout
+    next_log_read = clock()
     while pending:
-        await _collect_events(gateway, app_id, attempts, started, wallclock)
         for uid, attempt in list(pending.items()):
-            current = await gateway.get_app_user(app_id, uid)
-            if _judge(attempt, current, settle):
+            if _judge(attempt, await gateway.get_app_user(app_id, uid), settle):
                 del pending[uid]
         remaining = deadline - clock()
+        if pending and (clock() >= next_log_read or remaining <= 0):
+            await _collect_events(gateway, app_id, attempts, started, wallclock)
+            next_log_read = clock() + LOG_POLL_SECONDS
+            for uid, attempt in list(pending.items()):
+                if any(e.get("result") == "FAILURE" for e in attempt.events):
+                    settle(attempt.failure, STILL_FAILING, "a push ran again and failed", "ERROR")
+                    del pending[uid]
         if not pending or remaining <= 0:
             break
-        await sleep(min(poll_interval, remaining))
+        await sleep(min(max(poll_interval, len(pending) / READS_PER_SECOND), remaining))
     for attempt in pending.values():
         if attempt.push_seen:
             settle(
@@ -257,8 +271,7 @@ def _judge(attempt: _Attempt, current: AppUser | None, settle: Callable[..., Non
     if state == "SYNCING":
         attempt.push_seen = True
         return False
-    failed_again = any(e.get("result") == "FAILURE" for e in attempt.events)
-    if state == "ERROR" and (attempt.push_seen or failed_again):
+    if state == "ERROR" and attempt.push_seen:
         settle(failure, STILL_FAILING, "a push ran again and failed", state)
         return True
     if state not in ("ERROR", None):
