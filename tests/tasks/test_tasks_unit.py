@@ -263,7 +263,7 @@ def test_retry_bookkeeping(env: None, tmp_path: Path) -> None:
     """alice recovers on retry; bob keeps failing and is retried max_attempts times, then no more; dave's
     deactivation cannot be retried by API."""
     org, config = Org(), write_config(tmp_path, max_attempts=2)
-    state_dir = tmp_path / "state"
+    state_dir, clock = tmp_path / "state", FakeClock()  # the read-back waits in fake time
     pushes: list[str] = []
 
     async def update_app_user(app_id: str, user_id: str, profile: dict[str, Any]) -> AppUser:
@@ -272,16 +272,14 @@ def test_retry_bookkeeping(env: None, tmp_path: Path) -> None:
         ok = user_id == org.alice
         org.set_sync(user_id, "SYNCHRONIZED" if ok else "ERROR")
         if not ok:
-            # Stamped now, not earlier: the retry reads events from the moment it started, and a push
-            # within the same millisecond as that start would otherwise fall before the window.
-            org.base = datetime.now(UTC)
+            org.base = clock.wall()  # the retry reads events from the moment it started
             again = "still: Conflict. Errors reported by remote server: 409 again"
             org.event("application.provision.user.push_profile", user_id, "FAILURE", again, 0)
             org.event("application.provision.user.sync", user_id, "FAILURE", None, 0)
         return org.gw.state(app_id).users[user_id]
 
     org.gw.update_app_user = update_app_user  # type: ignore[method-assign]
-    first = run(org, config, state_dir, retry=True)
+    first = run_paced(org, config, state_dir, clock, retry=True)
     outcomes = {r.login: r.outcome for r in first.retries}
     assert outcomes == {
         "alice@example.com": "recovered",
@@ -296,10 +294,10 @@ def test_retry_bookkeeping(env: None, tmp_path: Path) -> None:
     assert bob.target_message == "409 again"  # the fresh reason from the retry's failure event
     assert {f.login for f in first.failures} == {"bob@example.com", "dave@example.com"}
     assert first.exit_code(detailed=True) == 2
-    second = run(org, config, state_dir, retry=True)
+    second = run_paced(org, config, state_dir, clock, retry=True)
     assert {r.login: r.outcome for r in second.retries}["bob@example.com"] == "still_failing"
     assert second.exhausted == (org.bob,) and second.exit_code(detailed=True) == 1
-    third = run(org, config, state_dir, retry=True)
+    third = run_paced(org, config, state_dir, clock, retry=True)
     assert {r.login: r.outcome for r in third.retries}["bob@example.com"] == "exhausted"
     assert pushes.count(org.bob) == 2 and pushes.count(org.alice) == 1
     assert load_state(state_dir).attempts[org.bob]["count"] == 2
@@ -388,14 +386,19 @@ def test_one_poller_per_app(tmp_path: Path) -> None:
 
 
 class FakeClock:
-    """Monotonic time that only moves when the retry sleeps (no real waiting)."""
+    """Time that only moves when the retry sleeps (no real waiting): monotonic (``clock()``) and wall clock
+    (``wall()``, from the real time at creation)."""
 
     def __init__(self) -> None:
         self.now = 0.0
         self.slept: list[float] = []
+        self.start = datetime.now(UTC)
 
     def __call__(self) -> float:
         return self.now
+
+    def wall(self) -> datetime:
+        return self.start + timedelta(seconds=self.now)
 
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
@@ -407,7 +410,14 @@ def run_paced(org: Org, config: TenantConfig, app_dir: Path, clock: FakeClock, *
 
     async def go() -> Any:
         return await run_tasks(
-            config, org.gw, org.app, app_dir=app_dir, options=opts, sleep=clock.sleep, clock=clock
+            config,
+            org.gw,
+            org.app,
+            app_dir=app_dir,
+            options=opts,
+            sleep=clock.sleep,
+            clock=clock,
+            now=clock.wall,
         )
 
     return asyncio.run(go())
