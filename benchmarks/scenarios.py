@@ -181,7 +181,8 @@ def _drive_resync(cfg: Path, env: dict[str, str], inprocess: bool) -> Completed:
 # --- tasks --------------------------------------------------------------------------------------------------
 def _fail_users(em: Any, app_id: str, user_ids: list[str]) -> None:
     """Make pushes of these users fail as Okta records it: app user STAGED/ERROR without an externalId, and a
-    FAILURE ``application.provision.user.push`` event with the two-part reason (okta-api.md §1.5, §1.6)."""
+    FAILURE ``application.provision.user.push`` event with Okta's targets and reason (docs/okta-behaviour.md,
+    "System Log and provisioning events")."""
 
     async def go() -> None:
         store = em.emulator.store
@@ -193,12 +194,11 @@ def _fail_users(em: Any, app_id: str, user_ids: list[str]) -> None:
             store.log_event(
                 "application.provision.user.push",
                 "Push new user to external application",
-                targets=[store.app_user_target(app, user), store.app_target(app)],
+                targets=store.app_user_targets(app, user),
                 result="FAILURE",
                 reason=(
                     f"Automatic provisioning of user {name} to app {app.label} failed: Error while creating "
-                    f"user {name}; Bad Request (400). Errors reported by remote server: "
-                    "userName is not allowed"
+                    f"user {name}: Bad Request. Errors reported by remote server: userName is not allowed"
                 ),
             )
         store.touch()

@@ -52,21 +52,24 @@ def seed(users: int, failures: int, groups: int) -> dict[str, Any]:
             "outcome": {
                 "result": "FAILURE",
                 "reason": f"Automatic provisioning of user User N{n} to app Chronosphere failed: Error while "
-                f"creating user; Bad Request (400). Errors reported by remote server: user {login} rejected",
+                f"creating user User N{n}: Bad Request. Errors reported by remote server: "
+                f"user {login} rejected",
             },
+            # As Okta writes them: the app user's own 0ua id, the app, and the Okta user.
             "target": [
-                {
-                    "id": f"00ubench{int(login[4:].split('@')[0]):012d}",
-                    "type": "AppUser",
-                    "alternateId": login,
-                },
+                {"id": f"0uabench{_index(login):012d}", "type": "AppUser", "alternateId": login},
                 {"id": app["id"], "type": "AppInstance", "alternateId": "Chronosphere"},
+                {"id": f"00ubench{_index(login):012d}", "type": "User", "alternateId": login},
             ],
             "actor": {"id": "0oa1system", "type": "PublicClientApp"},
         }
         for n, login in enumerate(failing)
     ]
     return org
+
+
+def _index(login: str) -> int:
+    return int(login[4:].split("@")[0])
 
 
 async def one_run(config_path: Path, state: StateDir, **options: Any) -> tuple[Any, float]:
