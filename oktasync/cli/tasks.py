@@ -67,7 +67,12 @@ def combine_exit_codes(codes: list[int]) -> int:
 @click.argument("configs", nargs=-1, required=True, type=CONFIG_PATH)
 @json_option("Print one JSON document (one per line with --watch).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 while failed assignments remain.")
-@click.option("--retry", is_flag=True, help="Re-trigger failed pushes through the API and wait for them.")
+@click.option(
+    "--retry",
+    is_flag=True,
+    help="Attempt to re-trigger failed pushes through the API and read each attempt back "
+    "(one Okta does not act on is reported 'not taken', with the Admin Console steps).",
+)
 @click.option("--watch", is_flag=True, help="Keep running, one pass every --interval seconds (Ctrl-C stops).")
 @click.option(
     "--interval", type=click.FloatRange(min=1), default=300, show_default=True, help="Seconds between passes."
@@ -128,8 +133,9 @@ def command(
     max_passes: int | None,
 ) -> int:
     """List every failed assignment of each config's app — user, how assigned, when, which operation and
-    Okta's two-part reason — from app users in syncState ERROR and the System Log; optionally retry them
-    (--retry), notify webhooks of each new failure and recovery, and write Prometheus metrics.
+    Okta's reason — from app users in syncState ERROR and the System Log; optionally attempt a retry of
+    each and read it back (--retry), notify webhooks of each new failure, recovery and retry Okta did not
+    take, and write Prometheus metrics.
 
     Single pass by default (for cron); --watch keeps polling. One poller per app (a second exits 4).
     Exit codes: 0 ok; 2 with --detailed-exitcode while failures remain; 1 when an API call failed or (with
