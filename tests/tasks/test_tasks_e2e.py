@@ -25,7 +25,7 @@ REJECT_DETAIL = "userName {userName!r} is not allowed in this tenant"
 pytestmark = pytest.mark.usefixtures("okta_sdk_env")
 
 
-SETTLE_SECONDS = 4  # how long a retry is read back; a push that ran settles in milliseconds here
+SETTLE_SECONDS = 6  # how long a retry is read back; a push that ran settles in milliseconds here
 
 
 def write_config(
