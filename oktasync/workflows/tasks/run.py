@@ -87,7 +87,7 @@ class TasksResult:
 
     def exit_code(self, detailed: bool = False) -> int:
         """1 when retries are exhausted or a retry call failed (with --retry); else 2 while failures remain
-        (with --detailed-exitcode); else 0. DESIGN.md §3."""
+        (with --detailed-exitcode); else 0 (README, "Exit codes")."""
         if self.retried and (self.exhausted or self.retry_errors):
             return EXIT_FAILED
         if detailed and self.failures:

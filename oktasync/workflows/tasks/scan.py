@@ -266,8 +266,8 @@ async def attribute_groups(
     An incremental run with a few new failures on an app with 50 assigned groups thus costs a few user
     reads, not 50 member listings; a first run with hundreds of failures lists the groups. On a tie the user
     reads win: a group listing can need more than one page, a user's rarely does. Both are outside the
-    ``/api/v1/apps`` bucket the app-user scan is bound by (okta-api.md §2.2). ``stats.groups_read`` counts
-    the membership reads of either kind.
+    ``/api/v1/apps`` bucket the app-user scan is bound by (docs/tasks.md, "Cost").
+    ``stats.groups_read`` counts the membership reads of either kind.
     """
     needing = sorted(uid for uid, f in failures.items() if f.scope == "GROUP" and not f.groups)
     if not needing:
