@@ -200,7 +200,11 @@ def test_a_killed_receiver_loses_no_accepted_delivery(
             assign(emulator, groups=("engineering",))
             assert emulator.control.wait_idle(20)
             bob = emulator.control.user_id("bob@example.com")
-            [failure] = [e for e in emulator.control.events() if e["outcome"]["result"] == "FAILURE"]
+            [failure] = [
+                e
+                for e in emulator.control.events("application.provision.user.push")
+                if e["outcome"]["result"] == "FAILURE"
+            ]
 
             def accepted() -> bool:
                 return any(

@@ -34,7 +34,13 @@ from oktasync.workflows.tasks.model import (
 )
 from oktasync.workflows.tasks.notify import DeliveryFailure, deliver, new_message
 from oktasync.workflows.tasks.run import _failure_body, _resolution_body, notifiers_for
-from oktasync.workflows.tasks.scan import _is_failure, attribute_groups, build_failure, summarize
+from oktasync.workflows.tasks.scan import (
+    _is_failure,
+    attribute_groups,
+    build_failure,
+    merge_failure,
+    summarize,
+)
 from oktasync.workflows.tasks.state import TasksState
 
 
@@ -115,7 +121,10 @@ async def apply_events(
     for event in fresh:
         user = event_user(event)
         if user is not None:
-            touched[str(user["id"])] = summarize(event, user)
+            uid = str(user["id"])
+            # A failure without a reason (a .sync failure) keeps the reason of the failure it follows.
+            earlier = touched.get(uid) or state.last_events.get(uid)
+            touched[uid] = merge_failure(earlier, summarize(event, user))
     for uid, summary in touched.items():
         if _is_failure(summary):
             state.last_events[uid] = summary
