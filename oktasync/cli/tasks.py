@@ -277,7 +277,7 @@ def _render(result: TasksResult) -> None:
         if failure.target_message:
             click.echo(f"      Target: {failure.target_message}")
     if result.retried and result.retries:
-        counts = ", ".join(f"{n} {OUTCOME_WORDS.get(k, k)}" for k, n in result.retry_summary().items())
+        counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in result.retry_summary().items())
         click.echo(f"Retry attempts, each read back: {counts}")
         for outcome in result.retries:
             who = outcome.login or outcome.user_id
