@@ -56,18 +56,25 @@ class ToAppSettings:
 class AdminProvisioningForm:
     """The Admin Console's provisioning form for a custom SCIM app, as read from its page.
 
-    The Bearer token is write-only: the page never shows it, only whether one is set.
+    The page may lack a field for some settings (docs/admin-console-channel.md): a value is None when the
+    page has no field for it, and ``found`` names the settings it has a field for (``bearer_token`` when
+    the page takes a new Bearer token). The token itself is write-only: at most the page says whether one
+    is set (``bearer_token_set``, None when it does not say).
     """
 
-    scim_base_url: str | None
-    unique_identifier: str | None
-    push_new_users: bool
-    push_profile_updates: bool
-    auth_mode: str | None
-    bearer_token_set: bool
-    create_users: bool
-    update_user_attributes: bool
-    deactivate_users: bool
+    scim_base_url: str | None = None
+    unique_identifier: str | None = None
+    push_new_users: bool | None = None
+    push_profile_updates: bool | None = None
+    auth_mode: str | None = None
+    bearer_token_set: bool | None = None
+    create_users: bool | None = None
+    update_user_attributes: bool | None = None
+    deactivate_users: bool | None = None
+    found: frozenset[str] = frozenset()
+
+    def has(self, name: str) -> bool:
+        return name in self.found
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,10 @@
 A seed is one JSON/YAML document; every key is optional::
 
     api_tokens: [tok]                                  # SSWS tokens (all scopes)
-    admin_sessions: [{id: sid, xsrf_token: x}]         # or plain session-id strings
+    admin_sessions: [{id: sid, xsrf_token: x}]         # or plain session-id strings; optional cookies: {name:
+                                                       # value} required besides sid, network (where it was
+                                                       # signed in; "local" = here), idle_timeout_seconds,
+                                                       # idle_seconds (already idle this long)
     service_apps: [{client_id, scopes: [...], public_jwk: {...} | public_key_pem: "..."}]
     users:  [{id?, login, email?, firstName, lastName, status?}]
     groups: [{id?, name, description?, members: [login-or-id, ...]}]
@@ -99,6 +102,10 @@ def _load(store: Store, data: dict[str, Any]) -> None:
         session = AdminSession(id=raw["id"], xsrf_token=raw.get("xsrf_token") or f"xsrf-{raw['id']}")
         if raw.get("admin_login"):
             session.admin_login = raw["admin_login"]
+        session.cookies = {str(k): str(v) for k, v in (raw.get("cookies") or {}).items()}
+        session.network = str(raw.get("network") or "local")
+        session.idle_timeout_seconds = float(raw.get("idle_timeout_seconds", 900.0))
+        session.last_seen -= float(raw.get("idle_seconds", 0.0))  # already idle this long
         store.admin_sessions[session.id] = session
     for raw in data.get("service_apps") or []:
         store.service_apps[raw["client_id"]] = ServiceApp(

@@ -188,6 +188,8 @@ class App:
     groups: dict[str, GroupAssignment] = field(default_factory=dict)
     users: dict[str, AppUser] = field(default_factory=dict)
     settings_history: list[dict[str, Any]] = field(default_factory=list)
+    # Admin Console form fields oktasync does not manage (password sync, profile master, ...), as posted.
+    console_extras: dict[str, str] = field(default_factory=dict)
 
     @property
     def provisioning_active(self) -> bool:
@@ -256,10 +258,17 @@ class ServiceApp:
 
 @dataclass(slots=True)
 class AdminSession:
+    """An Admin Console sign-in: the ``sid`` cookie plus any other cookies the console requires with it,
+    the network it was signed in from, and when it was last used (for the idle timeout)."""
+
     id: str
     xsrf_token: str
     admin_login: str = "admin@example.com"
     admin_id: str = "00uadmin0000000000001"
+    cookies: dict[str, str] = field(default_factory=dict)  # required besides sid
+    network: str = "local"  # where it was signed in; requests to the emulator come from "local"
+    idle_timeout_seconds: float = 900.0  # Okta's default Admin Console idle time (15 minutes)
+    last_seen: float = field(default_factory=time.monotonic)
 
 
 @dataclass(slots=True)

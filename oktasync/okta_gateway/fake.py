@@ -42,7 +42,9 @@ from oktasync.models import (
 )
 from oktasync.okta_gateway.base import EventHook, EventHookSpec
 
-FORM_FIELDS = frozenset(f.name for f in fields(AdminProvisioningForm))
+FORM_FIELDS = frozenset(f.name for f in fields(AdminProvisioningForm)) - {"found"}
+# What the fake page offers by default: a field for every setting, the token and whether one is set.
+FULL_FORM = FORM_FIELDS | {"bearer_token"}
 
 
 @dataclass
@@ -65,6 +67,7 @@ class FakeAppState:
     groups: dict[str, GroupAssignment] = field(default_factory=dict)
     users: dict[str, AppUser] = field(default_factory=dict)
     admin_posts: list[dict[str, Any]] = field(default_factory=list)  # the posted forms, token masked
+    form_found: frozenset[str] = FULL_FORM  # the fields the Admin Console page has (see AdminProvisioningForm)
 
     def features(self) -> tuple[str, ...]:
         out: list[str] = []
@@ -79,17 +82,19 @@ class FakeAppState:
         return tuple(out)
 
     def form(self) -> AdminProvisioningForm:
-        return AdminProvisioningForm(
-            scim_base_url=self.scim_base_url,
-            unique_identifier=self.unique_identifier,
-            push_new_users=self.push_new_users,
-            push_profile_updates=self.push_profile_updates,
-            auth_mode=self.auth_mode,
-            bearer_token_set=bool(self.bearer_token),
-            create_users=self.create_users,
-            update_user_attributes=self.update_user_attributes,
-            deactivate_users=self.deactivate_users,
-        )
+        values = {
+            "scim_base_url": self.scim_base_url,
+            "unique_identifier": self.unique_identifier,
+            "push_new_users": self.push_new_users,
+            "push_profile_updates": self.push_profile_updates,
+            "auth_mode": self.auth_mode,
+            "bearer_token_set": bool(self.bearer_token),
+            "create_users": self.create_users,
+            "update_user_attributes": self.update_user_attributes,
+            "deactivate_users": self.deactivate_users,
+        }
+        shown = {k: v for k, v in values.items() if k in self.form_found}
+        return AdminProvisioningForm(**shown, found=self.form_found)
 
 
 def _now() -> str:
@@ -405,9 +410,13 @@ class FakeGateway:
                 f"not admin form fields: {sorted(unknown | ({'bearer_token_set'} & set(changes)))}"
             )
         state = self._state(app.id)
+        absent = (set(changes) | ({"bearer_token"} if bearer_token else set())) - state.form_found
+        if absent:
+            raise ValueError(f"the page has no field for {sorted(absent)}")
         # A full post: the current form overlaid with the changes is what gets stored.
-        posted = {**{f: getattr(state.form(), f) for f in FORM_FIELDS}, **changes}
-        posted.pop("bearer_token_set")
+        current = state.form()
+        posted = {**{f: getattr(current, f) for f in FORM_FIELDS if f in state.form_found}, **changes}
+        posted.pop("bearer_token_set", None)
         for key, value in posted.items():
             setattr(state, key, value)
         if bearer_token:
