@@ -72,6 +72,7 @@ class AdminProvisioningForm:
     update_user_attributes: bool | None = None
     deactivate_users: bool | None = None
     found: frozenset[str] = frozenset()
+    found_by_label: frozenset[str] = frozenset()  # of ``found``: those found by label, not by evidenced name
 
     def has(self, name: str) -> bool:
         return name in self.found

@@ -25,6 +25,8 @@ def render(result: DoctorResult) -> str:
             write = row["write"] or "not applicable"
             verify = row["verify"] or "cannot be verified"
             lines.append(f"    {row['label']:<40} {write:<15} {verify}")
+            if row.get("assumed"):
+                lines.append(f"      {row['assumed']} (docs/okta-behaviour.md)")
     if result.rate_limits:
         lines.append("  Rate-limit headroom (last headers seen):")
         now = time.time()

@@ -47,6 +47,8 @@ def _setting_line(item: SettingPlan) -> str:
     line = f"  {_MARK[item.status]} {item.label:<40} {what}   [{channel}]"
     if item.reason and item.status in (Status.CHANGE, Status.UNVERIFIABLE):
         line += f"  ({item.reason})"
+    if item.assumed and item.status is not Status.NOT_APPLICABLE:
+        line += f"\n      {item.assumed} (docs/okta-behaviour.md)"
     return line
 
 

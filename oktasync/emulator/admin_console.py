@@ -19,9 +19,9 @@ Contract:
   default), or (with ``Behaviour.admin_network_binding``) one signed in from another network (the session is
   then revoked) → ``302`` to ``/login/default``.
 * At most 40 requests per admin per endpoint in any 10 seconds, else ``429``.
-* ``GET /admin/app/{appName}/instance/{appId}/settings/user-mgmt`` → 200 HTML: a hidden ``_xsrfToken`` input and
-  ``<form action="settings/user-mgmt">`` whose controls show the current values, each with a ``<label>``.
-  The Bearer token is never rendered. 404 when the app's provisioning (General tab) is off.
+* ``GET /admin/app/{appName}/instance/{appId}/settings/user-mgmt`` → 200 HTML: a hidden ``_xsrfToken``
+  input and ``<form action="settings/user-mgmt">`` whose controls show the current values, each with a
+  ``<label>``. The Bearer token is never rendered. 404 when the app's provisioning (General tab) is off.
 * ``POST`` to the same URL (form-urlencoded) needs the session, ``X-Requested-With: XMLHttpRequest`` and the
   XSRF token in ``X-Okta-XsrfToken`` (or field ``_xsrfToken``), else ``403``. Spring binding: a checkbox is ON
   when posted (any value but ``false``), OFF when only its marker ``_name`` is posted, unchanged when neither
@@ -86,7 +86,9 @@ EVIDENCE = (
     Control("cycleSyncedPassword", "checkbox", "Password cycle", extra="cycleSyncedPassword"),
 )
 NOT_EVIDENCED = (
-    Control("scim_unique_identifier", "text", "Unique identifier field for users", setting="unique_identifier"),
+    Control(
+        "scim_unique_identifier", "text", "Unique identifier field for users", setting="unique_identifier"
+    ),
     Control("pushNewUsers", "checkbox", "Push New Users", setting="push_new_users"),
     Control("pushProfileUpdates", "checkbox", "Push Profile Updates", setting="push_profile_updates"),
     Control("scim_auth_mode", "select", "Authentication Mode", setting="auth_mode", options=AUTH_MODES),
@@ -167,7 +169,9 @@ def render_page(app: App, session: AdminSession, variant: str) -> str:
     )
 
 
-def bind(app: App, controls: tuple[Control, ...], form: Any) -> tuple[dict[str, Any], dict[str, str], dict]:
+def bind(
+    app: App, controls: tuple[Control, ...], form: Any
+) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
     """Spring binding of a posted form: (setting changes, extras changes, errors)."""
     changes: dict[str, Any] = {}
     extras: dict[str, str] = {}
@@ -258,7 +262,9 @@ def add_routes(app: web.Application, em: Emulator) -> None:
             or target.kind != "custom_scim"
             or not target.settings.provisioning_enabled
         ):
-            return web.Response(status=404, text="<html><body>Not found</body></html>", content_type="text/html")
+            return web.Response(
+                status=404, text="<html><body>Not found</body></html>", content_type="text/html"
+            )
         return session, target
 
     async def page(request: web.Request) -> web.Response:
@@ -266,7 +272,9 @@ def add_routes(app: web.Application, em: Emulator) -> None:
         if isinstance(found, web.Response):
             return found
         session, target = found
-        return web.Response(text=render_page(target, session, em.behaviour.admin_form), content_type="text/html")
+        return web.Response(
+            text=render_page(target, session, em.behaviour.admin_form), content_type="text/html"
+        )
 
     async def save(request: web.Request) -> web.Response:
         found = signed_in(request)
@@ -276,7 +284,9 @@ def add_routes(app: web.Application, em: Emulator) -> None:
         form = await request.post()
         xsrf = request.headers.get("X-Okta-XsrfToken") or form.get("_xsrfToken")
         if request.headers.get("X-Requested-With") != "XMLHttpRequest" or xsrf != session.xsrf_token:
-            return web.json_response({"status": "error", "errors": {"_xsrfToken": "Invalid XSRF token"}}, status=403)
+            return web.json_response(
+                {"status": "error", "errors": {"_xsrfToken": "Invalid XSRF token"}}, status=403
+            )
         controls, _ = controls_for(em.behaviour.admin_form)
         changes, extras, errors = bind(target, controls, form)
         if errors:
@@ -298,8 +308,10 @@ def add_routes(app: web.Application, em: Emulator) -> None:
         return web.Response(body=json.dumps({"status": "ok"}).encode(), content_type="application/json")
 
     async def login(request: web.Request) -> web.Response:
-        return web.Response(text="<html><head><title>Sign In</title></head><body>Sign In</body></html>",
-                            content_type="text/html")
+        return web.Response(
+            text="<html><head><title>Sign In</title></head><body>Sign In</body></html>",
+            content_type="text/html",
+        )
 
     app.router.add_get(base, page)
     app.router.add_post(base, save)

@@ -62,7 +62,7 @@ log = logging.getLogger("oktasync.okta.admin")
 SESSION_HOW_TO = (
     "sign in to the Admin Console in a browser on the machine (network) that runs oktasync, export the "
     "cookies of the -admin host (a `Cookie:` header value from the developer tools' Network tab, or a "
-    'cookies.txt file: admin_session: "{{ file(\'cookies.txt\') }}") into okta.admin_session, and run '
+    "cookies.txt file: admin_session: \"{{ file('cookies.txt') }}\") into okta.admin_session, and run "
     "again within 15 minutes"
 )
 IDLE_MINUTES = 15  # Okta's default Admin Console idle timeout since January 2024 (docs/okta-behaviour.md)
@@ -238,13 +238,17 @@ class ConsolePage:
 
     def find(self, setting: str) -> list[FormField]:
         """The controls of ``setting``: by evidenced name (or ``userMgmtSettings.`` id), else by label."""
+        return self.find_by_name(setting) or self.find_by_label(setting)
+
+    def find_by_name(self, setting: str) -> list[FormField]:
         name = EVIDENCED_NAMES.get(setting)
-        if name is not None:
-            hits = [c for c in self.controls if c.name == name or c.id_suffix == name]
-            if hits:
-                return hits
+        return [c for c in self.controls if name is not None and (c.name == name or c.id_suffix == name)]
+
+    def find_by_label(self, setting: str) -> list[FormField]:
         labels = {_norm(text) for text in LABELS.get(setting, ())}
-        return [c for c in self.controls if c.label and _norm(c.label) in labels and not c.name.startswith("_")]
+        return [
+            c for c in self.controls if c.label and _norm(c.label) in labels and not c.name.startswith("_")
+        ]
 
     def token_field(self) -> FormField | None:
         labels = {_norm(t) for t in TOKEN_LABELS}
@@ -265,9 +269,13 @@ class ConsolePage:
             else:
                 values[setting] = hits[0].value or None
         found = set(values)
-        if self.token_field() is not None:
+        by_label = {setting for setting in found if not self.find_by_name(setting)}
+        token = self.token_field()
+        if token is not None:
             found.add("bearer_token")
-        return AdminProvisioningForm(**values, found=frozenset(found))
+            if token.name != TOKEN_NAME:
+                by_label.add("bearer_token")
+        return AdminProvisioningForm(**values, found=frozenset(found), found_by_label=frozenset(by_label))
 
     def body(self, changes: Mapping[str, Any], bearer_token: str | None) -> list[tuple[str, str]]:
         """Every field as a browser submits it, ``changes`` overlaid, a marker for each checkbox."""
@@ -528,7 +536,9 @@ class AdminChannel:
         if response.is_redirect:
             if "/login" in location or "/signin" in location:
                 raise rejected_session_error("redirected to sign-in")
-            raise OktaApiError(f"unexpected redirect from the Admin Console for {method} {path} to {location}")
+            raise OktaApiError(
+                f"unexpected redirect from the Admin Console for {method} {path} to {location}"
+            )
         if response.status_code >= 400:
             details = ApiErrorDetails(
                 status=response.status_code,
@@ -542,7 +552,9 @@ class AdminChannel:
                     details,
                     hint="retry later",
                 )
-            raise OktaApiError(f"the Admin Console refused {method} {path}{_error_summary(response)}", details)
+            raise OktaApiError(
+                f"the Admin Console refused {method} {path}{_error_summary(response)}", details
+            )
         return response
 
     async def read_page(self, app: App) -> ConsolePage:
@@ -565,11 +577,15 @@ class AdminChannel:
         """Read the page, overlay ``changes`` (``AdminProvisioningForm`` field names), post every field."""
         unknown = set(changes) - WRITABLE
         if unknown:
-            raise ValueError(f"not writable admin form fields: {sorted(unknown)}; writable: {sorted(WRITABLE)}")
+            raise ValueError(
+                f"not writable admin form fields: {sorted(unknown)}; writable: {sorted(WRITABLE)}"
+            )
         page = await self.read_page(app)
         assert page.xsrf is not None  # read_page raises without one
         body = page.body(changes, bearer_token)
-        log.info("posting the Admin Console provisioning form of %s (%s): %s", app.label, app.id, sorted(changes))
+        log.info(
+            "posting the Admin Console provisioning form of %s (%s): %s", app.label, app.id, sorted(changes)
+        )
         await self._send(
             "POST",
             self._path(app),

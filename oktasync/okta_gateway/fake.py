@@ -67,7 +67,9 @@ class FakeAppState:
     groups: dict[str, GroupAssignment] = field(default_factory=dict)
     users: dict[str, AppUser] = field(default_factory=dict)
     admin_posts: list[dict[str, Any]] = field(default_factory=list)  # the posted forms, token masked
-    form_found: frozenset[str] = FULL_FORM  # the fields the Admin Console page has (see AdminProvisioningForm)
+    form_found: frozenset[str] = (
+        FULL_FORM  # the fields the Admin Console page has (see AdminProvisioningForm)
+    )
 
     def features(self) -> tuple[str, ...]:
         out: list[str] = []
@@ -82,7 +84,7 @@ class FakeAppState:
         return tuple(out)
 
     def form(self) -> AdminProvisioningForm:
-        values = {
+        values: dict[str, Any] = {
             "scim_base_url": self.scim_base_url,
             "unique_identifier": self.unique_identifier,
             "push_new_users": self.push_new_users,

@@ -6,10 +6,13 @@ Steps, per tenant (``apply_tenant``), from the plan the operator saw:
    token only when it must change, then ``activate_connection``; To App changes → one partial
    ``update_to_app_settings``. Connector first, as in the vendor runbook.
 2. **admin** (custom SCIM app with an admin session): one post of the provisioning form with every changed
-   field (the token only when it must change). Okta does not support this interface.
+   setting the page has a field for (the token only when it must change). Okta does not support this
+   interface. A custom app whose General tab Provisioning is off has no provisioning form: nothing is
+   written until a person switches it on (its console steps, exit 5; ``wait`` polls ``features[]`` for it).
 3. **Re-read** everything through the same channels. Any written setting whose read-back differs from the
    desired value fails the tenant (``VerificationError``, exit 1). A token write is proven by "a token is
-   set" and then remembered by its salted fingerprint (``token_fingerprint``).
+   set" where a read says so, and remembered by its salted fingerprint (``token_fingerprint``); a token the
+   form took but nothing can read back stays for a person to check (``--confirm-manual`` in a later run).
 4. **manual**: the settings only a person can change. Their console steps are returned (exit 5) unless
    ``wait`` (poll the reads until they show the change; exit 4 on timeout) and/or ``confirm_manual``
    (record the operator's confirmation of settings that nothing can read, with the date and the values,
@@ -46,6 +49,7 @@ from oktasync.workflows.channels import (
     AUTH_MODE,
     BASE_URL,
     BEARER_TOKEN,
+    PROVISIONING,
     SETTINGS_BY_KEY,
     TO_APP,
     ActualSettings,
@@ -92,7 +96,7 @@ class ApplyOptions:
 class Action:
     key: str
     channel: str
-    action: str  # written | verified | waited | confirmed | pending
+    action: str  # written | sent | verified | waited | confirmed | pending
     detail: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -230,6 +234,9 @@ def _verify(after: TenantPlan, written: list[str], run: _Run) -> list[str]:
     bad: list[str] = []
     for key in written:
         setting = after.setting(key)
+        if key == BEARER_TOKEN.key and setting.read is None:
+            run.add(key, setting.channel or "", "sent", "nothing can read it back: a person checks it")
+            continue
         if key == BEARER_TOKEN.key:
             ok = setting.actual not in (None, "not set")  # "a token is set" is all Okta tells
         else:
@@ -247,11 +254,12 @@ def _record_confirmations(app_dir: Any, settings: list[SettingPlan], config: Ten
         return
     desired = desired_values(config)
     doc = load_confirmations(app_dir)
-    when = _now()
+    moment = datetime.now(UTC)
+    when = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     for item in settings:
         if item.key == BEARER_TOKEN.key:
             token_fingerprint.save(
-                app_dir, token_fingerprint.make_record(desired[item.key].reveal(), "manual")
+                app_dir, token_fingerprint.make_record(desired[item.key].reveal(), "manual", now=moment)
             )
             doc[item.key] = {
                 "confirmed_at": when,
@@ -332,6 +340,13 @@ async def apply_tenant(
         return last
 
     try:
+        if plan.actual is not None and plan.actual.provisioning_off:
+            if not options.wait:
+                return _provisioning_first(config, app, plan, run, options)
+            await _show(options, config.tenant, list(plan.manual_steps))
+            await _wait_for_reads(config, gateway, app, kind, [PROVISIONING.key], options, progress)
+            run.add(PROVISIONING.key, Channel.MANUAL, "waited", "the read now shows the change")
+            plan = replace(await replan(), source=plan.source)
         written = await _write_api(config, gateway, app, plan, run)
         written += await _write_admin(config, gateway, app, plan, run)
         after = await replan() if written else plan
@@ -356,10 +371,7 @@ async def apply_tenant(
         unreadable = [s for s in people if s.status is Status.UNVERIFIABLE]
         steps = list(after.manual_steps)
         if people and options.wait and readable:
-            if options.show_steps is not None:
-                shown = options.show_steps(config.tenant, steps)
-                if inspect.isawaitable(shown):
-                    await shown
+            await _show(options, config.tenant, steps)
             last = replace(
                 last, actual=await _wait_for_reads(config, gateway, app, kind, readable, options, progress)
             )
@@ -367,7 +379,8 @@ async def apply_tenant(
                 run.add(key, Channel.MANUAL, "waited", "the read now shows the change")
             readable = []
         if options.confirm_manual:
-            _record_confirmations(app_dir, unreadable, config, run)
+            # A setting written in this very run (a token the form took) was not checked by anyone yet.
+            _record_confirmations(app_dir, [s for s in unreadable if s.key not in written], config, run)
             unreadable = []
         if people:
             after = await replan(reread=False)  # from the last reads (the wait's) and the new records
@@ -405,6 +418,34 @@ async def apply_tenant(
             error=error.message + (f" (hint: {error.hint})" if error.hint else ""),
             exit_code=error.exit_code if error.exit_code != EXIT_OK else EXIT_FAILED,
         )
+
+
+async def _show(options: ApplyOptions, tenant: str, steps: list[str]) -> None:
+    if options.show_steps is not None:
+        shown = options.show_steps(tenant, steps)
+        if inspect.isawaitable(shown):
+            await shown
+
+
+def _provisioning_first(
+    config: TenantConfig, app: App, plan: TenantPlan, run: _Run, options: ApplyOptions
+) -> TenantApplyResult:
+    """Provisioning (General tab) is off: nothing else can land. Exit 5 with the steps, nothing written."""
+    for item in plan.settings:
+        if item.needs_person:
+            run.add(item.key, Channel.MANUAL, "pending")
+        elif item.status is Status.CHANGE:
+            run.add(item.key, item.channel or "", "pending", "waits for General > Provisioning: SCIM")
+    changes = manual_changes(plan.settings, config)
+    return TenantApplyResult(
+        config.tenant,
+        plan,
+        plan,
+        tuple(run.actions),
+        tuple(steps_for(app, changes, token_source=options.token_source)),
+        error="provisioning is not switched on (General tab): a person must do it before anything else",
+        exit_code=EXIT_MANUAL,
+    )
 
 
 # approve(plan, needed): shown every plan; ``needed`` says whether applying it writes anything.

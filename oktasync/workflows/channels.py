@@ -1,40 +1,49 @@
 """The managed provisioning settings, which channel writes each one, and which read proves it.
 
-DESIGN.md §2: every setting goes through a *channel* chosen per setting and per app kind:
+Every setting goes through a *channel* chosen per setting and per app kind (docs/plan-apply.md):
 
 ==================================  ======================  =======================  ================
 setting                             API-capable (OIN) app   custom SCIM + admin      custom SCIM app
 ==================================  ======================  =======================  ================
+General: Provisioning (SCIM)        not applicable          manual / features[]      manual / features[]
 SCIM connector base URL             api / connection        admin / admin form       manual / no read
 Unique identifier field for users   not applicable          admin / admin form       manual / no read
 Push New Users (supported action)   not applicable          admin / admin form       manual / no read
 Push Profile Updates (action)       not applicable          admin / admin form       manual / no read
 Authentication mode (HTTP Header)   api / connection        admin / admin form       manual / no read
-Bearer token                        api / conn. ENABLED     admin / "token is set"   manual / no read
+Bearer token                        api / conn. ENABLED     admin / no read          manual / no read
 To App: Create Users                api / features API      admin / admin form       manual / features[]
 To App: Update User Attributes      api / features API      admin / admin form       manual / features[]
 To App: Deactivate Users            api / features API      admin / admin form       manual / features[]
 ==================================  ======================  =======================  ================
 
-Facts this table rests on (reference/okta-api.md):
+The admin column holds only for the settings whose field the Admin Console page has (it is found by the
+name public evidence shows, else by its visible label; docs/admin-console-channel.md). A setting whose field
+is not on the page falls back to the custom-app column, for that setting only.
 
-* Kind probe (§1.1, §1.2, §3.5 item 8): ``GET /connections/default`` answers 200 ``status: UNKNOWN`` for an
-  app whose provisioning Okta does not manage through the API, and ``/features`` answers 400 for it. Both
-  together mean a custom (App Integration Wizard) SCIM app; anything else is treated as API-capable.
-* API-capable apps (§1.1, §1.2): the connection (base URL + ``TOKEN`` auth) is ``POST connections/default``
-  then ``lifecycle/activate``; the To App checkboxes are a partial ``PUT features/USER_PROVISIONING``. A 2xx
+Facts this table rests on (docs/okta-behaviour.md, "Apps, connections and features" and "Admin Console"):
+
+* Kind probe: ``GET /connections/default`` answers 200 ``status: UNKNOWN`` for an app whose provisioning
+  Okta does not manage through the API, and ``/features`` answers 400 for it. Both together mean a custom
+  (App Integration Wizard) SCIM app, or an app whose provisioning was never switched on; anything else is
+  treated as API-capable.
+* Runbook step 4 (General tab > App Settings > Provisioning: SCIM > Save) shows in the app's read-only
+  ``features[]`` as ``SCIM_PROVISIONING`` (an Application.features value in Okta's management spec). Until
+  it is on, a custom app has no Provisioning tab: nothing else can be written, so it is planned first and
+  only a person can do it.
+* API-capable apps: the connection (base URL + ``TOKEN`` auth) is ``POST connections/default`` then
+  ``lifecycle/activate``; the To App checkboxes are a partial ``PUT features/USER_PROVISIONING``. A 2xx
   proves nothing, so both are re-read.
 * The unique identifier and the "Supported provisioning actions" of a connector exist only in the App
-  Integration Wizard's SCIM connector form (§1.8). An OIN integration that supports the Connections API
-  has no such form: its matching rules and push actions are defined by the integration itself. We mark
-  them **not applicable** for API-capable apps instead of inventing a manual step a person could not
-  perform; ``plan`` shows them as ``n/a`` and they never count as drift.
-* Custom SCIM apps (§1.3, §1.8): no public API reads or writes the connector. The app's read-only
-  ``features[]`` does show the To App checkboxes (``PUSH_NEW_USERS`` = Create Users,
-  ``PUSH_PROFILE_UPDATES`` = Update User Attributes, ``PUSH_USER_DEACTIVATION`` = Deactivate Users), so
-  without an admin session those three are verifiable though only a person can change them. With an admin
-  session, the Admin Console's own form (an interface Okta does not support) reads and writes all of them;
-  the Bearer token is write-only there too, the form only says whether one is set.
+  Integration Wizard's SCIM connector form. An OIN integration that supports the Connections API has no such
+  form: its matching rules and push actions are defined by the integration itself. We mark them **not
+  applicable** for API-capable apps instead of inventing a manual step a person could not perform; ``plan``
+  shows them as ``n/a`` and they never count as drift.
+* Custom SCIM apps: no public API reads or writes the connector. The app's read-only ``features[]`` does show
+  the To App checkboxes (``PUSH_NEW_USERS`` = Create Users, ``PUSH_PROFILE_UPDATES`` = Update User
+  Attributes, ``PUSH_USER_DEACTIVATION`` = Deactivate Users), so without an admin session those three are
+  verifiable though only a person can change them. With an admin session, the Admin Console's own form (an
+  interface Okta does not support) reads and writes the fields it has; the Bearer token is write-only there.
 
 Public helpers (used by plan/apply, doctor and the resync):
 
@@ -73,6 +82,7 @@ class Setting:
     secret: bool = False
 
 
+PROVISIONING = Setting("general.provisioning", "General: Provisioning (SCIM)", "general", "")
 BASE_URL = Setting("scim.base_url", "SCIM connector base URL", "connector", "scim_base_url")
 UNIQUE_IDENTIFIER = Setting(
     "scim.unique_identifier", "Unique identifier field for users", "connector", "unique_identifier"
@@ -94,6 +104,7 @@ DEACTIVATE_USERS = Setting(
 )
 
 SETTINGS: tuple[Setting, ...] = (
+    PROVISIONING,
     BASE_URL,
     UNIQUE_IDENTIFIER,
     PUSH_NEW_USERS,
@@ -107,11 +118,12 @@ SETTINGS: tuple[Setting, ...] = (
 SETTINGS_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
 TO_APP: tuple[Setting, ...] = (CREATE_USERS, UPDATE_USER_ATTRIBUTES, DEACTIVATE_USERS)
 NOT_APPLICABLE_TO_OIN: frozenset[str] = frozenset(
-    {UNIQUE_IDENTIFIER.key, PUSH_NEW_USERS.key, PUSH_PROFILE_UPDATES.key}
+    {PROVISIONING.key, UNIQUE_IDENTIFIER.key, PUSH_NEW_USERS.key, PUSH_PROFILE_UPDATES.key}
 )
 
-# features[] value that shows each To App checkbox (okta-api.md §1.3; used for verification only).
+# features[] value that shows each setting of a custom app (docs/okta-behaviour.md; verification only).
 FEATURE_FLAGS: dict[str, str] = {
+    PROVISIONING.key: "SCIM_PROVISIONING",
     CREATE_USERS.key: "PUSH_NEW_USERS",
     UPDATE_USER_ATTRIBUTES.key: "PUSH_PROFILE_UPDATES",
     DEACTIVATE_USERS.key: "PUSH_USER_DEACTIVATION",
@@ -129,17 +141,28 @@ READ_ADMIN_FORM = "Admin Console provisioning form (admin session)"
 READ_APP_FEATURES = "GET /api/v1/apps/{id} features[]"
 
 
+ASSUMED_BY_LABEL = (
+    "assumed: the Admin Console field labelled {label!r} is this setting (no public source shows its name)"
+)
+ASSUMED_TOKEN_POST = (
+    "assumed: the form's new-token field takes the Bearer token (its name is evidenced, its effect is not "
+    "readable)"
+)
+
+
 @dataclass(frozen=True)
 class Route:
     """How one setting of one app is written and verified.
 
     ``write`` is None when the setting does not apply to this kind of app. ``read`` is None when nothing
-    can read it back: such a setting is "cannot be verified", never "in sync".
+    can read it back: such a setting is "cannot be verified", never "in sync". ``assumed`` names the
+    behaviour the route relies on that no public source settles (docs/okta-behaviour.md), if any.
     """
 
     write: Channel | None
     read: str | None
     note: str = ""
+    assumed: str = ""
 
     @property
     def applicable(self) -> bool:
@@ -150,10 +173,26 @@ class Route:
         return self.read is not None
 
 
-def route(setting: Setting, kind: AppKind, has_admin_session: bool) -> Route:
-    """The channel that writes ``setting`` on this kind of app and the read that verifies it."""
+def _manual_route(setting: Setting, why: str = "") -> Route:
+    if setting.key in FEATURE_FLAGS:
+        return Route(Channel.MANUAL, READ_APP_FEATURES + f" ({FEATURE_FLAGS[setting.key]})", why)
+    return Route(Channel.MANUAL, None, why or "no public API reads or writes a custom app's SCIM connector")
+
+
+def route(
+    setting: Setting, kind: AppKind, has_admin_session: bool, form: AdminProvisioningForm | None = None
+) -> Route:
+    """The channel that writes ``setting`` on this kind of app and the read that verifies it.
+
+    ``form`` is the Admin Console page as read (None: not read): a setting whose field it lacks goes to a
+    person, the others through the form.
+    """
     if kind is AppKind.API_CAPABLE:
         if setting.key in NOT_APPLICABLE_TO_OIN:
+            if setting is PROVISIONING:
+                return Route(
+                    None, None, "not applicable: an OIN integration's provisioning is its connection"
+                )
             return Route(
                 None, None, "not applicable: an OIN integration defines its own matching and actions"
             )
@@ -168,18 +207,29 @@ def route(setting: Setting, kind: AppKind, has_admin_session: bool) -> Route:
         if setting is AUTH_MODE:
             return Route(Channel.API, READ_CONNECTION + " (authScheme TOKEN)")
         return Route(Channel.API, READ_CONNECTION + " (baseUrl)")
-    if has_admin_session:
-        note = "Admin Console form: an interface Okta does not support"
-        if setting is BEARER_TOKEN:
-            note += "; write-only: the form says only whether a token is set"
-        return Route(Channel.ADMIN, READ_ADMIN_FORM, note)
-    if setting.group == "to_app":
-        return Route(Channel.MANUAL, READ_APP_FEATURES + f" ({FEATURE_FLAGS[setting.key]})")
-    return Route(Channel.MANUAL, None, "no public API reads or writes a custom app's SCIM connector")
+    if setting is PROVISIONING:
+        return _manual_route(setting, "only a person can switch it on (General tab)")
+    if not has_admin_session:
+        return _manual_route(setting)
+    field = "bearer_token" if setting is BEARER_TOKEN else setting.admin_field
+    if form is not None and not form.has(field):
+        return _manual_route(setting, "the Admin Console page has no field for it")
+    note = "Admin Console form: an interface Okta does not support"
+    assumed = ""
+    if form is not None and field in form.found_by_label:
+        assumed = ASSUMED_BY_LABEL.format(label=setting.label.split(": ", 1)[-1])
+    if setting is BEARER_TOKEN:
+        readable = form is None or form.has("bearer_token_set")
+        note += "; write-only" + (": the form says only whether a token is set" if readable else "")
+        assumed = assumed or ("" if readable else ASSUMED_TOKEN_POST)
+        return Route(Channel.ADMIN, READ_ADMIN_FORM if readable else None, note, assumed)
+    return Route(Channel.ADMIN, READ_ADMIN_FORM, note, assumed)
 
 
-def routes(kind: AppKind, has_admin_session: bool) -> dict[str, Route]:
-    return {s.key: route(s, kind, has_admin_session) for s in SETTINGS}
+def routes(
+    kind: AppKind, has_admin_session: bool, form: AdminProvisioningForm | None = None
+) -> dict[str, Route]:
+    return {s.key: route(s, kind, has_admin_session, form) for s in SETTINGS}
 
 
 # --- the kind probe -----------------------------------------------------------------------------------
@@ -188,7 +238,7 @@ def routes(kind: AppKind, has_admin_session: bool) -> dict[str, Route]:
 async def probe_kind(gateway: OktaGateway, app: App) -> AppKind:
     """Custom SCIM app when the connection says ``UNKNOWN`` and the features API is unsupported.
 
-    Both reads are needed: a bookmark app also answers ``UNKNOWN`` (okta-api.md §1.1), and an OIN app
+    Both reads are needed: a bookmark app also answers ``UNKNOWN`` (docs/okta-behaviour.md), and an OIN app
     whose connection was never configured answers ``DISABLED`` with a readable features API.
     """
     kind, _ = await probe(gateway, app)
@@ -235,6 +285,13 @@ class ActualSettings:
     kind: AppKind
     values: Mapping[str, ActualValue]
     features: tuple[str, ...] = ()
+    form: AdminProvisioningForm | None = None  # the Admin Console page as read, if it was
+
+    @property
+    def provisioning_off(self) -> bool:
+        """A custom app whose General tab Provisioning is known to be off (nothing else can be written)."""
+        value = self.values.get(PROVISIONING.key)
+        return self.kind is AppKind.CUSTOM_SCIM and value is not None and value.known and value.value is False
 
     def __getitem__(self, key: str) -> ActualValue:
         return self.values[key]
@@ -253,10 +310,21 @@ def normalize_auth_mode(value: str | None) -> str | None:
     return folded
 
 
-def _from_admin_form(form: AdminProvisioningForm) -> dict[str, ActualValue]:
+def _from_features(setting: Setting, features: tuple[str, ...], why: str) -> ActualValue:
+    flag = FEATURE_FLAGS.get(setting.key)
+    if flag is None:
+        return ActualValue.unknown(why)
+    return ActualValue(True, flag in features, READ_APP_FEATURES + f" ({flag})")
+
+
+def _from_admin_form(form: AdminProvisioningForm, features: tuple[str, ...]) -> dict[str, ActualValue]:
     out: dict[str, ActualValue] = {}
     for setting in SETTINGS:
-        raw = getattr(form, setting.admin_field)
+        field = "bearer_token_set" if setting is BEARER_TOKEN else setting.admin_field
+        if setting is PROVISIONING or not form.has(field):
+            out[setting.key] = _from_features(setting, features, "the Admin Console page has no field for it")
+            continue
+        raw = getattr(form, field)
         if setting is AUTH_MODE:
             raw = normalize_auth_mode(raw)
         out[setting.key] = ActualValue(True, raw, READ_ADMIN_FORM)
@@ -270,19 +338,21 @@ async def read_actual(
 
     * API-capable: the connection and the USER_PROVISIONING feature (or ``reads``, if the probe just made
       them).
-    * Custom SCIM with an admin session: the admin form (raises ``AdminSessionError`` if it is rejected).
-    * Custom SCIM without: the app's ``features[]`` for the To App checkboxes; the connector is unknown.
+    * Custom SCIM: the app's ``features[]`` (Provisioning, and the To App checkboxes); then, with an admin
+      session and Provisioning on, the Admin Console form for the settings it has a field for (raises
+      ``AdminSessionError`` if the session is rejected). The connector is otherwise unknown.
     """
     values: dict[str, ActualValue] = {}
     features: tuple[str, ...] = app.features
+    form: AdminProvisioningForm | None = None
     if kind is AppKind.API_CAPABLE:
         if reads is not None:  # just read by the kind probe
             connection, to_app = reads.connection, reads.to_app
         else:
             connection = await gateway.get_connection(app.id)
             to_app = await gateway.get_to_app_settings(app.id)
-        # A missing baseUrl reads as "not set": the recorded Org2Org exchange echoes it (okta-api.md
-        # §1.1), so after a write a missing one fails verification loudly instead of passing silently.
+        # A missing baseUrl reads as "not set", so after a write a missing one fails verification loudly
+        # instead of passing silently.
         values[BASE_URL.key] = ActualValue(True, connection.base_url, READ_CONNECTION)
         scheme = connection.auth_scheme.upper()
         values[AUTH_MODE.key] = ActualValue(
@@ -300,18 +370,20 @@ async def read_actual(
                 values[setting.key] = ActualValue(
                     True, getattr(to_app, _TO_APP_KWARG[setting.key]), READ_FEATURES
                 )
-    elif gateway.has_admin_session():
-        values = _from_admin_form(await gateway.read_admin_form(app))
+        return ActualSettings(kind, values, features)
+    features = (await gateway.get_app(app.id)).features
+    provisioning_on = FEATURE_FLAGS[PROVISIONING.key] in features
+    if gateway.has_admin_session() and provisioning_on:
+        form = await gateway.read_admin_form(app)
+        values = _from_admin_form(form, features)
     else:
-        fresh = await gateway.get_app(app.id)
-        features = fresh.features
-        for setting in SETTINGS:
-            if setting.group == "to_app":
-                flag = FEATURE_FLAGS[setting.key]
-                values[setting.key] = ActualValue(True, flag in features, READ_APP_FEATURES + f" ({flag})")
-            else:
-                values[setting.key] = ActualValue.unknown("no read path without an admin session")
-    return ActualSettings(kind, values, features)
+        why = (
+            "no Provisioning tab until General > Provisioning: SCIM is on"
+            if not provisioning_on
+            else "no read path without an admin session"
+        )
+        values = {setting.key: _from_features(setting, features, why) for setting in SETTINGS}
+    return ActualSettings(kind, values, features, form)
 
 
 # --- Deactivate Users, for the resync --------------------------------------------------------------------
@@ -330,7 +402,9 @@ async def read_deactivate_users(gateway: OktaGateway, app: App, kind: AppKind) -
         return to_app.deactivate_users, Channel.API
     if gateway.has_admin_session():
         form = await gateway.read_admin_form(app)
-        return form.deactivate_users, Channel.ADMIN
+        if form.has("deactivate_users"):
+            return bool(form.deactivate_users), Channel.ADMIN
+        # The page has no Deactivate Users field: a person switches it, features[] shows it.
     fresh = await gateway.get_app(app.id)
     return FEATURE_FLAGS[DEACTIVATE_USERS.key] in fresh.features, Channel.MANUAL
 
@@ -352,8 +426,8 @@ async def set_deactivate_users(
     Contract:
 
     1. Reads the current state first through the best channel (api: features/USER_PROVISIONING; admin:
-       the admin form; manual: the app's ``features[]``). If it already is ``enabled``, nothing is written
-       and the channel that would have written it is returned.
+       the admin form, when the page has the field; manual: the app's ``features[]``). If it already is
+       ``enabled``, nothing is written and the channel that would have written it is returned.
     2. api / admin: writes only this checkbox (partial PUT / the form with only this field changed), re-reads
        through the same channel and returns the channel. A read-back that disagrees raises
        ``VerificationError`` (exit 1).
@@ -382,7 +456,11 @@ async def set_deactivate_users(
             state = "on" if enabled else "off"
             raise ManualActionRequired(
                 f"{app.label}: only a person can switch Deactivate Users {state} on this custom SCIM app "
-                "(no admin session given)",
+                + (
+                    "(the Admin Console page has no Deactivate Users field)"
+                    if gateway.has_admin_session()
+                    else "(no admin session given)"
+                ),
                 steps,
                 hint="do these steps in the Admin Console, or give an admin session (okta.admin_session)",
             )
@@ -415,6 +493,7 @@ async def set_deactivate_users(
 
 
 __all__ = [
+    "PROVISIONING",
     "SETTINGS",
     "SETTINGS_BY_KEY",
     "ActualSettings",

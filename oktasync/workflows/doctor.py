@@ -21,10 +21,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from oktasync.config.schema import TenantConfig
-from oktasync.errors import EXIT_FAILED, EXIT_OK, AdminSessionError, AuthError, OktaApiError, OktasyncError
-from oktasync.models import App, AppKind, RateLimitState
+from oktasync.errors import EXIT_FAILED, EXIT_OK, AuthError, OktaApiError, OktasyncError
+from oktasync.models import AdminProvisioningForm, App, AppKind, Channel, RateLimitState
+from oktasync.okta_gateway.admin import IDLE_MINUTES, non_interactive_signs
 from oktasync.okta_gateway.base import OktaGateway
-from oktasync.workflows.channels import SETTINGS, probe_kind, routes
+from oktasync.workflows.channels import FEATURE_FLAGS, PROVISIONING, SETTINGS, probe_kind, routes
 
 
 @dataclass(frozen=True)
@@ -248,27 +249,18 @@ async def doctor(config: TenantConfig, gateway: OktaGateway, *, now: datetime | 
 
         await probe("system log", "okta.logs.read", logs)
 
+        form: AdminProvisioningForm | None = None
+        if kind is AppKind.CUSTOM_SCIM:
+            checks.append(_provisioning_check(found))
         if admin:
-            if kind is AppKind.CUSTOM_SCIM:
-                try:
-                    await gateway.read_admin_form(found)
-                    checks.append(
-                        Check(
-                            "admin session", True, "valid: the provisioning form reads (unsupported by Okta)"
-                        )
-                    )
-                except (AdminSessionError, OktasyncError) as error:
-                    checks.append(Check("admin session", False, error.message))
-                    admin = False
-            else:
-                checks.append(Check("admin session", None, "given but not used: this app has a public API"))
+            form, admin = await _admin_session_checks(gateway, found, kind, checks)
         else:
             checks.append(
                 Check("admin session", None, "not given: connector settings of custom apps are manual")
             )
         if kind is not None:
             for setting in SETTINGS:
-                rt = routes(kind, admin)[setting.key]
+                rt = routes(kind, admin, form)[setting.key]
                 channel_rows.append(
                     {
                         "key": setting.key,
@@ -276,6 +268,7 @@ async def doctor(config: TenantConfig, gateway: OktaGateway, *, now: datetime | 
                         "write": rt.write.value if rt.write else None,
                         "verify": rt.read,
                         "note": rt.note or None,
+                        "assumed": rt.assumed or None,
                     }
                 )
     # scopes doctor did not exercise: okta.apps.manage (only a write proves it) and okta.users.read when no
@@ -302,6 +295,70 @@ async def doctor(config: TenantConfig, gateway: OktaGateway, *, now: datetime | 
         rate_limits=tuple(gateway.rate_limits()),
         scopes=scopes,
     )
+
+
+def _provisioning_check(app: App) -> Check:
+    """Runbook step 4 (General > Provisioning: SCIM), read from the app's features[]."""
+    if FEATURE_FLAGS[PROVISIONING.key] in app.features:
+        return Check(
+            "provisioning", True, "General > Provisioning: SCIM is on (features[] SCIM_PROVISIONING)"
+        )
+    return Check(
+        "provisioning",
+        None,
+        "General > Provisioning: SCIM is off (no SCIM_PROVISIONING in features[]): the app has no "
+        "Provisioning tab yet; apply prints that console step first and writes nothing else until it is done",
+        warning=True,
+    )
+
+
+async def _admin_session_checks(
+    gateway: OktaGateway, app: App, kind: AppKind | None, checks: list[Check]
+) -> tuple[AdminProvisioningForm | None, bool]:
+    """Prove the admin session with one read of the settings page; say what it can change. Returns the
+    form read (None if not read) and whether the admin channel is usable."""
+    if kind is not AppKind.CUSTOM_SCIM:
+        checks.append(Check("admin session", None, "given but not used: this app has a public API"))
+        return None, True
+    if FEATURE_FLAGS[PROVISIONING.key] not in app.features:
+        checks.append(
+            Check("admin session", None, "not checked: the provisioning settings page exists only once "
+                  "General > Provisioning: SCIM is on")
+        )  # fmt: skip
+        return None, True
+    signs = non_interactive_signs()
+    try:
+        form = await gateway.read_admin_form(app)
+    except OktasyncError as error:
+        checks.append(
+            Check("admin session", False, error.message + (f" (hint: {error.hint})" if error.hint else ""))
+        )
+        return None, False
+    can = [s.label for s in SETTINGS if routes(AppKind.CUSTOM_SCIM, True, form)[s.key].write is Channel.ADMIN]
+    cannot = [
+        s.label
+        for s in SETTINGS
+        if s is not PROVISIONING and routes(AppKind.CUSTOM_SCIM, True, form)[s.key].write is Channel.MANUAL
+    ]
+    detail = (
+        "valid: read the provisioning settings page (an interface Okta does not support); it can change: "
+        + (", ".join(can) or "nothing")
+        + ("; not on the page, so console steps: " + ", ".join(cannot) if cannot else "")
+    )
+    checks.append(Check("admin session", True, detail))
+    if signs:
+        checks.append(
+            Check(
+                "admin session run",
+                None,
+                f"this run looks unattended ({', '.join(signs)}): Okta binds an admin session to the "
+                f"network it was signed in from and ends it after {IDLE_MINUTES} idle minutes, so a session "
+                "copied from a browser into a CI job will be rejected; run the admin channel where the "
+                "admin signs in, or leave okta.admin_session empty",
+                warning=True,
+            )
+        )
+    return form, True
 
 
 __all__ = ["USERS_READ_FALLBACK", "Check", "DoctorResult", "doctor"]

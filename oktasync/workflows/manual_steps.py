@@ -1,8 +1,8 @@
 """Admin Console steps for settings only a person can change, with the values filled in.
 
-Menu paths and field names follow the vendor runbook (reference/vendor-runbook.txt, "Configure SCIM
-integration on Okta" and "Update the Chronosphere default group in Okta"); the wording is ours. The Bearer
-token is never printed: the step says where to copy it from.
+Menu paths and field names follow the vendor's SCIM runbook ("Configure SCIM integration on Okta": General
+tab > Provisioning: SCIM, then Provisioning > Integration and Provisioning > To App); the wording is ours. The
+Bearer token is never printed: the step says where to copy it from.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from oktasync.workflows.channels import (
     BEARER_TOKEN,
     CREATE_USERS,
     DEACTIVATE_USERS,
+    PROVISIONING,
     PUSH_NEW_USERS,
     PUSH_PROFILE_UPDATES,
     UNIQUE_IDENTIFIER,
@@ -25,6 +26,7 @@ from oktasync.workflows.channels import (
 )
 
 DEFAULT_TOKEN_SOURCE = "the secret your tenant config reads for scim.auth.bearer_token"
+TOKEN_SENT = "(sent through the Admin Console form)"  # the token was written; a person only checks it
 
 
 def _tick(value: Any) -> str:
@@ -42,6 +44,22 @@ def steps_for(app: App, changes: Mapping[str, Any], *, token_source: str | None 
     ]
     connector = [key for key in changes if key.startswith("scim.")]
     to_app = [key for key in changes if key.startswith("to_app.")]
+    if PROVISIONING.key in changes:
+        steps.append(
+            "Open the General tab, click Edit in App Settings, set Provisioning to SCIM, then click Save "
+            "(the Provisioning tab appears)."
+        )
+        steps.append(
+            "With an admin session (okta.admin_session), run `oktasync apply` again now: it writes the "
+            "Provisioning tab's settings through the Admin Console form; otherwise go on below."
+        )
+    if changes.get(BEARER_TOKEN.key) == TOKEN_SENT:
+        steps.append(
+            "Open the Provisioning tab, choose Integration, click Edit, then Test Connector Configuration: "
+            "oktasync sent the Bearer token through the form, but nothing can read it back. When the test "
+            "succeeds, click Cancel and confirm with `oktasync apply --confirm-manual`."
+        )
+        connector = [key for key in connector if key != BEARER_TOKEN.key]
     if connector:
         steps.append("Open the Provisioning tab, choose Integration in the side menu, then click Edit.")
         if BASE_URL.key in changes:

@@ -47,6 +47,7 @@ from oktasync.workflows.channels import (
     BEARER_TOKEN,
     CREATE_USERS,
     DEACTIVATE_USERS,
+    PROVISIONING,
     PUSH_NEW_USERS,
     PUSH_PROFILE_UPDATES,
     SETTINGS,
@@ -60,7 +61,7 @@ from oktasync.workflows.channels import (
     read_actual,
     route,
 )
-from oktasync.workflows.manual_steps import steps_for
+from oktasync.workflows.manual_steps import TOKEN_SENT, steps_for
 from oktasync.workflows.progress import NullProgress, Progress
 
 FORMAT_VERSION = 1
@@ -79,6 +80,7 @@ def desired_values(config: TenantConfig) -> dict[str, Any]:
     """Setting key → desired value from the config. The token's value is the ``Secret`` itself."""
     scim, to_app = config.scim, config.to_app
     return {
+        PROVISIONING.key: True,  # runbook step 4: a managed app has SCIM provisioning switched on
         BASE_URL.key: scim.base_url,
         UNIQUE_IDENTIFIER.key: scim.unique_identifier,
         PUSH_NEW_USERS.key: scim.push_new_users,
@@ -106,6 +108,7 @@ class SettingPlan:
     reason: str = ""
     confirmed_at: str | None = None
     actual_known: bool = False  # False: ``actual`` is None because nothing read it (not "empty")
+    assumed: str = ""  # the behaviour this step relies on that no public source settles, if any
 
     @property
     def needs_person(self) -> bool:
@@ -127,6 +130,7 @@ class SettingPlan:
             "reason": self.reason or None,
             "confirmed_at": self.confirmed_at,
             "manual": self.needs_person,
+            "assumed": self.assumed or None,
         }
 
 
@@ -274,8 +278,11 @@ def _token_plan(
             reason,
             confirmed_at,
             actual.known,
+            rt.assumed,
         )
 
+    if not actual.known and rt.write is Channel.ADMIN:
+        return _form_token_plan(make, record, matches, confirmation, rotate)
     if not actual.known:
         if matches and confirmation is not None and not rotate:
             at = str(confirmation.get("confirmed_at", ""))
@@ -301,6 +308,31 @@ def _token_plan(
     return make(Status.IN_SYNC, f"same token as applied on {record.applied_at[:10]}", shown)
 
 
+def _form_token_plan(
+    make: Callable[..., SettingPlan],
+    record: token_fingerprint.TokenRecord | None,
+    matches: bool,
+    confirmation: dict[str, Any] | None,
+    rotate: bool,
+) -> SettingPlan:
+    """The token through a form that cannot show it: written when the config's token was never sent (or
+    changed), then unverifiable until a person confirms it works (a confirmation older than the last
+    write does not count)."""
+    if rotate:
+        return make(Status.CHANGE, "rotation requested (--rotate-token)")
+    if record is None:
+        return make(Status.CHANGE, "not sent by oktasync yet: the form takes it, nothing can read it back")
+    if not matches:
+        return make(Status.CHANGE, "token changed since it was last applied")
+    at = str((confirmation or {}).get("confirmed_at", ""))
+    if confirmation is not None and at >= record.applied_at:
+        return make(Status.CONFIRMED_MANUALLY, f"confirmed manually on {at[:10]}", None, at)
+    return make(
+        Status.UNVERIFIABLE,
+        f"sent through the Admin Console form on {record.applied_at[:10]}; nothing can read it back",
+    )
+
+
 def compare(
     config: TenantConfig,
     kind: AppKind,
@@ -316,7 +348,7 @@ def compare(
     confirmations = confirmations or {}
     out: list[SettingPlan] = []
     for setting in SETTINGS:
-        rt = route(setting, kind, has_admin_session)
+        rt = route(setting, kind, has_admin_session, actual.form)
         act = actual[setting.key]
         want = desired[setting.key]
         if not rt.applicable:
@@ -327,61 +359,82 @@ def compare(
                 )
             )  # fmt: skip
             continue
-        if setting is BEARER_TOKEN:
-            out.append(
-                _token_plan(
-                    setting,
-                    rt,
-                    act,
-                    want.reveal(),
-                    token_record,
-                    confirmations.get(setting.key),
-                    rotate_token,
-                )
-            )
-            continue
-        if act.known:
-            status = Status.IN_SYNC if act.value == want else Status.CHANGE
-            out.append(
-                SettingPlan(
-                    setting.key, setting.label, want, act.value, status, rt.write, rt.read, actual_known=True
-                )
-            )
-            continue
-        confirmed = confirmations.get(setting.key)
-        if confirmed is not None and confirmed.get("value") == want:
-            at = str(confirmed.get("confirmed_at", ""))
-            out.append(
-                SettingPlan(
-                    setting.key, setting.label, want, None, Status.CONFIRMED_MANUALLY,
-                    rt.write, rt.read, f"confirmed manually on {at[:10]}", at,
-                )
-            )  # fmt: skip
-            continue
-        reason = act.read or "no read path"
-        if rt.write in (Channel.API, Channel.ADMIN) and rt.read is not None:
-            # Readable through its channel, just not yet (e.g. an OIN app's features API answers only once
-            # provisioning is enabled): apply writes it and then verifies it, so it is drift.
-            out.append(
-                SettingPlan(setting.key, setting.label, want, None, Status.CHANGE, rt.write, rt.read, reason)
-            )
-            continue
-        if confirmed is not None:
-            reason = f"confirmed manually as {confirmed.get('value')!r}, but the config now wants {want!r}"
-        out.append(
-            SettingPlan(
-                setting.key, setting.label, want, None, Status.UNVERIFIABLE, rt.write, rt.read, reason
-            )
-        )
+        out.append(_setting_plan(setting, rt, act, want, actual, token_record, confirmations, rotate_token))
     return out
 
 
+def _setting_plan(
+    setting: Setting,
+    rt: Route,
+    act: ActualValue,
+    want: Any,
+    actual: ActualSettings,
+    token_record: token_fingerprint.TokenRecord | None,
+    confirmations: dict[str, dict[str, Any]],
+    rotate_token: bool,
+) -> SettingPlan:
+    """One applicable setting: in sync, a change, confirmed manually or unverifiable."""
+    plan = _compare_one(setting, rt, act, want, token_record, confirmations, rotate_token)
+    if plan.status is Status.CHANGE and setting is not PROVISIONING and actual.provisioning_off:
+        return replace(plan, reason="waits for General > Provisioning: SCIM (no Provisioning tab until then)")
+    return plan
+
+
+def _compare_one(
+    setting: Setting,
+    rt: Route,
+    act: ActualValue,
+    want: Any,
+    token_record: token_fingerprint.TokenRecord | None,
+    confirmations: dict[str, dict[str, Any]],
+    rotate_token: bool,
+) -> SettingPlan:
+    if setting is BEARER_TOKEN:
+        return _token_plan(
+            setting, rt, act, want.reveal(), token_record, confirmations.get(setting.key), rotate_token
+        )
+    if act.known:
+        status = Status.IN_SYNC if act.value == want else Status.CHANGE
+        return SettingPlan(
+            setting.key, setting.label, want, act.value, status, rt.write, rt.read,
+            actual_known=True, assumed=rt.assumed,
+        )  # fmt: skip
+    confirmed = confirmations.get(setting.key)
+    if confirmed is not None and confirmed.get("value") == want:
+        at = str(confirmed.get("confirmed_at", ""))
+        return SettingPlan(
+            setting.key, setting.label, want, None, Status.CONFIRMED_MANUALLY,
+            rt.write, rt.read, f"confirmed manually on {at[:10]}", at, assumed=rt.assumed,
+        )  # fmt: skip
+    reason = act.read or "no read path"
+    if rt.write in (Channel.API, Channel.ADMIN) and rt.read is not None:
+        # Readable through its channel, just not yet (e.g. an OIN app's features API answers only once
+        # provisioning is enabled): apply writes it and then verifies it, so it is drift.
+        return SettingPlan(
+            setting.key, setting.label, want, None, Status.CHANGE, rt.write, rt.read, reason,
+            assumed=rt.assumed,
+        )  # fmt: skip
+    if confirmed is not None:
+        reason = f"confirmed manually as {confirmed.get('value')!r}, but the config now wants {want!r}"
+    return SettingPlan(
+        setting.key, setting.label, want, None, Status.UNVERIFIABLE, rt.write, rt.read, reason,
+        assumed=rt.assumed,
+    )  # fmt: skip
+
+
 def manual_changes(settings: Sequence[SettingPlan], config: TenantConfig) -> dict[str, Any]:
-    """Setting key → desired value for every setting a person must act on (token value left out)."""
+    """Setting key → desired value for every setting a person must act on (token value left out; a token
+    the form took is only to be checked: ``TOKEN_SENT``)."""
     desired = desired_values(config)
-    return {
-        s.key: (MASK if s.key == BEARER_TOKEN.key else desired[s.key]) for s in settings if s.needs_person
-    }
+    out: dict[str, Any] = {}
+    for item in settings:
+        if not item.needs_person:
+            continue
+        if item.key == BEARER_TOKEN.key:
+            out[item.key] = TOKEN_SENT if item.channel is Channel.ADMIN else MASK
+        else:
+            out[item.key] = desired[item.key]
+    return out
 
 
 async def plan_tenant(

@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
-from gateway_helpers import gateway, run
+from gateway_helpers import FakeClock, gateway, run
 
 from oktasync.config.schema import TenantConfig
-from oktasync.emulator.testing import ADMIN_SESSION, API_TOKEN, CUSTOM_APP_ID, RunningEmulator
+from oktasync.emulator.testing import (
+    ADMIN_SESSION,
+    ADMIN_XSRF,
+    API_TOKEN,
+    CUSTOM_APP_ID,
+    RunningEmulator,
+    run_emulator,
+    standard_seed,
+)
 from oktasync.errors import AdminSessionError, AuthError
 from oktasync.okta_gateway import open_gateway, resolve_app
-from oktasync.okta_gateway.admin import admin_base_url, parse_form
+from oktasync.okta_gateway.admin import (
+    CI_VARIABLES,
+    ConsolePacer,
+    admin_base_url,
+    parse_admin_session,
+    parse_page,
+)
 from oktasync.okta_gateway.sdk import SdkGateway
 
 CLIENT_ID = "0oaoktasyncservice01"
@@ -97,17 +113,40 @@ def test_oauth_missing_scope_and_unknown_client_are_auth_errors(
     assert "invalid_client" in str(client_error)
 
 
-def test_admin_form_read_overlay_write_and_verify(
-    emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
+VARIANTS = ("evidence", "full", "relabelled", "without_deactivate")
+ON_EVERY_PAGE = {"scim_base_url", "create_users", "update_user_attributes", "bearer_token"}
+NOT_EVIDENCED = {"unique_identifier", "push_new_users", "push_profile_updates", "auth_mode"}
+
+
+@pytest.fixture(params=VARIANTS)
+def console(request: pytest.FixtureRequest) -> Iterator[RunningEmulator]:
+    """The standard org with the Admin Console serving one page variant."""
+    seed = standard_seed(scim_base_url="https://scim.example.test/scim/v2")
+    with run_emulator(seed, api_token=API_TOKEN, behaviour={"admin_form": request.param}) as running:
+        yield running
+
+
+def _settings(em: RunningEmulator) -> dict[str, Any]:
+    app = next(a for a in em.control.state(secrets=True)["apps"] if a["id"] == CUSTOM_APP_ID)
+    settings: dict[str, Any] = app["settings"]
+    return settings
+
+
+def test_admin_form_reads_and_writes_what_each_page_offers(
+    console: RunningEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    variant = console.control.behaviour()["admin_form"]
 
     async def scenario() -> tuple[Any, Any, Any]:
-        gw = gateway(emulator.url, admin_session=ADMIN_SESSION)
+        gw = gateway(console.url, admin_session=ADMIN_SESSION)
         try:
             app = await gw.get_app(CUSTOM_APP_ID)
             before = await gw.read_admin_form(app)
-            await gw.write_admin_form(app, {"deactivate_users": False}, bearer_token="rotated-scim-token")
+            change = (
+                {"deactivate_users": False} if before.has("deactivate_users") else {"create_users": False}
+            )
+            await gw.write_admin_form(app, change, bearer_token="rotated-scim-token")
             middle = await gw.read_admin_form(app)
             await gw.write_admin_form(app, {"scim_base_url": "https://new.example/scim/v2"})
             after = await gw.read_admin_form(app)
@@ -116,25 +155,164 @@ def test_admin_form_read_overlay_write_and_verify(
             await gw.close()
 
     before, middle, after = run(scenario())
-    assert (
-        before.deactivate_users and before.create_users and before.push_new_users and before.bearer_token_set
-    )
-    assert not middle.deactivate_users
+    expected = ON_EVERY_PAGE | (NOT_EVIDENCED if variant in ("full", "relabelled") else set())
+    expected |= set() if variant == "without_deactivate" else {"deactivate_users"}
+    assert before.found == expected
+    assert before.found_by_label == (expected if variant == "relabelled" else expected & NOT_EVIDENCED)
+    assert before.bearer_token_set is None  # no public source shows how the page says a token is set
+    assert before.create_users and before.update_user_attributes
+    changed = "deactivate_users" if before.has("deactivate_users") else "create_users"
+    assert getattr(middle, changed) is False
     # A full post: everything not changed kept its value (no checkbox silently switched off).
-    assert (middle.create_users, middle.update_user_attributes, middle.push_new_users) == (True, True, True)
-    assert (middle.push_profile_updates, middle.unique_identifier, middle.auth_mode) == (
+    kept = {"create_users", "update_user_attributes", "deactivate_users"} & before.found - {changed}
+    assert all(getattr(middle, name) is True for name in kept)
+    settings = _settings(console)
+    assert (settings["push_new_users"], settings["push_profile_updates"], settings["unique_identifier"]) == (
+        True,
         True,
         "email",
-        "header",
     )
-    assert after.scim_base_url == "https://new.example/scim/v2" and not after.deactivate_users
-    settings = next(a for a in emulator.control.state(secrets=True)["apps"] if a["id"] == CUSTOM_APP_ID)[
-        "settings"
-    ]
-    assert settings["bearer_token"] == "rotated-scim-token"  # empty field on the 2nd post kept it
-    history = emulator.control.settings_history(CUSTOM_APP_ID)
-    assert history[-1]["source"] == "admin" and history[-1]["value"] is False
+    assert after.scim_base_url == "https://new.example/scim/v2" and getattr(after, changed) is False
+    assert settings["bearer_token"] == "rotated-scim-token"  # the empty field of the 2nd post kept it
+    assert settings["deactivate_users"] is (changed != "deactivate_users")
     assert "rotated-scim-token" not in caplog.text and ADMIN_SESSION not in caplog.text
+
+
+@pytest.mark.parametrize("variant", ["evidence", "relabelled"])
+def test_an_unchecked_box_is_turned_off_with_its_marker(variant: str) -> None:
+    """The box is left out of the post and its Spring marker ``_name=on`` is sent (rendered by the page, or
+    added by oktasync when the page does not render it): the console then really turns it off."""
+    seed = standard_seed(scim_base_url="https://scim.example.test/scim/v2")
+    posted: list[list[tuple[str, str]]] = []
+
+    async def record(request: httpx.Request) -> None:
+        if request.method == "POST":
+            posted.append(parse_qsl(request.content.decode(), keep_blank_values=True))
+
+    with run_emulator(seed, api_token=API_TOKEN, behaviour={"admin_form": variant}) as em:
+
+        async def scenario() -> Any:
+            gw = gateway(em.url, admin_session=ADMIN_SESSION)
+            assert gw.admin is not None
+            gw.admin.client.event_hooks["request"].append(record)
+            try:
+                app = await gw.get_app(CUSTOM_APP_ID)
+                await gw.write_admin_form(app, {"deactivate_users": False})
+                return await gw.read_admin_form(app)
+            finally:
+                await gw.close()
+
+        form = run(scenario())
+        assert form.deactivate_users is False and _settings(em)["deactivate_users"] is False
+    (body,) = posted
+    names = [name for name, _ in body]
+    box = "pushDeactivation" if variant == "evidence" else next(n for n in names if n.endswith("_checkbox"))
+    if variant == "evidence":
+        assert "pushDeactivation" not in names and ("_pushDeactivation", "on") in body
+        assert ("pushNewAccount", "true") in body and ("_pushNewAccount", "on") in body
+    else:  # relabelled: no marker on the page, oktasync adds one per checkbox
+        markers = [n for n in names if n.startswith("_") and n != "_xsrfToken"]
+        boxes = {n.lstrip("_") for n in markers}
+        assert boxes and all(n.endswith("_checkbox") for n in boxes) and box in boxes
+    assert names[0] == "_xsrfToken" and names.count("_xsrfToken") == 1
+
+
+def test_a_post_without_the_marker_leaves_the_box_on() -> None:
+    """Why the markers matter: Spring leaves a property alone when neither the box nor its marker is sent."""
+    seed = standard_seed(scim_base_url="https://scim.example.test/scim/v2")
+    with run_emulator(seed, api_token=API_TOKEN) as em:
+        em.http.cookies.set("sid", ADMIN_SESSION)
+        url = f"/admin/app/chronosphere_scim/instance/{CUSTOM_APP_ID}/settings/user-mgmt"
+        headers = {"X-Okta-XsrfToken": ADMIN_XSRF, "X-Requested-With": "XMLHttpRequest"}
+        assert em.http.post(url, data={"pushNewAccount": "true"}, headers=headers).status_code == 200
+        assert _settings(em)["deactivate_users"] is True
+        body = {"pushNewAccount": "true", "_pushDeactivation": "on"}
+        assert em.http.post(url, data=body, headers=headers).status_code == 200
+        assert _settings(em)["deactivate_users"] is False
+
+
+@pytest.mark.parametrize(
+    ("value", "cookies"),
+    [
+        ("abc123", {"sid": "abc123"}),
+        ("Cookie: sid=abc; JSESSIONID=J1 ; xids=x=y", {"sid": "abc", "JSESSIONID": "J1", "xids": "x=y"}),
+        ("sid=abc", {"sid": "abc"}),
+        (
+            "# Netscape HTTP Cookie File\n"
+            ".acme-admin.okta.com\tTRUE\t/\tTRUE\t0\tsid\tS1\n"
+            "#HttpOnly_acme-admin.okta.com\tFALSE\t/\tTRUE\t4102444800\tJSESSIONID\tJ1\n"
+            "acme-admin.okta.com\tFALSE\t/\tTRUE\t1000\told\texpired\n"
+            "acme.okta.com\tFALSE\t/\tTRUE\t0\tsid\tnot-the-admin-host\n",
+            {"sid": "S1", "JSESSIONID": "J1"},
+        ),
+    ],
+    ids=["bare-sid", "cookie-header", "one-cookie", "cookies-txt"],
+)
+def test_admin_session_formats(value: str, cookies: dict[str, str]) -> None:
+    assert parse_admin_session(value, "acme-admin.okta.com", now=2_000_000_000) == cookies
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["not a cookie; at all", "acme.okta.com\tFALSE\t/\tTRUE\t0\tsid\tS1\n"],
+    ids=["garbage", "no-cookie-for-admin-host"],
+)
+def test_unusable_admin_session_is_a_clear_error(value: str) -> None:
+    with pytest.raises(AdminSessionError) as error:
+        parse_admin_session(value, "acme-admin.okta.com")
+    assert "S1" not in str(error.value) and error.value.hint and "cookies.txt" in error.value.hint
+
+
+def test_the_whole_cookie_jar_is_sent() -> None:
+    seed = standard_seed(scim_base_url="https://scim.example.test/scim/v2")
+    seed["admin_sessions"] = [
+        {"id": ADMIN_SESSION, "xsrf_token": ADMIN_XSRF, "cookies": {"JSESSIONID": "J1"}}
+    ]
+    with run_emulator(seed, api_token=API_TOKEN) as em:
+
+        async def read(session: str) -> Any:
+            gw = gateway(em.url, admin_session=session)
+            try:
+                return await gw.read_admin_form(await gw.get_app(CUSTOM_APP_ID))
+            finally:
+                await gw.close()
+
+        with pytest.raises(AdminSessionError):
+            run(read(ADMIN_SESSION))  # sid alone is not this session
+        assert run(read(f"sid={ADMIN_SESSION}; JSESSIONID=J1")).has("scim_base_url")
+
+
+def _read_error(em: RunningEmulator) -> AdminSessionError:
+    async def read() -> None:
+        gw = gateway(em.url, admin_session=ADMIN_SESSION)
+        try:
+            await gw.read_admin_form(await gw.get_app(CUSTOM_APP_ID))
+        finally:
+            await gw.close()
+
+    with pytest.raises(AdminSessionError) as error:
+        run(read())
+    assert ADMIN_SESSION not in str(error.value) + str(error.value.hint)
+    return error.value
+
+
+def test_idle_and_network_bound_sessions_are_refused_with_their_likely_cause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in CI_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    seed = standard_seed(scim_base_url="https://scim.example.test/scim/v2")
+    seed["admin_sessions"] = [{"id": ADMIN_SESSION, "xsrf_token": ADMIN_XSRF, "idle_seconds": 901}]
+    with run_emulator(seed, api_token=API_TOKEN) as em:
+        idle = _read_error(em)
+    assert "expired" in idle.message and "15 minutes" in idle.message
+
+    seed["admin_sessions"] = [{"id": ADMIN_SESSION, "xsrf_token": ADMIN_XSRF, "network": "admin-laptop"}]
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    with run_emulator(seed, api_token=API_TOKEN, behaviour={"admin_network_binding": True}) as em:
+        bound = _read_error(em)
+        assert em.control.state()["admin_sessions"] == []  # Okta revokes the session
+    assert "CI job" in bound.message and "network" in bound.message and "GITHUB_ACTIONS" in bound.message
 
 
 def test_expired_or_missing_admin_session(emulator: RunningEmulator) -> None:
@@ -151,32 +329,59 @@ def test_expired_or_missing_admin_session(emulator: RunningEmulator) -> None:
     emulator.control.expire_admin_session(ADMIN_SESSION)
     with pytest.raises(AdminSessionError) as expired:
         run(read(ADMIN_SESSION))
-    assert expired.value.hint and "sid" in expired.value.hint
+    assert expired.value.hint and "cookies" in expired.value.hint
     assert ADMIN_SESSION not in str(expired.value)
 
 
-def test_admin_host_and_form_parsing() -> None:
+def test_console_pacer_keeps_each_endpoint_under_40_per_10_seconds() -> None:
+    clock = FakeClock(now=0.0)
+    pacer = ConsolePacer(headroom=0.1, clock=clock.time, sleep=clock.sleep)
+
+    async def burst() -> None:
+        for _ in range(80):
+            await pacer.wait("/admin/app/x/instance/1/settings/user-mgmt")
+        await pacer.wait("/admin/app/y/instance/2/settings/user-mgmt")  # another endpoint: its own window
+
+    run(burst())
+    sent = list(pacer.sent["/admin/app/x/instance/1/settings/user-mgmt"])
+    assert pacer.limit == 36
+    assert all(
+        sum(1 for t in sent if start <= t < start + 10.0) <= 36 for start in sent
+    )  # any 10-second window
+    assert clock.now == pytest.approx(20.0) and pacer.sent["/admin/app/y/instance/2/settings/user-mgmt"]
+
+
+def test_admin_host_and_page_parsing() -> None:
     assert admin_base_url("https://acme.okta.com") == "https://acme-admin.okta.com"
     assert admin_base_url("https://acme.oktapreview.com/") == "https://acme-admin.oktapreview.com"
     assert admin_base_url("http://127.0.0.1:8123") == "http://127.0.0.1:8123"
-    page = """<html><body><span id="_xsrfToken">tok&amp;1</span><form>
-      <input type="text" name="scim_base_url" value="https://a.example/v2">
-      <input type="text" name="scim_unique_identifier" value="email">
-      <input type="checkbox" name="pushNewUsers" checked><input type="checkbox" name="pushProfileUpdates">
-      <input type="text" name="scim_auth_mode" value="header">
-      <input type="password" name="scim_auth_header_value_new" value="">
-      <input name="scim_auth_header_set" value="false" type="hidden">
-      <input type="checkbox" name="pushNewAccount" checked="checked">
-      <input type="checkbox" name="pushProfile">
-      <INPUT type="checkbox" name="pushDeactivation" CHECKED></form></body></html>"""
-    xsrf, form = parse_form(page)
-    assert xsrf == "tok&1"
-    assert (form.push_new_users, form.push_profile_updates, form.create_users) == (True, False, True)
-    assert (form.update_user_attributes, form.deactivate_users, form.bearer_token_set) == (False, True, False)
-    from oktasync.errors import OktaApiError
-
-    with pytest.raises(OktaApiError, match="changed this unsupported page"):
-        parse_form("<html><span id='_xsrfToken'>x</span></html>")
+    page = parse_page(
+        """<html><body><span id="_xsrfToken">tok&amp;1</span>
+      <form action="/search"><input name="q" value="x"></form>
+      <form action="settings/user-mgmt">
+      <label for="u">SCIM connector base URL:</label><input id="u" type="text" name="u1" value="https://a/v2">
+      <label><input type="checkbox" name="b1" value="true" checked> Push  New Users</label>
+      <input type="checkbox" id="userMgmtSettings.pushDeactivation" name="pd" CHECKED>
+      <input type="checkbox" name="pushProfile" disabled checked>
+      <label for="m">Authentication Mode</label>
+      <select id="m" name="m"><option value="basic">Basic</option><option selected>header</option></select>
+      <input type="submit" name="go" value="Save"></form></body></html>"""
+    )
+    assert page.xsrf == "tok&1"
+    form = page.read()
+    assert (form.scim_base_url, form.push_new_users, form.deactivate_users, form.auth_mode) == (
+        "https://a/v2",
+        True,
+        True,
+        "header",
+    )
+    assert not form.has("update_user_attributes")  # a disabled control is not part of the form
+    assert form.found_by_label == {"scim_base_url", "push_new_users", "auth_mode"}
+    body = page.body({"push_new_users": False}, None)
+    assert ("b1", "true") not in body and ("_b1", "on") in body and ("pd", "on") in body
+    assert ("q", "x") not in body and ("m", "header") in body and not [n for n, _ in body if n == "go"]
+    with pytest.raises(ValueError, match="no field for the Bearer token"):
+        page.body({}, "token")
 
 
 def test_ssws_token_never_in_errors_or_reprs(emulator: RunningEmulator) -> None:

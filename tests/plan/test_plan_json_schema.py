@@ -32,7 +32,7 @@ def test_plan_and_apply_keys_are_documented(tmp_path: Path) -> None:
     tenant = doc["tenants"][0]
     assert set(tenant) == _documented("Tenant")
     assert set(tenant["settings"][0]) == _documented("Setting")
-    assert len(tenant["settings"]) == 9
+    assert len(tenant["settings"]) == 10
     result = asyncio.run(apply_tenant(cfg, gw, app, plan, state=state, options=ApplyOptions()))
     applied = ApplyResult((result,)).to_dict()
     assert applied["format_version"] == 1 and applied["command"] == "apply"
