@@ -258,13 +258,13 @@ def _record_confirmations(app_dir: Any, settings: list[SettingPlan], config: Ten
     when = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     for item in settings:
         if item.key == BEARER_TOKEN.key:
-            token_fingerprint.save(
-                app_dir, token_fingerprint.make_record(desired[item.key].reveal(), "manual", now=moment)
-            )
+            record = token_fingerprint.make_record(desired[item.key].reveal(), "manual", now=moment)
+            token_fingerprint.save(app_dir, record)
             doc[item.key] = {
                 "confirmed_at": when,
                 "value": "(sensitive)",
                 "fingerprint_file": token_fingerprint.FILE_NAME,
+                "record_salt": record.salt,  # which write this confirms: a later write needs a new one
             }
         else:
             doc[item.key] = {"confirmed_at": when, "value": desired[item.key]}

@@ -316,8 +316,8 @@ def _form_token_plan(
     rotate: bool,
 ) -> SettingPlan:
     """The token through a form that cannot show it: written when the config's token was never sent (or
-    changed), then unverifiable until a person confirms it works (a confirmation older than the last
-    write does not count)."""
+    changed), then unverifiable until a person confirms it works (a confirmation of an earlier write, told
+    by the fingerprint record's random salt, does not count)."""
     if rotate:
         return make(Status.CHANGE, "rotation requested (--rotate-token)")
     if record is None:
@@ -325,7 +325,7 @@ def _form_token_plan(
     if not matches:
         return make(Status.CHANGE, "token changed since it was last applied")
     at = str((confirmation or {}).get("confirmed_at", ""))
-    if confirmation is not None and at >= record.applied_at:
+    if confirmation is not None and confirmation.get("record_salt") == record.salt:
         return make(Status.CONFIRMED_MANUALLY, f"confirmed manually on {at[:10]}", None, at)
     return make(
         Status.UNVERIFIABLE,

@@ -10,7 +10,7 @@ import pytest
 
 from oktasync.config import TenantConfig, load_tenant
 from oktasync.errors import EXIT_CHANGES, EXIT_FAILED, EXIT_MANUAL, EXIT_OK, EXIT_REFUSED
-from oktasync.models import App, AppKind
+from oktasync.models import App, AppKind, Channel
 from oktasync.okta_gateway.fake import FakeGateway
 from oktasync.state import StateDir
 from oktasync.workflows import token_fingerprint
@@ -129,7 +129,9 @@ def test_admin_channel_writes_everything_in_one_form_post(tmp_path: Path) -> Non
     app = gw.add_app("Chronosphere")
     first = plan(cfg, gw, app, state)
     assert first.exit_code == EXIT_CHANGES
-    assert {s.channel.value for s in first.settings if s.channel} == {"admin"}
+    channels = {s.key: s.channel.value for s in first.settings if s.channel}
+    assert channels.pop("general.provisioning") == "manual" and set(channels.values()) == {"admin"}
+    assert first.setting("general.provisioning").status is Status.IN_SYNC
     result = apply(cfg, gw, app, state)
     assert result.exit_code == EXIT_OK, result.error
     st = gw.state(app.id)
@@ -223,3 +225,91 @@ def test_wait_times_out_with_refusal(tmp_path: Path) -> None:
 )
 def test_worst_exit_code(codes: list[int], worst: int) -> None:
     assert worst_exit_code(codes) == worst
+
+
+FORM_WITHOUT_CONNECTOR_ACTIONS = frozenset(
+    {"scim_base_url", "bearer_token", "create_users", "update_user_attributes", "deactivate_users"}
+)
+
+
+def test_admin_writes_what_the_page_has_and_a_person_does_the_rest(tmp_path: Path) -> None:
+    cfg, state = config(tmp_path), StateDir(tmp_path / "state")
+    gw = FakeGateway(admin_session=True)
+    app = gw.add_app("Chronosphere", form_found=FORM_WITHOUT_CONNECTOR_ACTIONS, auth_mode=None)
+    first = plan(cfg, gw, app, state)
+    channels = {s.key: s.channel for s in first.settings}
+    assert {k for k, c in channels.items() if c is not None and c.value == "admin"} == {
+        "scim.base_url", "scim.auth.bearer_token", "to_app.create_users", "to_app.update_user_attributes",
+        "to_app.deactivate_users",
+    }  # fmt: skip
+    token = first.setting("scim.auth.bearer_token")
+    assert token.status is Status.CHANGE and token.read is None and "assumed" in token.assumed
+
+    result = apply(cfg, gw, app, state)
+    assert result.exit_code == EXIT_MANUAL, result.error
+    assert [c[1][1] for c in gw.calls if c[0] == "write_admin_form"] == [
+        {
+            "scim_base_url": BASE,
+            "create_users": True,
+            "update_user_attributes": True,
+            "deactivate_users": True,
+        }
+    ]
+    actions = {(a.key, a.action) for a in result.actions}
+    assert ("scim.auth.bearer_token", "sent") in actions and ("scim.base_url", "verified") in actions
+    steps = "\n".join(result.manual_steps)
+    for expected in (
+        "Unique identifier field for users: enter email",
+        "Push New Users",
+        "Authentication Mode",
+    ):
+        assert expected in steps
+    assert "Test Connector Configuration" in steps and "SCIM connector base URL" not in steps
+    assert BEARER not in steps
+    # The token sent in that run is not confirmed by the same --confirm-manual run ...
+    again = apply(cfg, gw, app, state, confirm_manual=True)
+    assert again.exit_code == EXIT_OK, again.error
+    assert writes(gw) == ["write_admin_form"]  # nothing written twice
+    after = plan(cfg, gw, app, state)
+    assert after.exit_code == EXIT_OK
+    assert after.setting("scim.auth.bearer_token").status is Status.CONFIRMED_MANUALLY
+
+
+def test_a_token_sent_in_this_run_waits_for_a_later_confirmation(tmp_path: Path) -> None:
+    cfg, state = config(tmp_path), StateDir(tmp_path / "state")
+    gw = FakeGateway(admin_session=True)
+    app = gw.add_app("Chronosphere", form_found=FORM_WITHOUT_CONNECTOR_ACTIONS | {"unique_identifier"})
+    result = apply(cfg, gw, app, state, confirm_manual=True)
+    assert result.exit_code == EXIT_MANUAL
+    assert ("scim.auth.bearer_token", "pending") in {(a.key, a.action) for a in result.actions}
+    # A new token is sent again (its fingerprint differs), and needs a new confirmation.
+    assert apply(cfg, gw, app, state, confirm_manual=True).exit_code == EXIT_OK
+    changed = config(tmp_path, bearer=BEARER + "-rotated")
+    assert plan(changed, gw, app, state).setting("scim.auth.bearer_token").status is Status.CHANGE
+    assert apply(changed, gw, app, state).exit_code == EXIT_MANUAL
+
+
+@pytest.mark.parametrize("admin", [True, False])
+def test_provisioning_never_enabled_is_planned_first(tmp_path: Path, admin: bool) -> None:
+    cfg, state = config(tmp_path), StateDir(tmp_path / "state")
+    gw = FakeGateway(admin_session=admin)
+    app = gw.add_app("Chronosphere", provisioning_enabled=False)
+    first = plan(cfg, gw, app, state)
+    setting = first.setting("general.provisioning")
+    assert (setting.status, setting.channel, setting.actual) == (Status.CHANGE, Channel.MANUAL, False)
+    assert first.manual_steps and "Provisioning to SCIM" in first.manual_steps[1]
+    assert not [c for c in gw.calls if c[0] == "read_admin_form"]  # no provisioning form to read yet
+    if admin:
+        assert "waits for General > Provisioning: SCIM" in first.setting("scim.base_url").reason
+    result = apply(cfg, gw, app, state, confirm_manual=True)
+    assert result.exit_code == EXIT_MANUAL and writes(gw) == []
+    assert "Provisioning to SCIM" in "\n".join(result.manual_steps)
+    gw.state(app.id).provisioning_enabled = True  # a person does runbook step 4
+    assert plan(cfg, gw, app, state).setting("general.provisioning").status is Status.IN_SYNC
+
+
+def test_api_capable_apps_have_no_provisioning_setting(tmp_path: Path) -> None:
+    cfg, state = config(tmp_path), StateDir(tmp_path / "state")
+    gw = FakeGateway()
+    app = gw.add_app("Chronosphere", kind=AppKind.API_CAPABLE)
+    assert plan(cfg, gw, app, state).setting("general.provisioning").status is Status.NOT_APPLICABLE

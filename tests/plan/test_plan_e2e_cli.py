@@ -24,8 +24,9 @@ from oktasync.emulator.testing import API_APP_ID, CUSTOM_APP_ID, RunningEmulator
 
 API_TOKEN = "api-tok-SECRET-7f3a51"
 ADMIN_SID = "sid-SECRET-91b2c7"
+LAPTOP_SID = "sid-SECRET-laptop-3e"  # an admin session signed in on another network (a person's laptop)
 SCIM_TOKEN = "scim-test-token"  # what the scim_server fixture accepts
-SECRETS = (API_TOKEN, ADMIN_SID, SCIM_TOKEN)
+SECRETS = (API_TOKEN, ADMIN_SID, LAPTOP_SID, SCIM_TOKEN)
 WRITE_METHODS = ("POST", "PUT", "DELETE", "PATCH")
 
 
@@ -40,7 +41,10 @@ def _seed() -> dict[str, Any]:
     }
     return {
         "api_tokens": [API_TOKEN],
-        "admin_sessions": [{"id": ADMIN_SID, "xsrf_token": "xsrf-SECRET-55"}],
+        "admin_sessions": [
+            {"id": ADMIN_SID, "xsrf_token": "xsrf-SECRET-55"},
+            {"id": LAPTOP_SID, "xsrf_token": "xsrf-SECRET-56", "network": "admin-laptop"},
+        ],
         "users": [{"login": "alice@example.com", "firstName": "A", "lastName": "E"}],
         "apps": [
             {
@@ -100,9 +104,11 @@ class Harness:
         monkeypatch.setenv("E2E_OKTA_TOKEN", API_TOKEN)
         monkeypatch.setenv("E2E_SCIM_TOKEN", SCIM_TOKEN)
 
-    def config(self, tenant: str, label: str, *, admin: bool, monkeypatch: pytest.MonkeyPatch) -> str:
+    def config(
+        self, tenant: str, label: str, *, admin: bool, monkeypatch: pytest.MonkeyPatch, sid: str = ADMIN_SID
+    ) -> str:
         if admin:
-            monkeypatch.setenv("E2E_ADMIN_SESSION", ADMIN_SID)
+            monkeypatch.setenv("E2E_ADMIN_SESSION", sid)
         path = self.tmp_path / f"{tenant}.yaml"
         path.write_text(
             CONFIG.format(tenant=tenant, org_url=self.org.url, label=label, base_url=self.scim.base_url)
@@ -170,26 +176,34 @@ def test_api_capable_app(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_custom_app_with_admin_session(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page with a field for every setting (``full``): everything but the token's check is automatic.
+    tests/plan/test_admin_console_e2e.py runs every page variant."""
+    h.org.control.behaviour(admin_form="full")
     config = h.config("cs", "Chronosphere", admin=True, monkeypatch=monkeypatch)
     code, out, err = h.run("plan", "--detailed-exitcode", "--json", config)
     assert code == 2, out + err
     plan = json.loads(out)["tenants"][0]
     assert plan["kind"] == "custom_scim" and plan["admin_session"] is True
-    assert {s["channel"] for s in plan["settings"]} == {"admin"}
+    channels = {s["key"]: s["channel"] for s in plan["settings"]}
+    assert channels.pop("general.provisioning") == "manual" and set(channels.values()) == {"admin"}
     statuses = {s["key"]: s["status"] for s in plan["settings"]}
     assert statuses.pop("scim.auth.mode") == "in_sync"  # the seed already has HTTP Header
+    assert statuses.pop("general.provisioning") == "in_sync"
     assert set(statuses.values()) == {"change"}
 
     code, out, err = h.run("apply", "--yes", config)
-    assert code == 0, out + err
+    assert code == 5, out + err  # the token was sent, but nothing reads it back: a person checks it
+    assert "Test Connector Configuration" in out
     settings = _settings(h.org, CUSTOM_APP_ID)
     assert settings["scim_base_url"] == h.scim.base_url and settings["unique_identifier"] == "email"
     assert settings["push_new_users"] and settings["create_users"] and settings["deactivate_users"]
+    assert h.run("apply", "--yes", "--confirm-manual", config)[0] == 0
     _twice_clean(h, config)
-    # the token is not rewritten on re-apply, but a rotation writes it
+    # the token is not rewritten on re-apply, but a rotation writes it (and a person checks it again)
     h.org.control.reset_stats()
-    assert h.run("apply", "--yes", "--rotate-token", config)[0] == 0
+    assert h.run("apply", "--yes", "--rotate-token", config)[0] == 5
     assert h.writes()
+    assert h.run("plan", "--detailed-exitcode", config)[0] == 0  # unverifiable is not drift
     h.assert_no_secrets()
 
 
@@ -296,10 +310,13 @@ def test_doctor_channel_tables(h: Harness, monkeypatch: pytest.MonkeyPatch) -> N
     code, out, _ = h.run("doctor", manual)
     assert code == 0 and "custom SCIM app" in out and "cannot be verified" in out
 
+    h.org.control.behaviour(admin_form="full")
     admin = h.config("cs", "Chronosphere", admin=True, monkeypatch=monkeypatch)
     code, out, _ = h.run("doctor", "--json", admin)
     doc = json.loads(out)
-    assert code == 0 and {r["write"] for r in doc["channels"]} == {"admin"}
+    writers = {r["key"]: r["write"] for r in doc["channels"]}
+    assert writers.pop("general.provisioning") == "manual"
+    assert code == 0 and set(writers.values()) == {"admin"}
     assert next(c for c in doc["checks"] if c["name"] == "admin session")["ok"] is True
 
     h.org.control.expire_admin_session(ADMIN_SID)
