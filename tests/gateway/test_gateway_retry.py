@@ -218,7 +218,7 @@ def test_admin_full_form_post_is_retried_and_applied_once(emulator: RunningEmula
     before, after = _admin_round(emulator, {"deactivate_users": False})
     assert before.deactivate_users and not after.deactivate_users
     # Nothing else moved (a full post with every field read first).
-    assert (after.create_users, after.update_user_attributes, after.push_new_users) == (True, True, True)
+    assert (after.create_users, after.update_user_attributes) == (True, True)
     assert after.scim_base_url == before.scim_base_url
     changes = emulator.control.settings_history(CUSTOM_APP_ID)[history_before:]
     assert [c["value"] for c in changes if c.get("source") == "admin"] == [False], changes
