@@ -39,6 +39,15 @@ def _proof(step: Step, entry: Mapping[str, Any]) -> list[str]:
     action = step.action
     if entry.get("status") == "skipped":
         return ["nothing to approve: the plan had no changes"]
+    if action == "apply" and result.get("error"):
+        verified = [a["key"] for a in result.get("actions", []) if a.get("action") == "verified"]
+        sent = [a["key"] for a in result.get("actions", []) if a.get("action") == "sent"]
+        return [
+            f"wrote {len(verified) + len(sent)} setting(s) through their channel and read "
+            f"{len(verified)} back ({', '.join(verified) or 'none'})"
+            + (f"; {', '.join(sent)} cannot be read back" if sent else ""),
+            f"stopped: {result['error']}",
+        ]
     if result.get("error"):
         return [f"stopped: {result['error']}"]
     if action == "validate":
@@ -108,7 +117,8 @@ class _DemoReporter:
         self.started: dict[str, float] = {}
 
     def run_started(self, playbook: Playbook, tenant: str, run_id: str, resumed: bool) -> None:
-        click.echo(f"Running playbook {playbook.name} ({len(playbook.steps)} steps), run {run_id}\n")
+        verb = "Resuming" if resumed else "Running"
+        click.echo(f"{verb} playbook {playbook.name} ({len(playbook.steps)} steps), run {run_id}\n")
 
     def step_started(self, step: Step, index: int, total: int, attempt: int) -> None:
         if attempt == 1:
@@ -123,6 +133,9 @@ class _DemoReporter:
         self, step: Step, index: int, total: int, entry: Mapping[str, Any], reused: bool
     ) -> None:
         status = str(entry.get("status"))
+        if reused:  # finished in the run this one resumes: already told above
+            click.echo(f"── Step {index}/{total} · {step.name}: done before")
+            return
         if status == "skipped":
             click.echo(f"── Step {index}/{total} · {step.name}: skipped")
         mark = {"ok": "✓", "failed": "✗", "skipped": "–", "declined": "✗"}.get(status, "?")
@@ -181,10 +194,15 @@ def _summary(result: Any) -> None:
             )
     click.echo("")
     if result.ok:
+        how = (
+            "settings applied (what the Admin Console page offers through its form, read back; the rest by "
+            "the admin's console steps, confirmed)"
+            if result.person is not None
+            else "settings applied and verified"
+        )
         click.echo(
-            "The runbook ran end to end: settings applied and verified, every group resynced without "
-            "deprovisioning anyone, failed pushes found and each retry read back, unmanaged target users "
-            "listed."
+            f"The runbook ran end to end: {how}, every group resynced without deprovisioning anyone, "
+            "failed pushes found and each retry read back, unmanaged target users listed."
         )
     else:
         click.echo("The demo did not complete: see the steps above.")
@@ -261,6 +279,10 @@ def command(keep_running: bool, workdir: str | None, state_out: str | None, user
                 f"Chronosphere app is SSO-only (provisioning not set up). The target already holds "
                 f"{len(org.target_users)} users, including {len(org.former_employees)} former employees and "
                 f"{len(org.email_changed)} people under an old email; it refuses {len(org.rejected)} users."
+            )
+            click.echo(
+                "The emulator's Admin Console serves the page public evidence shows: no field for the unique "
+                "identifier, the authentication mode or the push actions, so those are console steps."
             )
             click.echo(f"Tenant config: {env.config_path} (secrets come from environment variables)\n")
             result = asyncio.run(run_demo(env, reporter=_DemoReporter()))

@@ -14,6 +14,13 @@ What it sets up (all on loopback, free ports, throwaway tokens):
 
 Then it runs playbooks/chronosphere-onboarding.yaml with the playbook engine (the same code as
 ``oktasync playbook run``), and reads the emulator's and the target's final state to show what changed.
+
+The emulator's Admin Console serves its default page, the one public evidence shows (docs/admin-console-
+channel.md): it has no field for the unique identifier, the authentication mode or the connector's push
+actions, and nothing reads the Bearer token back. So the apply step writes what the page offers and stops
+(exit 5) with console steps for the rest, as it would on a real org. The demo then plays the admin: it makes
+exactly those changes in the emulator (``person_does``, as a person in the Admin Console would), confirms them
+with ``apply --confirm-manual``, and resumes the playbook (``--resume``), which goes on from the apply step.
 The library never prints: ``run_demo`` reports through the playbook ``RunReporter`` and returns a
 ``DemoResult``; ``oktasync.cli.demo`` renders it.
 """
@@ -29,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from oktasync.errors import EXIT_FAILED, EXIT_MANUAL, EXIT_OK
+from oktasync.state import StateDir
 from oktasync.workflows.playbooks.runner import AlwaysYes, PlaybookResult, RunReporter
 
 if TYPE_CHECKING:
@@ -316,10 +325,27 @@ def demo_playbook_path() -> Path:
 
 
 @dataclass(frozen=True)
+class PersonTurn:
+    """What the demo's admin did when the apply step stopped for a person."""
+
+    steps: tuple[str, ...]  # the console steps apply printed
+    settings: tuple[str, ...]  # the setting keys the person changed or checked
+    confirm_exit_code: int  # of `apply --confirm-manual` afterwards
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "steps": list(self.steps),
+            "settings": list(self.settings),
+            "confirm_exit_code": self.confirm_exit_code,
+        }
+
+
+@dataclass(frozen=True)
 class DemoResult:
     playbook: PlaybookResult
     facts: dict[str, Any]  # what the emulator and the SCIM target show at the end
     env: DemoEnvironment
+    person: PersonTurn | None = None  # the admin's turn, if the apply step needed one
 
     @property
     def ok(self) -> bool:
@@ -330,31 +356,101 @@ class DemoResult:
         return run.status == "completed" and set(run.continued_failures) <= {"settle"}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "playbook": self.playbook.to_dict(), "facts": self.facts}
+        return {
+            "ok": self.ok,
+            "playbook": self.playbook.to_dict(),
+            "facts": self.facts,
+            "person": self.person.to_dict() if self.person else None,
+        }
 
 
 async def run_demo(
     env: DemoEnvironment, *, reporter: RunReporter | None = None, progress: Any = None
 ) -> DemoResult:
-    """Run the onboarding playbook against ``env`` (confirm steps pass: nobody is asked) and gather facts."""
+    """Run the onboarding playbook against ``env`` (confirm steps pass: nobody is asked) and gather facts.
+
+    When the apply step stops for a person (exit 5), the demo plays the admin (``person_does``), confirms
+    with ``apply --confirm-manual`` and resumes the run.
+    """
     from oktasync.config import load_tenant
     from oktasync.workflows.playbooks.loader import load_playbook
     from oktasync.workflows.playbooks.runner import run_playbook
 
     playbook = load_playbook(demo_playbook_path())
     config = load_tenant(env.config_path)
-    result = await run_playbook(
-        playbook,
-        [(str(env.config_path), config)],
-        inputs={},
-        state_dir=env.state_dir,
-        interaction=AlwaysYes(),
-        reporter=reporter,
-        progress=progress,
-        resume_command=f"oktasync playbook run {PLAYBOOK} --config {env.config_path} --resume",
-    )
+
+    async def run(resume: bool) -> PlaybookResult:
+        return await run_playbook(
+            playbook,
+            [(str(env.config_path), config)],
+            inputs={},
+            state_dir=env.state_dir,
+            resume=resume,
+            interaction=AlwaysYes(),
+            reporter=reporter,
+            progress=progress,
+            resume_command=f"oktasync playbook run {PLAYBOOK} --config {env.config_path} --resume",
+        )
+
+    result = await run(resume=False)
+    person: PersonTurn | None = None
+    stopped = next((r for r in result.runs if r.stopped_at == "apply" and r.exit_code == EXIT_MANUAL), None)
+    if stopped is not None:
+        person = await person_does(env, stopped, reporter)
+        if person.confirm_exit_code == EXIT_OK:
+            if reporter is not None:
+                reporter.note("Resuming the playbook where it stopped (playbook run --resume).")
+            result = await run(resume=True)
     env.emulator.control.wait_idle(30)
-    return DemoResult(playbook=result, facts=final_facts(env), env=env)
+    return DemoResult(playbook=result, facts=final_facts(env), env=env, person=person)
+
+
+# Setting key -> (emulator setting, value a person enters), for the console steps the demo's admin does.
+_CONSOLE: dict[str, tuple[str, Any]] = {
+    "general.provisioning": ("provisioning_enabled", True),
+    "scim.unique_identifier": ("unique_identifier", "email"),
+    "scim.push_new_users": ("push_new_users", True),
+    "scim.push_profile_updates": ("push_profile_updates", True),
+    "scim.auth.mode": ("auth_mode", "header"),
+    "to_app.create_users": ("create_users", True),
+    "to_app.update_user_attributes": ("update_user_attributes", True),
+    "to_app.deactivate_users": ("deactivate_users", True),
+}
+
+
+async def person_does(env: DemoEnvironment, stopped: Any, reporter: RunReporter | None) -> PersonTurn:
+    """The admin's turn: do the printed console steps in the emulator, then `apply --confirm-manual`.
+
+    The Bearer token the form took needs no typing, only its check (Test Connector Configuration), which the
+    playbook's test-connector step already made against the same target.
+    """
+    from oktasync.workflows.apply import ApplyOptions, apply_configs
+
+    entry = next(s for s in stopped.steps if s["id"] == "apply")
+    result = entry.get("result") or {}
+    steps = tuple(str(step) for step in result.get("manual_steps", []))
+    pending = tuple(a["key"] for a in result.get("actions", []) if a.get("action") == "pending")
+    say = reporter.note if reporter is not None else (lambda message: None)
+    say("A person's turn: the demo plays the admin and does these console steps in the emulator:")
+    for number, step in enumerate(steps, start=1):
+        say(f"  {number}. {step}")
+    changes = dict(_CONSOLE[key] for key in pending if key in _CONSOLE)
+    if changes:
+        env.emulator.control.set_app_settings(env.app_id, **changes)
+    from oktasync.config import load_tenant
+
+    async def approve(plan: Any, needed: bool) -> bool:
+        return True
+
+    _, applied = await apply_configs(
+        [(load_tenant(env.config_path), str(env.config_path))],
+        state=StateDir(env.state_dir),
+        options=ApplyOptions(confirm_manual=True),
+        approve=approve,
+    )
+    code = applied.exit_code if applied is not None else EXIT_FAILED
+    say(f"Then confirmed them with `oktasync apply --confirm-manual` (exit {code}).")
+    return PersonTurn(steps, pending, code)
 
 
 def final_facts(env: DemoEnvironment) -> dict[str, Any]:

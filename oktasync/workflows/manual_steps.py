@@ -53,13 +53,14 @@ def steps_for(app: App, changes: Mapping[str, Any], *, token_source: str | None 
             "With an admin session (okta.admin_session), run `oktasync apply` again now: it writes the "
             "Provisioning tab's settings through the Admin Console form; otherwise go on below."
         )
-    if changes.get(BEARER_TOKEN.key) == TOKEN_SENT:
+    token_sent = changes.get(BEARER_TOKEN.key) == TOKEN_SENT
+    if token_sent and connector == [BEARER_TOKEN.key]:
         steps.append(
             "Open the Provisioning tab, choose Integration, click Edit, then Test Connector Configuration: "
             "oktasync sent the Bearer token through the form, but nothing can read it back. When the test "
             "succeeds, click Cancel and confirm with `oktasync apply --confirm-manual`."
         )
-        connector = [key for key in connector if key != BEARER_TOKEN.key]
+        connector = []
     if connector:
         steps.append("Open the Provisioning tab, choose Integration in the side menu, then click Edit.")
         if BASE_URL.key in changes:
@@ -75,7 +76,12 @@ def steps_for(app: App, changes: Mapping[str, Any], *, token_source: str | None 
             steps.append(f"Supported provisioning actions: {tick} Push Profile Updates")
         if AUTH_MODE.key in changes:
             steps.append("Authentication Mode: choose HTTP Header.")
-        if BEARER_TOKEN.key in changes:
+        if token_sent:
+            steps.append(
+                "Authorization > Bearer: leave it as it is (oktasync sent the token through the form; the "
+                "connector test below checks it)."
+            )
+        elif BEARER_TOKEN.key in changes:
             steps.append(
                 "Authorization > Bearer: paste the target's service-account token, taken from "
                 f"{token_source or DEFAULT_TOKEN_SOURCE} (oktasync never prints it)."

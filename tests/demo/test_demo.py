@@ -54,6 +54,10 @@ def test_demo_runs_the_runbook_end_to_end(tmp_path: Path) -> None:
     ):
         assert title in out
     assert out.count("proved") >= 8
+    # The Admin Console page is the evidence-only one: apply writes what it offers and stops for a person;
+    # the demo plays the admin, confirms with --confirm-manual and resumes the run.
+    assert "A person's turn" in out and "Unique identifier field for users: enter email" in out
+    assert "apply --confirm-manual` (exit 0)" in out and "Resuming playbook" in out
     assert "Final state, read from the emulator and the SCIM server" in out
     assert "The runbook ran end to end" in out
 
@@ -65,6 +69,12 @@ def test_demo_runs_the_runbook_end_to_end(tmp_path: Path) -> None:
     assert statuses.pop("settle") == "failed"  # the rejected users: expected, and allowed to fail
     assert set(statuses.values()) == {"ok"}
 
+    person = doc["person"]
+    assert person["confirm_exit_code"] == 0
+    assert set(person["settings"]) == {
+        "scim.unique_identifier", "scim.push_new_users", "scim.push_profile_updates", "scim.auth.mode",
+        "scim.auth.bearer_token",
+    }  # fmt: skip
     facts = doc["facts"]
     # The runbook's settings (steps 7 and 12), written and verified.
     settings = facts["settings"]
@@ -75,6 +85,7 @@ def test_demo_runs_the_runbook_end_to_end(tmp_path: Path) -> None:
     # The resync: Deactivate Users off during the cycle, back on after; every group back with its priority;
     # nobody deprovisioned.
     assert [h["value"] for h in facts["deactivate_users_history"]][-2:] == [False, True]
+    assert [h["source"] for h in facts["deactivate_users_history"]][1:] == ["admin"] * 3  # all by the form
     assert facts["group_assignments"] == [{"group": name, "priority": p} for p, name in enumerate(GROUPS)]
     assert facts["scim_deactivations"] == 0
     # Every app user pushed; the target's rejections are the only failures, and tasks listed exactly them.
