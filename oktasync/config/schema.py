@@ -49,8 +49,9 @@ class OktaConfig(_Strict):
     oauth: OAuthConfig | None = Field(default=None, description="OAuth service app instead of a token.")
     admin_session: Secret | None = Field(
         default=None,
-        description="Admin Console session id (the `sid` cookie). Enables the `admin` channel, an interface "
-        "Okta does not support. Empty = not given.",
+        description="Admin Console session: the cookies of the -admin host as a `Cookie:` header value, a "
+        "Netscape cookies.txt file (via `{{ file(...) }}`) or the `sid` cookie alone. Enables the `admin` "
+        "channel, an interface Okta does not support (docs/admin-console-channel.md). Empty = not given.",
     )
     max_concurrency: int = Field(default=8, ge=1, le=50, description="Concurrent requests (Okta allows 75).")
     rate_limit_headroom: float = Field(

@@ -207,3 +207,25 @@ def test_resync_asks_a_person_when_the_page_has_no_deactivate_users(
     assert shown and any("Deactivate Users: select (tick)" in step for step in shown[0])
     assert _settings(h.org, CUSTOM_APP_ID)["deactivate_users"] is False
     assert [e["source"] for e in h.org.control.settings_history(CUSTOM_APP_ID)][-2:] == ["control", "admin"]
+
+
+def test_a_cookies_txt_file_is_the_session(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A browser's cookie export (Netscape cookies.txt), read with {{ file(...) }} in the config."""
+    host = h.org.url.split("://", 1)[1].split(":", 1)[0]
+    (h.tmp_path / "cookies.txt").write_text(
+        "# Netscape HTTP Cookie File\n"
+        f"{host}\tFALSE\t/\tFALSE\t0\tsid\t{ADMIN_SID}\n"
+        f"{host}\tFALSE\t/\tFALSE\t1000\tsid_old\texpired-long-ago\n"
+        f"other.example\tFALSE\t/\tFALSE\t0\tsid\tnot-for-this-host\n"
+    )
+    config = h.config("cs", "Chronosphere", admin=False, monkeypatch=monkeypatch)
+    text = (
+        open(config)
+        .read()
+        .replace("\"{{ env.E2E_ADMIN_SESSION | default('') }}\"", "\"{{ file('cookies.txt') }}\"")
+    )
+    with open(config, "w") as handle:
+        handle.write(text)
+    code, checks = _session_check(h, config)
+    assert code == 0 and checks["admin session"]["ok"] is True, checks
+    h.assert_no_secrets()
