@@ -393,7 +393,7 @@ class FakeGateway:
         if not self.admin_session_valid:
             raise AdminSessionError(
                 "the Admin Console session is invalid or expired",
-                hint="sign in to the Admin Console again and copy the new `sid` cookie",
+                hint="sign in to the Admin Console again and export its cookies",
             )
 
     async def read_admin_form(self, app: App) -> AdminProvisioningForm:

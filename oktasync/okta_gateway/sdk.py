@@ -286,7 +286,7 @@ class SdkGateway:
 
             raise AdminSessionError(
                 "the admin channel needs an Admin Console session",
-                hint="set okta.admin_session (the `sid` cookie of a signed-in admin) in the config",
+                hint="set okta.admin_session (the -admin host's cookies, docs/admin-console-channel.md)",
             )
         return self.admin
 
