@@ -313,3 +313,20 @@ def test_api_capable_apps_have_no_provisioning_setting(tmp_path: Path) -> None:
     gw = FakeGateway()
     app = gw.add_app("Chronosphere", kind=AppKind.API_CAPABLE)
     assert plan(cfg, gw, app, state).setting("general.provisioning").status is Status.NOT_APPLICABLE
+
+
+def test_wait_for_provisioning_then_write_through_the_form(tmp_path: Path) -> None:
+    cfg, state = config(tmp_path), StateDir(tmp_path / "state")
+    gw = FakeGateway(admin_session=True)
+    app = gw.add_app("Chronosphere", provisioning_enabled=False)
+    shown: list[list[str]] = []
+
+    def person(tenant: str, steps: list[str]) -> None:
+        shown.append(steps)
+        gw.state(app.id).provisioning_enabled = True  # runbook step 4, done when the steps are shown
+
+    result = apply(cfg, gw, app, state, wait=True, poll_interval=0.01, timeout=5, show_steps=person)
+    assert result.exit_code == EXIT_OK, result.error
+    assert shown and "Provisioning to SCIM" in "\n".join(shown[0])
+    assert ("general.provisioning", "waited") in {(a.key, a.action) for a in result.actions}
+    assert writes(gw) == ["write_admin_form"] and gw.state(app.id).scim_base_url == BASE
