@@ -71,8 +71,11 @@ def test_dry_run_changes_nothing(
     doc = json.loads(out)
     steps = {s["id"]: s for s in doc["runs"][0]["steps"]}
     # Read-only steps really ran; write steps only said what they would do.
-    assert steps["plan"]["result"]["summary"]["change"] == 8
-    assert steps["apply"]["summary"].startswith("dry run: would apply: 8 setting(s) to change")
+    # The emulator's default Admin Console page (the evidence-only one) has fields for 5 of the differing
+    # settings; the unique identifier, auth mode and push actions are console steps (unverifiable).
+    assert steps["plan"]["result"]["summary"]["change"] == 5
+    assert steps["plan"]["result"]["summary"]["unverifiable"] == 4
+    assert steps["apply"]["summary"].startswith("dry run: would apply: 5 setting(s) to change")
     assert steps["resync"]["result"]["plan"]["groups_to_cycle"] == len(GROUPS) and steps["resync"][
         "summary"
     ].startswith("dry run")
@@ -107,9 +110,25 @@ def _subprocess(
     )
 
 
+def _settings_applied_with_a_person(demo: DemoEnvironment, state: Path) -> None:
+    """What the default (evidence-only) Admin Console page cannot take, a person does; then the settings
+    converge (apply, the console steps, apply --confirm-manual), so the playbook's apply has nothing to do."""
+    base = ["--state-dir", str(state), "apply", "--yes", str(demo.config_path)]
+    assert main(base) == 5
+    demo.emulator.control.set_app_settings(
+        demo.app_id,
+        unique_identifier="email",
+        push_new_users=True,
+        push_profile_updates=True,
+        auth_mode="header",
+    )
+    assert main([*base, "--confirm-manual"]) == 0
+
+
 @pytest.mark.slow
 def test_sigkill_inside_resync_then_resume(demo: DemoEnvironment, tmp_path: Path) -> None:
     state = tmp_path / "state"
+    _settings_applied_with_a_person(demo, state)
     args = ["--state-dir", str(state), "playbook", "run", "chronosphere-onboarding"]
     args += ["--config", str(demo.config_path), "--yes"]
     # SIGKILL right after the 5th group was reassigned: some groups are back, others still unassigned.
@@ -119,15 +138,8 @@ def test_sigkill_inside_resync_then_resume(demo: DemoEnvironment, tmp_path: Path
     record = json.loads(record_path.read_text())
     assert record["status"] == "running" and record["current"] == "resync"
     done_before = {sid: e["finished"] for sid, e in record["steps"].items() if e["status"] == "ok"}
-    assert set(done_before) == {
-        "validate",
-        "doctor",
-        "connector",
-        "plan",
-        "approve_apply",
-        "apply",
-        "approve_resync",
-    }
+    assert set(done_before) == {"validate", "doctor", "connector", "plan", "apply", "approve_resync"}
+    assert record["steps"]["approve_apply"]["status"] == "skipped"  # the settings already converged
     # Really stopped half-way: Deactivate Users is still off (restored only after every group is back and
     # verified). Which groups the server has is timing-dependent: PUTs in flight at the kill may still land.
     assert _okta_view(demo)["settings"]["deactivate_users"] is False
