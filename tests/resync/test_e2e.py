@@ -10,6 +10,9 @@ back on, the settings history shows it off during every unassignment, and no SCI
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -286,3 +289,58 @@ def test_users_not_re_pushed_are_reported_and_deactivate_users_stays_off(slow_re
     assert "re-pushed: 24 of 24" in out and "Resync of Chronosphere (tenant acme) done" in out
     assert not [c for c in control.scim_calls(app_id=org.app_id) if c.get("active") is False]
     org.assert_no_secrets()
+
+
+# --- the Admin Console page variants (docs/admin-console-channel.md) ---------------------------------------
+
+
+@pytest.mark.parametrize("variant", ["evidence", "full", "relabelled"])
+def test_resync_through_every_admin_page_variant(small_org: Org, variant: str) -> None:
+    """Deactivate Users is switched off and back on through the form, whatever the page calls its field."""
+    small_org.em.control.behaviour(admin_form=variant)
+    before = small_org.assignments()
+    code, out, err = small_org.run("resync", "--yes", "--json", small_org.config(admin=True))
+    assert code == 0, out + err
+    assert json.loads(out)["deactivate_users"]["final"] is True
+    assert small_org.assignments() == before
+    switches = [(h["source"], h["value"]) for h in small_org.em.control.settings_history(small_org.app_id)]
+    assert switches[1:] == [("admin", False), ("admin", True)]
+    small_org.assert_no_secrets()
+
+
+@pytest.mark.slow
+def test_resync_asks_a_person_when_the_page_has_no_deactivate_users(small_org: Org) -> None:
+    """The page lacks Deactivate Users: the resync shows the console steps and waits for a person (who
+    switches it in the emulator) instead of failing; it goes on once features[] shows the change."""
+    small_org.em.control.behaviour(admin_form="without_deactivate")
+    before = small_org.assignments()
+    args = ["--state-dir", str(small_org.state_dir), "resync", "--yes", small_org.config(admin=True)]
+    stdout = small_org.tmp_path / "resync.out"
+    with stdout.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "oktasync", *args], stdout=sink, stderr=subprocess.PIPE, text=True
+        )
+    asked: list[str] = []
+
+    def person() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            asked.append(line)
+            if "Only a person can change Deactivate Users" in line:
+                wanted = sum("Only a person" in seen for seen in asked) == 2  # off first, then back on
+                small_org.em.control.set_app_settings(small_org.app_id, deactivate_users=wanted)
+
+    reader = threading.Thread(target=person)
+    reader.start()
+    try:
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        reader.join(timeout=10)
+    assert proc.returncode == 0, stdout.read_text() + "".join(asked)
+    assert sum("Only a person can change Deactivate Users" in line for line in asked) == 2
+    assert any("Deactivate Users: clear (untick)" in line for line in asked)
+    assert small_org.assignments() == before
+    switches = [(h["source"], h["value"]) for h in small_org.em.control.settings_history(small_org.app_id)]
+    assert switches[1:] == [("control", False), ("control", True)]
