@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from oktasync.emulator.behaviour import ADMIN_FORMS
 from oktasync.emulator.store import AdminSession, App
 
 if TYPE_CHECKING:
@@ -51,7 +52,6 @@ LOCAL_NETWORK = "local"  # the network every request to the emulator comes from
 RATE_LIMIT, RATE_WINDOW = 40, 10.0
 AUTH_MODES = ("header", "oauth2", "basic")
 UNIQUE_IDENTIFIERS = ("userName", "email", "login", "externalId")
-VARIANTS = ("evidence", "full", "relabelled", "without_deactivate")
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def controls_for(variant: str) -> tuple[tuple[Control, ...], bool]:
         return renamed, False
     if variant == "without_deactivate":
         return tuple(c for c in EVIDENCE if c.setting != "deactivate_users"), True
-    raise ValueError(f"unknown admin_form variant {variant!r}; known: {', '.join(VARIANTS)}")
+    raise ValueError(f"unknown admin_form variant {variant!r}; known: {', '.join(ADMIN_FORMS)}")
 
 
 def _current(app: App, control: Control) -> Any:

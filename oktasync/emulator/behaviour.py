@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+ADMIN_FORMS = ("evidence", "full", "relabelled", "without_deactivate")
+
 
 @dataclass(frozen=True)
 class Behaviour:
@@ -29,8 +31,9 @@ class Behaviour:
     # Extra emulated seconds by which every third group job runs late (a busy org's job queue).
     group_job_late_seconds: float = 0.0
     # Which provisioning form the Admin Console serves: "evidence" (only the fields public evidence shows),
-    # "full" (also unique identifier, auth mode and push actions) or "relabelled" (other ids, same labels).
-    admin_form: str = "evidence"
+    # "full" (also unique identifier, auth mode and push actions), "relabelled" (other ids, same labels) or
+    # "without_deactivate" (the evidence form without Deactivate Users).
+    admin_form: str = "evidence"  # one of ADMIN_FORMS
     # Reject an admin session used from another network than the one it was created on (ASN binding).
     admin_network_binding: bool = False
     # How many events at most Okta puts in one event hook delivery (``data.events[]``): not documented.
@@ -51,6 +54,8 @@ class Behaviour:
             if name not in known:
                 raise ValueError(f"unknown behaviour {name!r}; known: {', '.join(sorted(known)) or 'none'}")
             coerced[name] = _coerce(name, getattr(self, name), value)
+        if coerced.get("admin_form", self.admin_form) not in ADMIN_FORMS:
+            raise ValueError(f"behaviour admin_form takes one of {', '.join(ADMIN_FORMS)}")
         return replace(self, **coerced)
 
 

@@ -442,10 +442,10 @@ class ConsolePacer:
         self.window = window
         self.clock, self.sleep = clock, sleep
         self.sent: dict[str, deque[float]] = {}
-        self.lock = asyncio.Lock()
+        self.locks: dict[str, asyncio.Lock] = {}  # one per endpoint: a wait on one never holds up another
 
     async def wait(self, endpoint: str) -> None:
-        async with self.lock:
+        async with self.locks.setdefault(endpoint, asyncio.Lock()):
             times = self.sent.setdefault(endpoint, deque())
             while True:
                 now = self.clock()

@@ -199,6 +199,12 @@ def test_at_most_40_requests_per_admin_per_endpoint_in_10_seconds(emulator: Runn
     assert other == 404  # another endpoint has its own count (and an API-capable app has no such page)
 
 
+def test_an_unknown_page_variant_is_refused(emulator: RunningEmulator) -> None:
+    with pytest.raises(Exception, match="admin_form takes one of evidence, full"):
+        emulator.control.behaviour(admin_form="fancy")
+    assert emulator.control.behaviour()["admin_form"] == "evidence"
+
+
 def test_no_page_until_provisioning_is_on(emulator: RunningEmulator) -> None:
     emulator.control.set_app_settings(CUSTOM_APP_ID, provisioning_enabled=False)
     with _bare(emulator) as client:
