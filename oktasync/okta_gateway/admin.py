@@ -308,10 +308,28 @@ class ConsolePage:
                         posted.append((control.name, control.value))
                 elif control.value == str(wanted):
                     posted.append((control.name, control.value))
+            elif control.kind == "select" and wanted is not _UNCHANGED:
+                posted.append((control.name, _option(control, str(wanted))))
             else:
                 value = control.value if wanted is _UNCHANGED else str(wanted)
                 posted.append((control.name, value))
         return posted
+
+
+def _option(control: FormField, wanted: str) -> str:
+    """The select's option for ``wanted`` (exact, else ignoring case); a missing one is an error, never a
+    guess."""
+    for option in control.options:
+        if option == wanted:
+            return option
+    for option in control.options:
+        if option.casefold() == wanted.casefold():
+            return option
+    raise OktaApiError(
+        f"the Admin Console field {control.label or control.name!r} has no option {wanted!r} "
+        f"(options: {', '.join(control.options) or 'none'}); Okta may have changed this unsupported page",
+        hint="set it in the Admin Console by hand",
+    )
 
 
 _UNCHANGED = object()

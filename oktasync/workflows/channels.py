@@ -173,9 +173,15 @@ class Route:
         return self.read is not None
 
 
+ASSUMED_FEATURE_FLAG = "assumed: features[] shows {flag} exactly when {label} is on in the console"
+
+
 def _manual_route(setting: Setting, why: str = "") -> Route:
     if setting.key in FEATURE_FLAGS:
-        return Route(Channel.MANUAL, READ_APP_FEATURES + f" ({FEATURE_FLAGS[setting.key]})", why)
+        flag = FEATURE_FLAGS[setting.key]
+        label = setting.label.split(": ", 1)[-1] if setting.group == "to_app" else "Provisioning: SCIM"
+        assumed = ASSUMED_FEATURE_FLAG.format(flag=flag, label=label)
+        return Route(Channel.MANUAL, READ_APP_FEATURES + f" ({flag})", why, assumed)
     return Route(Channel.MANUAL, None, why or "no public API reads or writes a custom app's SCIM connector")
 
 

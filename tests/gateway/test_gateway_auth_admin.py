@@ -22,7 +22,7 @@ from oktasync.emulator.testing import (
     run_emulator,
     standard_seed,
 )
-from oktasync.errors import AdminSessionError, AuthError
+from oktasync.errors import AdminSessionError, AuthError, OktaApiError
 from oktasync.okta_gateway import open_gateway, resolve_app
 from oktasync.okta_gateway.admin import (
     CI_VARIABLES,
@@ -382,6 +382,9 @@ def test_admin_host_and_page_parsing() -> None:
     assert ("q", "x") not in body and ("m", "header") in body and not [n for n, _ in body if n == "go"]
     with pytest.raises(ValueError, match="no field for the Bearer token"):
         page.body({}, "token")
+    assert ("m", "header") in page.body({"auth_mode": "HEADER"}, None)  # the page's own spelling
+    with pytest.raises(OktaApiError, match="has no option 'oauth'"):
+        page.body({"auth_mode": "oauth"}, None)
 
 
 def test_ssws_token_never_in_errors_or_reprs(emulator: RunningEmulator) -> None:
