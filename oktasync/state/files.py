@@ -1,59 +1,172 @@
-"""Crash-safe files: atomic JSON replace, fsynced append-only JSONL journals, and non-blocking locks.
+"""Crash-safe, link-proof files: atomic JSON replace, checksummed append-only journals, non-blocking locks.
 
 A killed process (SIGKILL included) leaves either the old or the new version of a JSON file, and a journal
-whose every complete line is a record that was fsynced before the step it describes went ahead. A torn
-last line (killed mid-write) is ignored on read.
+whose every complete line is a record that was fsynced before the step it describes went ahead.
+
+Every state file is opened without following symbolic links (``O_NOFOLLOW``) and must be a regular file;
+every state directory from the state-dir root down must be a real directory (not a link). Files are created
+``0600`` and directories ``0700``. The GitOps docs tell users to commit the state dir, so a pull request
+could plant a link that points a lock, a journal or a whole tenant directory at something else: such a path
+is refused (``StateFileError``, exit 4) instead of written through.
+
+Journal records (one JSON object per line) carry ``seq`` (1, 2, 3, … in file order) and ``sum`` (the first 16
+hex digits of the SHA-256 of the record without ``sum``, as compact sorted JSON). Reading checks both: a
+record that does not parse, fails its checksum or is out of sequence is corruption (``StateFileError``
+naming the file and line). A last line without its newline is a torn write (killed, or the disk filled up,
+mid-line): readers skip it and the next ``append`` cuts it off first. Records without ``seq`` and ``sum``
+(files written before records were checksummed) are read as they are, but only before the first checked
+record. A write that fails (``ENOSPC``, ``EIO``) is cut back to the last complete record and raised as
+``StateWriteError``: the journal stays exactly as it was before the failed append.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import hashlib
 import json
+import logging
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from oktasync.errors import LockedError
+from oktasync.errors import LockedError, OktasyncError, SafetyError
+
+log = logging.getLogger("oktasync.state")
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+_OPEN_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class StateFileError(SafetyError):
+    """A state file or directory that cannot be trusted: a link, not a regular file, or corrupt (exit 4)."""
+
+
+class StateWriteError(OktasyncError):
+    """A state file could not be written (disk full, I/O error); what was on disk before is intact."""
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "default"
 
 
+def _refuse_link(path: Path, what: str) -> StateFileError:
+    return StateFileError(
+        f"{what} {path} is a symbolic link or not of the expected kind; oktasync never writes through links "
+        "in the state dir",
+        hint=f"remove {path} (check where it came from: a committed state dir can plant links), then run "
+        "the command again",
+    )
+
+
+def safe_mkdirs(path: Path, root: Path | None = None) -> Path:
+    """Create ``path`` (mode 0700) and check that it and every directory between ``root`` and it is a real
+    directory, not a symbolic link. ``root`` itself may be a link (an operator's choice)."""
+    root = root if root is not None else path
+    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    try:
+        relative = path.relative_to(root)
+    except ValueError:
+        relative = Path()
+    current = root
+    for part in relative.parts:
+        current = current / part
+        info = os.lstat(current)
+        if not stat.S_ISDIR(info.st_mode):
+            raise _refuse_link(current, "state directory")
+    return path
+
+
+def check_dir(path: Path) -> None:
+    """Refuse ``path`` unless it is a real directory (``lstat``: a link to a directory is refused)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(info.st_mode):
+        raise _refuse_link(path, "state directory")
+
+
 @dataclass(frozen=True)
 class StateDir:
     root: Path
 
+    def app_path(self, tenant: str, app_key: str) -> Path:
+        """Where ``for_app`` keeps one tenant+app (not created)."""
+        return self.root / _slug(tenant) / _slug(app_key)
+
     def for_app(self, tenant: str, app_key: str) -> Path:
-        """The directory of one tenant+app, created on first use."""
-        path = self.root / _slug(tenant) / _slug(app_key)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        """The directory of one tenant+app, created on first use (0700, no links on the way)."""
+        return safe_mkdirs(self.root / _slug(tenant) / _slug(app_key), self.root)
+
+    def for_okta_app(self, org_host: str, app_id: str) -> Path:
+        """The directory of one Okta org + app, whatever the tenant is called: where the app's write lock
+        and resync journal live, so that two configs naming the same app share them."""
+        return safe_mkdirs(self.root / "apps" / _slug(org_host) / _slug(app_id), self.root)
 
 
 def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | _OPEN_FLAGS)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
+def _open_regular(path: Path, flags: int, what: str) -> int:
+    """``os.open`` without following a link; refuse anything but a regular file."""
+    try:
+        fd = os.open(path, flags | _OPEN_FLAGS, FILE_MODE)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise _refuse_link(path, what) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _refuse_link(path, what)
+    return fd
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _write_failed(path: Path, error: OSError) -> StateWriteError:
+    full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+    why = "the disk is full" if full else (error.strerror or str(error))
+    return StateWriteError(
+        f"cannot write {path}: {why}; the file is left as it was before this write",
+        hint="free space on that file system (or fix the I/O error), then run the command again"
+        + ("; a resync is finished with --resume" if path.suffix == ".jsonl" else ""),
+    )
+
+
 def atomic_write_json(path: Path, document: Any) -> None:
     """Write ``document`` to ``path`` so that readers see the old or the new file, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    check_dir(path.parent)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise _refuse_link(path, "state file")
+    data = (json.dumps(document, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2, sort_keys=True, default=str)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        except OSError as error:
+            raise _write_failed(path, error) from error
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException:
@@ -62,70 +175,177 @@ def atomic_write_json(path: Path, document: Any) -> None:
         raise
 
 
+def _corrupt(path: Path, detail: str, fix: str) -> StateFileError:
+    return StateFileError(f"state file {path} is corrupt: {detail}", hint=fix)
+
+
 def read_json(path: Path, default: Any = None) -> Any:
+    """The JSON document at ``path`` (``default`` when there is none). Links, non-regular files, bad JSON and
+    unresolved git conflict markers are refused with the file named (``StateFileError``)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        fd = _open_regular(path, os.O_RDONLY, "state file")
     except FileNotFoundError:
         return default
+    with os.fdopen(fd, "rb") as handle:
+        raw = handle.read()
+    text = raw.decode("utf-8", errors="replace")
+    fix = (
+        f"restore {path.name} from its last good version (git checkout / backup), or delete it to start "
+        "that record afresh"
+    )
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.startswith(("<<<<<<< ", ">>>>>>> ")) or line == "=======":
+            raise _corrupt(path, f"unresolved git merge conflict marker at line {number}", fix)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise _corrupt(path, f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})", fix)
+
+
+def record_checksum(record: dict[str, Any]) -> str:
+    body = {k: v for k, v in record.items() if k != "sum"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class JournalScan:
+    records: list[dict[str, Any]]
+    size: int  # bytes of complete, checked records (where the next record goes)
+    torn: bool  # a last line without its newline follows them
 
 
 class Journal:
-    """An append-only JSONL file; ``append`` returns only after the record is on disk."""
+    """An append-only JSONL file of checksummed, sequence-numbered records; ``append`` returns only after
+    the record is on disk."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._known: tuple[int, int] | None = None  # (file size, records) after our last read or write
 
     def exists(self) -> bool:
-        return self.path.exists()
+        return os.path.lexists(self.path)
+
+    def _fix_hint(self) -> str:
+        return (
+            f"restore {self.path} from a backup if you have one; otherwise move it aside and check the app "
+            "in the Admin Console (oktasync never guesses what a damaged journal meant)"
+        )
+
+    def scan(self) -> JournalScan:
+        try:
+            fd = _open_regular(self.path, os.O_RDONLY, "journal")
+        except FileNotFoundError:
+            return JournalScan([], 0, False)
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read()
+        records: list[dict[str, Any]] = []
+        offset = 0
+        checked = False
+        lines = data.split(b"\n")
+        complete, tail = lines[:-1], lines[-1]
+        for number, raw in enumerate(complete, start=1):
+            try:
+                record = json.loads(raw.decode("utf-8"))
+                if not isinstance(record, dict):
+                    raise ValueError("not an object")
+            except ValueError:
+                raise _corrupt(self.path, f"line {number} is not a JSON record", self._fix_hint()) from None
+            if "sum" in record or "seq" in record:
+                checked = True
+                if record.get("sum") != record_checksum(record):
+                    raise _corrupt(self.path, f"line {number} fails its checksum", self._fix_hint())
+                if record.get("seq") != number:
+                    raise _corrupt(
+                        self.path,
+                        f"line {number} carries sequence number {record.get('seq')} (records are missing, "
+                        "repeated or out of order)",
+                        self._fix_hint(),
+                    )
+            elif checked:
+                raise _corrupt(self.path, f"line {number} has no checksum", self._fix_hint())
+            records.append(record)
+            offset += len(raw) + 1
+        self._known = (offset, len(records)) if not tail else None
+        return JournalScan(records, offset, bool(tail))
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every complete, checked record, in order. A torn final line (killed mid-write) is skipped."""
+        return self.scan().records
 
     def append(self, record: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(record, sort_keys=True, default=str) + "\n"
-        new_file = not self.path.exists()
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        check_dir(self.path.parent)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        new_file = not self.exists()
+        fd = _open_regular(self.path, os.O_RDWR | os.O_CREAT, "journal")
+        try:
+            size = os.fstat(fd).st_size
+            if self._known is not None and self._known[0] == size:
+                count = self._known[1]
+            else:
+                scan = self.scan()
+                count = len(scan.records)
+                if scan.torn:
+                    log.warning("%s: cutting a torn last line (an interrupted write) before appending", self.path)
+                    os.ftruncate(fd, scan.size)
+                size = scan.size
+            full = {**record, "seq": count + 1}
+            full["sum"] = record_checksum(full)
+            line = (json.dumps(full, sort_keys=True, default=str) + "\n").encode("utf-8")
+            try:
+                os.lseek(fd, size, os.SEEK_SET)
+                _write_all(fd, line)
+                os.fsync(fd)
+            except OSError as error:
+                self._known = None
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)  # cut what did reach the file: the journal is as it was
+                    os.fsync(fd)
+                raise _write_failed(self.path, error) from error
+            self._known = (size + len(line), count + 1)
+        finally:
+            os.close(fd)
         if new_file:
             _fsync_dir(self.path.parent)
 
-    def records(self) -> list[dict[str, Any]]:
-        """Every complete record, in order. A torn final line (process killed mid-write) is skipped."""
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
-        records = []
-        for line in text.splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # only the last line can be torn: nothing after it was ever fsynced
-        return records
+
+# Locks this process holds, by path: a playbook holds the app lock and its resync step takes it again.
+_held: dict[str, int] = {}
 
 
 @contextlib.contextmanager
 def exclusive_lock(path: Path, what: str) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` or raise ``LockedError`` at once (never wait).
 
-    flock locks die with their process, so a killed run never leaves a stale lock behind.
+    flock locks die with their process, so a killed run never leaves a stale lock behind. Re-entrant within
+    one process (the inner holder shares the outer one's lock).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a+", encoding="utf-8")
+    key = os.path.abspath(path)
+    if _held.get(key):
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    check_dir(path.parent)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    fd = _open_regular(path, os.O_RDWR | os.O_CREAT, "lock file")
     try:
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
+            holder = os.pread(fd, 200, 0).decode("utf-8", errors="replace").strip() or "another process"
             raise LockedError(
                 f"{what} is already running ({holder})",
                 hint="wait for it to finish; the lock is released when that process exits",
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        yield
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            _held.pop(key, None)
     finally:
-        handle.close()
+        os.close(fd)

@@ -186,8 +186,9 @@ def test_uninterrupted_baseline(case: Case) -> None:
     _check_final_state(case, before)
 
 
-def test_sigint_stops_at_a_safe_point_and_resume_finishes(case: Case) -> None:
-    """Ctrl-C: the run stops at the next safe point, keeps the journal, exits 130 with the resume command."""
+def test_sigint_during_unassignment_rolls_back(case: Case) -> None:
+    """Ctrl-C (SIGINT) mid-unassignment: no further group is unassigned, those already unassigned are
+    reassigned and verified, Deactivate Users is restored, exit 130 and nothing left to resume."""
     before = case.assignments()
     env = case.env()
     # Slow every group call down a little so the signal lands mid-run.
@@ -211,8 +212,9 @@ def test_sigint_stops_at_a_safe_point_and_resume_finishes(case: Case) -> None:
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out + err
-    assert "--resume" in err and journal.exists()
+    assert "no further group was unassigned" in err and not journal.exists()
+    assert list(case.state_dir.rglob("resync.*.rolled_back.jsonl"))
     case.em.control.clear_faults()
+    assert case.assignments() == before
     code, out, err = case.cli("resync", "--resume")
-    assert code == 0, out + err
-    _check_final_state(case, before)
+    assert code == 4 and "no unfinished resync" in err, out + err

@@ -32,6 +32,7 @@ reassignments never deactivate anyone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -54,10 +55,10 @@ from oktasync.errors import (
 )
 from oktasync.models import App, AppKind, AppUser, Channel
 from oktasync.okta_gateway.base import OktaGateway
-from oktasync.state import StateDir, exclusive_lock
+from oktasync.state import StateDir, StateWriteError, exclusive_lock
 from oktasync.workflows.progress import NullProgress, Progress
 from oktasync.workflows.resync.crash import crashpoint
-from oktasync.workflows.resync.journal import GroupRecord, ResyncJournal, RunState, Snapshot
+from oktasync.workflows.resync.journal import GroupRecord, ResyncJournal, RunState, Snapshot, resync_dir
 from oktasync.workflows.resync.result import ResyncPlan, ResyncResult
 
 log = logging.getLogger("oktasync.resync")
@@ -139,7 +140,9 @@ class ResyncOptions:
 
 
 def app_dir(config: TenantConfig, app: App, state_dir: Path) -> Path:
-    return StateDir(state_dir).for_app(config.tenant, app.id)
+    """The journal's directory: one per Okta org + app, whatever the config calls the tenant."""
+    legacy = StateDir(state_dir).app_path(config.tenant, app.id)
+    return resync_dir(state_dir, config.okta.org_url, app.id, legacy=legacy)
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
@@ -277,8 +280,11 @@ async def run_resync(
     """Run (or, with ``options.resume``, finish) the resync of ``app``; see the module docstring.
 
     ``confirm(plan)`` is called after the snapshot and before any change (the lock is held meanwhile);
-    returning False stops with ``SafetyError`` and nothing changed. ``stop_requested()`` is polled at safe
-    points (between batches and steps): when true the run journals where it is and raises ``Interrupted``.
+    returning False stops with ``SafetyError`` and nothing changed. ``stop_requested()`` (Ctrl-C) is polled
+    before Deactivate Users is switched off (the run ends, nothing changed) and before every unassignment
+    (no further one is sent: every group already unassigned is reassigned, verified, Deactivate Users
+    restored, then ``Interrupted``). After the last unassignment it is not polled: finishing the run is the
+    way back. Cancelling the task (a second Ctrl-C) stops at once with the journal kept for ``--resume``.
 
     Raises ``ResumeRequiredError`` (exit 4) when an unfinished journal exists and ``resume`` is not set,
     ``SafetyError`` (exit 4) when a guard refuses, ``VerificationError`` (exit 1) when assignments cannot be
@@ -288,7 +294,7 @@ async def run_resync(
     started = time.monotonic()
     calls_at_start = gateway.request_count()
     journal = ResyncJournal(app_dir(config, app, state_dir))
-    with exclusive_lock(journal.lock_path, f"resync of {config.tenant}/{app.label}"):
+    with exclusive_lock(journal.lock_path, f"a write to {app.label} ({app.id}: resync, apply, tasks --retry)"):
         state = journal.state() if journal.exists() else None
         if state is not None and state.finished is not None:
             # Killed after the report was journaled but before the rename: that run is complete.
@@ -308,6 +314,12 @@ async def run_resync(
             kind = kind or await _probe_kind(gateway, app)
             switch = switch or _default_switch(gateway, app, kind, options, progress)
             snapshot = await take_snapshot(gateway, app, switch, config.resync.groups)
+            _refuse_lost_journal(journal, snapshot, app)
+            from oktasync.workflows.app_guard import check_okta_activity
+
+            await check_okta_activity(
+                gateway, app, deactivate_users=snapshot.deactivate_users, state_dir=state_dir, config=config
+            )
             limit = (
                 config.resync.max_affected_users
                 if options.max_affected_users is None
@@ -332,6 +344,10 @@ async def run_resync(
             resumed = False
         else:
             if state is None:
+                switch = switch or _default_switch(
+                    gateway, app, kind or await _probe_kind(gateway, app), options, progress
+                )
+                _refuse_lost_journal(journal, await take_snapshot(gateway, app, switch, "all"), app)
                 raise SafetyError(
                     f"there is no unfinished resync of {app.label} to resume",
                     hint="start a new one without --resume",
@@ -362,12 +378,37 @@ async def run_resync(
             result = await run.execute(resumed=resumed)
         except OktasyncError as error:
             if journal.exists():
-                journal.append("calls", count=gateway.request_count() - calls_at_start)
+                with contextlib.suppress(StateWriteError):  # a full disk must not hide the first error
+                    journal.append("calls", count=gateway.request_count() - calls_at_start)
                 _add_resume_hint(error, journal, resume_cmd)
             raise
         elapsed = time.monotonic() - started
         result = _with(result, api_calls=gateway.request_count() - calls_at_start, duration_seconds=elapsed)
         return result
+
+
+def _refuse_lost_journal(journal: ResyncJournal, now: Snapshot, app: App) -> None:
+    """No journal, but the app looks mid-run: Deactivate Users off and groups of the last completed run's
+    snapshot missing. A deleted or lost journal must never look like "nothing to do"."""
+    if now.deactivate_users:
+        return
+    last = journal.last_completed_snapshot()
+    if last is None:
+        return
+    assigned = {a.group_id for a in now.assignments}
+    missing = [g for g in last.assignments if g.group_id not in assigned]
+    if not missing:
+        return
+    names = ", ".join(g.label() for g in missing[:10])
+    raise SafetyError(
+        f"{app.label} looks like a resync is unfinished, but its journal {journal.path} is missing: Deactivate "
+        f"Users is off and {len(missing)} group(s) of the last completed run's snapshot are not assigned "
+        f"({names})",
+        hint="restore the journal file if you have it and run the resync with --resume; otherwise reassign "
+        "those groups (priorities and profiles are in the snapshot record of "
+        f"{journal.archives()[-1] if journal.archives() else 'the last archived journal'}), then restore "
+        "Deactivate Users, before anything else writes to the app",
+    )
 
 
 def _default_switch(
@@ -442,17 +483,43 @@ class _Run:
         self.state = self.journal.state()
 
     def _check_stop(self, phase: str) -> None:
-        if not self.stop_requested():
-            return
+        """Ctrl-C before Deactivate Users is touched: the run ends here and nothing changed."""
+        if not self.stop_requested() or self.state.has_intent("deactivate_off"):
+            return  # once Deactivate Users may be off, a stop is a roll back (``_unassign_all``)
         self.journal.append("interrupted", phase=phase)
-        self._reload()
-        out = self.state.unassigned_now()
-        where = f"stopped at a safe point ({phase})"
-        if out:
-            where += (
-                f"; {len(out)} group(s) are unassigned right now and their users have no access until resumed"
-            )
-        raise Interrupted(f"resync of {self.app.label} interrupted: {where}", self.resume_command)
+        self.journal.append("aborted", outcome="interrupted", reason="interrupted before any change")
+        path = self.journal.archive("interrupted")
+        raise Interrupted(
+            f"resync of {self.app.label} interrupted before any change; nothing to resume (journal: {path})"
+        )
+
+    async def _roll_back(self) -> ResyncResult:
+        """Ctrl-C during the unassignments: send no further one, reassign every group that was (or may have
+        been) unassigned with its recorded priority and profile, verify, restore Deactivate Users, archive
+        the journal and stop (``Interrupted``). Journaled first, so a resumed run carries on rolling back."""
+        if not self.state.rolling_back:
+            self.journal.append("rollback")
+            self._reload()
+        back = self.state.unassigned_now()
+        if self.state.expected is not None:
+            todo = [gid for gid in self.expected if gid in back and not self.state.is_done("assign", gid)]
+            self.progress.start("reassign groups", total=len(todo))
+            try:
+                await self._bounded(todo, self._assign_one)
+            finally:
+                self.progress.finish("reassign groups")
+            self._reload()
+            await self._verify()
+        if self.state.has_intent("deactivate_off"):
+            await self._restore()
+        self.journal.append("finish", outcome="rolled_back", reassigned=sorted(back))
+        path = self.journal.archive("rolled_back")
+        raise Interrupted(
+            f"resync of {self.app.label} interrupted: no further group was unassigned; the {len(back)} group(s) "
+            "already unassigned are reassigned with their recorded priority and profile and verified, and "
+            f"Deactivate Users is restored. Nothing to resume; run the resync again to cycle every group "
+            f"(journal: {path})"
+        )
 
     async def _bounded(self, items: Sequence[str], work: Callable[[str], Awaitable[None]]) -> None:
         """Run ``work`` on every item, at most ``concurrency`` at once; every started item finishes (and is
@@ -470,6 +537,8 @@ class _Run:
 
     # --- the state machine ------------------------------------------------------------------------------
     async def execute(self, *, resumed: bool) -> ResyncResult:
+        if self.state.rolling_back:
+            return await self._roll_back()
         if not self.state.is_done("unassign_phase"):
             self._check_stop("before switching Deactivate Users off")
             await self._switch_off()
@@ -477,7 +546,8 @@ class _Run:
                 await self._refresh()
             if not self.state.is_done("roster"):
                 await self._take_roster()
-            await self._unassign_all()
+            if not await self._unassign_all():
+                return await self._roll_back()
         if not self.state.is_done("removal_wait"):
             await self._await_removal()
         await self._assign_all()
@@ -552,14 +622,16 @@ class _Run:
             self._reload()
         return on
 
-    async def _unassign_all(self) -> None:
+    async def _unassign_all(self) -> bool:
+        """Unassign every target; False when a stop was requested (no further group is unassigned then)."""
         targets = list(self.expected)
         todo = [gid for gid in targets if not self.state.is_done("unassign", gid)]
         self.progress.start("unassign groups", total=len(targets))
         self.progress.advance("unassign groups", len(targets) - len(todo))
         try:
             for index, batch in enumerate(_chunks(todo, self.options.batch_size)):
-                self._check_stop("unassigning groups")
+                if self.stop_requested():
+                    return False
                 # The first batch follows the confirmed switch-off directly; every later one re-reads.
                 if index > 0 and await self._deactivate_is_on("unassign", index):
                     out = len(self.journal.state().unassigned_now())
@@ -573,13 +645,18 @@ class _Run:
                 await self._bounded(batch, self._unassign_one)
         finally:
             self.progress.finish("unassign groups")
+        if self.stop_requested():
+            return False
         # A change between the last re-read and the last batch cannot be excluded; say so if it happened.
         await self._deactivate_is_on("after_unassign", -1)
         self.journal.append("done", step="unassign_phase")
         self._reload()
         crashpoint("unassign.phase_done")
+        return True
 
     async def _unassign_one(self, gid: str) -> None:
+        if self.stop_requested():
+            return  # Ctrl-C: not one more unassignment (those already sent finish and are journaled)
         self.journal.append("intent", step="unassign", group_id=gid)
         crashpoint("unassign.before")
         await self.gateway.unassign_group(self.app.id, gid)  # a 404 (already gone) is success
@@ -733,7 +810,6 @@ class _Run:
         self.progress.advance("reassign groups", len(targets) - len(todo))
         try:
             for batch in _chunks(todo, self.options.batch_size):
-                self._check_stop("reassigning groups")
                 await self._bounded(batch, self._assign_one)
         finally:
             self.progress.finish("reassign groups")
@@ -780,7 +856,6 @@ class _Run:
         return out
 
     async def _verify(self) -> None:
-        self._check_stop("verifying")
         crashpoint("verify.before")
         fresh = {a.group_id: a for a in await self.gateway.list_group_assignments(self.app.id)}
         mismatches = self._mismatches(fresh)
@@ -826,7 +901,6 @@ class _Run:
         return list(removal.get("still_present") or ())
 
     async def _restore(self) -> None:
-        self._check_stop("restoring Deactivate Users")
         unseen = self._removals_unseen()
         if self.snapshot.deactivate_users and unseen:
             # A removal job that runs after Deactivate Users is back on deactivates the user in the target:

@@ -1,7 +1,10 @@
 """The resync journal: what a run recorded, and what a resumed run must still do.
 
-One JSONL file per tenant+app (``<state dir>/<tenant>/<app id>/resync.journal.jsonl``), appended and fsynced
-through ``oktasync.state.Journal``. Every action on Okta is bracketed by two records::
+One JSONL file per Okta org + app (``<state dir>/apps/<org host>/<app id>/resync.journal.jsonl``), whatever
+the tenant is called in the config, appended and fsynced through ``oktasync.state.Journal`` (every record
+checksummed and sequence-numbered). A journal must chain from its ``begin`` record: every record carries the
+run id of that ``begin``; one that does not (an empty file, records of another run, a lost ``begin``) is
+refused with the file named, never read as "nothing to do". Every action on Okta is bracketed by two records::
 
     {"rec": "intent", "step": "unassign", "group_id": "00g…"}   # fsynced BEFORE the DELETE is sent
     {"rec": "done",   "step": "unassign", "group_id": "00g…"}   # fsynced AFTER Okta answered
@@ -10,7 +13,8 @@ so a run killed at any point leaves one of: no intent (not started), an intent w
 have happened: the step is repeated, and every step is idempotent), or both (done). Other records:
 ``begin`` (run id, app, options), ``snapshot`` (the state before any change), ``refresh`` (the listing
 taken just before the first unassignment), ``deactivate_found_on`` (a re-check found *Deactivate Users*
-on), ``verify``, ``interrupted``, ``aborted`` and ``finish`` (the report). A finished journal is renamed
+on), ``verify``, ``interrupted``, ``rollback`` (Ctrl-C during the unassignments: reassign what was
+unassigned, restore, stop), ``aborted`` and ``finish`` (the report). A finished journal is renamed
 to ``resync.<run id>.<outcome>.jsonl`` (kept, never deleted) so the next run starts clean.
 
 Nothing secret is written here: group ids and names, priorities, assignment profiles, counts.
@@ -18,18 +22,43 @@ Nothing secret is written here: group ids and names, priorities, assignment prof
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
-from oktasync.state import Journal
+from oktasync.state import Journal, StateDir, StateFileError
 
 JOURNAL_NAME = "resync.journal.jsonl"
-LOCK_NAME = "resync.lock"
+LOCK_NAME = "app.lock"  # the app's write lock: resync, apply, tasks --retry, playbooks
 FORMAT = 1
+
+
+def org_host(org_url: str) -> str:
+    """``https://acme.okta.com/`` → ``acme.okta.com``: the org part of the app's state-dir key."""
+    return (urlparse(org_url).hostname or org_url).lower()
+
+
+def resync_dir(state_dir: Path, org_url: str, app_id: str, legacy: Path | None = None) -> Path:
+    """The state directory of one Okta org + app (``StateDir.for_okta_app``). Journals a version keyed by
+    the tenant name left in ``legacy`` (``<state dir>/<tenant>/<app id>``) are moved here first."""
+    target = StateDir(state_dir).for_okta_app(org_host(org_url), app_id)
+    if legacy is not None and legacy.is_dir() and not legacy.is_symlink():
+        for old in sorted(legacy.glob("resync.*jsonl")):
+            new = target / old.name
+            if old.is_symlink() or not old.is_file():
+                continue
+            if new.exists():
+                raise StateFileError(
+                    f"two resync journals for app {app_id}: {old} (kept by tenant name) and {new}",
+                    hint=f"finish or inspect {new} first; then move {old} aside",
+                )
+            os.replace(old, new)
+    return target
 
 
 def now_iso() -> str:
@@ -125,6 +154,8 @@ class RunState:
     api_calls: int = 0  # summed over the processes that journaled a count
     finished: dict[str, Any] | None = None
 
+    rolling_back: bool = False  # Ctrl-C during the unassignments: reassign, restore, stop
+
     def is_done(self, step: str, key: str = "") -> bool:
         return key in self.done.get(step, {})
 
@@ -169,6 +200,8 @@ def replay(records: list[dict[str, Any]]) -> RunState:
             state.verified = record if record.get("ok") else None
         elif kind == "interrupted":
             state.interruptions += 1
+        elif kind == "rollback":
+            state.rolling_back = True
         elif kind == "calls":
             state.api_calls += int(record.get("count") or 0)
         elif kind in ("finish", "aborted"):
@@ -195,8 +228,44 @@ class ResyncJournal:
     def records(self) -> list[dict[str, Any]]:
         return self._journal.records()
 
+    def _broken(self, detail: str) -> StateFileError:
+        return StateFileError(
+            f"the resync journal {self.path} cannot be trusted: {detail}",
+            hint="do not start another resync. Check the app's group assignments and Deactivate Users in "
+            "the Admin Console against the last archived journal "
+            f"({self.app_dir}/resync.*.completed.jsonl, its snapshot record); once the app is whole again, "
+            f"move {self.path.name} aside",
+        )
+
+    def checked_records(self) -> list[dict[str, Any]]:
+        """The records, refused unless they chain from one ``begin``: the first record is ``begin`` and every
+        record carries its run id (``StateFileError`` naming the file otherwise)."""
+        records = self.records()
+        if not records:
+            raise self._broken("it is empty (truncated?), so what the run did is unknown")
+        if records[0].get("rec") != "begin":
+            raise self._broken(f"its first record is '{records[0].get('rec')}', not 'begin'")
+        run_id = records[0].get("run_id")
+        for number, record in enumerate(records, start=1):
+            if record.get("run_id") != run_id:
+                raise self._broken(f"record {number} belongs to run {record.get('run_id')}, not {run_id}")
+            if number > 1 and record.get("rec") == "begin":
+                raise self._broken(f"record {number} begins a second run")
+        return records
+
     def state(self) -> RunState:
-        return replay(self.records())
+        return replay(self.checked_records())
+
+    def last_completed_snapshot(self) -> Snapshot | None:
+        """The snapshot of the newest completed run in the archive (what the app looked like whole)."""
+        for path in reversed(self.archives()):
+            if not path.name.endswith(".completed.jsonl"):
+                continue
+            with contextlib.suppress(StateFileError, KeyError, TypeError, ValueError):
+                for record in Journal(path).records():
+                    if record.get("rec") == "snapshot":
+                        return Snapshot.from_dict(record["snapshot"])
+        return None
 
     def start(self, **fields: Any) -> str:
         self.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]

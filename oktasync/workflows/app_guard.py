@@ -1,0 +1,200 @@
+"""One writer per Okta app: the guard every command that touches an app goes through (docs/resync.md).
+
+* The app's write lock: one flock per Okta org + app (``<state dir>/apps/<org host>/<app id>/app.lock``),
+  whatever the config calls the tenant. ``resync``, ``apply``, ``tasks --retry`` and playbook runs that write
+  hold it; a second writer on the same machine and state dir is refused at once (exit 4).
+* An unfinished resync of the app (its journal, same directory): writers refuse (exit 4) with the resume
+  command; ``plan``, ``doctor`` and read-only playbooks report it.
+* A lock covers one machine and one state dir, so before writing, Okta itself is read too: *Deactivate
+  Users* off together with group unassignment events for the app in the System Log in the last
+  ``ACTIVITY_WINDOW`` (events explained by a run this state dir finished are ignored) look like a resync in
+  flight elsewhere; writers refuse (exit 4) unless the person overrides (``--ignore-okta-activity``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from oktasync.errors import ResumeRequiredError, SafetyError
+from oktasync.state import Journal, StateFileError, exclusive_lock
+from oktasync.workflows.resync.engine import app_dir
+from oktasync.workflows.resync.journal import LOCK_NAME, ResyncJournal
+
+if TYPE_CHECKING:
+    from oktasync.config.schema import TenantConfig
+    from oktasync.models import App, AppKind
+    from oktasync.okta_gateway.base import OktaGateway
+
+ACTIVITY_WINDOW = timedelta(minutes=30)
+# Okta's event types for a group's app assignment removed, and a user's app membership removed (which an
+# unassignment causes for every member not entitled otherwise); docs/okta-behaviour.md "One writer per app".
+UNASSIGN_EVENTS = ("group.application_assignment.remove", "application.user_membership.remove")
+OVERRIDE_FLAG = "--ignore-okta-activity"
+
+_ignore_okta_activity: ContextVar[bool] = ContextVar("ignore_okta_activity", default=False)
+
+
+@contextlib.contextmanager
+def ignoring_okta_activity(ignore: bool) -> Iterator[None]:
+    """``--ignore-okta-activity``: the person says no resync runs elsewhere (set around ``asyncio.run``)."""
+    token = _ignore_okta_activity.set(ignore)
+    try:
+        yield
+    finally:
+        _ignore_okta_activity.reset(token)
+
+
+@dataclass(frozen=True)
+class UnfinishedResync:
+    journal: Path
+    run_id: str | None
+    unassigned: int  # groups unassigned (or maybe unassigned) right now
+    problem: str | None = None  # the journal cannot be trusted (corrupt, empty, not chained)
+
+    def describe(self, app_label: str) -> str:
+        if self.problem:
+            return f"the resync journal of {app_label} cannot be trusted: {self.problem}"
+        out = f"; {self.unassigned} group(s) are unassigned right now" if self.unassigned else ""
+        return f"an unfinished resync of {app_label} exists (run {self.run_id}){out}"
+
+    def fix(self, config_path: str | None) -> str:
+        if self.problem:
+            return f"inspect {self.journal} (see the message) before anything writes to the app"
+        return f"finish it first: oktasync resync {config_path or 'CONFIG'} --resume  (journal: {self.journal})"
+
+
+def unfinished_resync(state_dir: Path, config: TenantConfig, app: App) -> UnfinishedResync | None:
+    """The app's unfinished (or untrustworthy) resync journal, if any. Reads only."""
+    journal = ResyncJournal(app_dir(config, app, state_dir))
+    if not journal.exists():
+        return None
+    try:
+        state = journal.state()
+    except StateFileError as error:
+        return UnfinishedResync(journal.path, None, 0, problem=error.message)
+    if state.finished is not None:
+        return None  # finished; archived by the next resync
+    return UnfinishedResync(journal.path, state.run_id, len(state.unassigned_now()))
+
+
+def refuse_if_unfinished(
+    state_dir: Path, config: TenantConfig, app: App, *, doing: str, config_path: str | None = None
+) -> None:
+    """Raise ``ResumeRequiredError`` (exit 4) when a resync of the app is unfinished."""
+    found = unfinished_resync(state_dir, config, app)
+    if found is not None:
+        raise ResumeRequiredError(f"{doing} refused: {found.describe(app.label)}", hint=found.fix(config_path))
+
+
+def app_write_lock(state_dir: Path, config: TenantConfig, app: App) -> contextlib.AbstractContextManager[None]:
+    """The app's write lock (re-entrant within one process: a playbook's resync step shares it)."""
+    path = app_dir(config, app, state_dir) / LOCK_NAME
+    return exclusive_lock(path, f"a write to {app.label} ({app.id}: resync, apply, tasks --retry or a playbook)")
+
+
+def _parse(stamp: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _last_local_finish(state_dir: Path | None, config: TenantConfig | None, app: App) -> datetime | None:
+    """When a resync this state dir ran last ended: the events before it are explained by that run."""
+    if state_dir is None or config is None:
+        return None
+    archives = ResyncJournal(app_dir(config, app, state_dir)).archives()
+    for path in reversed(archives):
+        with contextlib.suppress(StateFileError):
+            records = Journal(path).records()
+            if records and isinstance(records[-1].get("at"), str):
+                return _parse(records[-1]["at"])
+    return None
+
+
+async def check_okta_activity(
+    gateway: OktaGateway,
+    app: App,
+    *,
+    deactivate_users: bool | None = None,
+    kind: AppKind | None = None,
+    state_dir: Path | None = None,
+    config: TenantConfig | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Refuse (``SafetyError``, exit 4) when Okta shows signs of a resync in flight elsewhere: *Deactivate
+    Users* off and group unassignment events for the app in the System Log within ``ACTIVITY_WINDOW``.
+    ``deactivate_users`` is read when not given. Skipped under ``--ignore-okta-activity``."""
+    if _ignore_okta_activity.get():
+        return
+    if deactivate_users is None:
+        from oktasync.workflows.channels import probe_kind, read_deactivate_users
+
+        deactivate_users, _ = await read_deactivate_users(gateway, app, kind or await probe_kind(gateway, app))
+    if deactivate_users:
+        return
+    now = now or datetime.now(UTC)
+    since = now - ACTIVITY_WINDOW
+    explained = _last_local_finish(state_dir, config, app)
+    recent = []
+    for event_type in UNASSIGN_EVENTS:
+        expression = f'target.id eq "{app.id}" and eventType eq "{event_type}"'
+        stamp = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        for event in await gateway.list_log_events(since=stamp, filter=expression):
+            published = _parse(event.published)
+            if explained is not None and published is not None and published <= explained:
+                continue
+            recent.append(event)
+    if not recent:
+        return
+    last = max(e.published for e in recent)
+    raise SafetyError(
+        f"{app.label} looks like a resync is running elsewhere: Deactivate Users is off and the System Log "
+        f"shows {len(recent)} unassignment event(s) for the app in the last "
+        f"{int(ACTIVITY_WINDOW.total_seconds() // 60)} minutes (latest {last}); writing now could deactivate "
+        "users in the target",
+        hint="wait for that run to finish (pipelines must run one job per app at a time, docs/gitops.md); if "
+        f"you know no resync is running, re-run with {OVERRIDE_FLAG}",
+    )
+
+
+async def guard_app_write(
+    stack: contextlib.ExitStack | contextlib.AsyncExitStack,
+    state_dir: Path,
+    config: TenantConfig,
+    app: App,
+    gateway: OktaGateway,
+    *,
+    doing: str,
+    config_path: str | None = None,
+    deactivate_users: bool | None = None,
+    check_okta: bool = True,
+) -> None:
+    """Everything a writer does before writing: hold the app's lock (until ``stack`` closes), refuse over an
+    unfinished resync, and refuse when Okta shows a resync in flight elsewhere."""
+    stack.enter_context(app_write_lock(state_dir, config, app))
+    refuse_if_unfinished(state_dir, config, app, doing=doing, config_path=config_path)
+    if check_okta:
+        await check_okta_activity(
+            gateway, app, deactivate_users=deactivate_users, state_dir=state_dir, config=config
+        )
+
+
+__all__ = [
+    "ACTIVITY_WINDOW",
+    "OVERRIDE_FLAG",
+    "UNASSIGN_EVENTS",
+    "UnfinishedResync",
+    "app_write_lock",
+    "check_okta_activity",
+    "guard_app_write",
+    "ignoring_okta_activity",
+    "refuse_if_unfinished",
+    "unfinished_resync",
+]
