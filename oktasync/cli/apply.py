@@ -21,6 +21,7 @@ from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenants
 from oktasync.errors import EXIT_REFUSED
 from oktasync.state import StateDir
+from oktasync.workflows.app_guard import ignoring_okta_activity
 from oktasync.workflows.apply import ApplyOptions, ApplyResult, TenantApplyResult, apply_configs
 from oktasync.workflows.manual_steps import token_source_of
 from oktasync.workflows.plan import PlanResult
@@ -79,6 +80,12 @@ def _render_result(result: TenantApplyResult) -> list[str]:
     help="Seconds between polls.",
 )
 @click.option("--rotate-token", is_flag=True, help="Write the Bearer token even if it looks unchanged.")
+@click.option(
+    "--ignore-okta-activity",
+    is_flag=True,
+    help="Write even though Okta shows signs of a resync running elsewhere (Deactivate Users off and recent "
+    "group unassignments in the System Log). Only when you know none runs.",
+)
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -90,6 +97,7 @@ def command(
     wait_timeout: float,
     wait_interval: float,
     rotate_token: bool,
+    ignore_okta_activity: bool,
 ) -> int:
     """Apply the plan through each setting's channel, re-read every write and verify it.
 
@@ -129,7 +137,7 @@ def command(
         if not _interactive():
             refused.append("no terminal to ask on: re-run with --yes to apply without asking")
             return False
-        answer = await asyncio.to_thread(confirm_err, "Apply these changes?")
+        answer = confirm_err("Apply these changes?")  # on this thread: Ctrl-C at the prompt cancels
         if not answer:
             refused.append("not confirmed")
         return bool(answer)
@@ -144,11 +152,12 @@ def command(
             progress=progress,
         )
 
-    if display is not None:
-        with display:
+    with ignoring_okta_activity(ignore_okta_activity):
+        if display is not None:
+            with display:
+                plan, result = asyncio.run(run())
+        else:
             plan, result = asyncio.run(run())
-    else:
-        plan, result = asyncio.run(run())
     if result is None:
         if as_json:
             doc = plan.to_dict(detailed=True)

@@ -18,12 +18,15 @@ document (invalid config, Okta unreachable, a refusal, Ctrl-C), ``handle_errors`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -254,23 +257,68 @@ def echo_warning(message: str, **fields: Any) -> None:
         echo_err(f"Warning: {message}")
 
 
+class _Pausable:
+    """A live display (rich progress bars) that must stop redrawing while a person is asked something."""
+
+    def stop(self) -> None: ...
+
+    def start(self) -> None: ...
+
+
+_live_display: list[_Pausable] = []
+
+
+def register_live_display(display: Any) -> None:
+    """Called by the progress display when it starts (``None`` when it stops)."""
+    _live_display[:] = [display] if display is not None else []
+
+
+@contextlib.contextmanager
+def _prompting() -> Iterator[None]:
+    """While a person is asked: no live display redrawing over the question, and Ctrl-C cancels.
+
+    An asyncio loop (or ``asyncio.run``) may own SIGINT while a command runs, which would swallow a Ctrl-C
+    typed at the prompt (a later "y" would then start the run). Here SIGINT raises ``KeyboardInterrupt``
+    at once, which becomes ``click.Abort`` (exit 130, nothing changed)."""
+    paused = list(_live_display)
+    for display in paused:
+        display.stop()
+    previous = None
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    except (KeyboardInterrupt, EOFError):
+        if not json_logs():
+            click.echo("", err=True)  # end the prompt's line
+        raise click.Abort() from None
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
+        for display in paused:
+            display.start()
+
+
 def confirm_err(question: str) -> bool:
-    """Ask the person at the terminal (default no). Text mode: click's prompt, as before. Under
-    ``--log-format json`` the question is a JSON record (``"prompt": true``) and the answer a line on stdin,
-    so stderr stays JSON lines. End of input aborts, as click's prompt does (exit 130)."""
-    if not json_logs():
-        return click.confirm(question, default=False, err=True)
-    while True:
-        echo_err(f"{question} [y/N]", level="warning", prompt=True)
-        answer = sys.stdin.readline()
-        if not answer:
-            raise click.Abort()
-        answer = answer.strip().lower()
-        if answer in ("", "n", "no"):
-            return False
-        if answer in ("y", "yes"):
-            return True
-        echo_err("invalid input: answer y or n", level="warning")
+    """Ask the person at the terminal: ``question [y/N]: `` on stderr (default no), the answer a line on
+    stdin. Under ``--log-format json`` the question is a JSON record (``"prompt": true``), so stderr stays
+    JSON lines. Ctrl-C or end of input cancels: ``click.Abort`` (exit 130), nothing changed."""
+    with _prompting():
+        while True:
+            if json_logs():
+                echo_err(f"{question} [y/N]", level="warning", prompt=True)
+            else:
+                click.echo(f"{redact(question)} [y/N]: ", err=True, nl=False)
+            answer = sys.stdin.readline()
+            if not answer:
+                raise EOFError
+            answer = answer.strip().lower()
+            if answer in ("", "n", "no"):
+                return False
+            if answer in ("y", "yes"):
+                return True
+            echo_err("invalid input: answer y or n", level="warning")
 
 
 def emit_json(document: Any, *, compact: bool = False) -> None:

@@ -6,7 +6,7 @@ import logging
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from oktasync.cli.context import progress_enabled
+from oktasync.cli.context import progress_enabled, register_live_display
 from oktasync.workflows.progress import NullProgress, Progress
 
 if TYPE_CHECKING:
@@ -33,11 +33,13 @@ class RichProgress:
 
     def __enter__(self) -> RichProgress:
         self._bars.start()
+        register_live_display(self._bars)  # paused while a person is asked something
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
     ) -> None:
+        register_live_display(None)
         self._bars.stop()
 
     def start(self, task: str, total: int | None = None) -> None:

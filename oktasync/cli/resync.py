@@ -24,6 +24,7 @@ from oktasync.cli.context import (
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenant
 from oktasync.errors import EXIT_OK, Interrupted, SafetyError
+from oktasync.workflows.app_guard import ignoring_okta_activity
 from oktasync.workflows.resync import ResyncOptions, ResyncPlan, ResyncResult
 from oktasync.workflows.resync.engine import DEFAULT_JOB_TIMEOUT
 
@@ -61,6 +62,12 @@ from oktasync.workflows.resync.engine import DEFAULT_JOB_TIMEOUT
     help="Longest wait, in seconds, for Okta's background jobs to remove the app users of the unassigned "
     "groups, and again to re-create them after reassigning.",
 )
+@click.option(
+    "--ignore-okta-activity",
+    is_flag=True,
+    help="Write even though Okta shows signs of a resync running elsewhere (Deactivate Users off and recent "
+    "group unassignments in the System Log). Only when you know none runs.",
+)
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -73,6 +80,7 @@ def command(
     batch_size: int,
     manual_timeout: float,
     job_timeout: float,
+    ignore_okta_activity: bool,
 ) -> int:
     """Resync every group assignment of the app safely: snapshot the assignments and Deactivate Users,
     switch Deactivate Users off (confirmed by reading it back), unassign every group, reassign each with
@@ -161,11 +169,12 @@ def command(
                         "resync stopped at once (second Ctrl-C); the journal is consistent", resume_command
                     ) from None
 
-    if live is not None:
-        with live:
+    with ignoring_okta_activity(ignore_okta_activity):
+        if live is not None:
+            with live:
+                outcome = asyncio.run(main())
+        else:
             outcome = asyncio.run(main())
-    else:
-        outcome = asyncio.run(main())
     if as_json:
         emit_json(outcome.to_dict())
     elif isinstance(outcome, ResyncPlan):
@@ -180,8 +189,9 @@ def command(
 
 
 class _StopFlag:
-    """First Ctrl-C (or SIGTERM): stop at the next safe point. Second Ctrl-C: cancel now (the journal still
-    tells --resume what may have happened)."""
+    """First Ctrl-C (or SIGTERM): no further group is unassigned; those already unassigned are reassigned and
+    Deactivate Users restored before the exit (after the last unassignment the run simply finishes). Second
+    Ctrl-C: cancel now (the journal tells --resume what may have happened)."""
 
     def __init__(self, progress_note: Callable[[str], None]) -> None:
         self.requested = False
@@ -196,7 +206,11 @@ class _StopFlag:
             self._task.cancel()
             return
         self.requested = True
-        self._note("Stopping at the next safe point (Ctrl-C again to stop at once)...")
+        self._note(
+            "Stopping: no further group is unassigned; every group already unassigned is reassigned and "
+            "Deactivate Users restored before exiting (Ctrl-C again to stop at once; --resume then "
+            "finishes)..."
+        )
 
     def installed(self) -> _Installed:
         return _Installed(self)

@@ -27,6 +27,7 @@ from oktasync.config.load import webhook_url_problem
 from oktasync.config.schema import TenantConfig
 from oktasync.errors import EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, OktasyncError, SafetyError
 from oktasync.state import StateDir
+from oktasync.workflows.app_guard import guard_app_write, ignoring_okta_activity, unfinished_resync
 from oktasync.workflows.progress import Progress
 from oktasync.workflows.tasks import (
     TasksOptions,
@@ -114,6 +115,11 @@ def combine_exit_codes(codes: list[int]) -> int:
     metavar="USER",
     help="Drop this failure (user id, login or email) from the list until it fails again; recorded.",
 )
+@click.option(
+    "--ignore-okta-activity",
+    is_flag=True,
+    help="With --retry: write even though Okta shows signs of a resync running elsewhere.",
+)
 @click.option("--max-passes", type=click.IntRange(min=1), hidden=True, help="Stop --watch after N passes.")
 @click.pass_context
 def command(
@@ -131,6 +137,7 @@ def command(
     full_scan: bool,
     dismiss: tuple[str, ...],
     max_passes: int | None,
+    ignore_okta_activity: bool,
 ) -> int:
     """List every failed assignment of each config's app — user, how assigned, when, which operation and
     Okta's reason — from app users in syncState ERROR and the System Log; optionally attempt a retry of
@@ -191,7 +198,7 @@ def command(
 
     async def main() -> int:
         async with contextlib.AsyncExitStack() as stack:
-            sessions = await _open(stack, tenants, state_root, progress)
+            sessions = await _open(stack, tenants, state_root, progress, retry=retry)
             code = EXIT_OK
             while True:
                 try:
@@ -217,10 +224,11 @@ def command(
                 await _pause(interval)
 
     try:
-        if live is not None:
-            with live:
-                return asyncio.run(main())
-        return asyncio.run(main())
+        with ignoring_okta_activity(ignore_okta_activity):
+            if live is not None:
+                with live:
+                    return asyncio.run(main())
+            return asyncio.run(main())
     except KeyboardInterrupt:
         message = f"Interrupted after {passes} pass(es); state is saved, nothing to resume."
         echo_err(message, level="error", exit_code=EXIT_INTERRUPTED, error_type="Interrupted")
@@ -234,7 +242,12 @@ async def _pause(seconds: float) -> None:
 
 
 async def _open(
-    stack: contextlib.AsyncExitStack, tenants: list[TenantConfig], state_root: StateDir, progress: Progress
+    stack: contextlib.AsyncExitStack,
+    tenants: list[TenantConfig],
+    state_root: StateDir,
+    progress: Progress,
+    *,
+    retry: bool = False,
 ) -> list[tuple[Any, Any, Any, Path]]:
     from oktasync.okta_gateway import open_gateway, resolve_app
 
@@ -244,6 +257,12 @@ async def _open(
         app = await resolve_app(gateway, config)
         app_dir = state_root.for_app(config.tenant, app.id)
         stack.enter_context(tasks_lock(app_dir, config.tenant, app.label))
+        if retry:  # --retry writes to the app: its lock, no unfinished resync, no resync seen in Okta
+            await guard_app_write(stack, state_root.root, config, app, gateway, doing="tasks --retry")
+        elif (found := unfinished_resync(state_root.root, config, app)) is not None:
+            echo_warning(
+                f"{found.describe(app.label)}: failures listed now may be the resync's; {found.fix(None)}"
+            )
         sessions.append((config, gateway, app, app_dir))
     return sessions
 

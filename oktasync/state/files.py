@@ -199,7 +199,8 @@ def read_json(path: Path, default: Any = None) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise _corrupt(path, f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})", fix)
+        detail = f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+        raise _corrupt(path, detail, fix) from None
 
 
 def record_checksum(record: dict[str, Any]) -> str:
@@ -286,7 +287,9 @@ class Journal:
                 scan = self.scan()
                 count = len(scan.records)
                 if scan.torn:
-                    log.warning("%s: cutting a torn last line (an interrupted write) before appending", self.path)
+                    log.warning(
+                        "%s: cutting a torn last line (an interrupted write) before appending", self.path
+                    )
                     os.ftruncate(fd, scan.size)
                 size = scan.size
             full = {**record, "seq": count + 1}
@@ -314,14 +317,14 @@ _held: dict[str, int] = {}
 
 
 @contextlib.contextmanager
-def exclusive_lock(path: Path, what: str) -> Iterator[None]:
+def exclusive_lock(path: Path, what: str, *, reentrant: bool = False) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` or raise ``LockedError`` at once (never wait).
 
-    flock locks die with their process, so a killed run never leaves a stale lock behind. Re-entrant within
-    one process (the inner holder shares the outer one's lock).
+    flock locks die with their process, so a killed run never leaves a stale lock behind. ``reentrant``: a
+    holder in this process that took it ``reentrant`` too shares it (a playbook and its resync step).
     """
     key = os.path.abspath(path)
-    if _held.get(key):
+    if reentrant and _held.get(key):
         _held[key] += 1
         try:
             yield
@@ -342,7 +345,8 @@ def exclusive_lock(path: Path, what: str) -> Iterator[None]:
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
-        _held[key] = 1
+        if reentrant:
+            _held[key] = 1
         try:
             yield
         finally:

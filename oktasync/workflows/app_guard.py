@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from oktasync.config.schema import TenantConfig
     from oktasync.models import App, AppKind
     from oktasync.okta_gateway.base import OktaGateway
+    from oktasync.workflows.plan import TenantPlan
 
 ACTIVITY_WINDOW = timedelta(minutes=30)
 # Okta's event types for a group's app assignment removed, and a user's app membership removed (which an
@@ -66,7 +67,9 @@ class UnfinishedResync:
     def fix(self, config_path: str | None) -> str:
         if self.problem:
             return f"inspect {self.journal} (see the message) before anything writes to the app"
-        return f"finish it first: oktasync resync {config_path or 'CONFIG'} --resume  (journal: {self.journal})"
+        return (
+            f"finish it first: oktasync resync {config_path or 'CONFIG'} --resume  (journal: {self.journal})"
+        )
 
 
 def unfinished_resync(state_dir: Path, config: TenantConfig, app: App) -> UnfinishedResync | None:
@@ -89,13 +92,18 @@ def refuse_if_unfinished(
     """Raise ``ResumeRequiredError`` (exit 4) when a resync of the app is unfinished."""
     found = unfinished_resync(state_dir, config, app)
     if found is not None:
-        raise ResumeRequiredError(f"{doing} refused: {found.describe(app.label)}", hint=found.fix(config_path))
+        raise ResumeRequiredError(
+            f"{doing} refused: {found.describe(app.label)}", hint=found.fix(config_path)
+        )
 
 
-def app_write_lock(state_dir: Path, config: TenantConfig, app: App) -> contextlib.AbstractContextManager[None]:
+def app_write_lock(
+    state_dir: Path, config: TenantConfig, app: App
+) -> contextlib.AbstractContextManager[None]:
     """The app's write lock (re-entrant within one process: a playbook's resync step shares it)."""
     path = app_dir(config, app, state_dir) / LOCK_NAME
-    return exclusive_lock(path, f"a write to {app.label} ({app.id}: resync, apply, tasks --retry or a playbook)")
+    what = f"a write to {app.label} ({app.id}: resync, apply, tasks --retry or a playbook)"
+    return exclusive_lock(path, what, reentrant=True)
 
 
 def _parse(stamp: str) -> datetime | None:
@@ -136,7 +144,9 @@ async def check_okta_activity(
     if deactivate_users is None:
         from oktasync.workflows.channels import probe_kind, read_deactivate_users
 
-        deactivate_users, _ = await read_deactivate_users(gateway, app, kind or await probe_kind(gateway, app))
+        deactivate_users, _ = await read_deactivate_users(
+            gateway, app, kind or await probe_kind(gateway, app)
+        )
     if deactivate_users:
         return
     now = now or datetime.now(UTC)
@@ -162,6 +172,19 @@ async def check_okta_activity(
         hint="wait for that run to finish (pipelines must run one job per app at a time, docs/gitops.md); if "
         f"you know no resync is running, re-run with {OVERRIDE_FLAG}",
     )
+
+
+async def check_okta_activity_of_plan(
+    gateway: OktaGateway, app: App, plan: TenantPlan, *, state_dir: Path, config: TenantConfig
+) -> None:
+    """``check_okta_activity`` with *Deactivate Users* as the plan read it. When the plan could not read it
+    (not applicable to the app), no resync can run on the app either: nothing to check."""
+    from oktasync.workflows.channels import DEACTIVATE_USERS
+
+    actual = plan.actual.values.get(DEACTIVATE_USERS.key) if plan.actual is not None else None
+    if actual is None or not actual.known or not isinstance(actual.value, bool):
+        return
+    await check_okta_activity(gateway, app, deactivate_users=actual.value, state_dir=state_dir, config=config)
 
 
 async def guard_app_write(
@@ -193,6 +216,7 @@ __all__ = [
     "UnfinishedResync",
     "app_write_lock",
     "check_okta_activity",
+    "check_okta_activity_of_plan",
     "guard_app_write",
     "ignoring_okta_activity",
     "refuse_if_unfinished",

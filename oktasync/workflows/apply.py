@@ -476,6 +476,7 @@ async def apply_configs(
     Returns ``(plan, None)`` when ``approve`` says no. Tenants whose plan failed keep their error.
     """
     from oktasync.okta_gateway import open_gateway, resolve_app
+    from oktasync.workflows.app_guard import check_okta_activity_of_plan, guard_app_write
 
     sources = list(token_sources) if token_sources is not None else [None] * len(configs)
     async with AsyncExitStack() as stack:
@@ -486,6 +487,17 @@ async def apply_configs(
             try:
                 gateway = await stack.enter_async_context(open_gateway(config, progress=progress))
                 app = await resolve_app(gateway, config)
+                # One writer per Okta app: its lock (held until apply ends), no unfinished resync of it.
+                await guard_app_write(
+                    stack,
+                    state.root,
+                    config,
+                    app,
+                    gateway,
+                    doing="apply",
+                    config_path=source,
+                    check_okta=False,
+                )
                 opened[index] = (gateway, app)
                 fresh = await plan_tenant(
                     config,
@@ -496,6 +508,7 @@ async def apply_configs(
                     token_source=sources[index],
                     progress=progress,
                 )
+                await check_okta_activity_of_plan(gateway, app, fresh, state_dir=state.root, config=config)
             except OktasyncError as error:
                 return failed_plan(config, source, error)
             return replace(fresh, source=source)

@@ -294,7 +294,9 @@ async def run_resync(
     started = time.monotonic()
     calls_at_start = gateway.request_count()
     journal = ResyncJournal(app_dir(config, app, state_dir))
-    with exclusive_lock(journal.lock_path, f"a write to {app.label} ({app.id}: resync, apply, tasks --retry)"):
+    with exclusive_lock(
+        journal.lock_path, f"a write to {app.label} ({app.id}: resync, apply, tasks --retry)"
+    ):
         state = journal.state() if journal.exists() else None
         if state is not None and state.finished is not None:
             # Killed after the report was journaled but before the rename: that run is complete.
@@ -401,9 +403,9 @@ def _refuse_lost_journal(journal: ResyncJournal, now: Snapshot, app: App) -> Non
         return
     names = ", ".join(g.label() for g in missing[:10])
     raise SafetyError(
-        f"{app.label} looks like a resync is unfinished, but its journal {journal.path} is missing: Deactivate "
-        f"Users is off and {len(missing)} group(s) of the last completed run's snapshot are not assigned "
-        f"({names})",
+        f"{app.label} looks like a resync is unfinished, but its journal {journal.path} is missing: "
+        f"Deactivate Users is off and {len(missing)} group(s) of the last completed run's snapshot are not "
+        f"assigned ({names})",
         hint="restore the journal file if you have it and run the resync with --resume; otherwise reassign "
         "those groups (priorities and profiles are in the snapshot record of "
         f"{journal.archives()[-1] if journal.archives() else 'the last archived journal'}), then restore "
@@ -515,9 +517,9 @@ class _Run:
         self.journal.append("finish", outcome="rolled_back", reassigned=sorted(back))
         path = self.journal.archive("rolled_back")
         raise Interrupted(
-            f"resync of {self.app.label} interrupted: no further group was unassigned; the {len(back)} group(s) "
-            "already unassigned are reassigned with their recorded priority and profile and verified, and "
-            f"Deactivate Users is restored. Nothing to resume; run the resync again to cycle every group "
+            f"resync of {self.app.label} interrupted: no further group was unassigned; the {len(back)} "
+            "group(s) already unassigned are reassigned with their recorded priority and profile and verified, "
+            f"and Deactivate Users is restored. Nothing to resume; run the resync again to cycle every group "
             f"(journal: {path})"
         )
 
