@@ -518,8 +518,8 @@ class _Run:
         path = self.journal.archive("rolled_back")
         raise Interrupted(
             f"resync of {self.app.label} interrupted: no further group was unassigned; the {len(back)} "
-            "group(s) already unassigned are reassigned with their recorded priority and profile and verified, "
-            f"and Deactivate Users is restored. Nothing to resume; run the resync again to cycle every group "
+            "group(s) already unassigned are reassigned with their recorded priority and profile and "
+            f"verified, and Deactivate Users is restored. Nothing to resume; run the resync again to cycle every group "
             f"(journal: {path})"
         )
 
