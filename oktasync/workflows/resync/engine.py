@@ -519,8 +519,8 @@ class _Run:
         raise Interrupted(
             f"resync of {self.app.label} interrupted: no further group was unassigned; the {len(back)} "
             "group(s) already unassigned are reassigned with their recorded priority and profile and "
-            f"verified, and Deactivate Users is restored. Nothing to resume; run the resync again to cycle every group "
-            f"(journal: {path})"
+            "verified, and Deactivate Users is restored. Nothing to resume; run the resync again to cycle "
+            f"every group (journal: {path})"
         )
 
     async def _bounded(self, items: Sequence[str], work: Callable[[str], Awaitable[None]]) -> None:
