@@ -685,11 +685,15 @@ async def run_playbook(
             result = await run.execute(resumed=False)
         else:
             store = rec.RunRecordStore(state_dir, config.tenant, rec.app_key(config), playbook.name)
-            with exclusive_lock(store.lock_path, f"playbook '{playbook.name}' for {config.tenant}"):
+            with (
+                exclusive_lock(store.lock_path, f"playbook '{playbook.name}' for {config.tenant}"),
+                contextlib.ExitStack() as app_lock,
+            ):
                 existing = store.read()
                 resumed = _check_resume(
                     playbook, existing, resume, fresh, resolved_inputs, inputs, store.path
                 )
+                await _guard_app(run, app_lock, resumed=resumed, fresh=fresh)
                 run.store = store
                 run.start(existing, resume=resumed)
                 result = await run.execute(resumed=resumed)
@@ -699,6 +703,44 @@ async def run_playbook(
     return PlaybookResult(
         playbook=playbook.name, file=playbook.file, dry_run=dry_run, inputs=resolved_inputs, runs=tuple(runs)
     )
+
+
+async def _guard_app(run: _Run, stack: contextlib.ExitStack, *, resumed: bool, fresh: bool) -> None:
+    """One writer per Okta app (``workflows.app_guard``): a playbook that writes holds the app's lock for the
+    whole run and refuses over an unfinished resync of the app or one seen running in Okta; one that only
+    reads reports an unfinished resync prominently (and ``--fresh`` refuses over it)."""
+    from oktasync.workflows.app_guard import (
+        app_write_lock,
+        check_okta_activity,
+        refuse_if_unfinished,
+        unfinished_resync,
+    )
+
+    playbook, config = run.playbook, run.config
+    try:
+        app = await run.session.app()
+    except OktasyncError as error:
+        if isinstance(error, SafetyError):
+            raise
+        return  # Okta cannot be reached: no step can write either; the first step reports why
+    doing = f"playbook '{playbook.name}'" + (" --fresh" if fresh else "")
+    writes = any(step_writes(step.action, step.args) for step in playbook.steps)
+    # A resumed run that stopped inside its resync step finishes that resync's journal itself.
+    finishing_resync = resumed and any(step.action == "resync" for step in playbook.steps)
+    if writes:
+        stack.enter_context(app_write_lock(run.state_dir, config, app))
+        if not finishing_resync:
+            refuse_if_unfinished(run.state_dir, config, app, doing=doing, config_path=run.config_path)
+            await check_okta_activity(
+                await run.session.gateway(), app, state_dir=run.state_dir, config=config
+            )
+        return
+    found = unfinished_resync(run.state_dir, config, app)
+    if found is None:
+        return
+    if fresh:
+        refuse_if_unfinished(run.state_dir, config, app, doing=doing, config_path=run.config_path)
+    run.reporter.note(f"WARNING: {found.describe(app.label)}; {found.fix(run.config_path)}")
 
 
 def _check_resume(

@@ -294,9 +294,8 @@ async def run_resync(
     started = time.monotonic()
     calls_at_start = gateway.request_count()
     journal = ResyncJournal(app_dir(config, app, state_dir))
-    with exclusive_lock(
-        journal.lock_path, f"a write to {app.label} ({app.id}: resync, apply, tasks --retry)"
-    ):
+    what = f"a write to {app.label} ({app.id}: resync, apply, tasks --retry or a playbook)"
+    with exclusive_lock(journal.lock_path, what, reentrant=True):
         state = journal.state() if journal.exists() else None
         if state is not None and state.finished is not None:
             # Killed after the report was journaled but before the rename: that run is complete.
