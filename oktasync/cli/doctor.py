@@ -7,7 +7,8 @@ import time
 
 import click
 
-from oktasync.cli.context import CONFIG_PATH, emit_json, json_option
+from oktasync.cli.context import CONFIG_PATH, echo_warning, emit_json, global_options, json_option
+from oktasync.workflows.app_guard import unfinished_warning
 from oktasync.config import load_tenant
 from oktasync.workflows.doctor import DoctorResult, doctor
 
@@ -39,7 +40,8 @@ def render(result: DoctorResult) -> str:
 @click.command("doctor")
 @click.argument("config", type=CONFIG_PATH)
 @json_option("Print one JSON document.")
-def command(config: str, as_json: bool) -> int:
+@click.pass_context
+def command(ctx: click.Context, config: str, as_json: bool) -> int:
     """Read-only probe: auth and scopes, the app and its kind, which channel writes and which read verifies
     each managed setting, rate-limit headroom per bucket, admin session validity.
 
@@ -59,4 +61,7 @@ def command(config: str, as_json: bool) -> int:
         emit_json(result.to_dict())
     else:
         click.echo(render(result))
+    state_dir = global_options(ctx).resolved_state_dir()
+    if (warning := unfinished_warning(state_dir, loaded, result.app, config)) is not None:
+        echo_warning(warning)
     return result.exit_code

@@ -7,10 +7,18 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import CONFIG_PATH, emit_json, global_options, json_option, numbered
+from oktasync.cli.context import (
+    CONFIG_PATH,
+    echo_warning,
+    emit_json,
+    global_options,
+    json_option,
+    numbered,
+)
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenants
 from oktasync.state import StateDir
+from oktasync.workflows.app_guard import unfinished_warning
 from oktasync.workflows.manual_steps import token_source_of
 from oktasync.workflows.plan import PlanResult, SettingPlan, Status, TenantPlan, plan_configs
 
@@ -123,4 +131,7 @@ def command(
         emit_json(result.to_dict(detailed=detailed_exitcode))
     else:
         click.echo(render_plan(result))
+    for config, path, tenant in zip(loaded, configs, result.tenants, strict=True):
+        if (warning := unfinished_warning(state.root, config, tenant.app, path)) is not None:
+            echo_warning(f"tenant {config.tenant}: {warning}", tenant=config.tenant)
     return result.exit_code(detailed_exitcode)

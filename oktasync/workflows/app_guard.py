@@ -86,6 +86,22 @@ def unfinished_resync(state_dir: Path, config: TenantConfig, app: App) -> Unfini
     return UnfinishedResync(journal.path, state.run_id, len(state.unassigned_now()))
 
 
+def unfinished_warning(
+    state_dir: Path, config: TenantConfig, app: App | None, config_path: str | None = None
+) -> str | None:
+    """What ``plan``, ``doctor`` and read-only playbooks say about an unfinished resync (None: there is none).
+    A state file that cannot be read is reported the same way, never raised: these commands only read."""
+    if app is None:
+        return None
+    try:
+        found = unfinished_resync(state_dir, config, app)
+    except StateFileError as error:
+        return error.message
+    if found is None:
+        return None
+    return f"{found.describe(app.label)}: writes to the app are refused until then; {found.fix(config_path)}"
+
+
 def refuse_if_unfinished(
     state_dir: Path, config: TenantConfig, app: App, *, doing: str, config_path: str | None = None
 ) -> None:
@@ -221,4 +237,5 @@ __all__ = [
     "ignoring_okta_activity",
     "refuse_if_unfinished",
     "unfinished_resync",
+    "unfinished_warning",
 ]
