@@ -8,8 +8,8 @@ import time
 import click
 
 from oktasync.cli.context import CONFIG_PATH, echo_warning, emit_json, global_options, json_option
-from oktasync.workflows.app_guard import unfinished_warning
 from oktasync.config import load_tenant
+from oktasync.workflows.app_guard import unfinished_warning
 from oktasync.workflows.doctor import DoctorResult, doctor
 
 _MARK = {True: "ok  ", False: "FAIL", None: "info"}
