@@ -37,6 +37,7 @@ from oktasync.workflows.tasks import (
     tasks_lock,
     write_atomic,
 )
+from oktasync.workflows.tasks.metrics import check_metrics_path
 from oktasync.workflows.tasks.model import CANNOT_RETRY
 
 # How the report words each retry outcome: only "recovered" and "pushed again, failed again" say a push ran,
@@ -157,6 +158,8 @@ def command(
         why = webhook_url_problem(url)
         if why:
             raise click.UsageError(f"--notify: the URL {why} (value not shown: webhook URLs are secrets)")
+    if metrics_file is not None:
+        check_metrics_path(metrics_file)  # before any work: refused paths are refused up front
     tenants = load_tenants(list(configs))
     state_root = StateDir(global_options(ctx).resolved_state_dir())
     options = TasksOptions(

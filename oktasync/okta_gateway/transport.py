@@ -12,6 +12,7 @@ proxy can be given with ``OKTASYNC_HTTPS_PROXY``). Plain ``http://`` is accepted
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -236,6 +237,7 @@ class OktaTransport:
         proxy = os.environ.get("OKTASYNC_HTTPS_PROXY") or None
         if is_loopback_host(urlsplit(self.org_url).hostname):
             proxy = None
+        self.deadline = timeout  # per attempt, in total: a peer trickling bytes cannot hold a run forever
         self.client = client or httpx.AsyncClient(
             verify=True,  # never disabled: loopback http has no TLS to verify, everything else is https
             trust_env=False,  # no proxy / netrc / CA variables silently change the wire
@@ -291,14 +293,19 @@ class OktaTransport:
 
         async def send() -> httpx.Response:
             self.sent += 1
-            return await self.client.request(
-                method,
-                url,
-                params=params,
-                content=content if content is not None else _encode(json_body),
-                data=form,
-                headers=send_headers,
-            )
+            try:
+                async with asyncio.timeout(self.deadline):
+                    return await self.client.request(
+                        method,
+                        url,
+                        params=params,
+                        content=content if content is not None else _encode(json_body),
+                        data=form,
+                        headers=send_headers,
+                    )
+            except TimeoutError:
+                # httpx bounds each read; this bounds the whole answer (retried as a transport error)
+                raise httpx.ReadTimeout(f"no complete answer within {self.deadline:g}s") from None
 
         while True:
             response = await send_with_policy(

@@ -190,6 +190,7 @@ class ScimGateway:
         self._clock = clock
         self.user_agent = user_agent
         self.request_count = 0
+        self.deadline = timeout  # per attempt, in total: a target trickling bytes cannot hold a run forever
         # No base_url on the client: we join paths ourselves so the query string goes out byte for byte.
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout), transport=transport, follow_redirects=False, trust_env=True
@@ -224,6 +225,16 @@ class ScimGateway:
             headers["Content-Type"] = SCIM_JSON
         return headers
 
+    async def _send(self, method: str, path: str, content: bytes | None, token: str | None) -> httpx.Response:
+        """One attempt, whole answer within ``deadline`` (httpx's own timeout bounds each read only)."""
+        try:
+            async with asyncio.timeout(self.deadline):
+                return await self._http.request(
+                    method, self.url(path), content=content, headers=self._headers(token, content is not None)
+                )
+        except TimeoutError:
+            raise httpx.ReadTimeout(f"no complete answer within {self.deadline:g}s") from None
+
     async def request(
         self,
         method: str,
@@ -246,9 +257,7 @@ class ScimGateway:
             self.request_count += 1
             started = time.monotonic()
             try:
-                raw = await self._http.request(
-                    method, self.url(path), content=content, headers=self._headers(token, content is not None)
-                )
+                raw = await self._send(method, path, content, token)
                 text = raw.text
             except httpx.HTTPError as error:
                 if retry and attempts <= self.max_retries:

@@ -22,7 +22,10 @@ def payload(target: NotifyTarget, message: str, *, level: str, tenant: str) -> d
 async def send_notifications(
     targets: Sequence[NotifyTarget], message: str, *, level: str, tenant: str, timeout: float = 10.0
 ) -> tuple[int, list[str]]:
-    """Send to every target; returns (number sent, one line per failure without the URL)."""
+    """Send to every target, each within ``timeout`` seconds in total (not per read: a webhook trickling
+    bytes is cut at its deadline); returns (number sent, one line per failure without the URL)."""
+    import asyncio
+
     import httpx
 
     sent = 0
@@ -30,9 +33,13 @@ async def send_notifications(
     async with httpx.AsyncClient(timeout=timeout) as client:
         for number, target in enumerate(targets, start=1):
             try:
-                response = await client.post(
-                    target.webhook.reveal(), json=payload(target, message, level=level, tenant=tenant)
-                )
+                async with asyncio.timeout(timeout):
+                    response = await client.post(
+                        target.webhook.reveal(), json=payload(target, message, level=level, tenant=tenant)
+                    )
+            except TimeoutError:
+                failures.append(f"target {number} ({target.kind}): no complete answer within {timeout:g}s")
+                continue
             except Exception as error:  # noqa: BLE001 - InvalidURL, ValueError, OverflowError: not HTTPError
                 failures.append(f"target {number} ({target.kind}): {type(error).__name__}")
                 continue

@@ -8,10 +8,13 @@ holds every tenant+app of the run. Counters live in the state dir, so they only 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from oktasync.state import StateFileError
 
 OPERATION_NAMES = ("create", "update", "deactivate")
 
@@ -97,7 +100,25 @@ def render(apps: Iterable[AppMetrics]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_metrics_path(path: Path) -> None:
+    """Refuse (``StateFileError``, exit 4) anything at ``path`` but a regular file: a symbolic link, a device
+    node, a directory, a FIFO is never written through or replaced (``--metrics-file`` may come from a
+    pipeline definition someone else can change)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        kind = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a regular file"
+        raise StateFileError(
+            f"--metrics-file {path} is {kind}; oktasync writes metrics only to a regular file",
+            hint="point --metrics-file at a regular file (or a new name) in the collector's directory",
+        )
+
+
 def write_atomic(path: Path, text: str) -> None:
+    """Replace the regular file at ``path`` (or create it) atomically (``check_metrics_path`` first)."""
+    check_metrics_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -13,6 +13,7 @@ a payload or an error message. Targets are referred to by ``target_id``, a short
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import uuid
@@ -198,13 +199,18 @@ async def deliver(
                 continue
             url = notifier.url.reveal()
             try:
-                response = await http.post(
-                    url,
-                    json=payload(notifier.kind, message),
-                    headers={"X-Oktasync-Message-Id": message["id"], "User-Agent": "oktasync-tasks"},
-                )
+                # A total deadline: httpx's timeout bounds each read, and a webhook trickling a byte every few
+                # seconds would otherwise hold the run (and its lock) for as long as it likes.
+                async with asyncio.timeout(timeout):
+                    response = await http.post(
+                        url,
+                        json=payload(notifier.kind, message),
+                        headers={"X-Oktasync-Message-Id": message["id"], "User-Agent": "oktasync-tasks"},
+                    )
                 ok = 200 <= response.status_code < 300
                 error = None if ok else f"HTTP {response.status_code}"
+            except TimeoutError:
+                ok, error = False, f"no complete answer within the {timeout:g}s deadline"
             except Exception as exc:  # noqa: BLE001 - any failure is the webhook's, never the run's
                 # httpx raises InvalidURL, ValueError or OverflowError (a bad port) outside HTTPError.
                 ok, error = False, _safe_error(exc, url)
