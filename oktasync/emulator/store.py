@@ -571,6 +571,19 @@ class Store:
             raise NotFound(group.id)
         del app.groups[group.id]
         self.touch()
+        # Okta's event type catalog lists group.application_assignment.remove ("Remove assigned application
+        # from group"); the targets (the app and the group) are assumed (docs/resync.md "One writer per app").
+        group_target = {
+            "id": group.id,
+            "type": "UserGroup",
+            "alternateId": group.name,
+            "displayName": group.name,
+        }
+        self.log_event(
+            "group.application_assignment.remove",
+            "Remove assigned application from group",
+            targets=[self.app_target(app), group_target],
+        )
 
     def disentitle_group_members(self, app_id: str, group_id: str) -> list[Job]:
         """Okta's unassignment job: remove the app users that nothing entitles any more, as of now."""
