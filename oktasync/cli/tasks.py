@@ -25,8 +25,16 @@ from oktasync.cli.progress import make_progress
 from oktasync.config import Secret, load_tenants
 from oktasync.config.load import webhook_url_problem
 from oktasync.config.schema import TenantConfig
-from oktasync.errors import EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, OktasyncError, SafetyError
-from oktasync.state import StateDir
+from oktasync.errors import (
+    EXIT_CHANGES,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    OktasyncError,
+    SafetyError,
+)
+from oktasync.state import StateDir, StateFileError
 from oktasync.workflows.app_guard import guard_app_write, ignoring_okta_activity, unfinished_resync
 from oktasync.workflows.progress import Progress
 from oktasync.workflows.tasks import (
@@ -205,13 +213,26 @@ def command(
             code = EXIT_OK
             while True:
                 try:
-                    results = [
-                        await run_tasks(
-                            config, gateway, app, app_dir=app_dir, options=options, progress=progress
-                        )
-                        for config, gateway, app, app_dir in sessions
-                    ]
+                    results = []
+                    unusable = False  # a tenant whose state file cannot be trusted: only it fails
+                    for config, gateway, app, app_dir in sessions:
+                        try:
+                            results.append(
+                                await run_tasks(
+                                    config, gateway, app, app_dir=app_dir, options=options, progress=progress
+                                )
+                            )
+                        except StateFileError as error:
+                            unusable = True
+                            echo_error(
+                                f"tenant {config.tenant}: {error.message}",
+                                hint=error.hint,
+                                exit_code=error.exit_code,
+                                error_type=type(error).__name__,
+                            )
                     code = report(results)
+                    if unusable:
+                        code = combine_exit_codes([code, EXIT_REFUSED])
                 except SafetyError:
                     raise
                 except OktasyncError as error:

@@ -70,16 +70,17 @@ def safe_mkdirs(path: Path, root: Path | None = None) -> Path:
     """Create ``path`` (mode 0700) and check that it and every directory between ``root`` and it is a real
     directory, not a symbolic link. ``root`` itself may be a link (an operator's choice)."""
     root = root if root is not None else path
-    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
     try:
         relative = path.relative_to(root)
     except ValueError:
-        relative = Path()
+        root, relative = path, Path()
+    root.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
     current = root
-    for part in relative.parts:
+    for part in relative.parts:  # one level at a time: nothing is ever created through a link
         current = current / part
-        info = os.lstat(current)
-        if not stat.S_ISDIR(info.st_mode):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(current, DIR_MODE)
+        if not stat.S_ISDIR(os.lstat(current).st_mode):
             raise _refuse_link(current, "state directory")
     return path
 
