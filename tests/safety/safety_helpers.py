@@ -187,6 +187,10 @@ class Pty:
             self.read()
         while self.read(0.05):
             pass
-        code = self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+            os.close(self.master)
+            raise AssertionError(f"still running after {timeout:g}s; output:\n{self.output}")
         os.close(self.master)
-        return code
+        return self.proc.returncode

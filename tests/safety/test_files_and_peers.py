@@ -170,3 +170,30 @@ def test_a_trickling_scim_target_is_cut_at_its_deadline() -> None:
         with pytest.raises(ScimTransportError, match="within 1s"):
             asyncio.run(probe(url))
         assert time.monotonic() - started < 3.0
+
+
+def test_a_trickling_okta_answer_is_cut_at_its_deadline() -> None:
+    """Each attempt is cut at the transport's deadline and retried per policy; the request then fails."""
+    from oktasync.errors import TransientApiError
+    from oktasync.okta_gateway.auth import SswsAuth
+    from oktasync.okta_gateway.pacing import Pacer, RetryPolicy
+    from oktasync.okta_gateway.transport import OktaTransport
+
+    async def probe(url: str) -> None:
+        transport = OktaTransport(
+            url,
+            SswsAuth("api-token"),
+            Pacer(),
+            retry=RetryPolicy(max_attempts=2, base=0.01, cap=0.02),
+            timeout=1.0,
+        )
+        try:
+            await transport.request("GET", "/api/v1/apps")
+        finally:
+            await transport.aclose()
+
+    with trickling_server() as url:
+        started = time.monotonic()
+        with pytest.raises(TransientApiError, match="within 1s"):
+            asyncio.run(probe(url))
+        assert time.monotonic() - started < 4.0  # two attempts of 1 s, not two of a minute
