@@ -97,3 +97,33 @@ def test_second_ctrl_c_stops_at_once_and_resume_finishes(org: Org, tmp_path: Pat
     assert (code, rolled_back) in ((130, True), (0, False)), out + err
     assert org.journal() is None
     _unchanged(org, before)
+
+
+def test_ctrl_c_while_waiting_for_removals_rolls_back(org: Org) -> None:
+    """Every group is unassigned and the run waits for Okta's removal jobs: Ctrl-C reassigns them all and
+    restores Deactivate Users; the late removal jobs then find everyone entitled and deactivate nobody."""
+    before = org.assignments()
+    org.em.control.behaviour(group_unassign_delay_seconds=5.0)  # the removal jobs run late
+    term = org.pty("resync", "--yes", str(org.config))
+    wait_for(lambda: '"step": "unassign_phase"' in org.journal_text(), what="the removal wait")
+    term.ctrl_c()
+    code = term.wait()
+    assert code == 130, term.output
+    assert "no further group was unassigned" in term.output and org.journal() is None
+    _unchanged(org, before)
+
+
+def test_ctrl_c_while_waiting_for_the_return_stops_with_the_journal_kept(org: Org) -> None:
+    """Every group is assigned again and the run waits for Okta to re-create the app users: Ctrl-C stops
+    waiting (journal kept, Deactivate Users still off); --resume waits again and restores it."""
+    before = org.assignments()
+    org.em.control.behaviour(group_assign_delay_seconds=5.0)  # the re-creation runs late
+    term = org.pty("resync", "--yes", str(org.config))
+    wait_for(lambda: org.journal_text().count('"step": "assign"') >= 12, what="every group reassigned")
+    term.ctrl_c()
+    code = term.wait()
+    assert code == 130 and "--resume" in term.output, term.output
+    assert org.journal() is not None and org.deactivate_users() is False
+    code, out, err = org.cli("resync", "--resume", str(org.config))
+    assert code == 0, out + err
+    _unchanged(org, before)

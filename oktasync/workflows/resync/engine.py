@@ -445,6 +445,10 @@ def _add_resume_hint(error: OktasyncError, journal: ResyncJournal, resume_cmd: s
     error.hint = f"{error.hint}; {extra}" if error.hint else extra
 
 
+class _RollBack(Exception):
+    """A stop (Ctrl-C) while groups are unassigned and none is reassigned yet: roll back."""
+
+
 _SWITCH_ERRORS = (VerificationError, ManualActionRequired, SafetyError, OktaApiError, AdminSessionError)
 
 
@@ -468,6 +472,7 @@ class _Run:
         self.stop_requested, self.progress, self.resume_command = stop_requested, progress, resume_command
         self.concurrency = options.concurrency or config.okta.max_concurrency
         self.state: RunState = journal.state()
+        self._rolling_back = False
 
     # --- helpers ----------------------------------------------------------------------------------------
     @property
@@ -484,24 +489,38 @@ class _Run:
         self.state = self.journal.state()
 
     def _check_stop(self, phase: str) -> None:
-        """Ctrl-C before Deactivate Users is touched: the run ends here and nothing changed."""
-        if not self.stop_requested() or self.state.has_intent("deactivate_off"):
-            return  # once Deactivate Users may be off, a stop is a roll back (``_unassign_all``)
+        """A stop (Ctrl-C) at a safe point. Before Deactivate Users is touched: the run ends, nothing changed.
+        Before any group is reassigned (the removal wait): roll back (``_RollBack``). While Okta re-creates
+        the app users after reassigning: stop waiting, journal kept (``--resume`` waits again)."""
+        if not self.stop_requested() or self._rolling_back:
+            return  # a roll back is what the stop asked for: it runs to its end (a second Ctrl-C cancels)
+        if not self.state.has_intent("deactivate_off"):
+            self.journal.append("interrupted", phase=phase)
+            self.journal.append("aborted", outcome="interrupted", reason="interrupted before any change")
+            path = self.journal.archive("interrupted")
+            raise Interrupted(
+                f"resync of {self.app.label} interrupted before any change; nothing to resume "
+                f"(journal: {path})"
+            )
+        if not self.state.intents.get("assign"):
+            raise _RollBack()
         self.journal.append("interrupted", phase=phase)
-        self.journal.append("aborted", outcome="interrupted", reason="interrupted before any change")
-        path = self.journal.archive("interrupted")
         raise Interrupted(
-            f"resync of {self.app.label} interrupted before any change; nothing to resume (journal: {path})"
+            f"resync of {self.app.label} interrupted ({phase}): every group is assigned again; Deactivate "
+            "Users stays off until the run is finished",
+            self.resume_command,
         )
 
     async def _roll_back(self) -> ResyncResult:
         """Ctrl-C during the unassignments: send no further one, reassign every group that was (or may have
         been) unassigned with its recorded priority and profile, verify, restore Deactivate Users, archive
         the journal and stop (``Interrupted``). Journaled first, so a resumed run carries on rolling back."""
+        self._rolling_back = True
         if not self.state.rolling_back:
             self.journal.append("rollback")
             self._reload()
         back = self.state.unassigned_now()
+        unsettled: list[str] = []
         if self.state.expected is not None:
             todo = [gid for gid in self.expected if gid in back and not self.state.is_done("assign", gid)]
             self.progress.start("reassign groups", total=len(todo))
@@ -511,16 +530,56 @@ class _Run:
                 self.progress.finish("reassign groups")
             self._reload()
             await self._verify()
-        if self.state.has_intent("deactivate_off"):
+            unsettled = await self._await_rollback_jobs(back)
+        restored = "Deactivate Users is restored"
+        if unsettled:
+            # A removal job still pending would deactivate its users once Deactivate Users is on again.
+            on, channel = await self.switch.read()
+            self.journal.append(
+                "done",
+                step="restore",
+                channel=None,
+                final=on,
+                withheld=len(unsettled),
+                read_channel=str(channel),
+            )
+            restored = (
+                f"Deactivate Users is LEFT OFF: {len(unsettled)} app user(s) were not re-created within "
+                f"{self.options.job_timeout:g}s; switch it back on (Applications > {self.app.label} > "
+                "Provisioning > To App) once the System Log shows Okta's jobs done"
+            )
+        elif self.state.has_intent("deactivate_off"):
             await self._restore()
-        self.journal.append("finish", outcome="rolled_back", reassigned=sorted(back))
+        self.journal.append("finish", outcome="rolled_back", reassigned=sorted(back), unsettled=unsettled)
         path = self.journal.archive("rolled_back")
         raise Interrupted(
             f"resync of {self.app.label} interrupted: no further group was unassigned; the {len(back)} "
             "group(s) already unassigned are reassigned with their recorded priority and profile and "
-            "verified, and Deactivate Users is restored. Nothing to resume; run the resync again to cycle "
-            f"every group (journal: {path})"
+            f"verified, and {restored}. Nothing to resume; run the resync again to cycle every group "
+            f"(journal: {path})"
         )
+
+    async def _await_rollback_jobs(self, back: set[str]) -> list[str]:
+        """After a roll back, before Deactivate Users goes back on: wait until every app user that only the
+        unassigned groups entitled is an app user again (Okta's assignment job re-created the ones its
+        removal job took away). A removal job that runs later finds them entitled and removes nobody
+        (assumed, as the emulator models it: docs/resync.md "Ctrl-C"). Returns those still missing."""
+        roster = self._roster()
+        if not roster or not back:
+            return []
+        entitled_throughout: set[str] = set()
+        for gid in self.expected:
+            if gid not in back:
+                entitled_throughout.update(await self.gateway.list_group_member_ids(gid))
+        affected = [uid for uid in roster if uid not in entitled_throughout]
+
+        def waiting(listing: dict[str, AppUser]) -> set[str]:
+            return {uid for uid in affected if uid not in listing}
+
+        pending, _, _, _ = await self._poll_app_users(
+            "wait for Okta to re-create app users", "rollback_wait", waiting, len(affected)
+        )
+        return sorted(pending)
 
     async def _bounded(self, items: Sequence[str], work: Callable[[str], Awaitable[None]]) -> None:
         """Run ``work`` on every item, at most ``concurrency`` at once; every started item finishes (and is
@@ -540,6 +599,12 @@ class _Run:
     async def execute(self, *, resumed: bool) -> ResyncResult:
         if self.state.rolling_back:
             return await self._roll_back()
+        try:
+            return await self._forward(resumed=resumed)
+        except _RollBack:
+            return await self._roll_back()
+
+    async def _forward(self, *, resumed: bool) -> ResyncResult:
         if not self.state.is_done("unassign_phase"):
             self._check_stop("before switching Deactivate Users off")
             await self._switch_off()
