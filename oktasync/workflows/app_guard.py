@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from oktasync.errors import ResumeRequiredError, SafetyError
+from oktasync.errors import OktasyncError, ResumeRequiredError, SafetyError
 from oktasync.state import Journal, StateFileError, exclusive_lock
 from oktasync.workflows.resync.engine import app_dir
 from oktasync.workflows.resync.journal import LOCK_NAME, ResyncJournal
@@ -160,9 +160,12 @@ async def check_okta_activity(
     if deactivate_users is None:
         from oktasync.workflows.channels import probe_kind, read_deactivate_users
 
-        deactivate_users, _ = await read_deactivate_users(
-            gateway, app, kind or await probe_kind(gateway, app)
-        )
+        try:
+            deactivate_users, _ = await read_deactivate_users(
+                gateway, app, kind or await probe_kind(gateway, app)
+            )
+        except OktasyncError:
+            return  # unreadable (not applicable to this app): no resync can run on it either
     if deactivate_users:
         return
     now = now or datetime.now(UTC)
