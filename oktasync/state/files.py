@@ -99,9 +99,16 @@ def check_dir(path: Path) -> None:
 class StateDir:
     root: Path
 
-    def app_path(self, tenant: str, app_key: str) -> Path:
-        """Where ``for_app`` keeps one tenant+app (not created)."""
-        return self.root / _slug(tenant) / _slug(app_key)
+    def app_paths(self, app_key: str) -> list[Path]:
+        """Every tenant's directory of this app (``for_app``), whatever the tenant is called (not created)."""
+        if not self.root.is_dir():
+            return []
+        key = _slug(app_key)
+        return sorted(
+            tenant / key
+            for tenant in self.root.iterdir()
+            if tenant.name != "apps" and not tenant.is_symlink() and (tenant / key).is_dir()
+        )
 
     def for_app(self, tenant: str, app_key: str) -> Path:
         """The directory of one tenant+app, created on first use (0700, no links on the way)."""

@@ -88,12 +88,13 @@ def test_a_renamed_config_cannot_start_over_an_unfinished_run(org: Org) -> None:
 
 
 def test_a_journal_kept_by_tenant_name_is_moved_to_the_app(org: Org) -> None:
-    """State dirs from before journals were kept per Okta app: the journal is found and moved."""
+    """State dirs from before journals were kept per Okta app: the journal is found (under whatever tenant
+    name) and moved."""
     before = org.assignments()
     _crashed_resync(org)
     journal = org.journal()
     assert journal is not None
-    legacy = org.state_dir / "acme" / org.app_id
+    legacy = org.state_dir / "old-tenant-name" / org.app_id  # kept by a config since renamed
     legacy.mkdir(parents=True, exist_ok=True)
     shutil.move(str(journal), legacy / journal.name)
     code, out, err = org.cli("apply", "--yes", str(org.config))

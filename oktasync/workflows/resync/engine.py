@@ -55,7 +55,7 @@ from oktasync.errors import (
 )
 from oktasync.models import App, AppKind, AppUser, Channel
 from oktasync.okta_gateway.base import OktaGateway
-from oktasync.state import StateDir, StateWriteError, exclusive_lock
+from oktasync.state import StateWriteError, exclusive_lock
 from oktasync.workflows.progress import NullProgress, Progress
 from oktasync.workflows.resync.crash import crashpoint
 from oktasync.workflows.resync.journal import GroupRecord, ResyncJournal, RunState, Snapshot, resync_dir
@@ -141,8 +141,7 @@ class ResyncOptions:
 
 def app_dir(config: TenantConfig, app: App, state_dir: Path) -> Path:
     """The journal's directory: one per Okta org + app, whatever the config calls the tenant."""
-    legacy = StateDir(state_dir).app_path(config.tenant, app.id)
-    return resync_dir(state_dir, config.okta.org_url, app.id, legacy=legacy)
+    return resync_dir(state_dir, config.okta.org_url, app.id)
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:

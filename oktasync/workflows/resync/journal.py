@@ -43,11 +43,12 @@ def org_host(org_url: str) -> str:
     return (urlparse(org_url).hostname or org_url).lower()
 
 
-def resync_dir(state_dir: Path, org_url: str, app_id: str, legacy: Path | None = None) -> Path:
-    """The state directory of one Okta org + app (``StateDir.for_okta_app``). Journals a version keyed by
-    the tenant name left in ``legacy`` (``<state dir>/<tenant>/<app id>``) are moved here first."""
-    target = StateDir(state_dir).for_okta_app(org_host(org_url), app_id)
-    if legacy is not None and legacy.is_dir() and not legacy.is_symlink():
+def resync_dir(state_dir: Path, org_url: str, app_id: str) -> Path:
+    """The state directory of one Okta org + app (``StateDir.for_okta_app``). Journals that a version keyed
+    by the tenant name left in ``<state dir>/<tenant>/<app id>`` (any tenant name) are moved here first."""
+    state = StateDir(state_dir)
+    target = state.for_okta_app(org_host(org_url), app_id)
+    for legacy in state.app_paths(app_id):
         for old in sorted(legacy.glob("resync.*jsonl")):
             new = target / old.name
             if old.is_symlink() or not old.is_file():
