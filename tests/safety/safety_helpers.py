@@ -112,8 +112,8 @@ class Org:
             text=True,
         )
 
-    def pty(self, *args: str) -> Pty:
-        return Pty([sys.executable, "-m", "oktasync", *self.argv(*args)], self.env())
+    def pty(self, *args: str, extra_env: dict[str, str] | None = None) -> Pty:
+        return Pty([sys.executable, "-m", "oktasync", *self.argv(*args)], {**self.env(), **(extra_env or {})})
 
     # --- what Okta and the SCIM target look like ---------------------------------------------------
     def assignments(self) -> dict[str, tuple[int, dict[str, Any]]]:

@@ -127,3 +127,32 @@ def test_ctrl_c_while_waiting_for_the_return_stops_with_the_journal_kept(org: Or
     code, out, err = org.cli("resync", "--resume", str(org.config))
     assert code == 0, out + err
     _unchanged(org, before)
+
+
+def test_a_roll_back_killed_half_way_is_finished_by_resume(org: Org) -> None:
+    """SIGKILL during the roll back (after its first reassignment): the journal says "rollback", so
+    --resume carries on rolling back instead of unassigning the rest."""
+    before = org.assignments()
+    org.em.control.faults(latency_ms=400, path_pattern="/groups/")
+    term = org.pty(
+        "resync",
+        "--yes",
+        "--batch-size",
+        "1",
+        str(org.config),
+        extra_env={"OKTASYNC_TEST_CRASH_AT": "assign.after:1"},
+    )
+    wait_for(lambda: org.journal_text().count('"step": "unassign"') >= 4, what="two unassignments")
+    term.ctrl_c()
+    assert term.wait() == -9, term.output  # killed inside the roll back
+    org.em.control.clear_faults()
+    journal = org.journal()
+    assert journal is not None and '"rec": "rollback"' in journal.read_text()
+    unassigned_before_resume = org.em.control.stats()["by_route"]
+    code, out, err = org.cli("resync", "--resume", str(org.config))
+    assert code == 130 and "no further group was unassigned" in err, out + err
+    deletes = [r for r in org.em.control.stats()["by_route"] if r.startswith("DELETE") and "/groups/" in r]
+    assert all(
+        org.em.control.stats()["by_route"][r] == unassigned_before_resume.get(r) for r in deletes
+    )  # the resumed run unassigned nothing more
+    _unchanged(org, before)
