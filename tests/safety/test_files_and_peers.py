@@ -99,13 +99,14 @@ def test_corrupt_state_fails_only_its_tenant(org: Org) -> None:
 
 def test_corrupt_state_fails_only_its_tenant_in_apply(org: Org) -> None:
     other = org.write_config("beta")
-    org.em.control.set_app_settings(org.app_id, push_profile_updates=False)  # something for apply to write
+    # Something for apply to write that the evidence-only Admin Console page offers.
+    org.em.control.set_app_settings(org.app_id, update_user_attributes=False)
     broken = StateDir(org.state_dir).for_app("acme", org.app_id) / "manual-confirmations.json"
     broken.write_text("{\n<<<<<<< HEAD\n}\n")
     code, out, err = org.cli("apply", "--yes", str(org.config), str(other))
     assert code == 4 and str(broken) in out + err and "merge conflict marker" in out + err, out + err
     app = next(a for a in org.em.control.state()["apps"] if a["id"] == org.app_id)
-    assert app["settings"]["push_profile_updates"] is True  # tenant beta (the same app) was applied
+    assert app["settings"]["update_user_attributes"] is True  # tenant beta (the same app) was applied
 
 
 # --- peers that trickle ------------------------------------------------------------------------------------
