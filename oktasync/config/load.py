@@ -10,8 +10,23 @@ from urllib.parse import urlsplit
 
 import pydantic
 
-from oktasync.config.schema import SECRET_LIST_PATHS, SECRET_PATHS, UNIQUE_IDENTIFIERS, TenantConfig
-from oktasync.config.templating import EnvScope, VarsScope, make_environment, render_strings
+from oktasync.config.schema import (
+    ENV_ALLOWED_PATHS,
+    SECRET_LIST_PATHS,
+    SECRET_PATHS,
+    UNIQUE_IDENTIFIERS,
+    TenantConfig,
+    looks_secret,
+)
+from oktasync.config.secret import MASK
+from oktasync.config.templating import (
+    EnvScope,
+    Tracker,
+    VarsScope,
+    iter_paths,
+    make_environment,
+    render_strings,
+)
 from oktasync.config.yamlsource import Path_, SourceDocument, load_yaml_document
 from oktasync.errors import ConfigError, Problem
 from oktasync.loopback import is_loopback_host
@@ -25,6 +40,7 @@ def load_tenant(path: Path | str, environ: Mapping[str, str] | None = None) -> T
     doc = load_yaml_document(path, what="tenant config")
     data, problems, templated = _render(doc, os.environ if environ is None else environ, Path(path).parent)
     problems += _check_secrets_are_templates(doc, templated)
+    problems += _source_problems(doc, templated)
     _drop_empty_optional_secrets(data)
     _resolve_relative_paths(data, Path(path).parent)
     config: TenantConfig | None = None
@@ -54,39 +70,104 @@ def load_tenants(paths: list[str]) -> list[TenantConfig]:
 
 def _render(
     doc: SourceDocument, environ: Mapping[str, str], base_dir: Path
-) -> tuple[Any, list[Problem], set[Path_]]:
-    environment = make_environment(base_dir)
-    env = EnvScope(environ)
+) -> tuple[Any, list[Problem], dict[Path_, frozenset[str]]]:
+    tracker = Tracker()
+    environment = make_environment(base_dir, tracker)
+    env = EnvScope(environ, tracker)
     raw_vars = doc.data.get("vars", {})
     problems: list[Problem] = []
-    templated: set[Path_] = set()
     if not isinstance(raw_vars, dict):
         raw_vars = {}  # the schema reports the wrong type
     # vars may use env, not other vars: render them first, then everything else with both in scope.
     rendered_vars, var_problems, var_templated = render_strings(
-        raw_vars, {"env": env}, doc, environment, path=("vars",)
+        raw_vars, {"env": env}, doc, environment, path=("vars",), tracker=tracker
     )
     problems += var_problems
-    templated |= var_templated
-    scope = {"env": env, "vars": VarsScope(rendered_vars)}
-    data, other_problems, other_templated = render_strings(
-        doc.data, scope, doc, environment, skip=lambda p: p[:1] == ("vars",)
+    for name in rendered_vars:
+        read = [sources for at, sources in var_templated.items() if at[:2] == ("vars", name)]
+        tracker.var_sources[name] = frozenset().union(*read)
+    scope = {"env": env, "vars": VarsScope(rendered_vars, tracker)}
+    data, other_problems, templated = render_strings(
+        doc.data, scope, doc, environment, skip=lambda p: p[:1] == ("vars",), tracker=tracker
     )
     problems += other_problems
-    templated |= other_templated
     if isinstance(data, dict) and "vars" in data:
-        data["vars"] = rendered_vars
-    return data, problems, templated
+        # A var read from the environment or a file has done its job once the fields using it are
+        # rendered; the config keeps it only masked, so no dump of the config can show it.
+        data["vars"] = {
+            name: MASK if tracker.var_sources.get(name) else value for name, value in rendered_vars.items()
+        }
+    return data, problems, {**var_templated, **templated}
 
 
-def _check_secrets_are_templates(doc: SourceDocument, templated: set[Path_]) -> list[Problem]:
-    problems = []
-    secret_paths: list[Path_] = list(SECRET_PATHS)
+def _secret_paths(data: Any) -> list[Path_]:
+    paths: list[Path_] = list(SECRET_PATHS)
     for list_path, key in SECRET_LIST_PATHS:
-        items = _get(doc.data, list_path)
+        items = _get(data, list_path)
         if isinstance(items, list):
-            secret_paths += [(*list_path, index, key) for index in range(len(items))]
-    for path in secret_paths:
+            paths += [(*list_path, index, key) for index in range(len(items))]
+    return paths
+
+
+def _dotted(path: Path_) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def _source_problems(doc: SourceDocument, templated: Mapping[Path_, frozenset[str]]) -> list[Problem]:
+    """``env`` and ``file()`` only in the secret fields and the allow-list; a secret's source only in
+    secret fields (docs/config.md "Templates and secrets")."""
+    secret_paths = set(_secret_paths(doc.data))
+    secret_sources: dict[str, Path_] = {}
+    for path in sorted(secret_paths, key=lambda p: tuple(map(str, p))):
+        for source in templated.get(path, frozenset()):
+            secret_sources.setdefault(source, path)
+    problems: list[Problem] = []
+    for path, sources in iter_paths(templated):
+        if not sources or path in secret_paths or path[:1] == ("vars",):
+            continue
+        field = _dotted(path)
+        if _allow_listed(path) is None:
+            problems.append(
+                doc.problem(
+                    path,
+                    f"{field} may not read env or file(): only the secret fields and the documented "
+                    "allow-list may",
+                    "write the value here; docs/config.md lists the fields that may read env and file()",
+                )
+            )
+            continue
+        for source in sorted(sources):
+            owner = secret_sources.get(source)
+            name = source.rsplit("/", 1)[-1]
+            if owner is not None:
+                why = f"it feeds the secret {_dotted(owner)}"
+            elif source.startswith("env.") and looks_secret(source[4:]):
+                why = "its name says it holds a secret"
+            else:
+                continue
+            problems.append(
+                doc.problem(
+                    path,
+                    f"{field} reads {name}, but {why}: a secret's source may feed only secret fields",
+                    "take this value from another variable or write it here",
+                )
+            )
+    return problems
+
+
+def _allow_listed(path: Path_) -> Path_ | None:
+    generic = tuple("*" if isinstance(part, int) else part for part in path)
+    return generic if generic in ENV_ALLOWED_PATHS else None
+
+
+def _check_secrets_are_templates(
+    doc: SourceDocument, templated: Mapping[Path_, frozenset[str]]
+) -> list[Problem]:
+    problems = []
+    for path in _secret_paths(doc.data):
         value = _get(doc.data, path)
         if isinstance(value, str) and value and path not in templated:
             name = "_".join(str(part) for part in path if not isinstance(part, int)).upper()

@@ -6,6 +6,7 @@ Only shape and types live here; rules that need the file's line numbers or more 
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -148,7 +149,8 @@ class TenantConfig(_Strict):
     )
 
 
-# Paths of values that must come from a template, never be written inline (DESIGN.md §4).
+# Paths of values that must come from a template, never be written inline; ``env`` and ``file()`` may
+# feed them (docs/config.md "Templates and secrets").
 SECRET_PATHS: tuple[tuple[str | int, ...], ...] = (
     ("okta", "token"),
     ("okta", "admin_session"),
@@ -156,3 +158,29 @@ SECRET_PATHS: tuple[tuple[str | int, ...], ...] = (
     ("event_hook", "secret"),
 )
 SECRET_LIST_PATHS: tuple[tuple[tuple[str, ...], str], ...] = ((("tasks", "notify"), "webhook"),)
+
+# The non-secret fields that may also read ``env`` and ``file()`` (docs/config.md lists them). Their
+# values are not secret: they are printed, and the tenant name names a state directory. ``*`` stands for a
+# list index. Every other field refuses ``env`` and ``file()``.
+ENV_ALLOWED_PATHS: frozenset[tuple[str, ...]] = frozenset(
+    {
+        ("tenant",),
+        ("okta", "org_url"),
+        ("okta", "max_concurrency"),
+        ("okta", "rate_limit_headroom"),
+        ("okta", "max_rate_limit_wait_seconds"),
+        ("okta", "oauth", "client_id"),
+        ("okta", "oauth", "key_id"),
+        ("okta", "oauth", "private_key_file"),
+        ("app", "label"),
+        ("app", "id"),
+        ("scim", "base_url"),
+    }
+)
+
+# Environment variables named like these hold secrets whatever field reads them: only secret fields may.
+_SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|SESSION|COOKIE|CREDENTIALS?|API_?KEY|_SID)$", re.I)
+
+
+def looks_secret(variable: str) -> bool:
+    return bool(_SECRET_NAME.search(variable))

@@ -1,29 +1,87 @@
-"""jinja2 rendering of string values, after YAML parsing (DESIGN.md §4).
+"""jinja2 rendering of string values, after YAML parsing (docs/config.md "Templates and secrets").
 
 Rendering value by value means a template can never inject YAML structure. Undefined names are errors,
 with a message that says which environment variable or var is missing. The sandbox keeps templates from
 reaching into Python objects.
+
+Every render records its *sources*: the environment variables and files it read, directly or through a
+var. ``load.py`` uses them to keep ``env`` and ``file()`` to the fields that may use them and to keep a
+secret's source out of every other field (provenance, not a search of the output for known values).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+import stat
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import jinja2
 import jinja2.sandbox
 
+from oktasync.config.sandbox import BoundedSandbox, LimitExceeded, render_text, time_limit
 from oktasync.config.yamlsource import Path_, SourceDocument
 from oktasync.errors import Problem
 
+# A secret kept in a file is a token or a key, never a large document.
+MAX_SECRET_FILE_BYTES = 64 * 1024
+# A rendered value longer than this is a template running away (``'x' * 10**9``), not a config value.
+MAX_RENDERED_CHARS = 64 * 1024
 
-class EnvScope(dict[str, str]):
-    """``env`` in templates: the process environment."""
+
+@dataclass
+class Tracker:
+    """The sources read by the render in progress: ``env.NAME`` and ``file:/resolved/path`` labels."""
+
+    sources: set[str] = field(default_factory=set)
+    var_sources: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
-class VarsScope(dict[str, Any]):
-    """``vars`` in templates: the config's own ``vars:`` mapping."""
+class _WholeScope(jinja2.TemplateError):
+    pass
+
+
+class _Scope:
+    """A template scope read one key at a time: never printable, iterable or listable as a whole (so
+    ``{{ env }}`` cannot dump the environment), and every read is recorded in the tracker."""
+
+    _what = "scope"
+
+    def __init__(self, values: Mapping[str, Any], tracker: Tracker) -> None:
+        self._values = values
+        self._tracker = tracker
+
+    def _refuse(self, *_: Any) -> NoReturn:
+        raise _WholeScope(f"'{self._what}' cannot be used as a whole; name one key: {self._what}.NAME")
+
+    __str__ = __repr__ = __iter__ = __len__ = __contains__ = _refuse  # type: ignore[assignment]
+
+    def __bool__(self) -> bool:
+        return True
+
+
+class EnvScope(_Scope):
+    """``env`` in templates: the process environment, one variable at a time."""
+
+    _what = "env"
+
+    def __getitem__(self, name: str) -> str:
+        value = self._values[name]  # KeyError: jinja2 makes it an undefined, named in the message
+        self._tracker.sources.add(f"env.{name}")
+        return str(value)
+
+
+class VarsScope(_Scope):
+    """``vars`` in templates: the config's own ``vars:`` mapping; reading a var reads its sources too."""
+
+    _what = "vars"
+
+    def __getitem__(self, name: str) -> Any:
+        value = self._values[name]
+        self._tracker.sources |= self._tracker.var_sources.get(name, frozenset())
+        return value
 
 
 class _Missing(jinja2.StrictUndefined):
@@ -40,15 +98,57 @@ class _Missing(jinja2.StrictUndefined):
         return f"'{name}' is undefined in {type(owner).__name__}"
 
 
-def make_environment(base_dir: Path | None = None) -> jinja2.sandbox.SandboxedEnvironment:
-    env = jinja2.sandbox.SandboxedEnvironment(
-        undefined=_Missing, autoescape=False, keep_trailing_newline=False
-    )
+class FileRefused(jinja2.TemplateError):
+    """``file()`` would not read the file; the message names the path as written, never the content."""
+
+
+def read_confined_file(base_dir: Path, path: str) -> tuple[str, Path]:
+    """Read a UTF-8 regular file inside ``base_dir``'s tree; returns its stripped text and resolved path."""
+    root = base_dir.resolve()
+    if not isinstance(path, str) or not path or "\x00" in path:
+        raise FileRefused("file() needs a relative path to a file next to the config")
+    try:
+        target = (root / path).resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise FileRefused(f"file('{path}'): no such file next to the config") from None
+    if not target.is_relative_to(root):
+        raise FileRefused(
+            f"file('{path}') is outside the config's directory {root} (after resolving links); "
+            "keep secret files in the config's directory tree"
+        )
+    try:
+        # O_NONBLOCK: a FIFO must not hang the load; fstat on the open descriptor decides what it is.
+        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as error:
+        raise FileRefused(f"file('{path}'): cannot open: {error.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise FileRefused(f"file('{path}') is not a regular file")
+        if info.st_size > MAX_SECRET_FILE_BYTES:
+            raise FileRefused(f"file('{path}') is larger than {MAX_SECRET_FILE_BYTES // 1024} KiB")
+        raw = handle.read(MAX_SECRET_FILE_BYTES + 1)
+    if len(raw) > MAX_SECRET_FILE_BYTES:
+        raise FileRefused(f"file('{path}') is larger than {MAX_SECRET_FILE_BYTES // 1024} KiB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FileRefused(f"file('{path}') is not UTF-8 text") from None
+    return text.strip(), target
+
+
+def make_environment(
+    base_dir: Path | None = None, tracker: Tracker | None = None
+) -> jinja2.sandbox.SandboxedEnvironment:
+    env = BoundedSandbox(undefined=_Missing, autoescape=False, keep_trailing_newline=False)
     if base_dir is not None:
+        reads = tracker or Tracker()
 
         def read_file(path: str) -> str:
-            """{{ file('secrets/token') }}: a secret kept in a file next to (or relative to) the config."""
-            return (base_dir / Path(path).expanduser()).read_text(encoding="utf-8").strip()
+            """{{ file('secrets/token') }}: a value kept in a file in the config's directory tree."""
+            text, resolved = read_confined_file(base_dir, path)
+            reads.sources.add(f"file:{resolved}")
+            return text
 
         env.globals["file"] = read_file
     return env
@@ -60,7 +160,28 @@ def fix_for(message: str) -> str:
         return f"export {name}=… before running, or use {{{{ env.{name} | default('…') }}}}"
     if message.startswith("'vars."):
         return "define it under vars:"
+    if message.startswith("file("):
+        return "put the file in the config's directory (or below it) and name it by a relative path"
+    if "cannot be used as a whole" in message:
+        return "name the one variable the value needs"
+    if "larger than" in message or "longer than" in message or "capped at" in message:
+        return "config values are short: simplify the template"
     return "check the template"
+
+
+def _failure_message(error: Exception, tracker: Tracker) -> str:
+    """What to say about a failed render. Once the render has read a value, a library's message could
+    quote it (``{{ env.TOKEN | attr(env.TOKEN) }}``): then say which sources were read, not the message."""
+    if isinstance(error, jinja2.TemplateSyntaxError):
+        return f"template syntax error: {error.message}"
+    if isinstance(error, FileRefused | _WholeScope | LimitExceeded):
+        return str(error)
+    if tracker.sources:
+        names = ", ".join(sorted(source.split("/")[-1] for source in tracker.sources))
+        return f"template failed after reading {names} (the error is not shown: it could quote the value)"
+    if isinstance(error, jinja2.UndefinedError):
+        return str(error)
+    return f"template failed: {error}"
 
 
 def render_strings(
@@ -71,10 +192,34 @@ def render_strings(
     *,
     path: Path_ = (),
     skip: Callable[[Path_], bool] = lambda p: False,
-) -> tuple[Any, list[Problem], set[Path_]]:
-    """Render every string in ``data``; return the result, the problems, and which paths were templates."""
+    tracker: Tracker | None = None,
+) -> tuple[Any, list[Problem], dict[Path_, frozenset[str]]]:
+    """Render every string in ``data``; return the result, the problems, and for each template path the
+    sources it read (empty for a template that read none)."""
     problems: list[Problem] = []
-    templated: set[Path_] = set()
+    templated: dict[Path_, frozenset[str]] = {}
+    track = tracker or Tracker()
+
+    def render(value: str, at: Path_) -> Any:
+        track.sources = set()
+        try:
+            with time_limit():
+                return render_text(environment.from_string(value), scope, max_chars=MAX_RENDERED_CHARS)
+        except (
+            jinja2.TemplateError,
+            TypeError,
+            ValueError,
+            ArithmeticError,
+            LookupError,
+            MemoryError,
+            RecursionError,
+        ) as error:
+            message = _failure_message(error, track)
+            fix = "fix the template" if "syntax" in message else fix_for(message)
+            problems.append(doc.problem(at, message, fix))
+            return value
+        finally:
+            templated[at] = frozenset(track.sources)
 
     def walk(value: Any, at: Path_) -> Any:
         if skip(at):
@@ -84,18 +229,11 @@ def render_strings(
         if isinstance(value, list):
             return [walk(item, (*at, index)) for index, item in enumerate(value)]
         if isinstance(value, str) and ("{{" in value or "{%" in value):
-            templated.add(at)
-            try:
-                return environment.from_string(value).render(scope)
-            except jinja2.UndefinedError as error:
-                problems.append(doc.problem(at, str(error), fix_for(str(error))))
-            except jinja2.TemplateSyntaxError as error:
-                problems.append(
-                    doc.problem(at, f"template syntax error: {error.message}", "fix the template")
-                )
-            except (jinja2.TemplateError, OSError) as error:
-                problems.append(doc.problem(at, f"template failed: {error}", "fix the template"))
-            return value
+            return render(value, at)
         return value
 
     return walk(data, path), problems, templated
+
+
+def iter_paths(templated: Mapping[Path_, frozenset[str]]) -> Iterator[tuple[Path_, frozenset[str]]]:
+    return iter(sorted(templated.items(), key=lambda item: tuple(map(str, item[0]))))

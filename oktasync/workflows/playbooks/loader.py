@@ -110,7 +110,7 @@ def load_playbook(path: Path | str) -> Playbook:
         name=name,
         description=description,
         file=str(path),
-        sha256=hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+        sha256=doc.sha256,
         inputs=tuple(inputs),
         steps=tuple(steps),
         marks=marks,
