@@ -23,6 +23,8 @@ import jinja2.meta
 import jinja2.nodes
 import jinja2.sandbox
 
+from oktasync.config.sandbox import MAX_VALUE_CHARS, BoundedSandbox, LimitExceeded, render_text, time_limit
+
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<body>.*)\}\}\s*$", re.DOTALL)
 
 
@@ -31,7 +33,32 @@ class _Missing(jinja2.StrictUndefined):
 
 
 def make_environment() -> jinja2.sandbox.SandboxedEnvironment:
-    return jinja2.sandbox.SandboxedEnvironment(undefined=_Missing, autoescape=False)
+    """The bounded sandbox (``oktasync.config.sandbox``): limits on time, value size and range()."""
+    return BoundedSandbox(undefined=_Missing, autoescape=False)
+
+
+_ERRORS = (TypeError, ValueError, ArithmeticError, LookupError, RecursionError, MemoryError)
+
+
+def _check_result(value: Any) -> Any:
+    """A step's arguments and conditions are small: refuse a result that holds more than
+    ``MAX_VALUE_CHARS`` characters or items in all (counted without copying it)."""
+    budget = MAX_VALUE_CHARS
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str | bytes):
+            budget -= len(item)
+        elif isinstance(item, dict):
+            budget -= len(item)
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            budget -= len(item)
+            pending.extend(item)
+        if budget < 0:
+            raise TemplateFailure(f"the result is larger than {MAX_VALUE_CHARS} characters or items")
+    return value
 
 
 ENVIRONMENT = make_environment()
@@ -85,18 +112,21 @@ def render_value(value: Any, scope: Mapping[str, Any]) -> Any:
         return value
     text: str = value
     try:
-        single = _single_expression(text)
-        if single is not None:
-            result = ENVIRONMENT.compile_expression(single, undefined_to_none=False)(**scope)
-            if isinstance(result, jinja2.Undefined):
-                str(result)  # raises UndefinedError with the name
-            return result
-        return ENVIRONMENT.from_string(text).render(**scope)
+        with time_limit():
+            single = _single_expression(text)
+            if single is not None:
+                result = ENVIRONMENT.compile_expression(single, undefined_to_none=False)(**scope)
+                if isinstance(result, jinja2.Undefined):
+                    str(result)  # raises UndefinedError with the name
+                return _check_result(result)
+            return render_text(ENVIRONMENT.from_string(text), scope)
     except jinja2.UndefinedError as error:
         raise TemplateFailure(str(error)) from None
+    except LimitExceeded as error:
+        raise TemplateFailure(f"template stopped: {error}") from None
     except jinja2.TemplateError as error:
         raise TemplateFailure(f"template failed: {error}") from None
-    except (TypeError, ValueError, ArithmeticError, LookupError) as error:
+    except _ERRORS as error:
         raise TemplateFailure(f"template failed: {type(error).__name__}: {error}") from None
 
 
@@ -105,14 +135,18 @@ def evaluate_condition(text: str | bool, scope: Mapping[str, Any]) -> bool:
     if isinstance(text, bool):
         return text
     try:
-        result = ENVIRONMENT.compile_expression(condition_source(text), undefined_to_none=False)(**scope)
-        if isinstance(result, jinja2.Undefined):
-            str(result)
+        with time_limit():
+            result = ENVIRONMENT.compile_expression(condition_source(text), undefined_to_none=False)(**scope)
+            if isinstance(result, jinja2.Undefined):
+                str(result)
+            _check_result(result)
     except jinja2.UndefinedError as error:
         raise TemplateFailure(str(error)) from None
+    except LimitExceeded as error:
+        raise TemplateFailure(f"condition stopped: {error}") from None
     except jinja2.TemplateError as error:
         raise TemplateFailure(f"condition failed: {error}") from None
-    except (TypeError, ValueError, ArithmeticError, LookupError) as error:
+    except _ERRORS as error:
         raise TemplateFailure(f"condition failed: {type(error).__name__}: {error}") from None
     if isinstance(result, str):
         # A rendered string ("False", "0", "") is what people mean when they template a condition.

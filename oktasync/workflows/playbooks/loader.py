@@ -43,6 +43,10 @@ _INPUT_TYPES: dict[str, tuple[type, ...]] = {
     "number": (int, float),
     "boolean": (bool,),
 }
+# Bounds on repeating steps (docs/playbooks.md "Limits").
+MAX_ATTEMPTS = 1000
+MIN_REPEAT_INTERVAL_SECONDS = 1.0
+MAX_INTERVAL_SECONDS = 3600
 SCOPE_NAMES = frozenset({"inputs", "steps", "config", "tenant", "dry_run", "playbook"})
 SELF_NAMES = frozenset({"result", "attempt"})  # only in until / failed_when
 
@@ -260,15 +264,30 @@ def _step(
             if spec.required and name not in args:
                 check.add(path, f"action '{action}' needs argument '{name}'", f"add with: {{{name}: …}}")
     attempts = item.get("max_attempts", 1)
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
-        check.add((*path, "max_attempts"), "max_attempts must be an integer ≥ 1")
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= MAX_ATTEMPTS:
+        check.add((*path, "max_attempts"), f"max_attempts must be an integer from 1 to {MAX_ATTEMPTS}")
         attempts = 1
     if "until" in item and "max_attempts" not in item:
         attempts = 10
     interval = item.get("interval", 5)
-    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0:
-        check.add((*path, "interval"), "interval must be a number of seconds ≥ 0")
+    if (
+        isinstance(interval, bool)
+        or not isinstance(interval, int | float)
+        or not 0 <= interval <= MAX_INTERVAL_SECONDS
+    ):
+        check.add(
+            (*path, "interval"), f"interval must be a number of seconds from 0 to {MAX_INTERVAL_SECONDS}"
+        )
         interval = 5
+    elif attempts > 1 and interval < MIN_REPEAT_INTERVAL_SECONDS:
+        # A repeating step polls Okta or the target: a tight loop would only spend rate limits.
+        check.add(
+            (*path, "interval"),
+            f"a repeating step (max_attempts > 1) waits at least {MIN_REPEAT_INTERVAL_SECONDS:g} s between "
+            "attempts",
+            f"set interval: {MIN_REPEAT_INTERVAL_SECONDS:g} or more",
+        )
+        interval = MIN_REPEAT_INTERVAL_SECONDS
     on_failure = item.get("on_failure", "stop")
     if on_failure not in ("stop", "continue"):
         check.add((*path, "on_failure"), f"on_failure must be 'stop' or 'continue', not {on_failure!r}")

@@ -368,6 +368,7 @@ class _Run:
         self.session = GatewaySession(config, progress)
         self.store: rec.RunRecordStore | None = None
         self.record: dict[str, Any] = {}
+        self.active_step: str | None = None
 
     def _save(self) -> None:
         if self.store is not None:
@@ -445,6 +446,7 @@ class _Run:
                     self.reporter.step_finished(step, index, total, previous, True)
                     continue
                 step_resumed = previous is not None
+                self.active_step = step.id
                 entry = await self._run_step(step, index, total, step_resumed)
                 if entry["status"] in (rec.STEP_FAILED, rec.STEP_DECLINED) and not entry.get("continued"):
                     stopped_at = step.id
@@ -459,6 +461,11 @@ class _Run:
                 f"playbook '{self.playbook.name}' interrupted; the run record is kept",
                 resume_command=self.resume_command,
             ) from error
+        except Exception as error:
+            # A template that fails or goes over a limit mid-run (exit 3), or any other error: the run is
+            # over, so its record must not stay "running" (that would demand a --resume of a dead run).
+            self._abort(error)
+            raise
         finally:
             await self.session.close()
         self.record["status"] = rec.STOPPED if stopped_at else rec.COMPLETED
@@ -483,6 +490,24 @@ class _Run:
             stopped_at=stopped_at,
             message=message,
         )
+
+    def _abort(self, error: Exception) -> None:
+        if self.store is None or not self.record:
+            return
+        exit_code = getattr(error, "exit_code", EXIT_FAILED)
+        self.record.pop("current", None)
+        failing = self.active_step
+        summary = f"aborted: {type(error).__name__}" + (
+            f" (exit {exit_code})" if isinstance(exit_code, int) else ""
+        )
+        if failing is not None:
+            entry = self.record["steps"].setdefault(failing, {"attempts": 0, "result": {}})
+            entry.update(status=rec.STEP_FAILED, summary=summary, exit_code=exit_code, finished=rec.now())
+        self.record["status"] = rec.STOPPED
+        self.record["finished"] = rec.now()
+        self.record["exit_code"] = exit_code
+        self.record["stopped_at"] = failing
+        self.store.finish(self.record)
 
     async def _run_step(self, step: Step, index: int, total: int, step_resumed: bool) -> dict[str, Any]:
         if step.when is not None:
