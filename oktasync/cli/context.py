@@ -42,6 +42,7 @@ from oktasync.errors import (
     ManualActionRequired,
     OktasyncError,
 )
+from oktasync.textsafe import for_terminal
 
 log = logging.getLogger("oktasync")
 
@@ -230,7 +231,8 @@ def echo_err(message: str, *, level: str = "info", details: Iterable[str] = (), 
         click.echo(record, err=True)
         return
     for line in (message, *lines):
-        click.echo(redact(line), err=True)
+        # Messages quote Okta's and the target's answers: their control characters are shown, not run.
+        click.echo(for_terminal(redact(line)), err=True)
 
 
 def echo_error(message: str, *, hint: str | None = None, steps: Sequence[str] = (), **fields: Any) -> None:

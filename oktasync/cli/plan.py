@@ -18,6 +18,7 @@ from oktasync.cli.context import (
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenants
 from oktasync.state import StateDir
+from oktasync.textsafe import for_terminal
 from oktasync.workflows.app_guard import unfinished_warning
 from oktasync.workflows.manual_steps import token_source_of
 from oktasync.workflows.plan import PlanResult, SettingPlan, Status, TenantPlan, plan_configs
@@ -130,7 +131,7 @@ def command(
     if as_json:
         emit_json(result.to_dict(detailed=detailed_exitcode))
     else:
-        click.echo(render_plan(result))
+        click.echo(for_terminal(render_plan(result)))  # names and values from Okta: controls escaped
     for config, path, tenant in zip(loaded, configs, result.tenants, strict=True):
         if (warning := unfinished_warning(state.root, config, tenant.app, path)) is not None:
             echo_warning(f"tenant {config.tenant}: {warning}", tenant=config.tenant)

@@ -11,6 +11,7 @@ import click
 from oktasync.cli.context import CONFIG_PATH, echo_warning, emit_json, mark_json
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenant
+from oktasync.textsafe import csv_cell, for_terminal
 from oktasync.workflows.report import COLUMNS, UnmanagedReport
 
 
@@ -79,12 +80,14 @@ def to_csv(report: UnmanagedReport) -> str:
     for row in report.rows:
         doc = row.to_dict()
         doc["target_active"] = "true" if doc["target_active"] else "false"
-        writer.writerow(doc)
+        writer.writerow({column: csv_cell(value) for column, value in doc.items()})
     return buffer.getvalue()
 
 
 def _table(report: UnmanagedReport) -> None:
-    click.echo(f"== {report.tenant}: app {report.app_label} ({report.app_id}) -> {report.base_url}")
+    click.echo(
+        for_terminal(f"== {report.tenant}: app {report.app_label} ({report.app_id}) -> {report.base_url}")
+    )
     summary = report.summary()
     click.echo(
         f"{summary['target_users']} target users: {summary['managed']} managed, "
@@ -102,13 +105,16 @@ def _table(report: UnmanagedReport) -> None:
     click.echo()
     headers = ("action", "target userName", "target email", "Okta email", "match", "note")
     table = [
-        (
-            r.action.value,
-            r.target.user_name or "",
-            r.target.email or "",
-            r.to_dict()["okta_email"],
-            r.match,
-            r.note,
+        tuple(
+            for_terminal(cell, single_line=True)
+            for cell in (
+                r.action.value,
+                r.target.user_name or "",
+                r.target.email or "",
+                r.to_dict()["okta_email"],
+                r.match,
+                r.note,
+            )
         )
         for r in rows
     ]

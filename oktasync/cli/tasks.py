@@ -35,6 +35,7 @@ from oktasync.errors import (
     SafetyError,
 )
 from oktasync.state import StateDir, StateFileError
+from oktasync.textsafe import for_terminal
 from oktasync.workflows.app_guard import guard_app_write, ignoring_okta_activity, unfinished_resync
 from oktasync.workflows.progress import Progress
 from oktasync.workflows.tasks import (
@@ -291,6 +292,11 @@ async def _open(
     return sessions
 
 
+def _echo(text: str = "") -> None:
+    """Failure messages and logins come from Okta and the target: print them with controls escaped."""
+    click.echo(for_terminal(text))
+
+
 def _render(result: TasksResult) -> None:
     count = len(result.failures)
     head = (
@@ -298,7 +304,7 @@ def _render(result: TasksResult) -> None:
         f"{count} failed assignment{'s' if count != 1 else ''}"
     )
     scan = result.scan
-    click.echo(
+    _echo(
         head + f"  [{scan['mode']} scan, {scan['events_read']} new log events, {result.api_calls} API calls]"
     )
     for failure in result.failures:
@@ -307,41 +313,39 @@ def _render(result: TasksResult) -> None:
             flags.append("NEW")
         if failure.user_id in result.exhausted:
             flags.append("RETRIES EXHAUSTED")
-        click.echo(
+        _echo(
             f"  {failure.login or failure.user_id}  <{failure.email or '-'}>  {failure.user_id}"
             + (f"  [{', '.join(flags)}]" if flags else "")
         )
         when = failure.failed_at or "unknown time"
         source = "" if failure.operation_source == "log" else " (inferred: no log event in the window)"
         how = failure.assigned_via if failure.scope is None else f"assigned {failure.assigned_via}"
-        click.echo(f"      {failure.operation}{source}, {how}, failed {when}")
+        _echo(f"      {failure.operation}{source}, {how}, failed {when}")
         if failure.okta_message:
-            click.echo(f"      Okta:   {failure.okta_message}")
+            _echo(f"      Okta:   {failure.okta_message}")
         if failure.target_message:
-            click.echo(f"      Target: {failure.target_message}")
+            _echo(f"      Target: {failure.target_message}")
     if result.retried and result.retries:
         counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in result.retry_summary().items())
-        click.echo(f"Retry attempts, each read back: {counts}")
+        _echo(f"Retry attempts, each read back: {counts}")
         for outcome in result.retries:
             who = outcome.login or outcome.user_id
             line = f"  {who}  {outcome.operation}: {OUTCOME_WORDS.get(outcome.outcome, outcome.outcome)}"
             if outcome.outcome != CANNOT_RETRY:
                 line += f" (attempts {outcome.attempts})"
-            click.echo(line)
+            _echo(line)
             if outcome.detail:
-                click.echo(f"      {outcome.detail}")
+                _echo(f"      {outcome.detail}")
             if outcome.console_steps:
-                click.echo(f"      By hand: {outcome.console_steps}")
+                _echo(f"      By hand: {outcome.console_steps}")
     for resolution in result.resolutions:
-        click.echo(
-            f"Resolved: {resolution.login or resolution.user_id} ({resolution.operation}) {resolution.how}"
-        )
+        _echo(f"Resolved: {resolution.login or resolution.user_id} ({resolution.operation}) {resolution.how}")
     for note in result.notes:
-        click.echo(f"Note: {note}")
+        _echo(f"Note: {note}")
     if result.notifications_delivered or result.notifications_pending:
-        click.echo(
+        _echo(
             f"Notifications: {result.notifications_delivered} delivered, "
             f"{result.notifications_pending} pending"
         )
     if result.failures:
-        click.echo(f"Admin Console tasks: {result.console_url}")
+        _echo(f"Admin Console tasks: {result.console_url}")

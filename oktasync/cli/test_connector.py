@@ -11,6 +11,7 @@ import click
 from oktasync.cli.context import CONFIG_PATH, emit_json, json_option
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenants
+from oktasync.textsafe import for_terminal
 from oktasync.workflows.connector_test import ConnectorReport, Status, test_connector
 
 _MARK = {Status.PASS: "pass", Status.WARN: "WARN", Status.FAIL: "FAIL", Status.SKIP: "skip"}
@@ -63,18 +64,19 @@ def _render(report: ConnectorReport) -> None:
     def style(text: str, status: Status) -> str:
         return click.style(text, fg=_COLOUR[status]) if colour and _COLOUR[status] else text
 
-    click.echo(f"== {report.tenant}: {report.base_url}")
+    click.echo(for_terminal(f"== {report.tenant}: {report.base_url}"))
     okta = "would SUCCEED" if report.okta_verdict is Status.PASS else "would FAIL"
     click.echo(
-        f"Okta's Test Connector Configuration {style(okta, report.okta_verdict)}: {report.okta_message}"
+        f"Okta's Test Connector Configuration {style(okta, report.okta_verdict)}: "
+        + for_terminal(report.okta_message)
     )
     click.echo()
     width = max((len(c.title) for c in report.checks), default=10)
     for check in report.checks:
         mark = style(f"{_MARK[check.status]:<4}", check.status)
-        click.echo(f"  {mark}  {check.title:<{width}}  {check.detail}")
+        click.echo(f"  {mark}  " + for_terminal(f"{check.title:<{width}}  {check.detail}"))
         if check.fix and check.status in (Status.FAIL, Status.WARN):
-            click.echo(f"        {'':<{width}}  fix: {check.fix}")
+            click.echo(for_terminal(f"        {'':<{width}}  fix: {check.fix}"))
     counts = report.counts()
     click.echo()
     click.echo(
@@ -82,4 +84,4 @@ def _render(report: ConnectorReport) -> None:
         f"{counts['skip']} skipped; {report.requests_sent} requests"
     )
     for left in report.leftovers:
-        click.echo(f"Left behind in the target: {left.user_name} (id {left.id}, {left.state})")
+        click.echo(for_terminal(f"Left behind in the target: {left.user_name} (id {left.id}, {left.state})"))

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import jinja2
+import jinja2.nodes
 import jinja2.sandbox
 from jinja2.exceptions import SecurityError
 
@@ -60,10 +61,10 @@ def _check_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
             raise LimitExceeded(f"a number argument is larger than {MAX_VALUE_CHARS}")
 
 
-def _predicted_replace(text: Any, old: Any, new: Any, count: int = -1) -> None:
+def _predicted_replace(text: Any = None, old: Any = None, new: Any = None, count: Any = -1, *_: Any) -> None:
     if isinstance(text, str) and isinstance(old, str) and isinstance(new, str):
         hits = text.count(old) if old else len(text) + 1
-        if count is not None and count >= 0:
+        if isinstance(count, int) and count >= 0:
             hits = min(hits, count)
         if len(text) + hits * (len(new) - len(old)) > MAX_VALUE_CHARS:
             raise LimitExceeded(f"replace() would build more than {MAX_VALUE_CHARS} characters")
@@ -74,7 +75,11 @@ def _bounded_filter(function: Callable[..., Any], name: str) -> Callable[..., An
     def bounded(*args: Any, **kwargs: Any) -> Any:
         _check_args(args, kwargs)
         if name == "replace":
-            values = [arg for arg in args if not isinstance(arg, jinja2.runtime.Context | jinja2.Environment)]
+            values = [
+                arg
+                for arg in args
+                if not isinstance(arg, jinja2.runtime.Context | jinja2.Environment | jinja2.nodes.EvalContext)
+            ]
             _predicted_replace(*values[:3], kwargs.get("count", values[3] if len(values) > 3 else -1))
         return _check_size(function(*args, **kwargs))
 
@@ -114,10 +119,18 @@ class BoundedSandbox(jinja2.sandbox.SandboxedEnvironment):
             raise LimitExceeded(f"the template built a value larger than {MAX_VALUE_CHARS} items")
         return _check_size(super().call_binop(context, operator, left, right))
 
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        # str.format / format_map can pad to any width ("{:>999999999}"): refused outright.
+        if super().wrap_str_format(value) is None:
+            return None
+
+        def refused(*args: Any, **kwargs: Any) -> str:
+            raise SecurityError("str.format is not available in templates; use ~ or the format filter")
+
+        return refused
+
     def call(__self, __context: jinja2.runtime.Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         name = getattr(__obj, "__name__", "")
-        if isinstance(getattr(__obj, "__self__", None), str) and name in ("format", "format_map"):
-            raise SecurityError("str.format is not available in templates; use ~ or the format filter")
         _check_args(args, kwargs)
         if name == "replace":
             _predicted_replace(getattr(__obj, "__self__", None), *args[:3])

@@ -56,7 +56,7 @@ class _Scope:
     def _refuse(self, *_: Any) -> NoReturn:
         raise _WholeScope(f"'{self._what}' cannot be used as a whole; name one key: {self._what}.NAME")
 
-    __str__ = __repr__ = __iter__ = __len__ = __contains__ = _refuse  # type: ignore[assignment]
+    __str__ = __repr__ = __iter__ = __len__ = __contains__ = _refuse
 
     def __bool__(self) -> bool:
         return True

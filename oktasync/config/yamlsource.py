@@ -182,13 +182,17 @@ def read_bounded_text(path: Path | str, *, what: str = "file", max_bytes: int = 
         if not stat.S_ISREG(info.st_mode):
             raise refuse(f"{what} is not a regular file (a device, FIFO or socket)", f"pass a {what} file")
         if info.st_size > max_bytes:
-            raise refuse(f"{what} is larger than {max_bytes // 1024} KiB", f"a {what} is a few KiB: check the path")
+            raise refuse(
+                f"{what} is larger than {max_bytes // 1024} KiB", f"a {what} is a few KiB: check the path"
+            )
         try:
             raw = handle.read(max_bytes + 1)
         except OSError as error:
             raise refuse(f"cannot read {what}: {error.strerror}", "check the path") from None
     if len(raw) > max_bytes:
-        raise refuse(f"{what} is larger than {max_bytes // 1024} KiB", f"a {what} is a few KiB: check the path")
+        raise refuse(
+            f"{what} is larger than {max_bytes // 1024} KiB", f"a {what} is a few KiB: check the path"
+        )
     if b"\x00" in raw:
         raise refuse(f"{what} is a binary file, not YAML text", f"pass the {what} (a .yaml text file)")
     try:
@@ -208,12 +212,13 @@ def _check_depth(name: str, text: str) -> None:
             depth += 1
             if depth > MAX_DEPTH:
                 mark = event.start_mark
+                line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
                 raise ConfigError(
                     [
                         Problem(
                             name,
-                            mark.line + 1,
-                            mark.column + 1,
+                            line,
+                            column,
                             f"nested more than {MAX_DEPTH} levels deep",
                             "flatten the structure",
                         )
@@ -240,7 +245,9 @@ def load_yaml_document(path: Path | str, *, what: str = "file") -> SourceDocumen
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
         raise ConfigError([Problem(name, line, column, message, "fix the YAML syntax")]) from None
     except yaml.YAMLError as error:
-        raise ConfigError([Problem(name, None, None, f"invalid YAML: {error}", "fix the YAML syntax")]) from None
+        raise ConfigError(
+            [Problem(name, None, None, f"invalid YAML: {error}", "fix the YAML syntax")]
+        ) from None
     except RecursionError:
         raise ConfigError(
             [Problem(name, None, None, f"the {what} is nested too deeply", "flatten the structure")]

@@ -9,7 +9,6 @@ only declared inputs, only steps that run earlier (a step may read its own resul
 from __future__ import annotations
 
 import difflib
-import hashlib
 import re
 import sys
 from pathlib import Path
