@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import pydantic
 
+from oktasync import webhooks
 from oktasync.config.schema import (
     ENV_ALLOWED_PATHS,
     SECRET_LIST_PATHS,
@@ -232,18 +233,9 @@ def _url_problems(doc: SourceDocument, path: Path_, value: Any, what: str) -> li
     return [doc.problem(path, f"{what} is not an https URL: '{value}'", "write a full https:// URL")]
 
 
-def webhook_url_problem(url: str) -> str | None:
+def webhook_url_problem(url: str, *, allow_private: bool = False) -> str | None:
     """Why ``url`` cannot be a webhook, or None. Never quotes the URL: webhook URLs carry their token."""
-    try:
-        parts = urlsplit(url)
-        host, _ = parts.hostname, parts.port  # both parse lazily and raise on a bad host or port
-    except ValueError:
-        return "is not a valid URL (bad host or port)"
-    if parts.scheme not in ("http", "https") or not host:
-        return "is not an http(s) URL with a host"
-    if any(char.isspace() for char in url.strip()):
-        return "contains whitespace"
-    return None
+    return webhooks.url_problem(url, allow_private=allow_private)
 
 
 def _webhook_problems(doc: SourceDocument, data: dict[str, Any]) -> list[Problem]:
@@ -253,7 +245,7 @@ def _webhook_problems(doc: SourceDocument, data: dict[str, Any]) -> list[Problem
         url = target.get("webhook") if isinstance(target, dict) else None
         if not isinstance(url, str) or not url.strip() or "{{" in url:
             continue  # empty = not configured here; a failed template is reported already
-        why = webhook_url_problem(url)
+        why = webhook_url_problem(url, allow_private=target.get("allow_private_address") is True)
         if why:
             problems.append(
                 doc.problem(

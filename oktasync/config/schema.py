@@ -108,6 +108,11 @@ class NotifyTarget(_Strict):
     kind: Literal["slack", "json", "workflows"] = Field(
         default="slack", description="slack (incoming webhook), json (generic) or workflows (Okta Workflows)."
     )
+    allow_private_address: bool = Field(
+        default=False,
+        description="Allow a webhook host on a private or loopback network (10/8, 192.168/16, ...). "
+        "Link-local and cloud metadata addresses are refused regardless.",
+    )
 
 
 class TasksConfig(_Strict):

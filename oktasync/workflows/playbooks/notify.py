@@ -28,17 +28,24 @@ async def send_notifications(
 
     import httpx
 
+    from oktasync import webhooks
+
     sent = 0
     failures: list[str] = []
     async with httpx.AsyncClient(timeout=timeout) as client:
         for number, target in enumerate(targets, start=1):
             try:
                 async with asyncio.timeout(timeout):
-                    response = await client.post(
-                        target.webhook.reveal(), json=payload(target, message, level=level, tenant=tenant)
+                    response = await webhooks.post(
+                        client,
+                        target.webhook.reveal(),
+                        json=payload(target, message, level=level, tenant=tenant),
+                        allow_private=target.allow_private_address,
                     )
             except TimeoutError:
                 failures.append(f"target {number} ({target.kind}): no complete answer within {timeout:g}s")
+            except webhooks.WebhookRefused as error:
+                failures.append(f"target {number} ({target.kind}): {error}")
                 continue
             except Exception as error:  # noqa: BLE001 - InvalidURL, ValueError, OverflowError: not HTTPError
                 failures.append(f"target {number} ({target.kind}): {type(error).__name__}")

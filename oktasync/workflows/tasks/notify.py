@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from oktasync import webhooks
 from oktasync.config.secret import Secret
 
 log = logging.getLogger("oktasync.tasks")
@@ -51,6 +52,7 @@ def detect_kind(url: str) -> str:
 class Notifier:
     kind: str
     url: Secret
+    allow_private: bool = False  # the config target's allow_private_address (oktasync.webhooks)
 
     @property
     def id(self) -> str:
@@ -146,6 +148,8 @@ def payload(kind: str, message: dict[str, Any]) -> dict[str, Any]:
 
 
 def _safe_error(error: Exception, url: str) -> str:
+    if isinstance(error, webhooks.WebhookRefused):
+        return str(error)  # names the address class, never the URL
     if not isinstance(error, httpx.HTTPError):
         # Not a transport error: its message may quote the URL in a normalised form that the replace
         # below would miss (an invalid URL, a bad port). The type is enough to act on.
@@ -202,10 +206,12 @@ async def deliver(
                 # A total deadline: httpx's timeout bounds each read, and a webhook trickling a byte every few
                 # seconds would otherwise hold the run (and its lock) for as long as it likes.
                 async with asyncio.timeout(timeout):
-                    response = await http.post(
+                    response = await webhooks.post(
+                        http,
                         url,
                         json=payload(notifier.kind, message),
                         headers={"X-Oktasync-Message-Id": message["id"], "User-Agent": "oktasync-tasks"},
+                        allow_private=notifier.allow_private,
                     )
                 ok = 200 <= response.status_code < 300
                 error = None if ok else f"HTTP {response.status_code}"

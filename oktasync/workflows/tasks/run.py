@@ -135,7 +135,7 @@ def notifiers_for(config: TenantConfig, extra_urls: tuple[Secret, ...] = ()) -> 
     out: list[Notifier] = []
     for target in config.tasks.notify:
         if target.webhook.reveal().strip():  # `{{ env.X | default('') }}` means "not configured here"
-            out.append(Notifier(target.kind, target.webhook))
+            out.append(Notifier(target.kind, target.webhook, target.allow_private_address))
     for url in extra_urls:
         if url.reveal().strip():
             out.append(Notifier(detect_kind(url.reveal()), url))
