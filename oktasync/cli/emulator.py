@@ -59,6 +59,11 @@ def _state_problem(path: str, error: Exception) -> Problem:
     return Problem(path, None, None, f"invalid seed: {message}", _SEED_FIX)
 
 
+def _with_seed_fix(problem: Problem) -> Problem:
+    fix = f"{problem.fix}; {_SEED_FIX}" if problem.fix else _SEED_FIX
+    return Problem(problem.file, problem.line, problem.column, problem.message, fix)
+
+
 def _check_save_path(path: str) -> None:
     """``--save-state`` is written only at exit: refuse a path that cannot be written before serving, so the
     state of a whole session is not lost at the end."""
@@ -118,6 +123,12 @@ def command() -> None:
     help="Switch an unsettled Okta behaviour (docs/okta-behaviour.md lists them; repeatable).",
 )
 @click.option("--allow-non-loopback", is_flag=True, help="Listen on a non-loopback address (test server!).")
+@click.option(
+    "--control-token",
+    envvar="OKTASYNC_EMULATOR_CONTROL_TOKEN",
+    help="Token the control API's changing calls must send (X-Emulator-Control-Token); default: a new "
+    "random one, printed at start.",
+)
 def serve(
     host: str,
     port: int,
@@ -129,6 +140,7 @@ def serve(
     workers: int,
     behaviours: tuple[str, ...],
     allow_non_loopback: bool,
+    control_token: str | None,
 ) -> None:
     """Serve the emulated Okta org until Ctrl-C; prints the URL and the API token(s)."""
     import asyncio
@@ -170,6 +182,8 @@ def serve(
             raise ConfigError([_state_problem(state_file, exc)]) from None
         except yaml.YAMLError as exc:
             raise ConfigError([_state_problem(state_file, exc)]) from None
+        except ConfigError as exc:  # not a regular file, too large, binary, bounded YAML: file and line
+            raise ConfigError([_with_seed_fix(problem) for problem in exc.problems]) from None
     tokens = list(api_tokens)
     if not tokens and not seed.get("api_tokens"):
         tokens = [secrets.token_urlsafe(24)]
@@ -181,6 +195,7 @@ def serve(
             api_tokens=tokens,
             workers=workers,
             behaviour=behaviour,
+            control_token=control_token,
         )
     except SeedError as exc:
         raise ConfigError([_state_problem(state_file or "--state", exc)]) from None
@@ -194,6 +209,7 @@ def serve(
         for token in sorted(emulator.store.api_tokens):
             click.echo(f"  API token: SSWS {token}")
         click.echo(f"  control API: http://{host}:{bound}/__emulator/  (Ctrl-C to stop)")
+        click.echo(f"  control token: {emulator.control_token}  (header X-Emulator-Control-Token)")
 
     try:
         asyncio.run(serve_forever(emulator, host, port, ready))

@@ -180,7 +180,9 @@ def read_bounded_text(path: Path | str, *, what: str = "file", max_bytes: int = 
         if stat.S_ISDIR(info.st_mode):
             raise refuse(f"{what} is a directory", f"pass the path of the {what} file")
         if not stat.S_ISREG(info.st_mode):
-            raise refuse(f"{what} is not a regular file (a device, FIFO or socket)", f"pass a {what} file")
+            raise refuse(
+                f"{what} is not a regular file (a device, FIFO or socket)", "pass the path of a regular file"
+            )
         if info.st_size > max_bytes:
             raise refuse(
                 f"{what} is larger than {max_bytes // 1024} KiB", f"a {what} is a few KiB: check the path"
@@ -194,7 +196,7 @@ def read_bounded_text(path: Path | str, *, what: str = "file", max_bytes: int = 
             f"{what} is larger than {max_bytes // 1024} KiB", f"a {what} is a few KiB: check the path"
         )
     if b"\x00" in raw:
-        raise refuse(f"{what} is a binary file, not YAML text", f"pass the {what} (a .yaml text file)")
+        raise refuse(f"{what} is a binary file, not text", "pass the path of a UTF-8 text file")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -1,4 +1,9 @@
-"""The control API under ``/__emulator/``: no auth, no rate limits, no faults (a test tool, loopback only).
+"""The control API under ``/__emulator/``: no rate limits, no faults (a test tool, loopback only).
+
+Two guards keep a web page in the user's browser away from it (docs/emulator.md "Control API"): a request
+whose ``Host`` header is not a loopback name or address is refused (403; a DNS-rebinding page sends its own
+host name), and every call that changes something, or reads the state with its secrets, needs the per-run
+control token in the ``X-Emulator-Control-Token`` header (401 without it). ``Control`` sends both.
 
 Routes (JSON in and out; errors are ``{"error": "..."}`` with 400/404):
 
@@ -28,6 +33,7 @@ All paths are under ``/__emulator``; group and user references accept ids, names
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -37,11 +43,13 @@ from aiohttp import web
 from oktasync.emulator.faults import Faults
 from oktasync.emulator.seed import SeedError, dump_state
 from oktasync.emulator.store import NotFound
+from oktasync.loopback import is_loopback_host
 
 if TYPE_CHECKING:
     from oktasync.emulator.server import Emulator
 
 P = "/__emulator"
+TOKEN_HEADER = "X-Emulator-Control-Token"
 _Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
@@ -64,10 +72,32 @@ async def _body(request: web.Request) -> Any:
     return json.loads(raw)
 
 
+def _host_name(request: web.Request) -> str | None:
+    host = request.headers.get("Host", "")
+    if host.startswith("["):
+        return host[: host.find("]") + 1] if "]" in host else None
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host or None
+
+
+def _refusal(request: web.Request, em: Emulator) -> web.Response | None:
+    if not is_loopback_host(_host_name(request)):
+        return _err("the control API answers only loopback Host names (localhost, 127.0.0.1, [::1])", 403)
+    changes = request.method not in ("GET", "HEAD")
+    reveals = request.path == P + "/state" and request.query.get("secrets", "").lower() == "true"
+    if changes or reveals:
+        given = request.headers.get(TOKEN_HEADER, "")
+        if not hmac.compare_digest(given.encode(), em.control_token.encode()):
+            return _err(f"this control call needs the emulator's control token in {TOKEN_HEADER}", 401)
+    return None
+
+
 def add_routes(app: web.Application, em: Emulator) -> None:
     def route(method: str, path: str) -> Callable[[_Handler], _Handler]:
         def wrap(fn: _Handler) -> _Handler:
             async def handler(request: web.Request) -> web.Response:
+                refused = _refusal(request, em)
+                if refused is not None:
+                    return refused
                 try:
                     return await fn(request)
                 except NotFound as exc:

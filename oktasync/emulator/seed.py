@@ -26,6 +26,7 @@ Assignments in a seed do **not** go through the provisioning engine: app users a
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -48,28 +49,44 @@ class SeedError(ValueError):
     """The seed document is malformed (the message names the offending entry)."""
 
 
-def load_file(path: str | Path) -> dict[str, Any]:
-    text = Path(path).read_text(encoding="utf-8")
-    if str(path).endswith((".yaml", ".yml")):
-        import yaml
+MAX_STATE_BYTES = 256 * 1024 * 1024  # a 100k-user org with its SCIM call log stays well under this
 
-        data = yaml.safe_load(text) or {}
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """Read a seed/state file: a regular file (never a FIFO or a device), UTF-8 JSON or YAML, bounded in
+    size. Raises ``OSError`` (missing, unreadable), ``ConfigError`` (not a regular file, too large, binary,
+    bad YAML: with the file and line), ``ValueError`` (bad JSON) or ``SeedError`` (not a mapping)."""
+    from oktasync.config.yamlsource import load_yaml_document, read_bounded_text
+
+    os.stat(path)  # a missing or unreadable path is an OSError, as callers expect
+    text = read_bounded_text(path, what="state file", max_bytes=MAX_STATE_BYTES)
+    if not text.strip():
+        return {}
+    if str(path).endswith((".yaml", ".yml")):
+        # Bounded like a config (aliases, depth, tags): a large org is better saved as JSON.
+        data = load_yaml_document(path, what="state file").data
     else:
-        data = json.loads(text) if text.strip() else {}
+        data = json.loads(text)
     if not isinstance(data, dict):
         raise SeedError(f"{path}: a seed is a mapping at the top level")
     return data
 
 
 def save_file(path: str | Path, state: dict[str, Any]) -> None:
+    """Write ``state`` (it holds the org's tokens) readable by its owner only (0600), atomically."""
     target = Path(path)
     tmp = target.with_suffix(target.suffix + ".tmp")
     if str(path).endswith((".yaml", ".yml")):
         import yaml
 
-        tmp.write_text(yaml.safe_dump(state, sort_keys=False), encoding="utf-8")
+        text = yaml.safe_dump(state, sort_keys=False)
     else:
-        tmp.write_text(json.dumps(state), encoding="utf-8")
+        text = json.dumps(state)
+    tmp.unlink(missing_ok=True)  # O_EXCL below: never write through a file or link left at this name
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o600)  # whatever the umask
     tmp.replace(target)
 
 

@@ -185,8 +185,11 @@ class Emulator:
         api_tokens: list[str] | tuple[str, ...] = (),
         workers: int = 4,
         behaviour: Behaviour | None = None,
+        control_token: str | None = None,
     ) -> None:
         self.store: Store = load_state(seed or {})
+        # Mutating control API calls need this (control.py); a fresh one per run unless given.
+        self.control_token = control_token or secrets.token_urlsafe(18)
         self.behaviour = behaviour or Behaviour()
         self.store.api_tokens.update(api_tokens)
         self.limiter = RateLimiter(time_scale, rate_limits)

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from oktasync.emulator.behaviour import Behaviour
+from oktasync.emulator.control import TOKEN_HEADER
 from oktasync.emulator.runtime import EmulatorThread
 from oktasync.emulator.server import Emulator
 
@@ -32,13 +33,16 @@ class ControlError(RuntimeError):
 
 
 class Control:
-    """Client of the control API (``/__emulator/``)."""
+    """Client of the control API (``/__emulator/``). ``token`` is the emulator's control token
+    (``Emulator.control_token``; ``emulator serve`` prints it): calls that change something need it."""
 
-    def __init__(self, url: str, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, token: str = "", timeout: float = 60.0) -> None:
         self.url = url.rstrip("/") + "/__emulator"
         self._http = httpx.Client(
-            timeout=timeout, verify=False
-        )  # loopback http: skip loading CA certs (~50 ms)
+            timeout=timeout,
+            verify=False,  # loopback http: skip loading CA certs (~50 ms)
+            headers={TOKEN_HEADER: token} if token else {},
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -163,8 +167,8 @@ class Control:
 class RunningEmulator:
     """What ``run_emulator`` yields.
 
-    ``http`` is an ``httpx.Client`` with ``base_url=url`` and the SSWS ``headers`` preset (reuse it:
-    creating an httpx client costs ~50 ms).
+    ``http`` is an ``httpx.Client`` with ``base_url=url``, the SSWS ``headers`` and the control token preset
+    (reuse it: creating an httpx client costs ~50 ms).
     """
 
     url: str
@@ -204,10 +208,14 @@ def run_emulator(
         behaviour=Behaviour().updated(behaviour or {}),
     )
     thread = EmulatorThread(emulator, host, port).start()
-    control = Control(thread.url)
+    control = Control(thread.url, emulator.control_token)
     http = httpx.Client(
         base_url=thread.url,
-        headers={"Authorization": f"SSWS {api_token}", "Accept": "application/json"},
+        headers={
+            "Authorization": f"SSWS {api_token}",
+            "Accept": "application/json",
+            TOKEN_HEADER: emulator.control_token,
+        },
         timeout=60,
         verify=False,
     )

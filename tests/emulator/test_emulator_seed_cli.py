@@ -96,13 +96,23 @@ def test_serve_runs_and_saves_state_on_sigterm(tmp_path: Path) -> None:
         assert token_line.strip() == "API token: SSWS emulator-token"
         resp = httpx.get(f"{url}/api/v1/groups", headers={"Authorization": "SSWS emulator-token"})
         assert resp.status_code == 200 and len(resp.json()) == 3
-        httpx.post(f"{url}/__emulator/users", json={"login": "zoe@example.com"})
+        proc.stdout.readline()  # control API: URL
+        control_token = proc.stdout.readline().split()[2]
+        refused = httpx.post(f"{url}/__emulator/users", json={"login": "eve@example.com"})
+        assert refused.status_code == 401  # changes need the per-run control token
+        created = httpx.post(
+            f"{url}/__emulator/users",
+            json={"login": "zoe@example.com"},
+            headers={"X-Emulator-Control-Token": control_token},
+        )
+        assert created.status_code < 300
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=20)
     assert proc.returncode == 0
     logins = [u["login"] for u in json.loads(saved.read_text())["users"]]
-    assert "zoe@example.com" in logins
+    assert "zoe@example.com" in logins and "eve@example.com" not in logins
+    assert saved.stat().st_mode & 0o777 == 0o600  # it holds the org's tokens
 
 
 def test_context_managers_leave_no_thread_or_port_behind() -> None:
