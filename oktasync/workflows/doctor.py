@@ -139,6 +139,17 @@ async def _event_hook_checks(config: TenantConfig, gateway: OktaGateway) -> list
     return [Check("event hook", ok, detail, warning=ok is None)]
 
 
+def _auth_check_after(error: OktasyncError) -> Check:
+    """The auth check when finding the app failed: "accepted" only if an authenticated request got an
+    answer (a 404, or the app missing from the list Okta returned). No answer at all (TLS failure, no
+    network, timeout) or a 5xx/429 proves nothing about the credential, and doctor says so."""
+    if not isinstance(error, OktaApiError) or error.status == 404:
+        return Check("auth", True, "credential accepted")
+    if error.status is None:
+        return Check("auth", False, "not checked: no request reached Okta (see the app check)")
+    return Check("auth", False, f"not checked: Okta answered HTTP {error.status} before authenticating")
+
+
 async def doctor(config: TenantConfig, gateway: OktaGateway, *, now: datetime | None = None) -> DoctorResult:
     """Run every read-only check; never raises for a failed check (it is reported), only for bugs."""
     oauth = config.okta.oauth is not None
@@ -179,7 +190,7 @@ async def doctor(config: TenantConfig, gateway: OktaGateway, *, now: datetime | 
                 Check("auth", False, error.message + (f" (hint: {error.hint})" if error.hint else ""))
             )
     except OktasyncError as error:
-        checks.append(Check("auth", True, "credential accepted"))
+        checks.append(_auth_check_after(error))
         checks.append(Check("app", False, error.message + (f" (hint: {error.hint})" if error.hint else "")))
 
     kind: AppKind | None = None
