@@ -121,10 +121,11 @@ def read_confined_file(base_dir: Path, path: str) -> tuple[str, Path]:
         fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except OSError as error:
         raise FileRefused(f"file('{path}'): cannot open: {error.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise FileRefused(f"file('{path}') is not a regular file")
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise FileRefused(f"file('{path}') is not a regular file")
         if info.st_size > MAX_SECRET_FILE_BYTES:
             raise FileRefused(f"file('{path}') is larger than {MAX_SECRET_FILE_BYTES // 1024} KiB")
         raw = handle.read(MAX_SECRET_FILE_BYTES + 1)

@@ -171,22 +171,21 @@ def read_bounded_text(path: Path | str, *, what: str = "file", max_bytes: int = 
         fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the read
     except FileNotFoundError:
         raise refuse(f"{what} not found", "check the path") from None
-    except IsADirectoryError:
-        raise refuse(f"{what} is a directory", f"pass the path of the {what} file") from None
     except OSError as error:
         raise refuse(f"cannot read {what}: {error.strerror}", "check the path and its permissions") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
+        os.close(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise refuse(f"{what} is a directory", f"pass the path of the {what} file")
+            raise refuse(f"cannot read {what}: Is a directory", f"pass the path of the {what} file")
         if not stat.S_ISREG(info.st_mode):
             raise refuse(
                 f"{what} is not a regular file (a device, FIFO or socket)", "pass the path of a regular file"
             )
-        if info.st_size > max_bytes:
-            raise refuse(
-                f"{what} is larger than {max_bytes // 1024} KiB", f"a {what} is a few KiB: check the path"
-            )
+        raise refuse(
+            f"{what} is larger than {max_bytes // 1024} KiB", f"a {what} is a few KiB: check the path"
+        )
+    with os.fdopen(fd, "rb") as handle:
         try:
             raw = handle.read(max_bytes + 1)
         except OSError as error:
