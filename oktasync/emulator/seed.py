@@ -25,8 +25,10 @@ Assignments in a seed do **not** go through the provisioning engine: app users a
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +60,8 @@ def load_file(path: str | Path) -> dict[str, Any]:
     bad YAML: with the file and line), ``ValueError`` (bad JSON) or ``SeedError`` (not a mapping)."""
     from oktasync.config.yamlsource import load_yaml_document, read_bounded_text
 
-    os.stat(path)  # a missing or unreadable path is an OSError, as callers expect
+    if stat.S_ISDIR(os.stat(path).st_mode):  # missing, unreadable, a directory: OSErrors, as callers expect
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
     text = read_bounded_text(path, what="state file", max_bytes=MAX_STATE_BYTES)
     if not text.strip():
         return {}
