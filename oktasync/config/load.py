@@ -78,7 +78,10 @@ def _render(
     raw_vars = doc.data.get("vars", {})
     problems: list[Problem] = []
     if not isinstance(raw_vars, dict):
-        raw_vars = {}  # the schema reports the wrong type
+        problems.append(
+            doc.problem(("vars",), "vars must be a mapping of names to values", "vars: {name: value}")
+        )
+        raw_vars = {}
     # vars may use env, not other vars: render them first, then everything else with both in scope.
     rendered_vars, var_problems, var_templated = render_strings(
         raw_vars, {"env": env}, doc, environment, path=("vars",), tracker=tracker
@@ -92,7 +95,7 @@ def _render(
         doc.data, scope, doc, environment, skip=lambda p: p[:1] == ("vars",), tracker=tracker
     )
     problems += other_problems
-    if isinstance(data, dict) and "vars" in data:
+    if isinstance(data, dict) and isinstance(data.get("vars"), dict):
         # A var read from the environment or a file has done its job once the fields using it are
         # rendered; the config keeps it only masked, so no dump of the config can show it.
         data["vars"] = {

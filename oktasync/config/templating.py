@@ -108,14 +108,17 @@ def read_confined_file(base_dir: Path, path: str) -> tuple[str, Path]:
     if not isinstance(path, str) or not path or "\x00" in path:
         raise FileRefused("file() needs a relative path to a file next to the config")
     try:
-        target = (root / path).resolve(strict=True)
+        target = (root / path).resolve()
     except (OSError, RuntimeError):
-        raise FileRefused(f"file('{path}'): no such file next to the config") from None
+        raise FileRefused(f"file('{path}'): the path cannot be resolved (a link loop?)") from None
     if not target.is_relative_to(root):
+        # Checked before existence: whether a file outside the tree exists is not the config's business.
         raise FileRefused(
             f"file('{path}') is outside the config's directory {root} (after resolving links); "
             "keep secret files in the config's directory tree"
         )
+    if not target.exists():
+        raise FileRefused(f"file('{path}'): no such file next to the config")
     try:
         # O_NONBLOCK: a FIFO must not hang the load; fstat on the open descriptor decides what it is.
         fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
