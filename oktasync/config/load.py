@@ -41,7 +41,11 @@ def load_tenant(path: Path | str, environ: Mapping[str, str] | None = None) -> T
     doc = load_yaml_document(path, what="tenant config")
     data, problems, templated = _render(doc, os.environ if environ is None else environ, Path(path).parent)
     problems += _check_secrets_are_templates(doc, templated)
-    problems += _source_problems(doc, templated)
+    source_problems, refused = _source_problems(doc, templated)
+    problems += source_problems
+    for refused_path in refused:
+        # Later rules quote values ("unknown unique identifier 'x'"): they get the template back instead.
+        _put(data, refused_path, _get(doc.data, refused_path))
     _drop_empty_optional_secrets(data)
     _resolve_relative_paths(data, Path(path).parent)
     config: TenantConfig | None = None
@@ -120,20 +124,24 @@ def _dotted(path: Path_) -> str:
     return text
 
 
-def _source_problems(doc: SourceDocument, templated: Mapping[Path_, frozenset[str]]) -> list[Problem]:
+def _source_problems(
+    doc: SourceDocument, templated: Mapping[Path_, frozenset[str]]
+) -> tuple[list[Problem], set[Path_]]:
     """``env`` and ``file()`` only in the secret fields and the allow-list; a secret's source only in
-    secret fields (docs/config.md "Templates and secrets")."""
+    secret fields (docs/config.md "Templates and secrets"). Returns the problems and the refused paths."""
     secret_paths = set(_secret_paths(doc.data))
     secret_sources: dict[str, Path_] = {}
     for path in sorted(secret_paths, key=lambda p: tuple(map(str, p))):
         for source in templated.get(path, frozenset()):
             secret_sources.setdefault(source, path)
     problems: list[Problem] = []
+    refused: set[Path_] = set()
     for path, sources in iter_paths(templated):
         if not sources or path in secret_paths or path[:1] == ("vars",):
             continue
         field = _dotted(path)
         if _allow_listed(path) is None:
+            refused.add(path)
             problems.append(
                 doc.problem(
                     path,
@@ -152,6 +160,7 @@ def _source_problems(doc: SourceDocument, templated: Mapping[Path_, frozenset[st
                 why = "its name says it holds a secret"
             else:
                 continue
+            refused.add(path)
             problems.append(
                 doc.problem(
                     path,
@@ -159,7 +168,7 @@ def _source_problems(doc: SourceDocument, templated: Mapping[Path_, frozenset[st
                     "take this value from another variable or write it here",
                 )
             )
-    return problems
+    return problems, refused
 
 
 def _allow_listed(path: Path_) -> Path_ | None:
@@ -331,6 +340,15 @@ def _push_requires_create(doc: SourceDocument, data: dict[str, Any]) -> list[Pro
             )
         ]
     return []
+
+
+def _put(data: Any, path: Path_, value: Any) -> None:
+    parent = _get(data, path[:-1])
+    key = path[-1]
+    if isinstance(parent, dict) and isinstance(key, str):
+        parent[key] = value
+    elif isinstance(parent, list) and isinstance(key, int) and key < len(parent):
+        parent[key] = value
 
 
 def _get(data: Any, path: Path_) -> Any:
