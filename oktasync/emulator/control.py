@@ -79,7 +79,9 @@ def _host_name(request: web.Request) -> str | None:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host or None
 
 
-def _refusal(request: web.Request, em: Emulator) -> web.Response | None:
+def refusal(request: web.Request, em: Emulator) -> web.Response | None:
+    """Why the control API will not answer ``request`` (403 or 401), or None; every control route passes
+    here (the emulator's middleware)."""
     if not is_loopback_host(_host_name(request)):
         return _err("the control API answers only loopback Host names (localhost, 127.0.0.1, [::1])", 403)
     changes = request.method not in ("GET", "HEAD")
@@ -95,9 +97,6 @@ def add_routes(app: web.Application, em: Emulator) -> None:
     def route(method: str, path: str) -> Callable[[_Handler], _Handler]:
         def wrap(fn: _Handler) -> _Handler:
             async def handler(request: web.Request) -> web.Response:
-                refused = _refusal(request, em)
-                if refused is not None:
-                    return refused
                 try:
                     return await fn(request)
                 except NotFound as exc:

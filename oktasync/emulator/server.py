@@ -280,7 +280,9 @@ class Emulator:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
         if path.startswith(CONTROL_PREFIX):
-            return await handler(request)
+            from oktasync.emulator.control import refusal
+
+            return refusal(request, self) or await handler(request)
         self.stats.total += 1
         bucket = ratelimit.bucket_for(path, request.method) or ratelimit.API_V1
         self.stats.by_bucket[bucket] += 1
