@@ -21,6 +21,7 @@ from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenants
 from oktasync.errors import EXIT_REFUSED
 from oktasync.state import StateDir
+from oktasync.textsafe import for_terminal
 from oktasync.workflows.app_guard import ignoring_okta_activity
 from oktasync.workflows.apply import ApplyOptions, ApplyResult, TenantApplyResult, apply_configs
 from oktasync.workflows.manual_steps import token_source_of
@@ -130,7 +131,7 @@ def command(
 
     async def approve(plan: PlanResult, needed: bool) -> bool:
         if not as_json:
-            click.echo(render_plan(plan))
+            click.echo(for_terminal(render_plan(plan)))
             click.echo()
         if yes or not needed:
             return True
@@ -173,5 +174,5 @@ def command(
         emit_json(result.to_dict())
     else:
         for tenant in result.tenants:
-            click.echo("\n".join(_render_result(tenant)))
+            click.echo(for_terminal("\n".join(_render_result(tenant))))
     return result.exit_code

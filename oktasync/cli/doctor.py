@@ -9,6 +9,7 @@ import click
 
 from oktasync.cli.context import CONFIG_PATH, echo_warning, emit_json, global_options, json_option
 from oktasync.config import load_tenant
+from oktasync.textsafe import for_terminal
 from oktasync.workflows.app_guard import unfinished_warning
 from oktasync.workflows.doctor import DoctorResult, doctor
 
@@ -60,7 +61,7 @@ def command(ctx: click.Context, config: str, as_json: bool) -> int:
     if as_json:
         emit_json(result.to_dict())
     else:
-        click.echo(render(result))
+        click.echo(for_terminal(render(result)))  # names and values from Okta: controls escaped
     state_dir = global_options(ctx).resolved_state_dir()
     if (warning := unfinished_warning(state_dir, loaded, result.app, config)) is not None:
         echo_warning(warning)

@@ -21,6 +21,7 @@ from oktasync.cli.context import (
 )
 from oktasync.cli.progress import make_progress
 from oktasync.errors import ConfigError, Problem, SafetyError
+from oktasync.textsafe import for_terminal
 from oktasync.workflows.playbooks.model import Playbook, Step
 
 _MARKS = {"ok": "ok", "failed": "FAILED", "skipped": "skipped", "declined": "DECLINED", "running": "running"}
@@ -79,7 +80,7 @@ class _TextReporter:
         if self.err:
             echo_err(text)  # JSON records under --log-format json
         else:
-            click.echo(text)
+            click.echo(for_terminal(text))  # step summaries quote Okta and the target
 
     def run_started(self, playbook: Playbook, tenant: str, run_id: str, resumed: bool) -> None:
         what = "resuming run" if resumed else "run"
@@ -294,5 +295,5 @@ def status_command(ctx: click.Context, playbook: str, configs: tuple[str, ...], 
             entry = record["steps"].get(step.id)
             status = entry["status"] if entry else "not run"
             summary = f" — {entry.get('summary')}" if entry and entry.get("summary") else ""
-            click.echo(f"  {step.id:<24} {status}{summary}")
+            click.echo(for_terminal(f"  {step.id:<24} {status}{summary}"))
     return 0

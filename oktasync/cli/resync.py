@@ -24,6 +24,7 @@ from oktasync.cli.context import (
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenant
 from oktasync.errors import EXIT_OK, Interrupted, SafetyError
+from oktasync.textsafe import for_terminal
 from oktasync.workflows.app_guard import ignoring_okta_activity
 from oktasync.workflows.resync import ResyncOptions, ResyncPlan, ResyncResult
 from oktasync.workflows.resync.engine import DEFAULT_JOB_TIMEOUT
@@ -179,10 +180,10 @@ def command(
         emit_json(outcome.to_dict())
     elif isinstance(outcome, ResyncPlan):
         for line in _plan_lines(outcome, brief=False):
-            click.echo(line)
+            click.echo(for_terminal(line))  # group names and logins from Okta: controls escaped
     else:
         for line in _result_lines(outcome, config_path):
-            click.echo(line)
+            click.echo(for_terminal(line))
     for warning in getattr(outcome, "warnings", ()):
         echo_warning(warning)
     return outcome.exit_code if outcome.exit_code else EXIT_OK
