@@ -8,7 +8,8 @@
         assert em.control.wait_idle(10)
 
 The control client talks to the control API over HTTP (``control.py``), so it works the same against an
-``oktasync emulator serve`` process: ``Control("http://127.0.0.1:PORT")``.
+``oktasync emulator serve`` process: ``Control("http://127.0.0.1:PORT", TOKEN)``, with the control token
+the process prints.
 """
 
 from __future__ import annotations
