@@ -16,6 +16,7 @@ import functools
 import math
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -159,7 +160,8 @@ def time_limit(seconds: float = TIME_LIMIT_SECONDS) -> Iterator[None]:
         raise _TimeUp
 
     previous = signal.signal(signal.SIGALRM, interrupt)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    other_delay, other_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    started = time.monotonic()
     try:
         yield
     except _TimeUp:
@@ -167,6 +169,9 @@ def time_limit(seconds: float = TIME_LIMIT_SECONDS) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if other_delay:  # someone else's timer was running: give it back what is left of it
+            left = max(other_delay - (time.monotonic() - started), 0.001)
+            signal.setitimer(signal.ITIMER_REAL, left, other_interval)
 
 
 def render_text(template: jinja2.Template, scope: Any, *, max_chars: int = MAX_VALUE_CHARS) -> str:
