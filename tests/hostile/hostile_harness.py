@@ -33,6 +33,7 @@ class CliRun:
     out: str
     err: str
     seconds: float
+    peak_rss_bytes: int  # the largest resident set of any CLI subprocess of this test process so far
 
     @property
     def output(self) -> str:
@@ -61,6 +62,7 @@ def run_cli(args: Iterable[str], *, env: Mapping[str, str], cwd: Path, timeout: 
         completed.stdout.decode("utf-8", "replace"),
         completed.stderr.decode("utf-8", "replace"),
         time.monotonic() - started,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,  # Linux reports KiB
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hostile_harness import leaks, run_cli
+from hostile_harness import MEMORY_LIMIT, TIME_LIMIT, leaks, run_cli
 
 from oktasync.emulator.scim_target import run_scim_server
 from oktasync.emulator.testing import run_emulator, standard_seed
@@ -93,6 +93,7 @@ def test_hostile_case(case: dict[str, Any], live_env: dict[str, str], corpus: Pa
     run = run_cli(["--state-dir", str(state_dir), *case["args"]], env=env, cwd=corpus)
 
     assert run.code == case["exit"], f"exit {run.code}, expected {case['exit']}:\n{run.output}"
+    assert run.peak_rss_bytes < MEMORY_LIMIT and run.seconds < TIME_LIMIT
     for message in case["messages"]:
         assert message in run.output, f"missing {message!r} in:\n{run.output}"
     for text in [*case.get("absent", []), "Traceback", "internal error"]:
