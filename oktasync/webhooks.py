@@ -116,7 +116,9 @@ async def pinned_request(
     netloc = f"{literal}:{parts.port}" if parts.port else literal
     pinned = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     host_header = parts.netloc.rsplit("@", 1)[-1]
-    return pinned, {"Host": host_header}, {"sni_hostname": host}
+    # Connection: close: a pooled connection is keyed by address, and one verified for another name on the
+    # same address must not carry this request.
+    return pinned, {"Host": host_header, "Connection": "close"}, {"sni_hostname": host}
 
 
 async def post(

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import http.server
 import ipaddress
 import socket
+import ssl
+import threading
+from pathlib import Path
 
+import httpx
 import pytest
 
 from oktasync import webhooks
@@ -97,4 +103,76 @@ def test_the_request_connects_to_the_checked_address_and_keeps_the_name_for_tls(
         webhooks.pinned_request(f"https://{name}:8443/hook?x=1", allow_private=True)
     )
     assert url == f"https://{literal}:8443/hook?x=1"
-    assert headers == {"Host": f"{name}:8443"} and extensions == {"sni_hostname": name}
+    assert headers == {"Host": f"{name}:8443", "Connection": "close"} and extensions == {"sni_hostname": name}
+
+
+def _self_signed(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A certificate for ``name`` (not for its address) and its key, as PEM files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_file, key_file
+
+
+def test_a_pinned_post_reaches_the_checked_address_over_tls_verified_for_the_name(tmp_path: Path) -> None:
+    name, address = _own_host()
+    cert_file, key_file = _self_signed(tmp_path, name)
+    received: list[tuple[str, str, bytes]] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["Host"], body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer((address, 0), Receiver)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert_file, key_file)
+    server.socket = server_context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = server.server_address[1]
+    try:
+        trusting = ssl.create_default_context(cafile=str(cert_file))
+
+        async def send(url: str) -> int:
+            async with httpx.AsyncClient(verify=trusting, timeout=10) as client:
+                response = await webhooks.post(client, url, json={"event": "test"}, allow_private=True)
+                return response.status_code
+
+        assert asyncio.run(send(f"https://{name}:{port}/hook-token")) == 204
+        assert received == [("/hook-token", f"{name}:{port}", b'{"event":"test"}')]
+        # The same server under its address: the certificate does not name it, so TLS refuses.
+        with pytest.raises(httpx.ConnectError):
+            asyncio.run(send(f"https://{address}:{port}/hook-token"))
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
