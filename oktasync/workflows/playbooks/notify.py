@@ -44,6 +44,7 @@ async def send_notifications(
                     )
             except TimeoutError:
                 failures.append(f"target {number} ({target.kind}): no complete answer within {timeout:g}s")
+                continue
             except webhooks.WebhookRefused as error:
                 failures.append(f"target {number} ({target.kind}): {error}")
                 continue
