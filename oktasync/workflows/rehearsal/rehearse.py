@@ -1,0 +1,462 @@
+"""``oktasync rehearse``: a snapshot loaded into the emulator and a local SCIM target, a playbook run on it.
+
+``rehearsal_environment`` starts, on loopback with throwaway tokens (as ``oktasync demo`` does):
+
+* a scim2-server holding the snapshot's target users (when the snapshot was taken with ``--target``); it
+  refuses the writes of the users the real target refused in the snapshot's push failures, with the same
+  HTTP status, so those pushes fail again;
+* an Okta emulator seeded with the snapshot's app, group assignments, entitled users and app users, at the
+  org's own per-bucket rate limits and median latency, with time scaled by ``time_scale`` (a rate-limit
+  window of 60 s lasts ``60 * time_scale`` s);
+* a tenant config with the snapshot's desired settings, pointed at both.
+
+``rehearse_playbook`` runs a playbook unchanged against them (confirm steps are answered yes and recorded
+as "waits for a person"); ``measure_command`` wraps any other oktasync command run by the CLI. Then
+``build_report`` reads the emulator's and the target's final state (control API and SCIM, not oktasync's
+own view) and compares it with the snapshot (``report.py`` renders it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from oktasync.errors import ConfigError, Problem
+from oktasync.workflows.rehearsal import FORMAT_VERSION, SNAPSHOT_KIND
+
+if TYPE_CHECKING:
+    from oktasync.emulator.scim_target import ScimServer
+    from oktasync.emulator.testing import RunningEmulator
+    from oktasync.workflows.playbooks.model import Step
+
+ENV_OKTA = "OKTASYNC_REHEARSAL_OKTA_TOKEN"
+ENV_SCIM = "OKTASYNC_REHEARSAL_SCIM_TOKEN"
+ENV_ADMIN = "OKTASYNC_REHEARSAL_ADMIN_SESSION"
+CONFIG_NAME = "rehearsal.yaml"
+DEFAULT_TIME_SCALE = 0.05
+_STATUS = re.compile(r"\((\d{3})\)")
+_REMOTE = "Errors reported by remote server:"
+_REJECTED_DETAIL = "The target refused {userName!r} when Okta last pushed it (the snapshot's push failures)."
+
+
+# --- loading -------------------------------------------------------------------------------------------
+def load_snapshot(path: Path) -> dict[str, Any]:
+    """Read and check a snapshot file (ConfigError naming the file and the fix otherwise)."""
+    import json
+
+    def bad(message: str, fix: str) -> ConfigError:
+        return ConfigError([Problem(str(path), None, None, message, fix)])
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise bad("no such snapshot file", "take one with `oktasync snapshot CONFIG --out FILE`") from exc
+    except ValueError as exc:
+        raise bad(f"not JSON: {exc}", "pass the file `oktasync snapshot` wrote") from exc
+    if not isinstance(doc, dict) or doc.get("kind") != SNAPSHOT_KIND:
+        raise bad("not an oktasync snapshot", "pass the file `oktasync snapshot` wrote")
+    if doc.get("format_version") != FORMAT_VERSION:
+        raise bad(
+            f"snapshot format_version {doc.get('format_version')!r}; this oktasync reads {FORMAT_VERSION}",
+            "take the snapshot again with this version of oktasync",
+        )
+    return doc
+
+
+# --- the environment ----------------------------------------------------------------------------------
+@dataclass
+class RehearsalEnvironment:
+    workdir: Path
+    config_path: Path
+    state_dir: Path
+    snapshot: dict[str, Any]
+    emulator: RunningEmulator
+    scim: ScimServer
+    time_scale: float
+    target_ids: dict[str, str]  # lower-cased userName -> SCIM id on the local target, before the run
+    rejected: tuple[str, ...]  # userNames the local target refuses
+    env: dict[str, str] = field(repr=False)
+
+
+def _rejections(snapshot: Mapping[str, Any]) -> dict[str, int]:
+    """userName -> HTTP status, for users whose last push failed with the target's own 4xx answer."""
+    user_names = {au["user"]: au.get("user_name") for au in snapshot["app_users"]}
+    out: dict[str, int] = {}
+    for failure in snapshot.get("push_failures") or []:
+        reason = failure.get("reason") or ""
+        remote = reason.partition(_REMOTE)[0] if _REMOTE in reason else reason
+        found = _STATUS.findall(remote)
+        status = int(found[-1]) if found else 0
+        name = user_names.get(failure["user"])
+        if name and 400 <= status < 500 and status not in (401, 403, 429):
+            out[str(name)] = status
+    return out
+
+
+def _seed(
+    snapshot: Mapping[str, Any],
+    *,
+    okta_token: str,
+    scim_url: str,
+    scim_token: str,
+    admin: tuple[str, str] | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    app = snapshot["app"]
+    desired = snapshot["config"]
+    settings = app.get("settings") or {}
+    readable = app.get("settings_source") != "unreadable"
+
+    def flag(name: str, default: bool) -> bool:
+        value = settings.get(name)
+        return bool(value) if isinstance(value, bool) else default
+
+    custom = app["kind"] == "custom_scim"
+    configured = settings.get("scim_base_url_set") if readable else False
+    emulator_settings = {
+        "scim_base_url": scim_url if configured else None,
+        "unique_identifier": settings.get("unique_identifier") or desired["scim"]["unique_identifier"]
+        if custom
+        else "userName",
+        "push_new_users": flag("push_new_users", False),
+        "push_profile_updates": flag("push_profile_updates", False),
+        "auth_mode": "header",
+        "bearer_token": scim_token if settings.get("bearer_token_set") else None,
+        "create_users": flag("create_users", False),
+        "update_user_attributes": flag("update_user_attributes", False),
+        "deactivate_users": flag("deactivate_users", False),
+    }
+    users = [
+        {k: v for k, v in u.items() if v is not None}
+        | {
+            "login": u.get("login") or u["id"],
+            "firstName": u.get("firstName") or "",
+            "lastName": u.get("lastName") or "",
+        }
+        for u in snapshot["users"]
+    ]
+    app_doc: dict[str, Any] = {
+        "id": app["id"],
+        "name": app["name"],
+        "label": app["label"],
+        "kind": "custom_scim" if custom else "api",
+        "status": app.get("status") or "ACTIVE",
+        "sign_on_mode": app.get("sign_on_mode") or "SAML_2_0",
+        "settings": emulator_settings,
+        "groups": [
+            {"group": g["id"], "priority": g["priority"], "profile": g["profile"]} for g in snapshot["groups"]
+        ],
+        "users": [au["user"] for au in snapshot["app_users"] if au["scope"] == "USER"],
+        "app_users": [],
+    }
+    if not custom:
+        app_doc["connection_status"] = settings.get("connection_status") or "DISABLED"
+    seed: dict[str, Any] = {
+        "api_tokens": [okta_token],
+        "users": users,
+        "groups": [{"id": g["id"], "name": g["name"], "members": g["members"]} for g in snapshot["groups"]],
+        "apps": [app_doc],
+    }
+    if admin is not None:
+        seed["admin_sessions"] = [{"id": admin[0], "xsrf_token": admin[1]}]
+    return seed, emulator_settings
+
+
+def _env_template(name: str) -> str:
+    return "{{ env." + name + " }}"
+
+
+def _config_text(snapshot: Mapping[str, Any], org_url: str, scim_url: str, admin: bool) -> str:
+    desired = snapshot["config"]
+    okta: dict[str, Any] = {
+        "org_url": org_url,
+        "token": _env_template(ENV_OKTA),
+        "max_concurrency": desired["okta"]["max_concurrency"],
+        "rate_limit_headroom": desired["okta"]["rate_limit_headroom"],
+        "max_rate_limit_wait_seconds": desired["okta"]["max_rate_limit_wait_seconds"],
+    }
+    if admin:
+        okta["admin_session"] = _env_template(ENV_ADMIN)
+    doc = {
+        "tenant": desired["tenant"],
+        "okta": okta,
+        # The label, as the admin's config names the app (the same requests as for real); several apps with
+        # that label in the real org would make the real run refuse, which the snapshot's config already
+        # passed.
+        "app": {"label": snapshot["app"]["label"]},
+        "scim": {
+            "base_url": scim_url,
+            **desired["scim"],
+            "auth": {"mode": "http_header", "bearer_token": _env_template(ENV_SCIM)},
+        },
+        "to_app": desired["to_app"],
+        "resync": desired["resync"],
+        "tasks": desired["tasks"],
+    }
+    header = (
+        "# Written by `oktasync rehearse`: the snapshot's config, pointed at a local emulator and target.\n"
+    )
+    return header + yaml.safe_dump(doc, sort_keys=False)
+
+
+@contextlib.contextmanager
+def _environ(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+@contextlib.contextmanager
+def rehearsal_environment(
+    snapshot: dict[str, Any], workdir: Path, *, time_scale: float = DEFAULT_TIME_SCALE
+) -> Iterator[RehearsalEnvironment]:
+    """Start the local target and the emulator from ``snapshot``, write the config; stop both on exit."""
+    from oktasync.config.secret import remember_secret
+    from oktasync.emulator.scim_target import run_scim_server
+    from oktasync.emulator.testing import run_emulator
+
+    env = {
+        ENV_OKTA: "rehearsal-okta-" + secrets.token_urlsafe(18),
+        ENV_SCIM: "rehearsal-scim-" + secrets.token_urlsafe(18),
+        ENV_ADMIN: "rehearsal-sid-" + secrets.token_urlsafe(12),
+    }
+    for value in env.values():
+        remember_secret(value)
+    admin_wanted = bool(snapshot["config"]["okta"].get("admin_session"))
+    admin = (env[ENV_ADMIN], "rehearsal-xsrf-" + secrets.token_urlsafe(12)) if admin_wanted else None
+    workdir.mkdir(parents=True, exist_ok=True)
+    with run_scim_server(env[ENV_SCIM]) as scim:
+        target_ids: dict[str, str] = {}
+        for user in (snapshot.get("target") or {}).get("users") or []:
+            if not user.get("user_name"):
+                continue
+            created = scim.create_user(
+                str(user["user_name"]),
+                given=user.get("given_name") or "",
+                family=user.get("family_name") or "",
+                active=bool(user.get("active", True)),
+            )
+            target_ids[str(user["user_name"]).lower()] = str(created["id"])
+        rejections = _rejections(snapshot)
+        for status in sorted(set(rejections.values())):
+            scim.reject(
+                [name for name, s in rejections.items() if s == status],
+                status=status,
+                detail=_REJECTED_DETAIL,
+            )
+        seed, _ = _seed(
+            snapshot, okta_token=env[ENV_OKTA], scim_url=scim.base_url, scim_token=env[ENV_SCIM], admin=admin
+        )
+        _link_external_ids(seed, snapshot, target_ids)
+        limits = {str(k): int(v) for k, v in (snapshot.get("rate_limits") or {}).items() if int(v) > 0}
+        with run_emulator(
+            seed, api_token=env[ENV_OKTA], time_scale=time_scale, rate_limits=limits
+        ) as emulator:
+            latency = (snapshot.get("latency") or {}).get("median_ms")
+            if latency:
+                emulator.control.faults(latency_ms=float(latency) * time_scale)
+            config_path = workdir / CONFIG_NAME
+            config_path.write_text(
+                _config_text(snapshot, emulator.url, scim.base_url, admin is not None), encoding="utf-8"
+            )
+            with _environ(env):
+                yield RehearsalEnvironment(
+                    workdir=workdir,
+                    config_path=config_path,
+                    state_dir=workdir / "state",
+                    snapshot=snapshot,
+                    emulator=emulator,
+                    scim=scim,
+                    time_scale=time_scale,
+                    target_ids=target_ids,
+                    rejected=tuple(sorted(rejections)),
+                    env=env,
+                )
+
+
+def _link_external_ids(
+    seed: dict[str, Any], snapshot: Mapping[str, Any], target_ids: Mapping[str, str]
+) -> None:
+    """App users as the snapshot has them; an externalId points at the target user of the same userName
+    (or at nothing on the target, as a stale link does)."""
+    app_doc = seed["apps"][0]
+    for au in snapshot["app_users"]:
+        name = str(au.get("user_name") or "")
+        external = None
+        if au.get("external_id_present"):
+            external = target_ids.get(name.lower()) or f"rehearsal-unlinked-{au['user']}"
+        app_doc["app_users"].append(
+            {
+                "user": au["user"],
+                "scope": au["scope"],
+                "status": au["status"],
+                "sync_state": au["sync_state"],
+                "external_id": external,
+                "user_name": name or None,
+            }
+        )
+
+
+# --- running -------------------------------------------------------------------------------------------
+@dataclass
+class StepMeasure:
+    id: str
+    action: str
+    name: str
+    status: str = "not run"
+    summary: str | None = None
+    calls_by_bucket: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0  # time-scaled, as it ran
+    slept: float = 0.0  # unscaled seconds the playbook asked to wait between attempts
+    started: float = 0.0
+    manual_steps: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RehearsalRun:
+    kind: str  # playbook | command
+    name: str
+    exit_code: int
+    started: float
+    finished: float
+    steps: list[StepMeasure]
+    confirms: list[dict[str, str]]
+    status: str
+
+
+def _bucket_counts(env: RehearsalEnvironment) -> dict[str, int]:
+    return {str(k): int(v) for k, v in env.emulator.control.stats().get("by_bucket", {}).items()}
+
+
+class _Meter:
+    """RunReporter that measures each step: requests per bucket (the emulator's count) and time."""
+
+    def __init__(self, env: RehearsalEnvironment) -> None:
+        self.env = env
+        self.steps: dict[str, StepMeasure] = {}
+        self._before: dict[str, int] = {}
+        self.current: StepMeasure | None = None
+
+    def run_started(self, playbook: Any, tenant: str, run_id: str, resumed: bool) -> None:
+        pass
+
+    def step_started(self, step: Step, index: int, total: int, attempt: int) -> None:
+        if attempt != 1:
+            return
+        self._before = _bucket_counts(self.env)
+        measure = StepMeasure(step.id, step.action, step.name, started=time.perf_counter())
+        self.steps[step.id] = measure
+        self.current = measure
+
+    def step_finished(
+        self, step: Step, index: int, total: int, entry: Mapping[str, Any], reused: bool
+    ) -> None:
+        measure = self.steps.setdefault(step.id, StepMeasure(step.id, step.action, step.name))
+        measure.status = str(entry.get("status"))
+        measure.summary = str(entry.get("summary")) if entry.get("summary") else None
+        if measure.started:
+            measure.seconds = time.perf_counter() - measure.started
+            after = _bucket_counts(self.env)
+            measure.calls_by_bucket = {
+                b: after[b] - self._before.get(b, 0)
+                for b in sorted(after)
+                if after[b] - self._before.get(b, 0)
+            }
+        result = entry.get("result") or {}
+        measure.manual_steps = [str(s) for s in result.get("manual_steps") or []]
+        self.current = None
+
+    def note(self, message: str) -> None:
+        pass
+
+
+class _RecordingYes:
+    """Confirm steps: a person would be asked; the rehearsal answers yes and records the question."""
+
+    def __init__(self, meter: _Meter, org_url: str) -> None:
+        self.meter = meter
+        self.org_url = org_url
+        self.asked: list[dict[str, str]] = []
+
+    def confirm(self, message: str) -> bool:
+        step = self.meter.current.id if self.meter.current else "?"
+        self.asked.append({"step": step, "message": " ".join(message.replace(self.org_url, "(org)").split())})
+        return True
+
+
+async def rehearse_playbook(env: RehearsalEnvironment, playbook_path: Path) -> RehearsalRun:
+    """Run the playbook unchanged against the rehearsal (confirm steps pass, and are recorded)."""
+    from oktasync.config import load_tenant
+    from oktasync.workflows.playbooks.loader import load_playbook
+    from oktasync.workflows.playbooks.runner import run_playbook
+
+    playbook = load_playbook(playbook_path)
+    config = load_tenant(env.config_path)
+    meter = _Meter(env)
+    interaction = _RecordingYes(meter, env.emulator.url)
+
+    async def counted_sleep(seconds: float) -> None:
+        # Not scaled: these waits let Okta's background pushes progress, and those run at the target's own
+        # speed in the rehearsal too; scaling them would make a polling step poll more often than for real.
+        if meter.current is not None:
+            meter.current.slept += seconds
+        await asyncio.sleep(seconds)
+
+    env.emulator.control.reset_stats()
+    started = time.time()
+    result = await run_playbook(
+        playbook,
+        [(str(env.config_path), config)],
+        inputs={},
+        state_dir=env.state_dir,
+        interaction=interaction,
+        reporter=meter,
+        sleep=counted_sleep,
+        resume_command=f"oktasync playbook run {playbook.name} --config {env.config_path} --resume",
+    )
+    await asyncio.to_thread(env.emulator.control.wait_idle, 120)
+    finished = time.time()
+    run = result.runs[0] if result.runs else None
+    return RehearsalRun(
+        kind="playbook",
+        name=playbook.name,
+        exit_code=result.exit_code(detailed=True),
+        started=started,
+        finished=finished,
+        steps=[meter.steps.get(s.id) or StepMeasure(s.id, s.action, s.name) for s in playbook.steps],
+        confirms=interaction.asked,
+        status=run.status if run else "not run",
+    )
+
+
+def measure_command(env: RehearsalEnvironment, name: str, run: Callable[[], int]) -> RehearsalRun:
+    """Run one oktasync command (``run`` returns its exit code) against the rehearsal, measured as a step."""
+    env.emulator.control.reset_stats()
+    started = time.time()
+    step = StepMeasure("command", name.split()[0] if name else "command", name, started=time.perf_counter())
+    code = run()
+    env.emulator.control.wait_idle(120)
+    step.seconds = time.perf_counter() - step.started
+    step.calls_by_bucket = dict(sorted(_bucket_counts(env).items()))
+    step.status = "ok" if code == 0 else "failed"
+    step.summary = f"exit code {code}"
+    return RehearsalRun("command", name, code, started, time.time(), [step], [], step.status)
+
+
+AsyncRun = Callable[[], Awaitable[RehearsalRun]]
