@@ -102,12 +102,17 @@ def command(
                 )
 
                 def invoke() -> int:
+                    # Its output goes to stderr: stdout holds the report.
                     done = subprocess.run(
                         [sys.executable, "-m", "oktasync", *args],
                         env=dict(os.environ),
-                        stdout=sys.stderr,
+                        capture_output=True,
+                        text=True,
                         check=False,
                     )
+                    for stream in (done.stdout, done.stderr):
+                        if stream.strip():
+                            click.echo(stream.rstrip("\n"), err=True)
                     return done.returncode
 
                 run = measure_command(env, " ".join(what), invoke)

@@ -14,7 +14,7 @@ import re
 import secrets
 
 PSEUDONYM_DOMAIN = "pseudonym.invalid"
-_EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 
 
 class Pseudonymiser:

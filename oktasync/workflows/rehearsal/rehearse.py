@@ -326,6 +326,8 @@ class StepMeasure:
     slept: float = 0.0  # unscaled seconds the playbook asked to wait between attempts
     started: float = 0.0
     manual_steps: list[str] = field(default_factory=list)
+    polls: bool = False  # an `until` step: how often it polls depends on how fast the pushes go
+    attempts: int = 0
 
 
 @dataclass
@@ -360,7 +362,9 @@ class _Meter:
         if attempt != 1:
             return
         self._before = _bucket_counts(self.env)
-        measure = StepMeasure(step.id, step.action, step.name, started=time.perf_counter())
+        measure = StepMeasure(
+            step.id, step.action, step.name, started=time.perf_counter(), polls=step.until is not None
+        )
         self.steps[step.id] = measure
         self.current = measure
 
@@ -378,6 +382,7 @@ class _Meter:
                 for b in sorted(after)
                 if after[b] - self._before.get(b, 0)
             }
+        measure.attempts = int(entry.get("attempts") or (1 if measure.started else 0))
         result = entry.get("result") or {}
         measure.manual_steps = [str(s) for s in result.get("manual_steps") or []]
         self.current = None

@@ -170,13 +170,15 @@ async def take_snapshot(
     )
     progress.start("groups", total=len(raw["assignments"]))
     progress.advance("groups", len(raw["assignments"]) - len(todo))
-    for index, group_id in enumerate(todo, 1):
-        members[group_id] = await timer(lambda gid=group_id: gateway.list_group_member_ids(gid))  # type: ignore[misc]
-        progress.advance("groups")
-        if index % _CHECKPOINT_EVERY == 0:
-            save()
+    try:
+        for index, group_id in enumerate(todo, 1):
+            members[group_id] = await timer(lambda gid=group_id: gateway.list_group_member_ids(gid))  # type: ignore[misc]
+            progress.advance("groups")
+            if index % _CHECKPOINT_EVERY == 0:
+                save()
+    finally:
+        save()  # an error or Ctrl-C keeps every group read so far
     progress.finish("groups")
-    save()
     if "failures" not in raw:
         since = (datetime.now(UTC) - timedelta(days=FAILURE_LOOKBACK_DAYS)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         events = await timer(lambda: gateway.list_log_events(since=since, filter=PUSH_FAILURES))

@@ -1,0 +1,194 @@
+"""`oktasync snapshot` and `oktasync rehearse` through the real CLI, on a small org (tests/rehearsal/org.py):
+what a snapshot holds and hides, resuming an interrupted one, reproducible reports, and the command form."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from oktasync.cli import main
+from oktasync.emulator.scim_target import ScimServer
+from oktasync.emulator.testing import RunningEmulator
+from tests.rehearsal import org as test_org
+
+TIME_SCALE = 0.02
+
+
+@pytest.fixture
+def small_org() -> test_org.Org:
+    return test_org.build(60, 6)
+
+
+@pytest.fixture
+def world(
+    small_org: test_org.Org, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[RunningEmulator, ScimServer, Path]]:
+    with test_org.running(small_org, time_scale=TIME_SCALE) as (emulator, scim):
+        test_org.provision_new_hires(emulator, small_org)
+        config = test_org.write_config(tmp_path / "acme.yaml", emulator.url, scim.base_url)
+        for name, value in test_org.client_env(tmp_path / "state").items():
+            monkeypatch.setenv(name, value)
+        yield emulator, scim, config
+
+
+def _snapshot(config: Path, out: Path, *extra: str) -> int:
+    return main(["snapshot", str(config), "--target", "--out", str(out), *extra])
+
+
+def _secrets() -> list[str]:
+    return [test_org.API_TOKEN, test_org.SCIM_TOKEN, test_org.ADMIN_SESSION]
+
+
+def test_snapshot_is_pseudonymised_and_holds_no_secret(
+    world: tuple[RunningEmulator, ScimServer, Path], small_org: test_org.Org, tmp_path: Path
+) -> None:
+    emulator, scim, config = world
+    out = tmp_path / "snap.json"
+    assert _snapshot(config, out) == 0
+    text = out.read_text(encoding="utf-8")
+    doc = json.loads(text)
+    state = emulator.control.state()
+    assert doc["format_version"] == 1 and doc["pseudonymised"] is True
+    assert "example.com" not in text  # no login, email or userName, in any field or failure reason
+    assert not any(secret in text for secret in _secrets())
+    assert not any(u["id"] in text for u in state["users"])
+    assert not any(f'"{g["name"]}"' in text or g["id"] in text for g in state["groups"])
+    assert not re.search(r"\b(Given|Family)\d+\b", text)  # people's names
+    assert not any(t["id"] in text for t in scim.users())
+    assert emulator.url not in text and scim.base_url not in text
+    # What the rehearsal needs is there: every entitled user, the groups, the refusals, the limits.
+    assert len(doc["app_users"]) == 60
+    assert len(doc["groups"]) == 6
+    assert len(doc["push_failures"]) == len(small_org.rejected)
+    assert len(doc["target"]["users"]) == len(scim.users())  # preloaded, plus the new hires it accepted
+    assert doc["rate_limits"]["/api/v1/apps"] == 100
+    assert doc["latency"]["samples"] > 0
+    assert doc["app"]["settings"]["bearer_token_set"] is True
+    # Matching survives: the Okta email of a linked user is the userName of a target user.
+    target_names = {t["user_name"] for t in doc["target"]["users"]}
+    linked = [au for au in doc["app_users"] if au["external_id_present"]]
+    assert sum(1 for au in linked if au["user_name"] in target_names) == len(linked) - 1  # the changed email
+    # The groups' members are the users each group entitles, by their pseudonymous ids.
+    user_ids = {u["id"] for u in doc["users"]}
+    assert all(set(g["members"]) <= user_ids for g in doc["groups"])
+    assert sum(len(g["members"]) for g in doc["groups"]) == 59  # all but the directly assigned user
+
+
+def test_no_pseudonymise_keeps_real_values_but_never_a_secret(
+    world: tuple[RunningEmulator, ScimServer, Path], small_org: test_org.Org, tmp_path: Path
+) -> None:
+    _, _, config = world
+    out = tmp_path / "real.json"
+    assert _snapshot(config, out, "--no-pseudonymise") == 0
+    text = out.read_text(encoding="utf-8")
+    assert json.loads(text)["pseudonymised"] is False
+    assert all(login in text for login in small_org.logins)
+    assert small_org.changed[0] in text  # the target's old address
+    assert not any(secret in text for secret in _secrets())
+
+
+def test_an_interrupted_snapshot_continues_where_it_stopped(
+    world: tuple[RunningEmulator, ScimServer, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator, _, config = world
+    out = tmp_path / "snap.json"
+    # The third group's member list fails (a 404: the gateway does not retry it), as a crash would.
+    emulator.control.faults(
+        targeted=[{"path_pattern": r"/api/v1/groups/[^/]+/users$", "method": "GET", "nth": 3, "status": 404}]
+    )
+    assert _snapshot(config, out) == 1
+    assert not out.exists()
+    checkpoint = next((tmp_path / "state").rglob("snapshot.partial.json"))
+    partial = json.loads(checkpoint.read_text(encoding="utf-8"))
+    assert len(partial["members"]) == 2 and len(partial["app_users"]) == 60
+    assert not any(secret in checkpoint.read_text(encoding="utf-8") for secret in _secrets())
+    emulator.control.clear_faults()
+    emulator.control.reset_stats()
+    capsys.readouterr()
+    assert _snapshot(config, out, "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["resumed"] is True and summary["groups"] == 6
+    stats = emulator.control.stats()["by_bucket"]
+    # Nothing already read is read again: no app or app-user request, only the 4 groups left + the log.
+    assert "/api/v1/apps" not in stats and "/api/v1/apps/{id}" not in stats
+    assert stats["/api/v1/groups"] == 4
+    assert not checkpoint.exists()
+    assert len(json.loads(out.read_text(encoding="utf-8"))["groups"]) == 6
+
+
+def _deterministic(report: dict[str, Any]) -> dict[str, Any]:
+    """The report without its timings (the calls of polling steps are one: see report.py)."""
+    doc = json.loads(json.dumps(report))
+    doc.pop("timings")
+    doc["snapshot"].pop("taken")
+    calls = doc.pop("calls")
+    doc["reproducible_calls"] = calls["total"] - calls["polling"]
+    for step in doc["steps"]:
+        step.pop("predicted_seconds")
+        step.pop("rehearsal_seconds")
+        if step["polls"]:  # a timing figure: how often it polled while the pushes went on
+            step.pop("calls")
+            step.pop("calls_by_bucket")
+            step.pop("attempts")
+    for group in doc["unassigned"]:
+        group.pop("longest_rehearsal_seconds")
+        group.pop("longest_predicted_seconds")
+    return doc
+
+
+def test_rehearsal_is_reproducible_and_predicts_this_org(
+    world: tuple[RunningEmulator, ScimServer, Path],
+    small_org: test_org.Org,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, _, config = world
+    snap = tmp_path / "snap.json"
+    assert _snapshot(config, snap) == 0
+    reports = []
+    for _ in range(2):
+        capsys.readouterr()
+        code = main(
+            ["rehearse", "--time-scale", str(TIME_SCALE), "--json", str(snap), "chronosphere-onboarding"]
+        )
+        assert code == 0
+        reports.append(json.loads(capsys.readouterr().out))
+    first, second = reports
+    assert _deterministic(first) == _deterministic(second)
+    assert first["run"]["status"] == "completed"
+    assert len(first["failures"]) == len(small_org.rejected)
+    assert all(f["failed_before"] and "(400)" in f["reason"] for f in first["failures"])
+    changed = [row for row in first["not_linked"] if row["created"]]
+    assert len(changed) == 1 and "email changed?" in changed[0]["why"]
+    assert [w["step"] for w in first["waits_for_person"]] == ["approve_apply", "approve_resync"]
+    assert all(g["users_without_app"] == g["users"] for g in first["unassigned"])
+    assert all(g["still_without_app"] == 0 for g in first["unassigned"])
+    final = first["final_vs_snapshot"]
+    assert final["group_assignments"]["lost"] == [] and final["group_assignments"]["changed"] == []
+    assert final["target_users"]["after"] == final["target_users"]["before"] + 1  # the changed email
+
+
+def test_rehearse_a_command_and_write_a_markdown_report(
+    world: tuple[RunningEmulator, ScimServer, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, _, config = world
+    snap = tmp_path / "snap.json"
+    assert _snapshot(config, snap) == 0
+    capsys.readouterr()
+    ticket = tmp_path / "rehearsal.md"
+    code = main(
+        ["rehearse", "--time-scale", str(TIME_SCALE), "--format", "markdown", "--out", str(ticket), str(snap)]
+        + ["resync", "--yes"]
+    )
+    assert code == 0
+    text = ticket.read_text(encoding="utf-8")
+    assert text.strip() == capsys.readouterr().out.strip()
+    assert text.startswith("# Rehearsal: resync --yes on Chronosphere")
+    assert "Outcome: **ok** (exit code 0)" in text
+    assert "| `/api/v1/apps` |" in text
+    assert "## Users without the assignment" in text and "example.com" not in text
