@@ -39,8 +39,14 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "tasks": ("oktasync.cli.tasks", "Find, retry, report and notify failed assignments (cron or --watch)."),
     "report": ("oktasync.cli.report", "report unmanaged: target users Okta does not manage."),
     "resync": ("oktasync.cli.resync", "Safely unassign and reassign every group (journaled, resumable)."),
-    "snapshot": ("oktasync.cli.snapshot", "Read-only, pseudonymised copy of the app's org state for rehearse."),
-    "rehearse": ("oktasync.cli.rehearse", "Run a playbook or command on a snapshot first: calls, time, failures."),
+    "snapshot": (
+        "oktasync.cli.snapshot",
+        "Read-only, pseudonymised copy of the app's org state for rehearse.",
+    ),
+    "rehearse": (
+        "oktasync.cli.rehearse",
+        "Run a playbook or command on a snapshot first: calls, time, failures.",
+    ),
 }
 
 

@@ -192,3 +192,32 @@ def test_rehearse_a_command_and_write_a_markdown_report(
     assert "Outcome: **ok** (exit code 0)" in text
     assert "| `/api/v1/apps` |" in text
     assert "## Users without the assignment" in text and "example.com" not in text
+
+
+def test_console_steps_wait_for_a_person_and_the_rehearsal_goes_on(
+    world: tuple[RunningEmulator, ScimServer, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without an admin session a custom SCIM app's settings are console steps for a person (exit 5): the
+    report lists them, the rehearsal does them in the emulator and resumes the run, and the resync then
+    stops for a person too (it cannot switch Deactivate Users off without an admin session)."""
+    _, _, config = world
+    text = config.read_text(encoding="utf-8")
+    no_admin = tmp_path / "no-admin.yaml"
+    no_admin.write_text("\n".join(line for line in text.splitlines() if "admin_session" not in line) + "\n")
+    snap = tmp_path / "snap.json"
+    assert _snapshot(no_admin, snap) == 0
+    doc = json.loads(snap.read_text(encoding="utf-8"))
+    assert doc["app"]["settings_source"] == "unreadable" and doc["config"]["okta"]["admin_session"] is False
+    capsys.readouterr()
+    code = main(["rehearse", "--time-scale", str(TIME_SCALE), "--json", str(snap), "chronosphere-onboarding"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    waits = {(w["step"], w["kind"]): w["detail"] for w in report["waits_for_person"]}
+    assert "SCIM connector base URL: enter (SCIM target)" in waits["apply", "console steps"]
+    # After the person's console steps (and apply --confirm-manual) the settings pass...
+    statuses = {s["id"]: s["status"] for s in report["steps"]}
+    assert statuses["apply"] == "ok" and statuses["console"] == "ok"
+    # ...and the resync stops, as it would for real: only a person can switch Deactivate Users off.
+    assert report["run"]["status"] == "stopped" and statuses["resync"] == "failed"
+    assert "Deactivate Users could not be confirmed off" in waits["resync", "stopped"]
+    assert "admin session" in waits["resync", "stopped"]

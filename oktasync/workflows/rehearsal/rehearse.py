@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from oktasync.errors import ConfigError, Problem
+from oktasync.errors import EXIT_MANUAL, ConfigError, Problem
 from oktasync.workflows.rehearsal import FORMAT_VERSION, SNAPSHOT_KIND
 
 if TYPE_CHECKING:
@@ -103,6 +103,42 @@ def _rejections(snapshot: Mapping[str, Any]) -> dict[str, int]:
     return out
 
 
+def _app_settings(
+    app: Mapping[str, Any], desired: Mapping[str, Any], scim_url: str, scim_token: str
+) -> dict[str, Any]:
+    """The app's provisioning settings in the emulator, pointed at the local target.
+
+    Settings the snapshot could not read (a custom SCIM app without an admin session in the config) are
+    taken as the config asks for them: the report then cannot show the settings changes a run would make.
+    """
+    settings = dict(app.get("settings") or {})
+    if app.get("settings_source") == "unreadable":
+        settings.update(
+            scim_base_url_set=True,
+            bearer_token_set=True,
+            **desired["scim"],
+            **desired["to_app"],
+        )
+
+    def flag(name: str) -> bool:
+        return settings.get(name) is True
+
+    custom = app["kind"] == "custom_scim"
+    return {
+        "scim_base_url": scim_url if settings.get("scim_base_url_set") else None,
+        "unique_identifier": (settings.get("unique_identifier") or desired["scim"]["unique_identifier"])
+        if custom
+        else "userName",
+        "push_new_users": flag("push_new_users"),
+        "push_profile_updates": flag("push_profile_updates"),
+        "auth_mode": "header",
+        "bearer_token": scim_token if settings.get("bearer_token_set") else None,
+        "create_users": flag("create_users"),
+        "update_user_attributes": flag("update_user_attributes"),
+        "deactivate_users": flag("deactivate_users"),
+    }
+
+
 def _seed(
     snapshot: Mapping[str, Any],
     *,
@@ -112,29 +148,8 @@ def _seed(
     admin: tuple[str, str] | None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     app = snapshot["app"]
-    desired = snapshot["config"]
-    settings = app.get("settings") or {}
-    readable = app.get("settings_source") != "unreadable"
-
-    def flag(name: str, default: bool) -> bool:
-        value = settings.get(name)
-        return bool(value) if isinstance(value, bool) else default
-
     custom = app["kind"] == "custom_scim"
-    configured = settings.get("scim_base_url_set") if readable else False
-    emulator_settings = {
-        "scim_base_url": scim_url if configured else None,
-        "unique_identifier": settings.get("unique_identifier") or desired["scim"]["unique_identifier"]
-        if custom
-        else "userName",
-        "push_new_users": flag("push_new_users", False),
-        "push_profile_updates": flag("push_profile_updates", False),
-        "auth_mode": "header",
-        "bearer_token": scim_token if settings.get("bearer_token_set") else None,
-        "create_users": flag("create_users", False),
-        "update_user_attributes": flag("update_user_attributes", False),
-        "deactivate_users": flag("deactivate_users", False),
-    }
+    emulator_settings = _app_settings(app, snapshot["config"], scim_url, scim_token)
     users = [
         {k: v for k, v in u.items() if v is not None}
         | {
@@ -159,7 +174,7 @@ def _seed(
         "app_users": [],
     }
     if not custom:
-        app_doc["connection_status"] = settings.get("connection_status") or "DISABLED"
+        app_doc["connection_status"] = (app.get("settings") or {}).get("connection_status") or "DISABLED"
     seed: dict[str, Any] = {
         "api_tokens": [okta_token],
         "users": users,
@@ -340,6 +355,7 @@ class RehearsalRun:
     steps: list[StepMeasure]
     confirms: list[dict[str, str]]
     status: str
+    waits: list[dict[str, str]] = field(default_factory=list)  # steps that stopped for a person
 
 
 def _bucket_counts(env: RehearsalEnvironment) -> dict[str, int]:
@@ -354,6 +370,7 @@ class _Meter:
         self.steps: dict[str, StepMeasure] = {}
         self._before: dict[str, int] = {}
         self.current: StepMeasure | None = None
+        self.waits: list[dict[str, str]] = []  # steps that stopped for a person: console steps, refusals
 
     def run_started(self, playbook: Any, tenant: str, run_id: str, resumed: bool) -> None:
         pass
@@ -365,30 +382,52 @@ class _Meter:
         measure = StepMeasure(
             step.id, step.action, step.name, started=time.perf_counter(), polls=step.until is not None
         )
+        earlier = self.steps.get(step.id)
+        if earlier is not None:  # the step runs again after a person's console steps: count both runs
+            measure.calls_by_bucket = dict(earlier.calls_by_bucket)
+            measure.seconds = earlier.seconds
         self.steps[step.id] = measure
         self.current = measure
 
     def step_finished(
         self, step: Step, index: int, total: int, entry: Mapping[str, Any], reused: bool
     ) -> None:
+        if reused:  # done in the run before a resume: measured then
+            return
         measure = self.steps.setdefault(step.id, StepMeasure(step.id, step.action, step.name))
         measure.status = str(entry.get("status"))
         measure.summary = str(entry.get("summary")) if entry.get("summary") else None
         if measure.started:
-            measure.seconds = time.perf_counter() - measure.started
+            measure.seconds += time.perf_counter() - measure.started
             after = _bucket_counts(self.env)
-            measure.calls_by_bucket = {
-                b: after[b] - self._before.get(b, 0)
-                for b in sorted(after)
-                if after[b] - self._before.get(b, 0)
-            }
+            for bucket in sorted(after):
+                made = after[bucket] - self._before.get(bucket, 0)
+                if made:
+                    measure.calls_by_bucket[bucket] = measure.calls_by_bucket.get(bucket, 0) + made
         measure.attempts = int(entry.get("attempts") or (1 if measure.started else 0))
         result = entry.get("result") or {}
         measure.manual_steps = [str(s) for s in result.get("manual_steps") or []]
+        if measure.status == "failed" and (measure.manual_steps or result.get("error")):
+            self.waits.append(self._wait(step.id, measure.manual_steps, result))
         self.current = None
+
+    def _wait(self, step_id: str, console_steps: list[str], result: Mapping[str, Any]) -> dict[str, str]:
+        if console_steps:
+            kind, detail = "console steps", " / ".join(console_steps)
+        else:
+            kind = "stopped"
+            detail = str(result.get("error")).splitlines()[0]
+            if result.get("hint"):
+                detail += f" (hint: {result['hint']})"
+        return {"step": step_id, "kind": kind, "detail": _local_urls(self.env, detail)}
 
     def note(self, message: str) -> None:
         pass
+
+
+def _local_urls(env: RehearsalEnvironment, text: str) -> str:
+    """The rehearsal's loopback URLs (their ports change every run) as placeholders: a stable report."""
+    return text.replace(env.scim.base_url, "(SCIM target)").replace(env.emulator.url, "(org)")
 
 
 class _RecordingYes:
@@ -425,29 +464,86 @@ async def rehearse_playbook(env: RehearsalEnvironment, playbook_path: Path) -> R
 
     env.emulator.control.reset_stats()
     started = time.time()
-    result = await run_playbook(
-        playbook,
-        [(str(env.config_path), config)],
-        inputs={},
-        state_dir=env.state_dir,
-        interaction=interaction,
-        reporter=meter,
-        sleep=counted_sleep,
-        resume_command=f"oktasync playbook run {playbook.name} --config {env.config_path} --resume",
-    )
+
+    async def run(resume: bool) -> Any:
+        return await run_playbook(
+            playbook,
+            [(str(env.config_path), config)],
+            inputs={},
+            state_dir=env.state_dir,
+            resume=resume,
+            interaction=interaction,
+            reporter=meter,
+            sleep=counted_sleep,
+            resume_command=f"oktasync playbook run {playbook.name} --config {env.config_path} --resume",
+        )
+
+    result = await run(resume=False)
+    for _ in range(3):
+        if result.exit_code() != EXIT_MANUAL:
+            break
+        # A step printed console steps for a person (exit 5). The person does them: the rehearsal sets
+        # what the config asks for in the emulator, as the console would, and the run is resumed.
+        meter.steps["console"] = await _do_console_steps(env, config)
+        result = await run(resume=True)
     await asyncio.to_thread(env.emulator.control.wait_idle, 120)
     finished = time.time()
-    run = result.runs[0] if result.runs else None
+    tenant_run = result.runs[0] if result.runs else None
     return RehearsalRun(
         kind="playbook",
         name=playbook.name,
         exit_code=result.exit_code(detailed=True),
         started=started,
         finished=finished,
-        steps=[meter.steps.get(s.id) or StepMeasure(s.id, s.action, s.name) for s in playbook.steps],
+        steps=[meter.steps.get(s.id) or StepMeasure(s.id, s.action, s.name) for s in playbook.steps]
+        + ([meter.steps["console"]] if "console" in meter.steps else []),
         confirms=interaction.asked,
-        status=run.status if run else "not run",
+        status=tenant_run.status if tenant_run else "not run",
+        waits=meter.waits,
     )
+
+
+async def _do_console_steps(env: RehearsalEnvironment, config: Any) -> StepMeasure:
+    """What a person does when oktasync prints console steps: the config's values set in the Admin
+    Console (here: in the emulator), then ``oktasync apply --confirm-manual`` (docs/plan-apply.md) to record
+    what nothing can read back. Measured as one more step, "console"."""
+    from oktasync.state import StateDir
+    from oktasync.workflows.apply import ApplyOptions, apply_configs
+
+    measure = StepMeasure(
+        "console", "apply --confirm-manual", "A person's console steps", started=time.perf_counter()
+    )
+    before = _bucket_counts(env)
+    await asyncio.to_thread(
+        env.emulator.control.set_app_settings,
+        env.snapshot["app"]["id"],
+        scim_base_url=config.scim.base_url,
+        unique_identifier=config.scim.unique_identifier,
+        push_new_users=config.scim.push_new_users,
+        push_profile_updates=config.scim.push_profile_updates,
+        bearer_token=config.scim.auth.bearer_token.reveal(),
+        create_users=config.to_app.create_users,
+        update_user_attributes=config.to_app.update_user_attributes,
+        deactivate_users=config.to_app.deactivate_users,
+    )
+
+    async def approve(plan: Any, needed: bool) -> bool:
+        return True
+
+    await apply_configs(
+        [(config, str(env.config_path))],
+        state=StateDir(env.state_dir),
+        options=ApplyOptions(confirm_manual=True),
+        approve=approve,
+    )
+    after = _bucket_counts(env)
+    measure.calls_by_bucket = {
+        b: after[b] - before.get(b, 0) for b in sorted(after) if after[b] - before.get(b, 0)
+    }
+    measure.seconds = time.perf_counter() - measure.started
+    measure.status = "ok"
+    measure.attempts = 1
+    return measure
 
 
 def measure_command(env: RehearsalEnvironment, name: str, run: Callable[[], int]) -> RehearsalRun:

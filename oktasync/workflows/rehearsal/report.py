@@ -91,9 +91,7 @@ def build_report(env: RehearsalEnvironment, run: RehearsalRun) -> dict[str, Any]
     failures = _failures(state, app, logins, snapshot)
     not_linked = _not_linked(env, state, app, logins)
     waits = [{"step": c["step"], "kind": "confirm", "detail": c["message"]} for c in run.confirms]
-    for step in run.steps:
-        if step.manual_steps:
-            waits.append({"step": step.id, "kind": "manual", "detail": " / ".join(step.manual_steps)})
+    waits += run.waits
     return {
         "report_version": REPORT_VERSION,
         "snapshot": {
