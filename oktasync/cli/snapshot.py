@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import CONFIG_PATH, emit_json, global_options, json_option
+from oktasync.cli.context import CONFIG_PATH, echo_err, emit_json, global_options, json_option
 from oktasync.cli.progress import make_progress
 
 
@@ -63,6 +63,7 @@ def command(
                 pseudonymise=not keep_real,
                 target=target,
                 progress=progress,
+                announce=echo_err,
             )
 
     if live is not None:

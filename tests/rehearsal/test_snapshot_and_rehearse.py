@@ -45,11 +45,19 @@ def _secrets() -> list[str]:
 
 
 def test_snapshot_is_pseudonymised_and_holds_no_secret(
-    world: tuple[RunningEmulator, ScimServer, Path], small_org: test_org.Org, tmp_path: Path
+    world: tuple[RunningEmulator, ScimServer, Path],
+    small_org: test_org.Org,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     emulator, scim, config = world
     out = tmp_path / "snap.json"
+    emulator.control.reset_stats()
     assert _snapshot(config, out) == 0
+    # The estimate, before the bulk of the reads: one request per group and the System Log query...
+    assert "about 7 more Okta requests: the members of 6 group(s)" in capsys.readouterr().err
+    # ...after the app, its kind and settings (admin form), its assignments and its app users.
+    assert emulator.control.stats()["total"] == json.loads(out.read_text(encoding="utf-8"))["calls"]
     text = out.read_text(encoding="utf-8")
     doc = json.loads(text)
     state = emulator.control.state()

@@ -354,10 +354,16 @@ def render_markdown(report: dict[str, Any], *, limit: int = 50) -> str:
             f"{_duration(step['predicted_seconds'])} |"
         )
     if report["calls"]["polling"]:
+        per_poll = ", ".join(
+            f"{s['id']} about {s['calls'] / s['attempts']:.0f} per poll"
+            for s in report["steps"]
+            if s["polls"] and s["attempts"]
+        )
         lines += [
             "",
             f"{report['calls']['polling']} of the calls come from steps that poll until Okta's pushes are "
-            "done: their number follows how fast the pushes go (here, the local target's speed).",
+            "done: how often they poll follows how fast the pushes go (here, the local target's speed); "
+            f"each poll costs the same ({per_poll}).",
         ]
     lines += ["", "## Users without the assignment", ""]
     hit = [g for g in report["unassigned"] if g["users_without_app"]]

@@ -116,9 +116,14 @@ async def take_snapshot(
     target: bool = False,
     progress: Progress | None = None,
     scim_factory: Callable[[TenantConfig], Any] | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> SnapshotResult:
-    """Read the org (resuming a checkpoint), write the snapshot to ``out``, delete the checkpoint."""
+    """Read the org (resuming a checkpoint), write the snapshot to ``out``, delete the checkpoint.
+
+    ``announce`` gets the estimate of the requests still to make, once the app users are read (the CLI
+    prints it on stderr); it defaults to the progress display's notes."""
     progress = progress or NullProgress()
+    announce = announce or progress.note
     checkpoint = _checkpoint_path(state_dir, config)
     raw: dict[str, Any] = read_json(checkpoint) or {}
     resumed = bool(raw)
@@ -163,10 +168,10 @@ async def take_snapshot(
         save()
     members: dict[str, list[str]] = raw.setdefault("members", {})
     todo = [a["id"] for a in raw["assignments"] if a["id"] not in members]
-    estimate = estimate_calls(len(todo), len(raw["app_users"])) + (1 if target else 0)
-    progress.note(
+    estimate = estimate_calls(len(todo), len(raw["app_users"]))
+    announce(
         f"about {estimate} more Okta requests: the members of {len(todo)} group(s), then the System Log"
-        + (", then the SCIM target's users" if target else "")
+        + (", then the SCIM target's users (100 per request)" if target else "")
     )
     progress.start("groups", total=len(raw["assignments"]))
     progress.advance("groups", len(raw["assignments"]) - len(todo))
