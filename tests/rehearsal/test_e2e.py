@@ -93,6 +93,7 @@ def test_rehearsal_predicts_the_real_run(tmp_path: Path, monkeypatch: pytest.Mon
         [(s["id"], s["attempts"]) for s in report["steps"]],
         real_polls,
     )
+    print("predicted, real calls, report calls, rehearsed polls, real polls:", detail)  # shown with -rP
     assert abs(predicted - real_calls) <= 0.05 * real_calls, detail
     # Without polling the rehearsal is exact up to retries after rate limiting.
     reproducible = report["calls"]["total"] - report["calls"]["polling"]
