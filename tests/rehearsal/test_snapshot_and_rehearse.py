@@ -143,6 +143,7 @@ def _deterministic(report: dict[str, Any]) -> dict[str, Any]:
             step.pop("calls")
             step.pop("calls_by_bucket")
             step.pop("attempts")
+            step.pop("job_polls")
     for group in doc["unassigned"]:
         group.pop("longest_rehearsal_seconds")
         group.pop("longest_predicted_seconds")

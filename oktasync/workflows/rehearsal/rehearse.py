@@ -343,6 +343,7 @@ class StepMeasure:
     manual_steps: list[str] = field(default_factory=list)
     polls: bool = False  # an `until` step: how often it polls depends on how fast the pushes go
     attempts: int = 0
+    job_polls: int = 0  # app-user listings a resync made while waiting for Okta's background jobs
 
 
 @dataclass
@@ -406,6 +407,7 @@ class _Meter:
                     measure.calls_by_bucket[bucket] = measure.calls_by_bucket.get(bucket, 0) + made
         measure.attempts = int(entry.get("attempts") or (1 if measure.started else 0))
         result = entry.get("result") or {}
+        measure.job_polls = _job_polls(result)
         measure.manual_steps = [str(s) for s in result.get("manual_steps") or []]
         if measure.status == "failed" and (measure.manual_steps or result.get("error")):
             self.waits.append(self._wait(step.id, measure.manual_steps, result))
@@ -423,6 +425,19 @@ class _Meter:
 
     def note(self, message: str) -> None:
         pass
+
+
+def _job_polls(result: Mapping[str, Any]) -> int:
+    """App-user listings a resync made while waiting for Okta's group jobs (its ``repush`` summary)."""
+    repush = result.get("repush")
+    if not isinstance(repush, dict):
+        return 0
+    total = 0
+    for wait in ("removal_wait", "return_wait"):
+        record = repush.get(wait)
+        if isinstance(record, dict):
+            total += int(record.get("polls") or 0)
+    return total
 
 
 def _local_urls(env: RehearsalEnvironment, text: str) -> str:

@@ -67,7 +67,8 @@ def build_report(env: RehearsalEnvironment, run: RehearsalRun) -> dict[str, Any]
         for bucket, n in step.calls_by_bucket.items():
             calls[bucket] += n
         step_predicted = predict_step_seconds(step, limits, latency, headroom)
-        if step.polls:
+        waits_for_okta = step.polls or step.job_polls > 0
+        if waits_for_okta:
             polling_calls += sum(step.calls_by_bucket.values())
         predicted += step_predicted
         steps.append(
@@ -76,8 +77,10 @@ def build_report(env: RehearsalEnvironment, run: RehearsalRun) -> dict[str, Any]
                 "action": step.action,
                 "status": step.status,
                 "calls": sum(step.calls_by_bucket.values()),
-                "polls": step.polls,
+                # Waits for Okta's background work: an `until` step's attempts, a resync's job polls.
+                "polls": waits_for_okta,
                 "attempts": step.attempts,
+                "job_polls": step.job_polls,
                 "calls_by_bucket": dict(sorted(step.calls_by_bucket.items())),
                 "predicted_seconds": round(step_predicted, 1),
                 "rehearsal_seconds": round(step.seconds, 2),
@@ -106,8 +109,9 @@ def build_report(env: RehearsalEnvironment, run: RehearsalRun) -> dict[str, Any]
         "calls": {
             "total": sum(calls.values()),
             "by_bucket": dict(sorted(calls.items())),
-            # Steps that poll until Okta's background pushes are done (`until`) make as many requests as
-            # the pushes take time: this part of the total is a timing figure, the rest is reproducible.
+            # Steps that wait for Okta's background work (an `until` step polling for the pushes, a resync
+            # listing app users until Okta's group jobs are done) make as many requests as that work takes
+            # time: this part of the total is a timing figure, the rest is reproducible.
             "polling": polling_calls,
         },
         "rate_limits": dict(sorted(limits.items())),
@@ -348,22 +352,26 @@ def render_markdown(report: dict[str, Any], *, limit: int = 50) -> str:
         lines.append(f"| `{bucket}` | {n} | {report['rate_limits'].get(bucket, '?')} |")
     lines += ["", "| step | status | calls | predicted |", "|---|---|---:|---:|"]
     for step in report["steps"]:
-        polls = f" in {step['attempts']} polls" if step["polls"] else ""
+        polls = ""
+        if step["attempts"] > 1:
+            polls = f" in {step['attempts']} attempts"
+        elif step["job_polls"]:
+            polls = f" ({step['job_polls']} listings while Okta's jobs ran)"
         lines.append(
             f"| {step['id']} ({step['action']}) | {step['status']} | {step['calls']}{polls} | "
             f"{_duration(step['predicted_seconds'])} |"
         )
     if report["calls"]["polling"]:
         per_poll = ", ".join(
-            f"{s['id']} about {s['calls'] / s['attempts']:.0f} per poll"
+            f"{s['id']} about {s['calls'] / s['attempts']:.0f} per attempt"
             for s in report["steps"]
-            if s["polls"] and s["attempts"]
+            if s["polls"] and s["attempts"] > 1
         )
         lines += [
             "",
             f"{report['calls']['polling']} of the calls come from steps that poll until Okta's pushes are "
-            "done: how often they poll follows how fast the pushes go (here, the local target's speed); "
-            f"each poll costs the same ({per_poll}).",
+            "done: how often they poll follows how fast the pushes go (here, the local target's speed)"
+            + (f"; each attempt costs the same ({per_poll})." if per_poll else "."),
         ]
     lines += ["", "## Users without the assignment", ""]
     hit = [g for g in report["unassigned"] if g["users_without_app"]]
