@@ -349,7 +349,9 @@ def render_markdown(report: dict[str, Any], *, limit: int = 50) -> str:
         "|---|---:|---:|",
     ]
     for bucket, n in report["calls"]["by_bucket"].items():
-        lines.append(f"| `{bucket}` | {n} | {report['rate_limits'].get(bucket, '?')} |")
+        # A bucket the snapshot never used has no observed limit: the emulator applies Okta's published one.
+        limit = report["rate_limits"].get(bucket, "not seen (Okta's default)")
+        lines.append(f"| `{bucket}` | {n} | {limit} |")
     lines += ["", "| step | status | calls | predicted |", "|---|---|---:|---:|"]
     for step in report["steps"]:
         polls = ""
@@ -397,7 +399,8 @@ def render_markdown(report: dict[str, Any], *, limit: int = 50) -> str:
         lines.append(f"- … {len(report['failures']) - limit} more")
     lines += ["", f"## Users that will not link to an existing target user ({len(report['not_linked'])})", ""]
     for row in report["not_linked"][:limit]:
-        lines.append(f"- `{row['user']}`: {row['why']}")
+        refused = "" if row["created"] else " (the target refused the new user: see above)"
+        lines.append(f"- `{row['user']}`: {row['why']}{refused}")
     if len(report["not_linked"]) > limit:
         lines.append(f"- … {len(report['not_linked']) - limit} more")
     lines += ["", "## Steps that wait for a person", ""]
