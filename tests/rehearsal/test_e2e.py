@@ -101,7 +101,13 @@ def test_rehearsal_predicts_the_real_run(tmp_path: Path, monkeypatch: pytest.Mon
         report["calls"],
         [(s["id"], s["attempts"], s["job_polls"]) for s in report["steps"]],
     )
-    print("predicted, real calls, report calls, rehearsed polls, real polls:", detail)  # shown with -rP
+    print("predicted, real calls, report calls, rehearsed polls:", detail)  # shown with -rP
+    print(
+        "timings:",
+        report["timings"],
+        "longest without the app (predicted s):",
+        max(g["longest_predicted_seconds"] for g in report["unassigned"]),
+    )
     assert abs(predicted - real_calls) <= 0.05 * real_calls, detail
 
     logins = {u["id"]: u["login"] for u in state["users"]}
