@@ -147,6 +147,7 @@ def _deterministic(report: dict[str, Any]) -> dict[str, Any]:
     for group in doc["unassigned"]:
         group.pop("longest_rehearsal_seconds")
         group.pop("longest_predicted_seconds")
+        group.pop("longest_predicted_upper_seconds")
     return doc
 
 

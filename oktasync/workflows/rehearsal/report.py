@@ -88,8 +88,15 @@ def build_report(env: RehearsalEnvironment, run: RehearsalRun) -> dict[str, Any]
         )
     scaled = run.finished - run.started
     events = _membership_events(state, app["id"], run.started)
+    # A group's users are without the app during the resync: its predicted / rehearsed time is the
+    # lower scale; the upper one takes every rehearsed second of the gap as a scaled rate-limit wait.
+    resync = [s for s in steps if s["action"] == "resync" and s["rehearsal_seconds"] > 0]
+    if resync:
+        ratio = resync[0]["predicted_seconds"] / resync[0]["rehearsal_seconds"]
+    else:
+        ratio = predicted / scaled if scaled else 1.0
     unassigned = _unassigned_by_group(
-        snapshot, events, run.finished, ratio=predicted / scaled if scaled else 1.0
+        snapshot, events, run.finished, ratio=max(1.0, ratio), upper=1.0 / env.time_scale
     )
     failures = _failures(state, app, logins, snapshot)
     not_linked = _not_linked(env, state, app, logins)
@@ -152,7 +159,12 @@ def _membership_events(state: dict[str, Any], app_id: str, since: float) -> list
 
 
 def _unassigned_by_group(
-    snapshot: dict[str, Any], events: list[tuple[float, str, str]], end: float, *, ratio: float
+    snapshot: dict[str, Any],
+    events: list[tuple[float, str, str]],
+    end: float,
+    *,
+    ratio: float,
+    upper: float,
 ) -> list[dict[str, Any]]:
     """Per assigned group: how many of its users lost the app during the run, and for how long at most."""
     gaps: dict[str, float] = {}
@@ -179,6 +191,7 @@ def _unassigned_by_group(
                 "still_without_app": sum(1 for m in members if m in still),
                 "longest_rehearsal_seconds": round(longest, 2),
                 "longest_predicted_seconds": round(longest * ratio, 1),
+                "longest_predicted_upper_seconds": round(longest * max(ratio, upper), 1),
             }
         )
     return rows
@@ -350,8 +363,8 @@ def render_markdown(report: dict[str, Any], *, limit: int = 50) -> str:
     ]
     for bucket, n in report["calls"]["by_bucket"].items():
         # A bucket the snapshot never used has no observed limit: the emulator applies Okta's published one.
-        limit = report["rate_limits"].get(bucket, "not seen (Okta's default)")
-        lines.append(f"| `{bucket}` | {n} | {limit} |")
+        per_minute = report["rate_limits"].get(bucket, "not seen (Okta's default)")
+        lines.append(f"| `{bucket}` | {n} | {per_minute} |")
     lines += ["", "| step | status | calls | predicted |", "|---|---|---:|---:|"]
     for step in report["steps"]:
         polls = ""
@@ -381,13 +394,14 @@ def render_markdown(report: dict[str, Any], *, limit: int = 50) -> str:
         lines.append("No user lost the app during the run.")
     else:
         lines += [
-            "| group | users | without the app | longest (predicted) | still without |",
+            "| group | users | without the app | longest (predicted range) | still without |",
             "|---|---:|---:|---:|---:|",
         ]
         for g in hit[:limit]:
             lines.append(
                 f"| {g['group']} | {g['users']} | {g['users_without_app']} | "
-                f"{_duration(g['longest_predicted_seconds'])} | {g['still_without_app']} |"
+                f"{_duration(g['longest_predicted_seconds'])} – "
+                f"{_duration(g['longest_predicted_upper_seconds'])} | {g['still_without_app']} |"
             )
         if len(hit) > limit:
             lines.append(f"| … {len(hit) - limit} more groups | | | | |")
