@@ -231,3 +231,51 @@ def test_console_steps_wait_for_a_person_and_the_rehearsal_goes_on(
     assert report["run"]["status"] == "stopped" and statuses["resync"] == "failed"
     assert "Deactivate Users could not be confirmed off" in waits["resync", "stopped"]
     assert "admin session" in waits["resync", "stopped"]
+
+
+def test_an_api_capable_app_is_snapshot_and_rehearsed_through_the_api_channel(
+    emulator: RunningEmulator,
+    scim_server: ScimServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The standard org's Zscaler app (API-capable): settings come from the connection and the
+    USER_PROVISIONING feature, and the rehearsal's emulator app is API-capable too."""
+    from oktasync.emulator.testing import API_APP_ID, API_TOKEN, SCIM_TOKEN
+
+    emulator.control.assign_group(API_APP_ID, emulator.control.group_id("engineering"), 0)
+    assert emulator.control.wait_idle(30)
+    config = tmp_path / "zscaler.yaml"
+    config.write_text(
+        f"""tenant: acme
+okta: {{org_url: "{emulator.url}", token: "{{{{ env.OKTA_API_TOKEN }}}}"}}
+app: {{label: Zscaler}}
+scim:
+  base_url: {scim_server.base_url}
+  unique_identifier: userName
+  auth: {{mode: http_header, bearer_token: "{{{{ env.SCIM_TOKEN }}}}"}}
+to_app: {{create_users: true, update_user_attributes: true, deactivate_users: false}}
+""",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("OKTA_API_TOKEN", API_TOKEN)
+    monkeypatch.setenv("SCIM_TOKEN", SCIM_TOKEN)
+    monkeypatch.setenv("OKTASYNC_STATE_DIR", str(tmp_path / "state"))
+    snap = tmp_path / "snap.json"
+    assert main(["snapshot", str(config), "--out", str(snap)]) == 0
+    doc = json.loads(snap.read_text(encoding="utf-8"))
+    assert doc["app"]["kind"] == "api_capable" and doc["app"]["settings_source"] == "api"
+    assert (
+        doc["app"]["settings"]["create_users"] is True and doc["app"]["settings"]["deactivate_users"] is False
+    )
+    assert len(doc["app_users"]) == 3 and doc["target"] is None
+    assert SCIM_TOKEN not in snap.read_text(encoding="utf-8")
+    capsys.readouterr()
+    code = main(["rehearse", "--time-scale", str(TIME_SCALE), "--json", str(snap), "resync", "--yes"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["run"] == {"kind": "command", "name": "resync --yes", "status": "ok", "exit_code": 0}
+    assert report["final_vs_snapshot"]["group_assignments"]["lost"] == []
+    assert report["calls"]["by_bucket"]["/api/v1/apps"] > 0
+    assert [g["users_without_app"] for g in report["unassigned"]] == [3]
