@@ -280,8 +280,14 @@ def rehearsal_environment(
         )
         _link_external_ids(seed, snapshot, target_ids)
         limits = {str(k): int(v) for k, v in (snapshot.get("rate_limits") or {}).items() if int(v) > 0}
+        # The snapshot's limits are what Okta announced to this client: its share of each bucket. The
+        # rehearsal's one client gets exactly that (a share of 1 of those limits).
         with run_emulator(
-            seed, api_token=env[ENV_OKTA], time_scale=time_scale, rate_limits=limits
+            seed,
+            api_token=env[ENV_OKTA],
+            time_scale=time_scale,
+            rate_limits=limits,
+            behaviour={"rate_limit_client_share": 1.0},
         ) as emulator:
             latency = (snapshot.get("latency") or {}).get("median_ms")
             if latency:
