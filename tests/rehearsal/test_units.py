@@ -59,9 +59,15 @@ def test_refusals_are_the_targets_own_4xx_answers() -> None:
             {"user": "u2", "reason": "… failed; Conflict (409). Errors reported by remote server: exists"},
             {"user": "u3", "reason": "… failed; Could not connect to https://t/v2: ConnectError"},
             {"user": "u4", "reason": "… failed; Unauthorized (401). Errors reported by remote server: token"},
+            {
+                "user": "u5",
+                "reason": "… failed: Error while creating user X: Bad Request. Errors reported by "
+                "remote server: suppressed",
+            },
         ],
     }
-    assert _rejections(snapshot) == {"a@x.invalid": 400, "b@x.invalid": 409}
+    snapshot["app_users"].append({"user": "u5", "user_name": "e@x.invalid"})
+    assert _rejections(snapshot) == {"a@x.invalid": 400, "b@x.invalid": 409, "e@x.invalid": 400}
 
 
 def test_predicted_time_is_the_slowest_bound() -> None:

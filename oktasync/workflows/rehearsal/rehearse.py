@@ -26,6 +26,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,20 @@ class RehearsalEnvironment:
     env: dict[str, str] = field(repr=False)
 
 
+def _remote_status(text: str) -> int:
+    """The target's HTTP status in the Okta half of a push failure's reason: ``Bad Request (400)`` or just
+    ``Bad Request`` (the phrase, as current orgs write it); 0 when there is none."""
+    found = _STATUS.findall(text)
+    if found:
+        return int(found[-1])
+    phrases = {status.phrase.lower(): int(status) for status in HTTPStatus}
+    for part in reversed(re.split(r"[:;.]\s*", text)):
+        code = phrases.get(part.strip().lower())
+        if code:
+            return code
+    return 0
+
+
 def _rejections(snapshot: Mapping[str, Any]) -> dict[str, int]:
     """userName -> HTTP status, for users whose last push failed with the target's own 4xx answer."""
     user_names = {au["user"]: au.get("user_name") for au in snapshot["app_users"]}
@@ -95,8 +110,7 @@ def _rejections(snapshot: Mapping[str, Any]) -> dict[str, int]:
     for failure in snapshot.get("push_failures") or []:
         reason = failure.get("reason") or ""
         remote = reason.partition(_REMOTE)[0] if _REMOTE in reason else reason
-        found = _STATUS.findall(remote)
-        status = int(found[-1]) if found else 0
+        status = _remote_status(remote)
         name = user_names.get(failure["user"])
         if name and 400 <= status < 500 and status not in (401, 403, 429):
             out[str(name)] = status
@@ -111,14 +125,15 @@ def _app_settings(
     Settings the snapshot could not read (a custom SCIM app without an admin session in the config) are
     taken as the config asks for them: the report then cannot show the settings changes a run would make.
     """
+    # What could not be read (no admin session; a field the console page does not show) is taken as the
+    # config asks for it.
+    assumed = {"scim_base_url_set": True, "bearer_token_set": True, **desired["scim"], **desired["to_app"]}
     settings = dict(app.get("settings") or {})
     if app.get("settings_source") == "unreadable":
-        settings.update(
-            scim_base_url_set=True,
-            bearer_token_set=True,
-            **desired["scim"],
-            **desired["to_app"],
-        )
+        settings.update(assumed)
+    for name, value in assumed.items():
+        if settings.get(name) is None:
+            settings[name] = value
 
     def flag(name: str) -> bool:
         return settings.get(name) is True

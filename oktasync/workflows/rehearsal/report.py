@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from oktasync.workflows.rehearsal.rehearse import RehearsalEnvironment, RehearsalRun, StepMeasure
 
+from oktasync.workflows.rehearsal.snapshot import event_user
+
 REPORT_VERSION = 1
 
 
@@ -151,7 +153,7 @@ def _membership_events(state: dict[str, Any], app_id: str, since: float) -> list
         targets = event.get("target") or []
         if not any(t.get("type") == "AppInstance" and t.get("id") == app_id for t in targets):
             continue
-        user = next((t for t in targets if t.get("type") == "AppUser"), None)
+        user = event_user(targets)
         if user:
             out.append((at, str(user["id"]), "add" if kind.endswith(".add") else "remove"))
     out.sort()
@@ -205,12 +207,14 @@ def _last_failure_reasons(state: dict[str, Any], app_id: str) -> dict[str, str]:
         targets = event.get("target") or []
         if not any(t.get("type") == "AppInstance" and t.get("id") == app_id for t in targets):
             continue
-        user = next((t for t in targets if t.get("type") == "AppUser"), None)
+        user = event_user(targets)
         if user is None:
             continue
         outcome = event.get("outcome") or {}
         if outcome.get("result") == "FAILURE":
-            reasons[str(user["id"])] = str(outcome.get("reason") or "")
+            # A failed push is followed by a sync event that may carry no reason: keep the push's.
+            if outcome.get("reason") or str(user["id"]) not in reasons:
+                reasons[str(user["id"])] = str(outcome.get("reason") or "")
         else:
             reasons.pop(str(user["id"]), None)
     return reasons
@@ -303,7 +307,7 @@ def _final_vs_snapshot(
     settings_changed = {
         k: {"before": settings_before.get(k), "after": v}
         for k, v in sorted(settings_after.items())
-        if k in settings_before and settings_before.get(k) != v
+        if settings_before.get(k) is not None and settings_before.get(k) != v
     }
     app_users_after = app.get("app_users") or []
     target_before = len((snapshot.get("target") or {}).get("users") or [])

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -254,6 +254,16 @@ async def _read_app(gateway: OktaGateway, config: TenantConfig, timer: _Timer) -
     }
 
 
+def event_user(targets: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The Okta user a System Log event is about: its ``User`` target (the ``AppUser`` target's id is the app
+    user's own id on current orgs), else the ``AppUser`` target (older events carry the user id there)."""
+    for kind in ("User", "AppUser"):
+        found = next((t for t in targets if t.get("type") == kind and t.get("id")), None)
+        if found is not None:
+            return found
+    return None
+
+
 def _latest_failures(events: list[Any], app_id: str) -> list[dict[str, Any]]:
     """The latest push failure per user of this app (events come oldest first)."""
     latest: dict[str, dict[str, Any]] = {}
@@ -261,7 +271,7 @@ def _latest_failures(events: list[Any], app_id: str) -> list[dict[str, Any]]:
         targets = event.targets
         if not any(t.get("type") == "AppInstance" and t.get("id") == app_id for t in targets):
             continue
-        user = next((t for t in targets if t.get("type") == "AppUser"), None)
+        user = event_user(targets)
         if user is None or not user.get("id"):
             continue
         latest[str(user["id"])] = {
