@@ -175,8 +175,11 @@ class Completed:
 def run_subprocess(
     argv: Sequence[str], env: Mapping[str, str], timeout: float, cwd: str | None = None
 ) -> Completed:
-    """Run a client to completion. Its peak RSS comes from its own rusage (``wait4`` reaps it here, before
-    ``Popen`` could), so neither this process nor the emulator it hosts is counted."""
+    """Run a client to completion and measure its own peak memory.
+
+    The peak is the child's ``VmHWM`` (the high-water mark of the memory image ``exec`` gave it), read while
+    it runs. Its rusage ``ru_maxrss`` would not do: Linux carries the parent's peak into a forked child, and
+    the parent here hosts the emulator and its org."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         list(argv), env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd
@@ -184,25 +187,43 @@ def run_subprocess(
     with ThreadPoolExecutor(2) as readers:
         stdout = readers.submit(proc.stdout.read)  # type: ignore[union-attr]
         stderr = readers.submit(proc.stderr.read)  # type: ignore[union-attr]
-        status, usage = _wait_with_usage(proc, timeout)
+        status, peak_kb = _wait_with_peak(proc, timeout)
         out, err = stdout.result(), stderr.result()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    peak_mb = usage.ru_maxrss / 1024  # kilobytes on Linux
+    peak_mb = None if peak_kb is None else peak_kb / 1024
     return Completed(proc.returncode, out, err, time.perf_counter() - start, peak_mb)
 
 
-def _wait_with_usage(proc: subprocess.Popen[str], timeout: float) -> tuple[int, Any]:
+def _high_water_kb(pid: int) -> int | None:
+    """The process's VmHWM in kB, None once it is gone (or off Linux)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _wait_with_peak(proc: subprocess.Popen[str], timeout: float) -> tuple[int, int | None]:
+    """Poll until the child exits (reaping it here), keeping the highest VmHWM seen. A zombie's status no
+    longer shows VmHWM, so the last reading is taken from the living process, at most 10 ms before exit."""
     deadline = time.monotonic() + timeout
+    peak: int | None = None
     while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        reading = _high_water_kb(proc.pid)
+        if reading is not None:
+            peak = max(peak or 0, reading)
+        pid, status = os.waitpid(proc.pid, os.WNOHANG)
         if pid:
-            return status, usage
+            return status, peak
         if time.monotonic() > deadline:
             proc.kill()
-            os.wait4(proc.pid, 0)
+            os.waitpid(proc.pid, 0)
             proc.returncode = -9
             raise subprocess.TimeoutExpired(proc.args, timeout)
-        time.sleep(0.02)
+        time.sleep(0.01)
 
 
 @contextlib.contextmanager

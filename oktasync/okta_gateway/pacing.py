@@ -51,6 +51,7 @@ import math
 import random
 import re
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -161,6 +162,27 @@ class _Bucket:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+class _BucketTable(dict[str, _Bucket]):
+    """One API client's buckets (a dict subclass, so a weak reference can hold it)."""
+
+
+# Okta counts a bucket per API token or OAuth app, not per connection: gateways of the same client in one
+# event loop (``plan`` of many tenants runs them concurrently) share what the headers told each of them.
+_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _BucketTable]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_buckets(client_key: str) -> dict[str, _Bucket]:
+    """The bucket table of the API client ``client_key`` (org + credential) in the running event loop;
+    a table of its own when no loop runs (its locks belong to one loop)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return _BucketTable()
+    return _SHARED.setdefault(loop, {}).setdefault(client_key, _BucketTable())
+
+
 def _number_header(values: Iterable[str]) -> float | None:
     """The smallest of a header's values (Okta may repeat X-Rate-Limit-* headers), ignoring garbage."""
     parsed = []
@@ -192,12 +214,13 @@ class Pacer:
         headroom: float = 0.1,
         clock: Clock | None = None,
         note: Callable[[str], None] | None = None,
+        buckets: dict[str, _Bucket] | None = None,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.headroom = headroom
         self.max_concurrency = max_concurrency
         self._semaphore = asyncio.Semaphore(max_concurrency)
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, _Bucket] = {} if buckets is None else buckets
         self._note = note or (lambda _message: None)
         self.skew = 0.0  # server clock - local clock, applied only when it is large
         self.waited = 0.0  # total seconds spent waiting for budget (for reports)

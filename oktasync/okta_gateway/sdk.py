@@ -23,6 +23,7 @@ How the SDK is used, and why (DESIGN.md §6; reference/okta-api.md §3; figures 
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 from collections.abc import Sequence
@@ -44,7 +45,7 @@ from oktasync.models import (
 from oktasync.okta_gateway import parse
 from oktasync.okta_gateway.auth import PrivateKeyJwtAuth, SswsAuth
 from oktasync.okta_gateway.base import EventHook, EventHookSpec
-from oktasync.okta_gateway.pacing import Clock, Pacer, RetryPolicy
+from oktasync.okta_gateway.pacing import Clock, Pacer, RetryPolicy, shared_buckets
 from oktasync.okta_gateway.transport import Authenticator, OktaTransport
 
 if TYPE_CHECKING:
@@ -134,9 +135,13 @@ class SdkGateway:
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
         admin_session: str | None = None,
+        client_key: str | None = None,
     ) -> None:
         note = progress.note if progress is not None else None
-        self.pacer = Pacer(max_concurrency=max_concurrency, headroom=headroom, clock=clock, note=note)
+        buckets = shared_buckets(f"{org_url} {client_key}") if client_key else None
+        self.pacer = Pacer(
+            max_concurrency=max_concurrency, headroom=headroom, clock=clock, note=note, buckets=buckets
+        )
         self.transport = OktaTransport(org_url, auth, self.pacer, retry=retry)
         self.org_url = self.transport.org_url
         self._executor = SdkExecutor(self.transport)
@@ -152,8 +157,11 @@ class SdkGateway:
         auth: Authenticator
         if okta.oauth is not None:
             auth = PrivateKeyJwtAuth.from_config(okta.oauth)
+            client_key = f"oauth {okta.oauth.client_id}"
         elif okta.token is not None and okta.token.reveal():
             auth = SswsAuth(okta.token.reveal())
+            # Identifies the token's rate-limit share without keeping the token itself as a key.
+            client_key = "ssws " + hashlib.sha256(okta.token.reveal().encode()).hexdigest()
         else:
             from oktasync.errors import ConfigError, Problem
 
@@ -178,6 +186,7 @@ class SdkGateway:
             # The one policy of every request (API, token, Admin Console); only the 429 budget is tunable.
             retry=RetryPolicy(max_429_wait=okta.max_rate_limit_wait_seconds),
             admin_session=session or None,
+            client_key=client_key,
         )
 
     # --- SDK plumbing ------------------------------------------------------------------------------

@@ -124,11 +124,16 @@ def test_table_and_json(tmp_path: Path) -> None:
 
 
 def test_a_client_subprocess_reports_its_own_peak_memory() -> None:
-    grow = "b = bytearray(150 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096])"
+    # The child holds its peak until the parent has read it: a memory image that lives only for a moment
+    # between two 10 ms readings could be missed, which a benchmark's clients never are.
+    grow = "import time; b = bytearray(150 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096]); time.sleep(0.3)"
+    ballast = bytearray(300 * 1024 * 1024)  # the parent's own memory must not count as the child's
+    ballast[::4096] = b"x" * len(ballast[::4096])
     big = run_subprocess([sys.executable, "-c", grow], dict(os.environ), 60)
-    small = run_subprocess([sys.executable, "-c", "pass"], dict(os.environ), 60)
+    small = run_subprocess([sys.executable, "-c", "import time; time.sleep(0.3)"], dict(os.environ), 60)
+    del ballast
     assert big.exit_code == 0 and big.peak_rss_mb is not None and small.peak_rss_mb is not None
-    assert big.peak_rss_mb > 150 > small.peak_rss_mb
+    assert 300 > big.peak_rss_mb > 150 > small.peak_rss_mb
 
 
 def test_compare_finds_every_kind_of_loss() -> None:

@@ -25,6 +25,7 @@ from oktasync.okta_gateway.pacing import (
     Pacer,
     RetryPolicy,
     bucket_for,
+    shared_buckets,
 )
 
 
@@ -223,3 +224,67 @@ def test_two_api_tokens_pace_by_the_share_they_see_and_see_no_429(share: float) 
     assert stats["by_status"].get("429", 0) == 0, stats
     assert stats["by_bucket"]["/api/v1/apps"] == 2 * per_client
     assert seen == {"tok-a": {int(100 * share)}, "tok-b": {int(100 * share)}}
+
+
+def test_gateways_of_one_client_share_what_the_headers_told_either() -> None:
+    """Okta counts a share per API token: a second gateway of the same token (plan runs tenants side by side)
+    must not send blind into a bucket the first one has seen drained."""
+    clock = FakeClock()
+
+    async def scenario() -> list[float]:
+        first = Pacer(clock=clock, buckets=shared_buckets("https://acme.okta.com ssws abc"))
+        second = Pacer(clock=clock, buckets=shared_buckets("https://acme.okta.com ssws abc"))
+        await first.acquire(APPS)
+        first.observe(APPS, headers(50, 5, clock.now + 30), status=200)  # 5 left = the 10% headroom
+        first.release(APPS)
+        await second.acquire(APPS)  # knows the bucket is spent: waits for the reset, sends nothing blind
+        second.release(APPS)
+        return clock.sleeps
+
+    assert asyncio.run(scenario()) == [pytest.approx(30.0)]
+
+
+def test_a_client_of_its_own_does_not_wait_for_another_tokens_bucket() -> None:
+    clock = FakeClock()
+
+    async def scenario() -> list[float]:
+        first = Pacer(clock=clock, buckets=shared_buckets("https://acme.okta.com ssws abc"))
+        other = Pacer(clock=clock, buckets=shared_buckets("https://acme.okta.com ssws def"))
+        unshared = Pacer(clock=clock)
+        await first.acquire(APPS)
+        first.observe(APPS, headers(50, 5, clock.now + 30), status=200)
+        first.release(APPS)
+        for pacer in (other, unshared):
+            await pacer.acquire(APPS)
+            pacer.release(APPS)
+        return clock.sleeps
+
+    assert asyncio.run(scenario()) == []
+
+
+def test_gateways_from_one_config_share_buckets_keyed_without_the_token() -> None:
+    from oktasync.config.schema import OktaConfig
+    from oktasync.okta_gateway.sdk import SdkGateway
+
+    def okta(token: str) -> OktaConfig:
+        return OktaConfig.model_validate({"org_url": "https://acme.okta.com", "token": token})
+
+    async def scenario() -> tuple[bool, bool, str]:
+        a, b = SdkGateway.from_config(okta("secret-one")), SdkGateway.from_config(okta("secret-one"))
+        c = SdkGateway.from_config(okta("secret-two"))
+        try:
+            keys = " ".join(_shared_client_keys())
+            return a.pacer._buckets is b.pacer._buckets, a.pacer._buckets is c.pacer._buckets, keys
+        finally:
+            for gw in (a, b, c):
+                await gw.close()
+
+    same, other, keys = asyncio.run(scenario())
+    assert same and not other
+    assert "secret-one" not in keys and "secret-two" not in keys
+
+
+def _shared_client_keys() -> list[str]:
+    from oktasync.okta_gateway import pacing
+
+    return list(pacing._SHARED.get(asyncio.get_running_loop(), {}))
