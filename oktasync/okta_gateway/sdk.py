@@ -344,8 +344,9 @@ class SdkGateway:
         params: dict[str, str | int] = {"limit": APP_USERS_PAGE}
         if with_user:
             params["expand"] = "user"
-        items = await self.transport.get_all(f"/api/v1/apps/{_id(app_id)}/users", params)
-        return [parse.app_user(item) for item in items]
+        return await self.transport.get_all(
+            f"/api/v1/apps/{_id(app_id)}/users", params, parse_item=parse.app_user
+        )
 
     async def first_app_users(self, app_id: str, limit: int) -> list[AppUser]:
         page = await self.transport.json(

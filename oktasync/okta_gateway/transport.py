@@ -331,8 +331,16 @@ class OktaTransport:
         response = await self.request(method, path, **kwargs)
         return decode_json(response, method, path)
 
-    async def get_all(self, path: str, params: Mapping[str, str | int]) -> list[Any]:
-        """Every item of a paged list, following ``Link: rel="next"``. An error on any page raises."""
+    async def get_all(
+        self,
+        path: str,
+        params: Mapping[str, str | int],
+        parse_item: Callable[[Any], Any] | None = None,
+    ) -> list[Any]:
+        """Every item of a paged list, following ``Link: rel="next"``. An error on any page raises.
+
+        ``parse_item`` turns each raw item into its model page by page, so a long list (50,000 app users with
+        their embedded users) never holds every raw JSON document at once."""
         items: list[Any] = []
         url: str = path
         query: Mapping[str, str | int] | None = params
@@ -342,7 +350,8 @@ class OktaTransport:
             page = decode_json(response, "GET", url)
             if not isinstance(page, list):
                 raise OktaApiError(f"GET {path}: expected a JSON list, got {type(page).__name__}")
-            items.extend(page)
+            items.extend(page if parse_item is None else map(parse_item, page))
+            del page
             nxt = parse_links(response.headers).get("next")
             if not nxt or nxt in seen:
                 return items
