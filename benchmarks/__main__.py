@@ -54,7 +54,8 @@ def _fewer_calls(runs: Sequence[Run]) -> dict[str, Any]:
     """The list-heavy job is the scheduled ``tasks`` scan: judged on its recurring (incremental) runs.
 
     Its first run is reported beside it with the best any client could do: every app user must be read
-    once, at most 500 per page (okta-api.md §2.3), so the baseline's calls over that minimum bound the
+    once, at most 500 per page (docs/okta-behaviour.md, Rate limits and paging), so the baseline's calls over
+    that minimum bound the
     factor (2.5× for 50,000 users against ``paginate_all``'s pages of 200) whatever the client.
     """
 

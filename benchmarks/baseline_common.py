@@ -5,14 +5,16 @@ SDK (3.4.x) and its defaults. They are written to work, not to lose: each choice
 SDK's README, and every deviation from "just the defaults" is a workaround without which the script does not
 run at all against an Okta-strict server. Those workarounds, found by running against the emulator:
 
-1. ``Authorization: SSWS<token>`` without a space (reference/okta-api.md §3, DESIGN.md §6): the generated
+1. ``Authorization: SSWS<token>`` without a space (docs/okta-behaviour.md, Okta's Python SDK): the generated
    client builds the header as ``authorization_mode + access_token``, so every call gets 401 ``E0000011``.
    The fix an admin finds in the issue tracker, ``client.configuration.authorization_mode = "SSWS "``, works
    (checked: 401 without it, 200 with it).
 2. ``list_applications(q=label)`` raises pydantic ``ValidationError`` on this app type, because Okta returns
-   ``AUTO_CONFIRM_IMPORTS`` in ``features`` (okta-sdk-python#574; okta-api.md §3.5 item 5). The script takes
+   ``AUTO_CONFIRM_IMPORTS`` in ``features`` (okta-sdk-python#574; docs/okta-behaviour.md, Okta's Python SDK).
+   The script takes
    the app id instead, copied from the Admin Console URL, as most runbook scripts do anyway.
-3. ``orgUrl`` must be https (okta-api.md §3.3). Only for the loopback emulator the harness sets
+3. ``orgUrl`` must be https (docs/okta-behaviour.md, Okta's Python SDK). Only for the loopback emulator the
+harness sets
    ``OKTA_TESTING_TESTINGDISABLEHTTPSCHECK`` in the environment; against Okta nothing changes.
 
 Everything else is the SDK default: ``rateLimit.maxRetries`` 2 (the SDK waits until X-Rate-Limit-Reset + 1 s
@@ -33,7 +35,8 @@ from typing import Any
 
 
 def make_client(org_url: str, token: str) -> Any:
-    from okta.client import Client  # 5 s and ~115 MB (DESIGN.md §6): every SDK script pays it
+    # 5 s and ~115 MB (docs/okta-behaviour.md, Okta's Python SDK): every SDK script pays it
+    from okta.client import Client
 
     # orgUrl and token passed explicitly, as the README's first example does.
     client = Client({"orgUrl": org_url, "token": token})

@@ -1,7 +1,7 @@
 """Baseline: the runbook's resync (vendor runbook step 3) as an admin would script it with the ``okta`` SDK.
 
     1. clear *Deactivate Users*            -> by hand in the Admin Console (no public API for a custom SCIM
-                                              app, okta-api.md §1.8); the harness does it for the script
+                                              app: okta-behaviour.md); the harness does it for the script
     2. remove every group assigned to the app
     3. reassign them all
     4. set *Deactivate Users* again         -> by hand, as 1.
@@ -18,7 +18,7 @@ Choices, and why an admin would make them:
   concurrent requests, then 429s beyond two retries): we deliberately do not sandbag the baseline with it.
 * Errors are checked (``if err``) and counted, and the script carries on, as a careful admin's would.
 * No verification re-read and no journal: the runbook has neither. ``paginate_all`` ends the list silently
-  on an error (okta-api.md §3.5 item 2), which the script cannot notice.
+  on an error (docs/okta-behaviour.md, Okta's Python SDK), which the script cannot notice.
 """
 
 from __future__ import annotations

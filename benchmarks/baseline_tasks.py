@@ -1,7 +1,9 @@
 """Baseline: "find the failed assignments" (vendor runbook step 4) as an admin would script it with the SDK.
 
-Okta has no public API for Dashboard → Tasks (okta-api.md §1.7); what an admin finds in the API reference is
-``syncState: ERROR`` on app users (§1.5). So the script lists every app user and keeps the ERROR ones.
+Okta has no public API for Dashboard → Tasks (docs/okta-behaviour.md, Retrying failed provisioning); what an
+admin finds in the API reference is
+``syncState: ERROR`` on app users (docs/okta-behaviour.md, App users and sync state). So the script lists
+every app user and keeps the ERROR ones.
 
 Choices, and why an admin would make them:
 
@@ -11,7 +13,8 @@ Choices, and why an admin would make them:
   System Log approach needs a filter expression, bounded windows and de-duplication, which is what oktasync
   does and a runbook script does not).
 * No ``expand=user``: ``credentials.userName`` already names the user for the report.
-* ``paginate_all`` stops silently at the first error (okta-api.md §3.5 item 2): if a page fails after the
+* ``paginate_all`` stops silently at the first error (docs/okta-behaviour.md, Okta's Python SDK): if a page
+fails after the
   SDK's two retries, the script reports fewer failures and cannot know it.
 """
 

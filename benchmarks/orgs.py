@@ -95,7 +95,7 @@ def stub_target() -> Iterator[ScimStub]:
 
 
 def tenant_config(path: Path, *, tenant: str, org_url: str, scim_url: str, label: str = LABEL) -> Path:
-    """A tenant config as DESIGN.md §4 shows it; secrets from the environment (``client_env``)."""
+    """A tenant config as docs/config.md shows it; secrets from the environment (``client_env``)."""
     doc = {
         "tenant": tenant,
         "okta": {
@@ -127,7 +127,8 @@ def client_env(state_dir: Path) -> dict[str, str]:
         "OKTA_ADMIN_SESSION": ADMIN_SESSION,
         "CHRONOSPHERE_SCIM_TOKEN": SCIM_TOKEN,
         "OKTASYNC_STATE_DIR": str(state_dir),
-        # Loopback http only (okta-api.md §3.3): the SDK refuses http otherwise. Not needed against Okta.
+        # Loopback http only (docs/okta-behaviour.md, Okta's Python SDK): the SDK refuses http otherwise. Not
+        # needed against Okta.
         "OKTA_TESTING_TESTINGDISABLEHTTPSCHECK": "true",
         "NO_COLOR": "1",
     }

@@ -99,7 +99,8 @@ def _tail(text: str, n: int = 400) -> str:
 # --- resync -------------------------------------------------------------------------------------------------
 def resync_min_calls(groups: int) -> dict[str, int]:
     """Snapshot listing + one DELETE and one PUT per group + verification listing, all in /api/v1/apps
-    (okta-api.md §1.4, §2.2); *Deactivate Users* goes through the Admin Console form (custom SCIM app)."""
+    (docs/okta-behaviour.md, Rate limits and paging); *Deactivate Users* goes through the Admin Console form
+    (custom SCIM app)."""
     pages = max(1, math.ceil(groups / 200))
     return {"/api/v1/apps": 2 * groups + 2 * pages, "/admin": 4}
 
@@ -207,7 +208,8 @@ def _fail_users(em: Any, app_id: str, user_ids: list[str]) -> None:
 
 
 def tasks_min_calls(users: int, new_failures: int | None) -> dict[str, int]:
-    """First run: every app user at 500 per page (okta-api.md §1.5) + resolving the app by label; one System
+    """First run: every app user at 500 per page (docs/okta-behaviour.md, Rate limits and paging) + resolving
+    the app by label; one System
     Log page for the reasons. Incremental: the log page, the label lookup and one read per new failure."""
     if new_failures is None:
         return {"/api/v1/apps": math.ceil(users / 500) + 1, "/api/v1/logs": 1}
@@ -303,8 +305,9 @@ def plan(scale: Scale, work: Path) -> list[Run]:
     baseline = not_measured(
         run.scenario,
         "baseline",
-        "no SDK equivalent: a custom SCIM app's provisioning settings have no public API (okta-api.md §1.8), "
-        "and list_applications raises on AUTO_CONFIRM_IMPORTS (§3.5)",
+        "no SDK equivalent: a custom SCIM app's provisioning settings have no public API "
+        "(docs/okta-behaviour.md, App users and sync state), "
+        "and list_applications raises on AUTO_CONFIRM_IMPORTS (docs/okta-behaviour.md, Okta's Python SDK)",
     )
     return [run, baseline]
 

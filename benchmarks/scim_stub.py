@@ -3,7 +3,8 @@
 At 20,000-50,000 users the real ``scim2-server`` (oktasync/emulator/scim_target.py) spends seconds of CPU per
 thousand requests in pydantic validation, and it shares this machine's two cores with the emulator and the
 client under test, so the benchmark would measure the *target*. This stub answers exactly the calls the
-emulator's provisioning engine makes (reference/scim-and-peers.md §2.2-§2.3: lookup ``GET /Users?filter=
+emulator's provisioning engine makes (docs/okta-behaviour.md, What Okta sends to a SCIM target: lookup ``GET
+/Users?filter=
 userName eq "…"``, ``POST /Users``, ``GET``/``PUT /Users/{id}``) from two dicts. The soak uses the real
 scim2-server, at a scale where it is fast enough.
 

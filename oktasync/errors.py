@@ -1,6 +1,7 @@
 """Every error oktasync raises, and the exit code each one maps to.
 
-The library raises; only ``oktasync.cli`` catches and turns an error into an exit code (DESIGN.md §3)::
+The library raises; only ``oktasync.cli`` catches and turns an error into an exit code (docs/architecture.md,
+Command-line contract)::
 
     OktasyncError                 1  the operation failed
     ├─ ConfigError                3  invalid tenant config or playbook; lists every problem with file:line

@@ -12,7 +12,7 @@ from typing import Any
 
 
 class AppKind(enum.StrEnum):
-    """What an app lets us do through the public API (DESIGN.md §2)."""
+    """What an app lets us do through the public API (docs/architecture.md, Channels)."""
 
     CUSTOM_SCIM = "custom_scim"  # connection UNKNOWN, features API unsupported: admin or manual channel
     API_CAPABLE = "api_capable"  # connection + features APIs work: api channel

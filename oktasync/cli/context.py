@@ -1,6 +1,7 @@
 """What every command shares: global options, logging, output conventions and the one error handler.
 
-Output conventions (DESIGN.md §3): human text on stdout by default; ``--json`` prints exactly one JSON
+Output conventions (docs/architecture.md, Command-line contract): human text on stdout by default; ``--json``
+prints exactly one JSON
 document on stdout and nothing else there; logs go to stderr (text or JSON lines); progress bars only on a
 TTY.
 
@@ -8,7 +9,7 @@ stderr: every line the CLI writes there outside the logging module (the ``Error:
 errors, ``Interrupted.``, warnings, console steps, prompts) goes through ``echo_err`` / ``echo_error`` /
 ``confirm_err``, so that ``--log-format json`` holds for all of stderr: one JSON object per line, the same
 shape as a log record (``time``, ``level``, ``logger``, ``message``, plus fields such as ``exit_code``,
-``error_type``, ``hint``, ``problems``, ``manual_steps``). Text mode prints exactly the old lines.
+``error_type``, ``hint``, ``problems``, ``manual_steps``). Text mode prints plain lines.
 
 ``--json`` on failure: when a command that was asked for JSON ends with an error before printing its
 document (invalid config, Okta unreachable, a refusal, Ctrl-C), ``handle_errors`` prints one error document
@@ -388,7 +389,8 @@ def _os_error_message(error: OSError) -> str:
 
 
 def handle_errors(run: Callable[[], Any]) -> int:
-    """Map every outcome to an exit code (DESIGN.md §3). The only place that does."""
+    """Map every outcome to an exit code (docs/architecture.md, Command-line contract). The only place that
+    does."""
     try:
         result = run()
     except OktasyncError as error:

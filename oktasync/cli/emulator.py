@@ -1,7 +1,8 @@
 """``oktasync emulator serve``: the loopback Okta emulator in the foreground.
 
-See DESIGN.md §7 and docs/emulator.md. Bad input is reported before anything is served, as DESIGN.md §3
-asks, never as a traceback or a generic failure: a ``--state`` file that is missing, unreadable or not a
+See docs/architecture.md, The emulator, and docs/emulator.md. Bad input is reported before anything is
+served, as docs/architecture.md, Command-line contract, asks, never as a traceback or a generic failure: a
+``--state`` file that is missing, unreadable or not a
 valid seed, a ``--save-state`` path that could not be written at exit, and a ``--host``/``--port`` that
 cannot be listened on are invalid input (exit 3, the file or option named, with the fix); a malformed
 ``--rate-limit`` (or an unknown bucket) is a usage error (64).

@@ -1,4 +1,4 @@
-"""`oktasync resync CONFIG`: the safe unassign/reassign of every group (DESIGN.md §5, docs/resync.md)."""
+"""`oktasync resync CONFIG`: the safe unassign/reassign of every group (docs/resync.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`oktasync test-connector CONFIG... [--json] [--write-probe]`: Okta's connector test + §2.7 checks."""
+"""`oktasync test-connector CONFIG... [--json] [--write-probe]`: Okta's connector test + the checks in
+docs/scim.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The tenant config format (DESIGN.md §4) as pydantic models. Field docs feed ``oktasync schema``.
+"""The tenant config format (docs/architecture.md, Tenant config) as pydantic models. Field docs feed
+``oktasync schema``.
 
 Only shape and types live here; rules that need the file's line numbers or more than one field are in
 ``config.rules`` so that every problem can be reported at once, each at its place.

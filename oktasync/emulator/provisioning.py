@@ -376,7 +376,8 @@ class ProvisioningEngine:
                     text = await resp.text()
                     record["status"] = resp.status
                     if resp.status == 429 and attempt < _MAX_429_RETRIES:
-                        # Okta pauses and reschedules on 429 from the target (scim-and-peers.md §1.7).
+                        # Okta pauses and reschedules on 429 from the target (docs/okta-behaviour.md, What
+                        # Okta sends to a SCIM target).
                         delay = float(resp.headers.get("Retry-After", "1") or 1)
                         await asyncio.sleep(min(delay, 5.0) * self.time_scale)
                         continue

@@ -1,7 +1,7 @@
 """A real SCIM 2.0 target for tests and the demo: ``scim2-server`` in-process, on a free loopback port.
 
 ``run_scim_server(token)`` serves scim2-server's ``BearerTokenApplication`` (in-memory storage, RFC 7643
-schemas; reference/scim-and-peers.md §1.5, §1.8 B) from a threaded ``wsgiref`` server in a daemon thread.
+schemas; https://github.com/python-scim/scim2-server) from a threaded ``wsgiref`` server in a daemon thread.
 A small WSGI middleware in front of it can **reject** chosen users: writes (POST/PUT/PATCH) whose
 ``userName`` is in a set or matches a pattern get a real ``400`` SCIM Error, so failed pushes are real HTTP
 failures. Change the rejections at any time with :meth:`ScimServer.reject` and

@@ -902,7 +902,8 @@ class ApiRoutes:
         group = self.store.groups.get(gid)
         if group is None:
             raise not_found(f"{gid} (UserGroup)")
-        body = await read_json(request, optional=True)  # body is optional (okta-api.md §1.4)
+        # body is optional (docs/okta-behaviour.md, Group assignments and background jobs)
+        body = await read_json(request, optional=True)
         priority = body.get("priority")
         if priority is not None and (
             not isinstance(priority, int) or isinstance(priority, bool) or priority < 0

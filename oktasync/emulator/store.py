@@ -4,7 +4,7 @@ Everything runs on the emulator's event loop thread, so nothing here locks. Muta
 background work (assignments, profile updates) return :class:`Job` values; the server hands them to the
 provisioning engine (``provisioning.py``), which pushes asynchronously as Okta does.
 
-Shapes follow reference/okta-api.md §1 (apps, app groups, app users, System Log); the seed/dump format is
+Shapes follow docs/okta-behaviour.md (apps, app groups, app users, System Log); the seed/dump format is
 documented in docs/emulator.md and produced by ``seed.py``.
 """
 
@@ -183,7 +183,8 @@ class App:
     status: str = "ACTIVE"
     created: str = ""
     last_updated: str = ""
-    # API-capable apps only: the TOKEN connection (okta-api.md §1.1). None = never configured.
+    # API-capable apps only: the TOKEN connection (docs/okta-behaviour.md, Apps, connections and features).
+    # None = never configured.
     connection_status: str | None = None
     groups: dict[str, GroupAssignment] = field(default_factory=dict)
     users: dict[str, AppUser] = field(default_factory=dict)
@@ -193,7 +194,8 @@ class App:
 
     @property
     def provisioning_active(self) -> bool:
-        """Would Okta push new users now? (Create Users + the connector, DESIGN.md §1 step 1-2)."""
+        """Would Okta push new users now? (Create Users + the connector, docs/architecture.md, The job, steps
+        1-3)."""
         s = self.settings
         if self.kind == API_CAPABLE:
             return self.connection_status == "ENABLED" and bool(s.scim_base_url) and s.create_users
@@ -229,7 +231,8 @@ class App:
         return connected and bool(s.scim_base_url) and s.deactivate_users
 
     def features(self) -> list[str]:
-        """The read-only ``features[]`` derived from the settings (okta-api.md §1.3, §3.5 item 5)."""
+        """The read-only ``features[]`` derived from the settings (docs/okta-behaviour.md, Apps, connections
+        and features)."""
         s = self.settings
         out: list[str] = []
         if self.kind == CUSTOM_SCIM and s.provisioning_enabled:
@@ -247,7 +250,8 @@ class App:
 
 @dataclass(slots=True)
 class ServiceApp:
-    """An OAuth service app for private_key_jwt client credentials (okta-api.md §3.3 PrivateKey mode)."""
+    """An OAuth service app for private_key_jwt client credentials (the SDK's PrivateKey mode;
+    docs/okta-behaviour.md, Authentication and errors)."""
 
     client_id: str
     scopes: list[str]
@@ -486,7 +490,7 @@ class Store:
             app_user.status, app_user.sync_state = "STAGED", "SYNCING"
             jobs.append(Job("create", app.id, user.id))
         else:
-            # No push configured: assigned, nothing queued (okta-api.md §1.5: STAGED needs PUSH_NEW_USERS).
+            # No push configured: assigned, nothing queued (docs/okta-behaviour.md, App users and sync state).
             app_user.status, app_user.sync_state = "ACTIVE", "DISABLED"
         app.users[user.id] = app_user
         return app_user, jobs
@@ -507,7 +511,8 @@ class Store:
         user = self.users[user_id]
         self._membership_event(app, user, "application.user_membership.remove", app_user.user_name)
         if app.deactivation_active:
-            # Okta sets active=false with a PUT on AIW apps; it never DELETEs (scim-and-peers.md §2.3).
+            # Okta sets active=false with a PUT on AIW apps; it never DELETEs (docs/okta-behaviour.md, What
+            # Okta sends to a SCIM target).
             return [
                 Job(
                     "deactivate",
@@ -538,7 +543,8 @@ class Store:
     def assign_group(
         self, app: App, group: Group, priority: int | None, profile: dict[str, Any] | None
     ) -> tuple[GroupAssignment, bool]:
-        """PUT /apps/{id}/groups/{gid}: priority defaults to the next highest (okta-api.md §1.4).
+        """PUT /apps/{id}/groups/{gid}: priority defaults to the next highest (docs/okta-behaviour.md, Group
+        assignments and background jobs).
 
         Returns the assignment and whether it is new: a new one leaves Okta's background job to create the
         members' app users (``entitle_group_members``)."""
@@ -612,7 +618,8 @@ class Store:
             raise NotFound(user_id)
         if self._entitled(app, user_id):
             if not app_user.direct:
-                raise PermissionError(user_id)  # 403 E0000046 (DESIGN.md §6)
+                # 403 E0000046 (docs/okta-behaviour.md, Authentication and errors)
+                raise PermissionError(user_id)
             app_user.direct = False
             app_user.last_updated = iso()
             return []

@@ -1,4 +1,4 @@
-"""The Okta gateway: the one seam between oktasync and Okta (DESIGN.md §6, docs/gateway.md).
+"""The Okta gateway: the one seam between oktasync and Okta (docs/architecture.md, Layers; docs/gateway.md).
 
 Workflows use only the ``OktaGateway`` protocol (``okta_gateway.base``)::
 

@@ -1,7 +1,8 @@
 """Credentials for the Management API: an SSWS API token, or an OAuth 2.0 service app (private_key_jwt).
 
 The ``Authorization`` value is built here, with the space the generated SDK client forgets
-(``Configuration.auth_settings`` concatenates ``"SSWS" + token``; DESIGN.md §6): ``SSWS <token>`` and
+(``Configuration.auth_settings`` concatenates ``"SSWS" + token``; docs/okta-behaviour.md, Okta's Python SDK):
+``SSWS <token>`` and
 ``Bearer <access token>``.
 
 OAuth (Okta's recommended auth for automation): a client assertion JWT signed with the service app's private

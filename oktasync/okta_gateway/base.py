@@ -1,4 +1,4 @@
-"""The one seam between oktasync and Okta (DESIGN.md §6).
+"""The one seam between oktasync and Okta (docs/architecture.md, Layers).
 
 Workflows depend only on this protocol. Implementations:
 

@@ -1,6 +1,6 @@
 """An in-memory ``OktaGateway`` with Okta's semantics, for unit tests of workflows.
 
-It behaves like Okta and the emulator where the workflows care (reference/okta-api.md §1):
+It behaves like Okta and the emulator where the workflows care (docs/okta-behaviour.md):
 
 * custom SCIM apps (``AppKind.CUSTOM_SCIM``): the connection reads ``UNKNOWN`` and a POST to it is a 2xx that
   changes nothing; the features API answers 400 ``E0000001`` (reads return ``None``, writes raise);
@@ -335,7 +335,9 @@ class FakeGateway:
         self._call("set_connection", app_id, base_url, "(sensitive)" if token else None)
         state = self._state(app_id)
         if state.kind is AppKind.CUSTOM_SCIM:
-            return  # Okta answers 200 UNKNOWN and changes nothing (okta-api.md §1.1): only a re-read tells
+            # Okta answers 200 UNKNOWN and changes nothing (docs/okta-behaviour.md, Apps, connections and
+            # features): only a re-read tells
+            return
         if base_url is not None:
             state.scim_base_url = base_url
         if token is not None:

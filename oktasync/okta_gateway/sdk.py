@@ -1,6 +1,6 @@
 """``SdkGateway``: the ``OktaGateway`` on Okta's public Management API with the official ``okta`` SDK 3.4.
 
-How the SDK is used, and why (DESIGN.md §6; reference/okta-api.md §3; figures in docs/gateway.md):
+How the SDK is used, and why (docs/okta-behaviour.md, Okta's Python SDK; figures in docs/gateway.md):
 
 * We never build ``okta.client.Client``. Importing ``okta.client`` costs ~4 s here because it inherits every
   generated API class, and its ``ConfigSetter`` merges ``~/.okta/okta.yaml``, ``./okta.yaml`` and ``OKTA_*``
@@ -12,12 +12,12 @@ How the SDK is used, and why (DESIGN.md §6; reference/okta-api.md §3; figures 
   (no space) is never produced: ``OktaTransport`` sends ``SSWS <token>`` / ``Bearer <token>``.
 * Typed SDK calls where the SDK's models add value — request bodies that are easy to get wrong: the ``oneOf``
   bodies of the provisioning connection and ``USER_PROVISIONING`` feature (built with ``from_dict``: keyword
-  construction serializes to ``null``, §3.5.4) and the group assignment body. Their error tuples never
+  construction serializes to ``null``) and the group assignment body. Their error tuples never
   happen: the executor raises oktasync errors, translated once in ``transport.translate``.
 * Raw JSON through the same transport elsewhere: every **list** (we must see every ``Link`` header line and
   fail on an error mid-list; the SDK keeps only the last ``Link`` and its paginate helpers swallow errors),
   **apps** (``features[]`` holds values the SDK's enum lacks, e.g. ``AUTO_CONFIRM_IMPORTS``), **app users**
-  (strict ``AppUser`` models, §3.5.7) and the **System Log** (``outcome.reason`` empty or > 255 characters);
+  (strict ``AppUser`` models) and the **System Log** (``outcome.reason`` empty or > 255 characters);
   all parsed leniently by ``okta_gateway.parse`` into oktasync's models.
 """
 
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from oktasync.okta_gateway.admin import AdminChannel
     from oktasync.workflows.progress import Progress
 
-# Okta's maximum page sizes (reference/okta-api.md §1.4-§1.6, §2.3).
+# Okta's maximum page sizes (docs/okta-behaviour.md, Rate limits and paging).
 APPS_PAGE = 200
 APP_GROUPS_PAGE = 200
 APP_USERS_PAGE = 500
@@ -238,7 +238,8 @@ class SdkGateway:
         if base_url is not None:
             doc["baseUrl"] = base_url
         api = self._api("application_connections_api", "ApplicationConnectionsApi")
-        # from_dict, not keyword arguments: the oneOf wrapper built from kwargs serializes to null (§3.5.4).
+        # from_dict, not keyword arguments: the oneOf wrapper built from kwargs serializes to null
+        # (docs/okta-behaviour.md, Okta's Python SDK).
         await api.update_default_provisioning_connection_for_application(app_id, Body.from_dict(doc))
 
     async def activate_connection(self, app_id: str) -> None:
@@ -249,7 +250,8 @@ class SdkGateway:
         try:
             doc = await self.transport.json("GET", f"/api/v1/apps/{_id(app_id)}/features/USER_PROVISIONING")
         except OktaApiError as exc:
-            # 400 E0000001 "Provisioning is not supported." / "...not enabled for the app instance." (§1.2)
+            # 400 E0000001 "Provisioning is not supported." / "...not enabled for the app instance."
+            # (docs/okta-behaviour.md, Authentication and errors)
             if exc.status == 400 and exc.error_code == "E0000001":
                 return None
             raise
@@ -328,7 +330,8 @@ class SdkGateway:
     ) -> GroupAssignment:
         from okta.models.application_group_assignment import ApplicationGroupAssignment
 
-        # Send priority and profile explicitly: a PUT without them gets a default priority (§1.4).
+        # Send priority and profile explicitly: a PUT without them gets a default priority
+        # (docs/okta-behaviour.md, Group assignments and background jobs).
         body = ApplicationGroupAssignment(priority=priority, profile=dict(profile))
         api = self._api("application_groups_api", "ApplicationGroupsApi")
         result = await api.assign_group_to_application(app_id, group_id, body)
@@ -392,7 +395,8 @@ class SdkGateway:
     async def list_log_events(
         self, *, since: str, until: str | None = None, filter: str | None = None
     ) -> list[LogEvent]:
-        # Always bounded (since + until): a polling query's next link never ends (§1.6).
+        # Always bounded (since + until): a polling query's next link never ends (docs/okta-behaviour.md, Rate
+        # limits and paging).
         params: dict[str, str | int] = {
             "since": since,
             "until": until or _iso_now(),

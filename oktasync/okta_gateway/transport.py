@@ -60,7 +60,8 @@ def normalize_org_url(org_url: str) -> str:
 
 
 def parse_links(headers: httpx.Headers) -> dict[str, str]:
-    """``Link`` relations; Okta sends ``self`` and ``next`` as separate header lines (okta-api.md §2.3)."""
+    """``Link`` relations; Okta sends ``self`` and ``next`` as separate header lines (docs/okta-behaviour.md,
+    Rate limits and paging)."""
     links: dict[str, str] = {}
     for value in headers.get_list("link"):
         for url, rel in _LINK.findall(value):

@@ -1,6 +1,6 @@
 """The SCIM target client: plain ``httpx`` for the wire, ``scim2-models`` for parsing and validation.
 
-Why not scim2-client (reference/scim-and-peers.md §0, §1.2, §1.7):
+Why not scim2-client (docs/scim.md, "Why not scim2-client"):
 
 * scim2-client >= 0.9 talks only through ``httpx2`` (pydantic's fork of httpx). oktasync already speaks
   ``httpx`` (the Admin Console channel) and aiohttp (the emulator); a second, forked HTTP stack would mean a
@@ -43,7 +43,8 @@ from oktasync.errors import ScimError
 
 log = logging.getLogger("oktasync.scim")
 
-# What Okta's SCIM client sends (scim-and-peers.md §2.1: oktadeveloper/okta-blog-archive PR #1956 and the
+# What Okta's SCIM client sends (docs/okta-behaviour.md, What Okta sends to a SCIM target:
+# oktadeveloper/okta-blog-archive PR #1956 and the
 # field log of a SCIM 2.0 AIW app).
 OKTA_USER_AGENT = "Okta SCIM Client 1.0.0"
 SCIM_JSON = "application/scim+json"
@@ -82,7 +83,8 @@ def quote_value(value: str) -> str:
 
 
 def filter_query(filter_expr: str, start_index: int = 1, count: int = 100) -> str:
-    """Okta's lookup query string (scim-and-peers.md §2.2): filter first, then startIndex and count."""
+    """Okta's lookup query string (docs/okta-behaviour.md, What Okta sends to a SCIM target): filter first,
+    then startIndex and count."""
     return f"filter={quote_value(filter_expr)}&startIndex={start_index}&count={count}"
 
 

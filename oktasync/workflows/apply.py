@@ -189,7 +189,7 @@ async def _write_api(
     if connector:
         token = desired[BEARER_TOKEN.key].reveal() if BEARER_TOKEN.key in keys else None
         # POST connections/default (TOKEN scheme) then activate: Okta returns DISABLED until activated
-        # (okta-api.md §1.1, the recorded Org2Org exchange).
+        # (docs/okta-behaviour.md, Apps, connections and features).
         await gateway.set_connection(app.id, desired[BASE_URL.key], token)
         await gateway.activate_connection(app.id)
         for key in sorted(connector):

@@ -1,10 +1,12 @@
 """`test-connector`: Okta's *Test Connector Configuration*, exactly, then the checks Okta's pushes rely on.
 
-What Okta does (reference/scim-and-peers.md §2.1): one ``GET {base}/Users?startIndex=1&count=2`` with
+What Okta does (docs/okta-behaviour.md, What Okta sends to a SCIM target): one ``GET
+{base}/Users?startIndex=1&count=2`` with
 ``Authorization: Bearer …``, ``Accept: application/scim+json`` and ``User-Agent: Okta SCIM Client 1.0.0``;
 a 200 with a ListResponse passes. That single request is check ``okta_test`` and decides ``okta_verdict``.
 
-Everything else (§2.7) is stricter than Okta's button but is what Okta's pushes and imports do later, so a
+Everything else (same ledger section) is stricter than Okta's button but is what Okta's pushes and imports do
+later, so a
 target that passes Okta's test can still fail every push. Each check has a status:
 
 * ``pass``;
@@ -21,7 +23,7 @@ otherwise (warnings never fail). Several tenants: the worst exit code wins.
 
 Read-only unless ``write_probe``: then one throwaway user ``oktasync-probe-<uuid>@example.com`` is created,
 POSTed again (must be 409), deactivated by a whole-resource PUT with ``active: false`` as Okta does for a
-custom (AIW) app (§2.3), then DELETEd. Okta itself never DELETEs; if the target refuses, the user is
+custom (AIW) app, then DELETEd. Okta itself never DELETEs; if the target refuses, the user is
 reported as left behind (deactivated), with its id.
 """
 
@@ -243,7 +245,8 @@ class _Run:
         response = await self.scim.request("GET", path)
         request = _req(response)
         if response.status == 404:
-            # Okta treats a 404 SCIM Error as "not found" too (scim-and-peers.md §2.2).
+            # Okta treats a 404 SCIM Error as "not found" too (docs/okta-behaviour.md, What Okta sends to a
+            # SCIM target).
             self.add(
                 Check(
                     "filter_miss", title, Status.PASS, "HTTP 404 (Okta treats it as not found)", None, request
@@ -282,7 +285,8 @@ class _Run:
             self.add(Check("unique_identifier", title, Status.SKIP, "the target has no user to look up"))
             return
         # Okta substitutes the app user's userName into `userName eq "<value>"`; with unique identifier
-        # `email` that value is the user's email (scim-and-peers.md §2.2; the emulator does the same).
+        # `email` that value is the user's email (docs/okta-behaviour.md, What Okta sends to a SCIM target;
+        # the emulator does the same).
         value = (known.email or known.user_name) if attr == "email" else known.user_name
         if not value:
             self.add(Check("unique_identifier", title, Status.SKIP, f"user {known.id} has no {attr}"))
@@ -532,7 +536,8 @@ class _Run:
                     )
                 )
             return
-        # The whole resource, as Okta sends it for AIW apps (scim-and-peers.md §2.3): never a partial body.
+        # The whole resource, as Okta sends it for AIW apps (docs/okta-behaviour.md, What Okta sends to a SCIM
+        # target): never a partial body.
         resource = {k: v for k, v in current.json.items() if k != "meta"}
         resource["active"] = False
         put = await self.scim.replace_user(user_id, resource)
@@ -615,7 +620,8 @@ class _Run:
 
 
 def okta_create_body(user_name: str) -> dict[str, Any]:
-    """The body Okta POSTs on Push New Users (scim-and-peers.md §2.2), for a throwaway probe user."""
+    """The body Okta POSTs on Push New Users (docs/okta-behaviour.md, What Okta sends to a SCIM target), for a
+    throwaway probe user."""
     return {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
         "userName": user_name,

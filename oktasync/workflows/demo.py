@@ -475,7 +475,8 @@ def final_facts(env: DemoEnvironment) -> dict[str, Any]:
         users_by_id.get(a["user"], a["user"]) for a in app.get("app_users", []) if a["sync_state"] == "ERROR"
     )
     calls = [c for c in state.get("scim_calls", []) if c.get("app_id") == app["id"]]
-    # Okta deprovisions with a PUT/PATCH of active=false (scim-and-peers.md §2.2); the resync must cause none.
+    # Okta deprovisions with a PUT/PATCH of active=false (docs/okta-behaviour.md, What Okta sends to a SCIM
+    # target); the resync must cause none.
     deactivations = [c for c in calls if c.get("method") in ("PUT", "PATCH") and c.get("active") is False]
     deactivate_switches = [
         {"source": h.get("source"), "value": h.get("value")}

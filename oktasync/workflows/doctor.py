@@ -2,7 +2,8 @@
 setting, rate-limit headroom, and whether the admin session works.
 
 Every check is a read. A 403 on a read means the credential lacks that read's permission: for an OAuth
-service app, the scope named in the check (Okta's scopes per endpoint: reference/okta-api.md §1); for an
+service app, the scope named in the check (Okta's scopes per endpoint: docs/okta-behaviour.md, Authentication
+and errors); for an
 SSWS token, a permission of the admin role behind it. ``okta.apps.manage`` (needed by ``apply`` and the
 resync) cannot be proven without writing, so doctor only says whether it is requested.
 

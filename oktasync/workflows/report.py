@@ -1,16 +1,18 @@
 """`report unmanaged`: target users that Okta does not manage, each with a suggested action (runbook step 5).
 
-Inputs: every user of the SCIM target (``GET /Users?startIndex=k&count=100``, reference/scim-and-peers.md
-§2.4/§2.7) and every app user of the Okta app (``GET /api/v1/apps/{id}/users``, through the Okta gateway).
+Inputs: every user of the SCIM target (``GET /Users?startIndex=k&count=100``, as Okta's import
+pages; docs/okta-behaviour.md, What Okta sends to a SCIM target) and every app user of the Okta app (``GET
+/api/v1/apps/{id}/users``, through the Okta gateway).
 
 Matching rules, applied in this order (all string comparisons are ``str.casefold()`` after trimming, except
 ids, which are compared exactly: SCIM and Okta ids are opaque and case-sensitive):
 
 1. **managed / externalId** — an Okta app user's ``externalId`` equals the target user's ``id``. This is the
-   link Okta keeps after provisioning (scim-and-peers.md §2.7) and uses for every later update.
+   link Okta keeps after provisioning and uses for every later update (docs/okta-behaviour.md, What Okta
+   sends to a SCIM target).
 2. **managed / userName** — among app users *not already linked* (no ``externalId``, or one that names no
    target user), one whose ``credentials.userName`` equals the target ``userName``. Okta's next push looks
-   the user up with ``userName eq "…"`` and links this account (§2.2).
+   the user up with ``userName eq "…"`` and links this account (same ledger section).
 3. **managed / email** — among app users still unmatched, one whose Okta email equals one of the target
    user's emails (or its ``userName`` when that is an address). Each app user matches at most one target
    user in rules 2-3 (rule 2 is tried for every target user before rule 3).
@@ -18,7 +20,7 @@ ids, which are compared exactly: SCIM and Okta ids are opaque and case-sensitive
 5. **email_changed** — not managed, active, and the *same person* exists among all app users (linked or not)
    under a different email. Same-person evidence, strongest first; the first kind that finds anyone decides:
    a. ``okta_id``: the target user's ``externalId`` equals the Okta user id (Okta sends its user id as
-      ``externalId`` when it creates a user, §2.2, so this is an account Okta created earlier);
+      ``externalId`` when it creates a user, same ledger section, so this is an account Okta created earlier);
    b. ``local_part``: the local part of the target user's email (``+tag`` removed) equals the local part of
       the app user's email, login or userName, and the family names do not contradict (when both are known
       they must be equal);
@@ -32,7 +34,7 @@ heuristics (an already deactivated account needs no decision).
 
 Paging is checked: a user id seen twice, or fewer distinct users than ``totalResults``, or a
 ``totalResults`` that changes between pages means the target's ordering is unstable (Okta requires a
-stable order, §2.4). The report then says so; missing users make it incomplete (exit code 1).
+stable order; same ledger section). The report then says so; missing users make it incomplete (exit code 1).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from oktasync.okta_gateway.base import OktaGateway
 from oktasync.scim_gateway import ScimGateway, TargetUser
 from oktasync.workflows.progress import NullProgress, Progress
 
-PAGE_SIZE = 100  # what Okta's import uses (scim-and-peers.md §2.4)
+PAGE_SIZE = 100  # what Okta's import uses (docs/okta-behaviour.md, What Okta sends to a SCIM target)
 
 
 class Category(enum.StrEnum):

@@ -1,4 +1,5 @@
-"""Cross-command audit of the CLI contract (DESIGN.md §3), driving the real CLI against the emulator and a
+"""Cross-command audit of the CLI contract (docs/architecture.md, Command-line contract), driving the real CLI
+against the emulator and a
 real scim2-server:
 
 * ``--json`` prints exactly one JSON document on stdout and nothing else — on success and on every failure

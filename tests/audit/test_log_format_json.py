@@ -148,7 +148,7 @@ def test_ctrl_c_is_a_json_record(monkeypatch: pytest.MonkeyPatch) -> None:
     [record] = _records(err)
     assert record["level"] == "error" and record["message"] == "Aborted."
     assert record["exit_code"] == 130 and record["error_type"] == "Interrupted"
-    # text mode as before: click's blank line closes the terminal's ^C echo
+    # text mode: click's blank line closes the terminal's ^C echo
     assert _run("validate", "x.yaml") == (130, "", "\nAborted.\n")
 
 
@@ -165,7 +165,7 @@ def test_unexpected_bug_is_a_json_record_with_secrets_masked(monkeypatch: pytest
     # -vv: the traceback is a debug record (one JSON line, newlines escaped), not raw text
     assert any(r["level"] == "debug" and "Traceback" in r["message"] for r in records)
 
-    code, _, err = _run("validate", "x.yaml")  # text mode as before
+    code, _, err = _run("validate", "x.yaml")  # text mode
     assert code == 1 and err == (
         "Error: unexpected internal error: RuntimeError: boom near (sensitive)\n"
         "Hint: this is a bug in oktasync; re-run with -vv for the traceback and report it\n"
@@ -248,7 +248,7 @@ def test_successful_command_logs_json_records(config: str) -> None:
     )
     assert API_TOKEN not in err and SCIM_TOKEN not in err
 
-    code, out, err = _run("-v", "plan", config)  # text mode as before
+    code, out, err = _run("-v", "plan", config)  # text mode
     assert code == 0 and err == "INFO oktasync: logfmt: reading Chronosphere settings\n"
 
 

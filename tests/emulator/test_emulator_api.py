@@ -28,7 +28,7 @@ def _next_link(resp: httpx.Response) -> str | None:
     "header",
     [
         None,
-        "SSWS{token}",  # the okta SDK 3.4.x bug: no space (DESIGN.md §6)
+        "SSWS{token}",  # the okta SDK 3.4.x bug: no space (docs/okta-behaviour.md, Okta's Python SDK)
         "SSWS  {token}",
         "ssws {token}",
         "Bearer{token}",

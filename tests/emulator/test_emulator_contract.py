@@ -167,7 +167,8 @@ def test_error_bodies_parse(emulator: RunningEmulator) -> None:
 
 
 def test_sdk_lists_group_assignments_over_loopback(populated: RunningEmulator, okta_sdk_env: None) -> None:
-    """The SDK's ApplicationGroupsApi against the emulator (SSWS fixed to carry its space; DESIGN.md §6)."""
+    """The SDK's ApplicationGroupsApi against the emulator (SSWS fixed to carry its space;
+    docs/okta-behaviour.md, Okta's Python SDK)."""
     import asyncio
 
     from okta.api.application_groups_api import ApplicationGroupsApi

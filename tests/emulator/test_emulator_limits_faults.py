@@ -58,7 +58,7 @@ from oktasync.emulator.testing import CUSTOM_APP_ID, RunningEmulator, run_emulat
         ("/api/v1/users/00u1", USER_BY_ID_GET),
         ("/api/v1/users/carol@example.com", USER_BY_ID_GET),
         ("/api/v1/users/me", USER_ME),
-        # Everything else as before.
+        # Everything else: the general bucket.
         ("/api/v1/group/types/default", API_V1),
         ("/api/v1/user/types", API_V1),
         ("/api/v1/usersX", API_V1),
@@ -92,7 +92,8 @@ def test_bucket_layout_by_method(method: str, path: str, bucket: str) -> None:
 
 
 def test_users_and_groups_limits_are_okta_workforce_figures() -> None:
-    # rl-global-mgmt/index.md, Workforce column (okta-api.md §2.2 cites the table).
+    # rl-global-mgmt/index.md, Workforce column (docs/okta-behaviour.md, Rate limits and paging, cites the
+    # table).
     assert DEFAULT_LIMITS[GROUPS] == 500 and DEFAULT_LIMITS[GROUP_BY_ID] == 1000
     assert DEFAULT_LIMITS[USERS] == 600 and DEFAULT_LIMITS[USER_BY_ID] == 600
     assert DEFAULT_LIMITS[USER_BY_ID_GET] == 2000

@@ -64,7 +64,7 @@ def test_buckets_follow_okta() -> None:
     assert bucket_for("/api/v1/users/00u1", "DELETE") == USER_BY_ID
     assert bucket_for("/api/v1/users/me") == USER_ME
     assert bucket_for("/api/v1/users/me", "PUT") == USERS
-    # Everything else is as before: look-alike prefixes stay in the general bucket.
+    # Everything else: look-alike prefixes stay in the general bucket.
     assert bucket_for("/api/v1/group/types/default") == API_V1
     assert bucket_for("/api/v1/user/types") == API_V1
     assert bucket_for("/api/v1/usersX") == API_V1

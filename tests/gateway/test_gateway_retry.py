@@ -81,7 +81,7 @@ class Storm:
 
 
 def test_a_25_request_429_storm_is_waited_out_reset_by_reset() -> None:
-    """The soak's storm (25 consecutive 429s) beat the old fixed 12-attempt limit; a time budget absorbs it:
+    """The soak's storm (25 consecutive 429s) would beat a fixed 12-attempt limit; a time budget absorbs it:
     every wait is until the announced reset, and the total stays well under the default 5 minutes."""
     clock = FakeClock(now=1_700_000_000.0)
     storm = Storm(clock, 25)

@@ -105,7 +105,7 @@ def test_shipped_playbooks_are_valid() -> None:
         assert playbook.steps
     onboarding = load_playbook(REPO / "playbooks" / "chronosphere-onboarding.yaml")
     actions = [s.action for s in onboarding.steps if s.action != "confirm"]
-    # The runbook's order (DESIGN.md §1 and issue 9).
+    # The runbook's order (docs/architecture.md, The job).
     assert actions == ["validate", "doctor", "test-connector", "plan", "apply", "resync", "tasks", "report"]
 
 

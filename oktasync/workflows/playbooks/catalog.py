@@ -70,7 +70,7 @@ ACTIONS: dict[str, ActionSpec] = {
                 ),
             },
         ),
-        ActionSpec("resync", "the safe unassign/reassign of every group (DESIGN.md §5)", True),
+        ActionSpec("resync", "the safe unassign/reassign of every group (docs/resync.md)", True),
         ActionSpec(
             "tasks",
             "failed assignments: list them (and notify tasks.notify of new ones), optionally retry",

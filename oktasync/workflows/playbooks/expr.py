@@ -1,6 +1,7 @@
 """jinja2 in playbooks: `with:` values, `when:` / `until:` / `failed_when:` conditions.
 
-Same rules as tenant configs (DESIGN.md §4): templates are rendered after YAML parsing, value by value, in a
+Same rules as tenant configs (docs/architecture.md, Tenant config): templates are rendered after YAML parsing,
+value by value, in a
 sandbox, and an undefined name is an error, never an empty string. Two playbook-specific rules:
 
 * a value that is exactly one expression (``"{{ steps.plan.result.changes }}"``) keeps its native type (a

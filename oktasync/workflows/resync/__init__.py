@@ -1,4 +1,5 @@
-"""The safe group resync (DESIGN.md §5, docs/resync.md): snapshot, Deactivate Users off (confirmed),
+"""The safe group resync (docs/architecture.md, The resync; docs/resync.md): snapshot, Deactivate Users off
+(confirmed),
 unassign every group, reassign every group, verify, restore — journaled, locked and resumable."""
 
 from oktasync.workflows.resync.engine import (

@@ -13,8 +13,8 @@ from typing import Any
 from oktasync.errors import EXIT_FAILED, EXIT_OK
 from oktasync.workflows.resync.journal import GroupRecord
 
-GROUP_PAGE = 200  # GET /apps/{id}/groups: limit max 200 (okta-api.md §1.4, §2.3)
-USER_PAGE = 500  # GET /apps/{id}/users: limit max 500 (okta-api.md §1.5)
+GROUP_PAGE = 200  # GET /apps/{id}/groups: limit max 200 (docs/okta-behaviour.md, Rate limits and paging)
+USER_PAGE = 500  # GET /apps/{id}/users: limit max 500 (docs/okta-behaviour.md, Rate limits and paging)
 
 
 def pages(count: int, size: int) -> int:
@@ -56,7 +56,8 @@ class ResyncPlan:
 
     @property
     def estimated_calls(self) -> int:
-        """Calls in the shared /api/v1/apps bucket (okta-api.md §2.2) the run will make, roughly."""
+        """Calls in the shared /api/v1/apps bucket (docs/okta-behaviour.md, Rate limits and paging) the run
+        will make, roughly."""
         n = len(self.targets)
         listings = 3 * pages(len(self.groups), GROUP_PAGE)  # snapshot, refresh, verification
         # App-user listings: before/after counts, the roster, and at least one per wait for Okta's jobs.

@@ -1,4 +1,4 @@
-"""`tasks`: find, retry, report and notify failed assignments (issue 8; docs/tasks.md).
+"""`tasks`: find, retry, report and notify failed assignments (docs/tasks.md).
 
 Public API (used by the CLI and the playbook engine)::
 
