@@ -2,7 +2,7 @@
 
 * ``_isolated_env`` (autouse): removes every ``OKTA_*`` environment variable and runs the test in a fresh
   temporary working directory, so a stray ``okta.yaml`` or exported token can never leak in
-  (reference/okta-api.md §3.3: the SDK reads ./okta.yaml and the environment before its constructor args).
+  (docs/okta-behaviour.md, Okta's Python SDK: it reads ./okta.yaml and the environment before its arguments).
 * ``scim_server``: a fresh scim2-server (``ScimServer``) on a free loopback port, Bearer token
   ``SCIM_TOKEN``. ``.base_url`` ends in ``/v2``; ``.users()``, ``.user_by_name()``, ``.reject(...)``.
 * ``emulator_seed``: the seed of the standard test org (``oktasync.emulator.testing.standard_seed``), already
@@ -69,5 +69,6 @@ def emulator(emulator_seed: dict[str, Any]) -> Iterator[RunningEmulator]:
 
 @pytest.fixture
 def okta_sdk_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Allow the okta SDK to use the http:// loopback emulator (env var only; okta-api.md §3.3)."""
+    """Allow the okta SDK to use the http:// loopback emulator (env var only; docs/okta-behaviour.md, Okta's
+    Python SDK)."""
     monkeypatch.setenv("OKTA_TESTING_TESTINGDISABLEHTTPSCHECK", "true")
