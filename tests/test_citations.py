@@ -43,7 +43,9 @@ def _files() -> list[Path]:
     for name in SCANNED:
         path = ROOT / name
         candidates = [path] if path.is_file() else sorted(path.rglob("*"))
-        found += [p for p in candidates if p.is_file() and p.suffix in SUFFIXES and "__pycache__" not in p.parts]
+        found += [
+            p for p in candidates if p.is_file() and p.suffix in SUFFIXES and "__pycache__" not in p.parts
+        ]
     return [p for p in found if p != Path(__file__).resolve()]
 
 
@@ -71,7 +73,12 @@ def _where(path: Path, text: str, offset: int) -> str:
 
 def test_the_scan_covers_the_repository() -> None:
     files = {p.relative_to(ROOT).as_posix() for p in _files()}
-    for expected in ("oktasync/okta_gateway/sdk.py", "docs/okta-behaviour.md", "README.md", "configs/chronosphere.yaml"):
+    for expected in (
+        "oktasync/okta_gateway/sdk.py",
+        "docs/okta-behaviour.md",
+        "README.md",
+        "configs/chronosphere.yaml",
+    ):
         assert expected in files
 
 
@@ -80,9 +87,11 @@ def test_no_citation_of_documents_outside_the_repository() -> None:
     for path in _files():
         text = _text(path)
         problems += [f"{_where(path, text, m.start())}: {m.group(0)}" for m in OUTSIDE.finditer(text)]
-        problems += [f"{_where(path, text, m.start())}: bare section sign" for m in BARE_SECTION.finditer(text)]
-    assert problems == [], "cite docs/okta-behaviour.md, docs/architecture.md or a public URL instead:\n" + "\n".join(
-        problems
+        problems += [
+            f"{_where(path, text, m.start())}: bare section sign" for m in BARE_SECTION.finditer(text)
+        ]
+    assert problems == [], (
+        "cite docs/okta-behaviour.md, docs/architecture.md or a public URL instead:\n" + "\n".join(problems)
     )
 
 
@@ -114,7 +123,9 @@ def test_every_cited_section_of_the_architecture_and_the_ledger_exists() -> None
             cited += 1
             name, cited_text = match.group(1), match.group(2)
             if not any(cited_text.startswith(h) for h in headings[name]):
-                problems.append(f"{path.relative_to(ROOT)}: {match.group(0)!r} names no section of docs/{name}.md")
+                problems.append(
+                    f"{path.relative_to(ROOT)}: {match.group(0)!r} names no section of docs/{name}.md"
+                )
     assert cited > 50
     assert problems == [], "\n".join(problems)
 

@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from oktasync.errors import EXIT_FAILED, EXIT_OK
-from oktasync.workflows.playbooks.model import Playbook, Step
+from oktasync.playbooks.model import Playbook, Step
 
 _WIDTH = 100
 
@@ -267,7 +267,7 @@ def command(keep_running: bool, workdir: str | None, state_out: str | None, user
     and runs playbooks/chronosphere-onboarding.yaml, explaining each step. Takes well under a minute and
     leaves nothing running, unless --keep-running.
     """
-    from oktasync.workflows.demo import demo_environment, run_demo
+    from oktasync.demo import demo_environment, run_demo
 
     began = time.monotonic()
     with contextlib_dir(workdir, keep=keep_running) as directory:

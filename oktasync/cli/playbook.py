@@ -21,8 +21,8 @@ from oktasync.cli.context import (
 )
 from oktasync.cli.progress import make_progress
 from oktasync.errors import ConfigError, Problem, SafetyError
+from oktasync.playbooks.model import Playbook, Step
 from oktasync.textsafe import for_terminal
-from oktasync.workflows.playbooks.model import Playbook, Step
 
 _MARKS = {"ok": "ok", "failed": "FAILED", "skipped": "skipped", "declined": "DECLINED", "running": "running"}
 
@@ -32,7 +32,7 @@ def resolve_playbook_path(name: str) -> Path:
     path = Path(name)
     if path.exists() or "/" in name or name.endswith((".yaml", ".yml")):
         return path
-    from oktasync.workflows.playbooks.loader import shipped_playbook
+    from oktasync.playbooks.loader import shipped_playbook
 
     return shipped_playbook(name) or path
 
@@ -50,7 +50,7 @@ def _parse_vars(values: tuple[str, ...]) -> dict[str, str]:
 def _load(playbook_arg: str, configs: tuple[str, ...]) -> tuple[Playbook, list[tuple[str, Any]]]:
     """The playbook and every config, checked together: one ConfigError lists all their problems."""
     from oktasync.config import load_tenant
-    from oktasync.workflows.playbooks.loader import load_playbook
+    from oktasync.playbooks.loader import load_playbook
 
     problems: list[Problem] = []
     playbook: Playbook | None = None
@@ -186,7 +186,7 @@ def run_command(
     (exit 3, every problem with file:line). Each step's result is recorded in the state dir; an
     interrupted run must be finished with --resume (or discarded with --fresh) before a new one starts.
     """
-    from oktasync.workflows.playbooks.runner import run_playbook
+    from oktasync.playbooks.runner import run_playbook
 
     if resume and (dry_run or fresh):
         raise click.UsageError("--resume cannot be combined with --dry-run or --fresh")
@@ -249,7 +249,7 @@ def _print_summary(result: Any) -> None:
 @click.argument("playbooks", nargs=-1, required=True)
 def validate_command(playbooks: tuple[str, ...]) -> int:
     """Check playbooks without running them (schema, actions, arguments, templates, step references)."""
-    from oktasync.workflows.playbooks.loader import load_playbook
+    from oktasync.playbooks.loader import load_playbook
 
     problems: list[Problem] = []
     for name in playbooks:
@@ -272,7 +272,7 @@ def validate_command(playbooks: tuple[str, ...]) -> int:
 @click.pass_context
 def status_command(ctx: click.Context, playbook: str, configs: tuple[str, ...], as_json: bool) -> int:
     """Show the latest run of PLAYBOOK for each --config, step by step, from the run record."""
-    from oktasync.workflows.playbooks.record import RunRecordStore, app_key
+    from oktasync.playbooks.record import RunRecordStore, app_key
 
     loaded_playbook, loaded = _load(playbook, configs)
     state_dir = global_options(ctx).resolved_state_dir()

@@ -7,7 +7,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from oktasync.cli.context import progress_enabled, register_live_display
-from oktasync.workflows.progress import NullProgress, Progress
+from oktasync.progress import NullProgress, Progress
 
 if TYPE_CHECKING:
     from rich.progress import TaskID

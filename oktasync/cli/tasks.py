@@ -34,10 +34,10 @@ from oktasync.errors import (
     OktasyncError,
     SafetyError,
 )
+from oktasync.progress import Progress
 from oktasync.state import StateDir, StateFileError
 from oktasync.textsafe import for_terminal
 from oktasync.workflows.app_guard import guard_app_write, ignoring_okta_activity, unfinished_resync
-from oktasync.workflows.progress import Progress
 from oktasync.workflows.tasks import (
     TasksOptions,
     TasksResult,

@@ -28,9 +28,9 @@ from oktasync.config.templating import (
     make_environment,
     render_strings,
 )
-from oktasync.config.yamlsource import Path_, SourceDocument, load_yaml_document
 from oktasync.errors import ConfigError, Problem
 from oktasync.loopback import is_loopback_host
+from oktasync.yamlsource import Path_, SourceDocument, load_yaml_document
 
 # Empty optional secrets (e.g. `{{ env.OKTA_ADMIN_SESSION | default('') }}`) mean "not given".
 _OPTIONAL_SECRETS: tuple[Path_, ...] = (("okta", "admin_session"), ("okta", "token"))

@@ -22,8 +22,8 @@ import jinja2
 import jinja2.sandbox
 
 from oktasync.config.sandbox import BoundedSandbox, LimitExceeded, render_text, time_limit
-from oktasync.config.yamlsource import Path_, SourceDocument
 from oktasync.errors import Problem
+from oktasync.yamlsource import Path_, SourceDocument
 
 # A secret kept in a file is a token or a key, never a large document.
 MAX_SECRET_FILE_BYTES = 64 * 1024

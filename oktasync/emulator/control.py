@@ -133,7 +133,7 @@ def add_routes(app: web.Application, em: Emulator) -> None:
 
     @route("POST", "/stats/reset")
     async def reset_stats(request: web.Request) -> web.Response:
-        from oktasync.emulator.server import Stats
+        from oktasync.emulator.responses import Stats
 
         em.stats = Stats()
         return _ok()

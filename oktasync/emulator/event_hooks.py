@@ -61,7 +61,7 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def _error(cause: str) -> Exception:
-    from oktasync.emulator.server import validation_error
+    from oktasync.emulator.responses import validation_error
 
     return validation_error(cause, "eventHook")
 
@@ -265,7 +265,7 @@ class EventHooks:
         }
 
     def _hook(self, request: web.Request) -> dict[str, Any]:
-        from oktasync.emulator.server import not_found
+        from oktasync.emulator.responses import not_found
 
         self.base_url = f"{request.scheme}://{request.host}"
         hook: dict[str, Any] | None = self.hooks.get(request.match_info["hook_id"])
@@ -277,7 +277,7 @@ class EventHooks:
         return web.json_response([self.public(h) for h in self.hooks.values()])
 
     async def create(self, request: web.Request) -> web.Response:
-        from oktasync.emulator.server import read_json
+        from oktasync.emulator.responses import read_json
 
         fields = self.validated(await read_json(request))
         self.base_url = f"{request.scheme}://{request.host}"
@@ -300,7 +300,7 @@ class EventHooks:
         return web.json_response(self.public(self._hook(request)))
 
     async def replace(self, request: web.Request) -> web.Response:
-        from oktasync.emulator.server import read_json
+        from oktasync.emulator.responses import read_json
 
         hook = self._hook(request)
         fields = self.validated(await read_json(request))

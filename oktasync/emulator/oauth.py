@@ -80,7 +80,7 @@ def add_routes(app: web.Application, em: Emulator) -> None:
             return _oauth_error(
                 400, "invalid_scope", f"The following scopes are not allowed: {' '.join(denied)}"
             )
-        from oktasync.emulator.server import BearerToken
+        from oktasync.emulator.responses import BearerToken
 
         access_token = "emu." + secrets.token_urlsafe(32)
         em.bearer_tokens[access_token] = BearerToken(

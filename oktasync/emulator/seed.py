@@ -58,7 +58,7 @@ def load_file(path: str | Path) -> dict[str, Any]:
     """Read a seed/state file: a regular file (never a FIFO or a device), UTF-8 JSON or YAML, bounded in
     size. Raises ``OSError`` (missing, unreadable), ``ConfigError`` (not a regular file, too large, binary,
     bad YAML: with the file and line), ``ValueError`` (bad JSON) or ``SeedError`` (not a mapping)."""
-    from oktasync.config.yamlsource import load_yaml_document, read_bounded_text
+    from oktasync.yamlsource import load_yaml_document, read_bounded_text
 
     if stat.S_ISDIR(os.stat(path).st_mode):  # missing, unreadable, a directory: OSErrors, as callers expect
         raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))

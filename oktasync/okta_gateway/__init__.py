@@ -24,7 +24,7 @@ from oktasync.okta_gateway.fake import FakeGateway
 
 if TYPE_CHECKING:
     from oktasync.config.schema import TenantConfig
-    from oktasync.workflows.progress import Progress
+    from oktasync.progress import Progress
 
 __all__ = ["FakeGateway", "OktaGateway", "open_gateway", "resolve_app"]
 

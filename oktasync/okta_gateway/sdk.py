@@ -51,7 +51,7 @@ from oktasync.okta_gateway.transport import Authenticator, OktaTransport
 if TYPE_CHECKING:
     from oktasync.config.schema import OktaConfig
     from oktasync.okta_gateway.admin import AdminChannel
-    from oktasync.workflows.progress import Progress
+    from oktasync.progress import Progress
 
 # Okta's maximum page sizes (docs/okta-behaviour.md, Rate limits and paging).
 APPS_PAGE = 200

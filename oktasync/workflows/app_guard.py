@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING
 
 from oktasync.errors import OktasyncError, ResumeRequiredError, SafetyError
 from oktasync.state import Journal, StateFileError, exclusive_lock
-from oktasync.workflows.resync.engine import app_dir
-from oktasync.workflows.resync.journal import LOCK_NAME, ResyncJournal
+from oktasync.workflows.resync.journal import LOCK_NAME, ResyncJournal, app_dir
 
 if TYPE_CHECKING:
     from oktasync.config.schema import TenantConfig
@@ -198,7 +197,7 @@ async def check_okta_activity_of_plan(
 ) -> None:
     """``check_okta_activity`` with *Deactivate Users* as the plan read it. When the plan could not read it
     (not applicable to the app), no resync can run on the app either: nothing to check."""
-    from oktasync.workflows.channels import DEACTIVATE_USERS
+    from oktasync.workflows.settings import DEACTIVATE_USERS
 
     actual = plan.actual.values.get(DEACTIVATE_USERS.key) if plan.actual is not None else None
     if actual is None or not actual.known or not isinstance(actual.value, bool):

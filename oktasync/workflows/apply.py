@@ -43,18 +43,10 @@ from oktasync.errors import (
 )
 from oktasync.models import App, AppKind, Channel
 from oktasync.okta_gateway.base import OktaGateway
+from oktasync.progress import NullProgress, Progress
 from oktasync.state import StateDir, atomic_write_json
 from oktasync.workflows import token_fingerprint
-from oktasync.workflows.channels import (
-    AUTH_MODE,
-    BASE_URL,
-    BEARER_TOKEN,
-    PROVISIONING,
-    SETTINGS_BY_KEY,
-    TO_APP,
-    ActualSettings,
-    read_actual,
-)
+from oktasync.workflows.channels import ActualSettings, read_actual
 from oktasync.workflows.manual_steps import steps_for
 from oktasync.workflows.plan import (
     CONFIRMATIONS_FILE,
@@ -73,7 +65,14 @@ from oktasync.workflows.plan import (
     plan_tenant,
     worst_exit_code,
 )
-from oktasync.workflows.progress import NullProgress, Progress
+from oktasync.workflows.settings import (
+    AUTH_MODE,
+    BASE_URL,
+    BEARER_TOKEN,
+    PROVISIONING,
+    SETTINGS_BY_KEY,
+    TO_APP,
+)
 
 ShowSteps = Callable[[str, list[str]], Awaitable[None] | None]
 # Admin form spelling of the config's auth modes (the form's `scim_auth_mode`).

@@ -37,6 +37,7 @@ from typing import Any
 
 from oktasync.config.schema import TenantConfig
 from oktasync.errors import EXIT_FAILED, EXIT_OK, ScimError
+from oktasync.progress import NullProgress, Progress
 from oktasync.scim_gateway import (
     ScimGateway,
     ScimResponse,
@@ -47,7 +48,6 @@ from oktasync.scim_gateway import (
     parse_user,
     raw_int_fields,
 )
-from oktasync.workflows.progress import NullProgress, Progress
 
 OKTA_TEST_PATH = "/Users?startIndex=1&count=2"
 PROBE_DOMAIN = "example.com"  # RFC 2606: nobody receives mail there, and email validators accept it

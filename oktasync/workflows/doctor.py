@@ -26,7 +26,8 @@ from oktasync.errors import EXIT_FAILED, EXIT_OK, AuthError, OktaApiError, Oktas
 from oktasync.models import AdminProvisioningForm, App, AppKind, Channel, RateLimitState
 from oktasync.okta_gateway.admin import IDLE_MINUTES, non_interactive_signs
 from oktasync.okta_gateway.base import OktaGateway
-from oktasync.workflows.channels import FEATURE_FLAGS, PROVISIONING, SETTINGS, probe_kind, routes
+from oktasync.workflows.channels import probe_kind, routes
+from oktasync.workflows.settings import FEATURE_FLAGS, PROVISIONING, SETTINGS
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from oktasync.models import App
-from oktasync.workflows.channels import (
+from oktasync.workflows.settings import (
     AUTH_MODE,
     BASE_URL,
     BEARER_TOKEN,

@@ -39,9 +39,12 @@ from oktasync.errors import (
 )
 from oktasync.models import App, AppKind, Channel
 from oktasync.okta_gateway.base import OktaGateway
+from oktasync.progress import NullProgress, Progress
 from oktasync.state import StateDir, read_json
 from oktasync.workflows import token_fingerprint
-from oktasync.workflows.channels import (
+from oktasync.workflows.channels import ActualSettings, ActualValue, Route, probe, read_actual, route
+from oktasync.workflows.manual_steps import TOKEN_SENT, steps_for
+from oktasync.workflows.settings import (
     AUTH_MODE,
     BASE_URL,
     BEARER_TOKEN,
@@ -53,16 +56,8 @@ from oktasync.workflows.channels import (
     SETTINGS,
     UNIQUE_IDENTIFIER,
     UPDATE_USER_ATTRIBUTES,
-    ActualSettings,
-    ActualValue,
-    Route,
     Setting,
-    probe,
-    read_actual,
-    route,
 )
-from oktasync.workflows.manual_steps import TOKEN_SENT, steps_for
-from oktasync.workflows.progress import NullProgress, Progress
 
 FORMAT_VERSION = 1
 CONFIRMATIONS_FILE = "manual-confirmations.json"

@@ -47,8 +47,8 @@ from typing import Any
 from oktasync.errors import EXIT_FAILED, EXIT_OK
 from oktasync.models import App, AppUser
 from oktasync.okta_gateway.base import OktaGateway
+from oktasync.progress import NullProgress, Progress
 from oktasync.scim_gateway import ScimGateway, TargetUser
-from oktasync.workflows.progress import NullProgress, Progress
 
 PAGE_SIZE = 100  # what Okta's import uses (docs/okta-behaviour.md, What Okta sends to a SCIM target)
 

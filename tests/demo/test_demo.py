@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from oktasync.workflows.demo import GROUPS
+from oktasync.demo import GROUPS
 
 
 def _port_is_free(url: str) -> bool:

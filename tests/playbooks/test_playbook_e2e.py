@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from oktasync.cli import main
-from oktasync.workflows.demo import APP_LABEL, GROUPS, DemoEnvironment, demo_environment
+from oktasync.demo import APP_LABEL, GROUPS, DemoEnvironment, demo_environment
 
 REPO = Path(__file__).resolve().parents[2]
 

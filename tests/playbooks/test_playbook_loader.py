@@ -8,7 +8,7 @@ import pytest
 
 from oktasync.cli import main
 from oktasync.errors import ConfigError
-from oktasync.workflows.playbooks import load_playbook
+from oktasync.playbooks import load_playbook
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,8 +15,8 @@ import pytest
 
 from oktasync.config import load_tenant
 from oktasync.errors import ConfigError, Interrupted, ResumeRequiredError, SafetyError
-from oktasync.workflows.playbooks import ActionContext, StepOutcome, load_playbook, run_playbook
-from oktasync.workflows.playbooks.actions import IMPLEMENTATIONS
+from oktasync.playbooks import ActionContext, StepOutcome, load_playbook, run_playbook
+from oktasync.playbooks.actions import IMPLEMENTATIONS
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {"OKTA_API_TOKEN": "t0ken-okta", "CHRONOSPHERE_SCIM_TOKEN": "t0ken-scim", "SLACK_WEBHOOK_URL": ""}

@@ -19,7 +19,7 @@ from oktasync.errors import (
 )
 from oktasync.models import AppKind, GroupAssignment
 from oktasync.workflows.resync import ResyncJournal, ResyncOptions, plan_resync, run_resync
-from oktasync.workflows.resync.engine import app_dir
+from oktasync.workflows.resync.journal import app_dir
 
 
 def run(coro: Any) -> Any:

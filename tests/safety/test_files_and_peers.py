@@ -18,9 +18,9 @@ from safety_helpers import Org
 
 from oktasync.config import Secret
 from oktasync.config.schema import NotifyTarget
+from oktasync.playbooks.notify import send_notifications
 from oktasync.scim_gateway.client import ScimGateway, ScimTransportError
 from oktasync.state import StateDir
-from oktasync.workflows.playbooks.notify import send_notifications
 from oktasync.workflows.tasks.notify import Notifier, deliver, new_message
 
 

@@ -100,7 +100,7 @@ def test_deliver_records_any_failure_and_never_raises(url: str) -> None:
 @pytest.mark.parametrize("url", BAD_URLS)
 def test_playbook_notify_records_any_failure_and_never_raises(url: str) -> None:
     from oktasync.config.schema import NotifyTarget
-    from oktasync.workflows.playbooks.notify import send_notifications
+    from oktasync.playbooks.notify import send_notifications
 
     target = NotifyTarget(webhook=Secret(url), kind="json")
     sent, failures = asyncio.run(send_notifications([target], "hello", level="info", tenant="t", timeout=2))

@@ -55,10 +55,16 @@ from oktasync.errors import (
 )
 from oktasync.models import App, AppKind, AppUser, Channel
 from oktasync.okta_gateway.base import OktaGateway
+from oktasync.progress import NullProgress, Progress
 from oktasync.state import StateWriteError, exclusive_lock
-from oktasync.workflows.progress import NullProgress, Progress
 from oktasync.workflows.resync.crash import crashpoint
-from oktasync.workflows.resync.journal import GroupRecord, ResyncJournal, RunState, Snapshot, resync_dir
+from oktasync.workflows.resync.journal import (
+    GroupRecord,
+    ResyncJournal,
+    RunState,
+    Snapshot,
+    app_dir,
+)
 from oktasync.workflows.resync.result import ResyncPlan, ResyncResult
 
 log = logging.getLogger("oktasync.resync")
@@ -137,11 +143,6 @@ class ResyncOptions:
     job_timeout: float = DEFAULT_JOB_TIMEOUT
     job_poll_first: float = 0.25
     job_poll_max: float = 30.0
-
-
-def app_dir(config: TenantConfig, app: App, state_dir: Path) -> Path:
-    """The journal's directory: one per Okta org + app, whatever the config calls the tenant."""
-    return resync_dir(state_dir, config.okta.org_url, app.id)
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:

@@ -28,10 +28,14 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from oktasync.state import Journal, StateDir, StateFileError
+
+if TYPE_CHECKING:
+    from oktasync.config.schema import TenantConfig
+    from oktasync.models import App
 
 JOURNAL_NAME = "resync.journal.jsonl"
 LOCK_NAME = "app.lock"  # the app's write lock: resync, apply, tasks --retry, playbooks
@@ -41,6 +45,11 @@ FORMAT = 1
 def org_host(org_url: str) -> str:
     """``https://acme.okta.com/`` → ``acme.okta.com``: the org part of the app's state-dir key."""
     return (urlparse(org_url).hostname or org_url).lower()
+
+
+def app_dir(config: TenantConfig, app: App, state_dir: Path) -> Path:
+    """The journal's directory: one per Okta org + app, whatever the config calls the tenant."""
+    return resync_dir(state_dir, config.okta.org_url, app.id)
 
 
 def resync_dir(state_dir: Path, org_url: str, app_id: str) -> Path:

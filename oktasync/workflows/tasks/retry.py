@@ -32,7 +32,7 @@ from typing import Any
 from oktasync.errors import OktaApiError
 from oktasync.models import AppUser
 from oktasync.okta_gateway.base import OktaGateway
-from oktasync.workflows.progress import Progress
+from oktasync.progress import Progress
 from oktasync.workflows.tasks.model import (
     CANNOT_RETRY,
     DEACTIVATE,

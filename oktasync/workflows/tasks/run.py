@@ -18,8 +18,8 @@ from oktasync.config.secret import Secret
 from oktasync.errors import EXIT_CHANGES, EXIT_FAILED, EXIT_OK
 from oktasync.models import App
 from oktasync.okta_gateway.base import OktaGateway
+from oktasync.progress import Progress
 from oktasync.state import exclusive_lock
-from oktasync.workflows.progress import Progress
 from oktasync.workflows.tasks.metrics import AppMetrics
 from oktasync.workflows.tasks.model import (
     DEACTIVATE,

@@ -35,7 +35,7 @@ from typing import Any
 from oktasync.errors import AuthError, NotFoundError
 from oktasync.models import AppUser, LogEvent
 from oktasync.okta_gateway.base import OktaGateway
-from oktasync.workflows.progress import NullProgress, Progress
+from oktasync.progress import NullProgress, Progress
 from oktasync.workflows.tasks.model import (
     CREATE,
     DEACTIVATE,

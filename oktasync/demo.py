@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oktasync.errors import EXIT_FAILED, EXIT_MANUAL, EXIT_OK
+from oktasync.playbooks.context import AlwaysYes, RunReporter
+from oktasync.playbooks.runner import PlaybookResult
 from oktasync.state import StateDir
-from oktasync.workflows.playbooks.runner import AlwaysYes, PlaybookResult, RunReporter
 
 if TYPE_CHECKING:
     from oktasync.emulator.scim_target import ScimServer
@@ -311,7 +312,7 @@ def demo_environment(workdir: Path, *, users: int = 200) -> Iterator[DemoEnviron
 
 
 def demo_playbook_path() -> Path:
-    from oktasync.workflows.playbooks.loader import shipped_playbook
+    from oktasync.playbooks.loader import shipped_playbook
 
     path = shipped_playbook(PLAYBOOK)
     if path is None:
@@ -373,8 +374,8 @@ async def run_demo(
     with ``apply --confirm-manual`` and resumes the run.
     """
     from oktasync.config import load_tenant
-    from oktasync.workflows.playbooks.loader import load_playbook
-    from oktasync.workflows.playbooks.runner import run_playbook
+    from oktasync.playbooks.loader import load_playbook
+    from oktasync.playbooks.runner import run_playbook
 
     playbook = load_playbook(demo_playbook_path())
     config = load_tenant(env.config_path)

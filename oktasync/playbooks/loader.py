@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from oktasync.config.yamlsource import Path_, SourceDocument, load_yaml_document
 from oktasync.errors import ConfigError, Problem
-from oktasync.workflows.playbooks.catalog import ACTIONS
-from oktasync.workflows.playbooks.expr import ENVIRONMENT, check_syntax, is_template, references
-from oktasync.workflows.playbooks.model import InputSpec, Playbook, Step
+from oktasync.playbooks.catalog import ACTIONS
+from oktasync.playbooks.expr import ENVIRONMENT, check_syntax, is_template, references
+from oktasync.playbooks.model import InputSpec, Playbook, Step
+from oktasync.yamlsource import Path_, SourceDocument, load_yaml_document
 
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TOP_KEYS = ("name", "description", "inputs", "steps")
@@ -87,7 +87,7 @@ def shipped_playbook(name: str) -> Path | None:
     where a regular install puts them (``<prefix>/share/oktasync/playbooks``, pyproject's data-files)."""
     for directory in (
         Path.cwd() / "playbooks",
-        Path(__file__).resolve().parents[3] / "playbooks",
+        Path(__file__).resolve().parents[2] / "playbooks",
         Path(sys.prefix) / "share" / "oktasync" / "playbooks",
     ):
         candidate = directory / f"{name}.yaml"

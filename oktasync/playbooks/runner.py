@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from oktasync.errors import (
     EXIT_CHANGES,
@@ -33,124 +33,27 @@ from oktasync.errors import (
     ResumeRequiredError,
     SafetyError,
 )
+from oktasync.playbooks import record as rec
+from oktasync.playbooks.catalog import ACTIONS, step_writes
+from oktasync.playbooks.context import (
+    ActionContext,
+    ActionImpl,
+    AlwaysYes,
+    GatewaySession,
+    Interaction,
+    NullReporter,
+    RunReporter,
+    StepOutcome,
+)
+from oktasync.playbooks.expr import TemplateFailure, evaluate_condition, render_value
+from oktasync.playbooks.model import InputSpec, Playbook, Step
+from oktasync.progress import NullProgress, Progress
 from oktasync.state import exclusive_lock
-from oktasync.workflows.playbooks import record as rec
-from oktasync.workflows.playbooks.catalog import ACTIONS, step_writes
-from oktasync.workflows.playbooks.expr import TemplateFailure, evaluate_condition, render_value
-from oktasync.workflows.playbooks.model import InputSpec, Playbook, Step
-from oktasync.workflows.progress import NullProgress, Progress
 
 if TYPE_CHECKING:
     from oktasync.config.schema import TenantConfig
-    from oktasync.models import App
-    from oktasync.okta_gateway.base import OktaGateway
 
 log = logging.getLogger("oktasync.playbooks")
-
-
-# --- what actions get and return -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StepOutcome:
-    """What one attempt of an action produced. ``result`` is the workflow's ``to_dict()`` (no secrets)."""
-
-    exit_code: int
-    result: dict[str, Any]
-    summary: str
-    declined: bool = False  # a person said no at a confirm step
-
-
-class Interaction(Protocol):
-    def confirm(self, message: str) -> bool:
-        """Ask a person; True to go on. Raise ``SafetyError`` when nobody can be asked."""
-        ...
-
-
-class AlwaysYes:
-    """``--yes``: every confirm step passes (recorded as confirmed by --yes)."""
-
-    def confirm(self, message: str) -> bool:
-        return True
-
-
-class RunReporter(Protocol):
-    def run_started(self, playbook: Playbook, tenant: str, run_id: str, resumed: bool) -> None: ...
-
-    def step_started(self, step: Step, index: int, total: int, attempt: int) -> None: ...
-
-    def step_finished(
-        self, step: Step, index: int, total: int, entry: Mapping[str, Any], reused: bool
-    ) -> None: ...
-
-    def note(self, message: str) -> None: ...
-
-
-class NullReporter:
-    def run_started(self, playbook: Playbook, tenant: str, run_id: str, resumed: bool) -> None:
-        pass
-
-    def step_started(self, step: Step, index: int, total: int, attempt: int) -> None:
-        pass
-
-    def step_finished(
-        self, step: Step, index: int, total: int, entry: Mapping[str, Any], reused: bool
-    ) -> None:
-        pass
-
-    def note(self, message: str) -> None:
-        pass
-
-
-class GatewaySession:
-    """The Okta gateway of one tenant, opened on first use and shared by the steps of a run."""
-
-    def __init__(self, config: TenantConfig, progress: Progress) -> None:
-        self._config = config
-        self._progress = progress
-        self._stack = contextlib.AsyncExitStack()
-        self._gateway: OktaGateway | None = None
-        self._app: App | None = None
-
-    async def gateway(self) -> OktaGateway:
-        if self._gateway is None:
-            from oktasync.okta_gateway import open_gateway
-
-            self._gateway = await self._stack.enter_async_context(
-                open_gateway(self._config, progress=self._progress)
-            )
-        return self._gateway
-
-    async def app(self) -> App:
-        if self._app is None:
-            from oktasync.okta_gateway import resolve_app
-
-            self._app = await resolve_app(await self.gateway(), self._config)
-        return self._app
-
-    async def close(self) -> None:
-        await self._stack.aclose()
-
-
-@dataclass
-class ActionContext:
-    """Everything an action implementation may use."""
-
-    step: Step
-    config_path: str
-    config: TenantConfig
-    state_dir: Path
-    dry_run: bool
-    resumed: bool  # this step was interrupted (or stopped) in an earlier run and is being run again
-    attempt: int
-    progress: Progress
-    interaction: Interaction
-    session: GatewaySession
-    reporter: RunReporter
-    resume_command: str  # `playbook run … --resume`: what to tell a person when a step stops half-way
-
-
-ActionImpl = Callable[[ActionContext, dict[str, Any]], Awaitable[StepOutcome]]
 
 
 # --- results ---------------------------------------------------------------------------------------
@@ -684,7 +587,7 @@ async def run_playbook(
     if resume and fresh:
         raise SafetyError("--resume and --fresh cannot be combined", hint="drop one of them")
     if implementations is None:
-        from oktasync.workflows.playbooks.actions import IMPLEMENTATIONS
+        from oktasync.playbooks.actions import IMPLEMENTATIONS  # imports the workflows, on first use
 
         implementations = IMPLEMENTATIONS
     resolved_inputs = resolve_inputs(playbook, inputs, complete=not resume)

@@ -5,19 +5,17 @@ resumable (docs/playbooks.md).
     result = await run_playbook(playbook, [(path, load_tenant(path))], inputs={}, state_dir=...)
 """
 
-from oktasync.workflows.playbooks.loader import load_playbook
-from oktasync.workflows.playbooks.model import InputSpec, Playbook, Step
-from oktasync.workflows.playbooks.runner import (
+from oktasync.playbooks.context import (
     ActionContext,
     AlwaysYes,
     Interaction,
     NullReporter,
-    PlaybookResult,
     RunReporter,
     StepOutcome,
-    TenantRun,
-    run_playbook,
 )
+from oktasync.playbooks.loader import load_playbook
+from oktasync.playbooks.model import InputSpec, Playbook, Step
+from oktasync.playbooks.runner import PlaybookResult, TenantRun, run_playbook
 
 __all__ = [
     "ActionContext",

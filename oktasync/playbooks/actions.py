@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from oktasync.errors import EXIT_CHANGES, SafetyError
-from oktasync.workflows.playbooks.runner import ActionContext, ActionImpl, StepOutcome
+from oktasync.playbooks.context import ActionContext, ActionImpl, StepOutcome
 
 
 async def _validate(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
@@ -48,7 +48,7 @@ async def _confirm(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
 
 
 async def _notify(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
-    from oktasync.workflows.playbooks.notify import send_notifications
+    from oktasync.playbooks.notify import send_notifications
 
     message = str(args["message"])
     level = str(args.get("level") or "info")
@@ -135,8 +135,8 @@ async def _apply(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
 
 
 async def _resync(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
-    from oktasync.workflows.resync.engine import ResyncOptions, app_dir, plan_resync, run_resync
-    from oktasync.workflows.resync.journal import ResyncJournal
+    from oktasync.workflows.resync.engine import ResyncOptions, plan_resync, run_resync
+    from oktasync.workflows.resync.journal import ResyncJournal, app_dir
 
     gateway = await context.session.gateway()
     app = await context.session.app()

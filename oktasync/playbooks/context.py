@@ -1,0 +1,128 @@
+"""What a playbook action gets (``ActionContext``) and returns (``StepOutcome``), and the interfaces the
+runner is given: ``Interaction`` to ask people, ``RunReporter`` to report, ``GatewaySession`` for the
+tenant's gateway.
+
+The runner (``runner.py``) and the action implementations (``actions.py``) both build on this module, so
+neither imports the other's internals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from oktasync.playbooks.model import Playbook, Step
+from oktasync.progress import Progress
+
+if TYPE_CHECKING:
+    from oktasync.config.schema import TenantConfig
+    from oktasync.models import App
+    from oktasync.okta_gateway.base import OktaGateway
+
+
+# --- what actions get and return -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What one attempt of an action produced. ``result`` is the workflow's ``to_dict()`` (no secrets)."""
+
+    exit_code: int
+    result: dict[str, Any]
+    summary: str
+    declined: bool = False  # a person said no at a confirm step
+
+
+class Interaction(Protocol):
+    def confirm(self, message: str) -> bool:
+        """Ask a person; True to go on. Raise ``SafetyError`` when nobody can be asked."""
+        ...
+
+
+class AlwaysYes:
+    """``--yes``: every confirm step passes (recorded as confirmed by --yes)."""
+
+    def confirm(self, message: str) -> bool:
+        return True
+
+
+class RunReporter(Protocol):
+    def run_started(self, playbook: Playbook, tenant: str, run_id: str, resumed: bool) -> None: ...
+
+    def step_started(self, step: Step, index: int, total: int, attempt: int) -> None: ...
+
+    def step_finished(
+        self, step: Step, index: int, total: int, entry: Mapping[str, Any], reused: bool
+    ) -> None: ...
+
+    def note(self, message: str) -> None: ...
+
+
+class NullReporter:
+    def run_started(self, playbook: Playbook, tenant: str, run_id: str, resumed: bool) -> None:
+        pass
+
+    def step_started(self, step: Step, index: int, total: int, attempt: int) -> None:
+        pass
+
+    def step_finished(
+        self, step: Step, index: int, total: int, entry: Mapping[str, Any], reused: bool
+    ) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        pass
+
+
+class GatewaySession:
+    """The Okta gateway of one tenant, opened on first use and shared by the steps of a run."""
+
+    def __init__(self, config: TenantConfig, progress: Progress) -> None:
+        self._config = config
+        self._progress = progress
+        self._stack = contextlib.AsyncExitStack()
+        self._gateway: OktaGateway | None = None
+        self._app: App | None = None
+
+    async def gateway(self) -> OktaGateway:
+        if self._gateway is None:
+            from oktasync.okta_gateway import open_gateway
+
+            self._gateway = await self._stack.enter_async_context(
+                open_gateway(self._config, progress=self._progress)
+            )
+        return self._gateway
+
+    async def app(self) -> App:
+        if self._app is None:
+            from oktasync.okta_gateway import resolve_app
+
+            self._app = await resolve_app(await self.gateway(), self._config)
+        return self._app
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+
+@dataclass
+class ActionContext:
+    """Everything an action implementation may use."""
+
+    step: Step
+    config_path: str
+    config: TenantConfig
+    state_dir: Path
+    dry_run: bool
+    resumed: bool  # this step was interrupted (or stopped) in an earlier run and is being run again
+    attempt: int
+    progress: Progress
+    interaction: Interaction
+    session: GatewaySession
+    reporter: RunReporter
+    resume_command: str  # `playbook run … --resume`: what to tell a person when a step stops half-way
+
+
+ActionImpl = Callable[[ActionContext, dict[str, Any]], Awaitable[StepOutcome]]
