@@ -3,7 +3,7 @@
 Steps, per tenant (``plan_tenant``):
 
 1. probe the app's kind (``channels.probe_kind``) and read every setting (``channels.read_actual``);
-2. for each setting in ``channels.SETTINGS``, pick its route (write channel + verifying read) and compare:
+2. for each setting in ``settings.SETTINGS``, pick its route (write channel + verifying read) and compare:
 
    * not applicable to this kind of app → ``not_applicable``;
    * readable → ``in_sync`` or ``change``;

@@ -10,7 +10,7 @@ import pytest
 from oktasync.errors import ManualActionRequired, SafetyError, VerificationError
 from oktasync.models import AppKind, Channel
 from oktasync.okta_gateway.fake import FakeGateway
-from oktasync.workflows import channels
+from oktasync.workflows import settings
 from oktasync.workflows.channels import (
     probe_kind,
     read_actual,
@@ -32,13 +32,13 @@ def test_probe_kind_custom_and_api() -> None:
 
 
 def test_routes_per_kind() -> None:
-    base = channels.BASE_URL
+    base = settings.BASE_URL
     assert route(base, AppKind.API_CAPABLE, False).write is Channel.API
-    assert not route(channels.UNIQUE_IDENTIFIER, AppKind.API_CAPABLE, False).applicable
+    assert not route(settings.UNIQUE_IDENTIFIER, AppKind.API_CAPABLE, False).applicable
     assert route(base, AppKind.CUSTOM_SCIM, True).write is Channel.ADMIN
     manual_base = route(base, AppKind.CUSTOM_SCIM, False)
     assert manual_base.write is Channel.MANUAL and not manual_base.verifiable
-    manual_deact = route(channels.DEACTIVATE_USERS, AppKind.CUSTOM_SCIM, False)
+    manual_deact = route(settings.DEACTIVATE_USERS, AppKind.CUSTOM_SCIM, False)
     assert manual_deact.write is Channel.MANUAL and manual_deact.verifiable
     assert "PUSH_USER_DEACTIVATION" in (manual_deact.read or "")
 
