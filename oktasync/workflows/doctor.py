@@ -3,9 +3,8 @@ setting, rate-limit headroom, and whether the admin session works.
 
 Every check is a read. A 403 on a read means the credential lacks that read's permission: for an OAuth
 service app, the scope named in the check (Okta's scopes per endpoint: docs/okta-behaviour.md, Authentication
-and errors); for an
-SSWS token, a permission of the admin role behind it. ``okta.apps.manage`` (needed by ``apply`` and the
-resync) cannot be proven without writing, so doctor only says whether it is requested.
+and errors); for an SSWS token, a permission of the admin role behind it. ``okta.apps.manage`` (needed by
+``apply`` and the resync) cannot be proven without writing, so doctor only says whether it is requested.
 
 A missing scope is a failure (exit 1) when a command cannot work without it. ``okta.users.read`` is the one
 exception: ``tasks`` reads the groups of each failed user with it (``GET /api/v1/users/{id}/groups``) and,
@@ -154,160 +153,191 @@ def _auth_check_after(error: OktasyncError) -> Check:
 
 async def doctor(config: TenantConfig, gateway: OktaGateway, *, now: datetime | None = None) -> DoctorResult:
     """Run every read-only check; never raises for a failed check (it is reported), only for bugs."""
-    oauth = config.okta.oauth is not None
-    requested = set(config.okta.oauth.scopes) if config.okta.oauth else set()
-    checks: list[Check] = []
-    scopes: dict[str, str] = {}
+    return await _Doctor(config, gateway, now).run()
 
-    async def probe(name: str, scope: str, read: Callable[[], Awaitable[str]]) -> bool:
+
+class _Doctor:
+    """One doctor run: each check is a method; later checks use what earlier reads found."""
+
+    def __init__(self, config: TenantConfig, gateway: OktaGateway, now: datetime | None) -> None:
+        self.config = config
+        self.gateway = gateway
+        self.now = now
+        self.oauth = config.okta.oauth is not None
+        self.requested = set(config.okta.oauth.scopes) if config.okta.oauth else set()
+        self.checks: list[Check] = []
+        self.scopes: dict[str, str] = {}
+        self.app: App | None = None
+        self.kind: AppKind | None = None
+        self.channel_rows: list[dict[str, Any]] = []
+        self.assigned: list[Any] = []
+        self.member_ids: list[str] = []
+        self.user_ids: list[str] = []
+
+    async def run(self) -> DoctorResult:
+        await self.check_auth_and_app()
+        if self.app is not None:
+            await self.check_app(self.app)
+        self.check_unexercised_scopes()
+        self.checks += await _event_hook_checks(self.config, self.gateway)
+        return DoctorResult(
+            tenant=self.config.tenant,
+            org_url=self.config.okta.org_url,
+            auth_method="oauth" if self.oauth else "ssws",
+            checks=tuple(self.checks),
+            app=self.app,
+            kind=self.kind,
+            admin_session=self.gateway.has_admin_session(),
+            channels=tuple(self.channel_rows),
+            rate_limits=tuple(self.gateway.rate_limits()),
+            scopes=self.scopes,
+        )
+
+    async def probe(self, name: str, scope: str, read: Callable[[], Awaitable[str]]) -> bool:
+        """One read as one check: ok with the read's detail, or failed naming the scope it needs."""
         try:
             detail = await read()
         except OktasyncError as error:
-            checks.append(Check(name, False, _missing_scope(error, scope, oauth)))
+            self.checks.append(Check(name, False, _missing_scope(error, scope, self.oauth)))
             if isinstance(error, OktaApiError) and error.status == 403:
-                scopes[scope] = "missing"
+                self.scopes[scope] = "missing"
             return False
-        checks.append(Check(name, True, detail))
-        scopes.setdefault(scope, "ok")
+        self.checks.append(Check(name, True, detail))
+        self.scopes.setdefault(scope, "ok")
         return True
 
-    # 1. auth + the app (okta.apps.read)
-    app: App | None = None
-    try:
-        from oktasync.okta_gateway import resolve_app
+    async def check_auth_and_app(self) -> None:
+        """Auth and the app (okta.apps.read), from finding the app the config names."""
+        try:
+            from oktasync.okta_gateway import resolve_app
 
-        app = await resolve_app(gateway, config)
-        checks.append(
-            Check("auth", True, f"{'OAuth 2.0 private_key_jwt' if oauth else 'SSWS API token'} accepted")
-        )
-        checks.append(Check("app", True, f'found "{app.label}" ({app.id}, {app.name}, {app.status})'))
-        scopes["okta.apps.read"] = "ok"
-    except AuthError as error:
-        if error.status == 403:
-            checks.append(Check("auth", True, "credential accepted (403, not 401)"))
-            checks.append(Check("app", False, _missing_scope(error, "okta.apps.read", oauth)))
-            scopes["okta.apps.read"] = "missing"
-        else:
-            checks.append(
-                Check("auth", False, error.message + (f" (hint: {error.hint})" if error.hint else ""))
+            app = await resolve_app(self.gateway, self.config)
+        except AuthError as error:
+            if error.status == 403:
+                self.checks.append(Check("auth", True, "credential accepted (403, not 401)"))
+                self.checks.append(Check("app", False, _missing_scope(error, "okta.apps.read", self.oauth)))
+                self.scopes["okta.apps.read"] = "missing"
+            else:
+                self.checks.append(
+                    Check("auth", False, error.message + (f" (hint: {error.hint})" if error.hint else ""))
+                )
+            return
+        except OktasyncError as error:
+            self.checks.append(_auth_check_after(error))
+            self.checks.append(
+                Check("app", False, error.message + (f" (hint: {error.hint})" if error.hint else ""))
             )
-    except OktasyncError as error:
-        checks.append(_auth_check_after(error))
-        checks.append(Check("app", False, error.message + (f" (hint: {error.hint})" if error.hint else "")))
+            return
+        self.app = app
+        method = "OAuth 2.0 private_key_jwt" if self.oauth else "SSWS API token"
+        self.checks.append(Check("auth", True, f"{method} accepted"))
+        self.checks.append(Check("app", True, f'found "{app.label}" ({app.id}, {app.name}, {app.status})'))
+        self.scopes["okta.apps.read"] = "ok"
 
-    kind: AppKind | None = None
-    channel_rows: list[dict[str, Any]] = []
-    admin = gateway.has_admin_session()
-    if app is not None:
-        found = app
-
-        async def kind_probe() -> str:
-            nonlocal kind
-            kind = await probe_kind(gateway, found)
-            if kind is AppKind.CUSTOM_SCIM:
-                return "custom SCIM app: connection UNKNOWN and the features API unsupported"
-            return "API-capable app: the Connections and Features APIs answer"
-
-        await probe("kind", "okta.apps.read", kind_probe)
-
-        assigned: list[Any] = []
-
-        async def group_assignments() -> str:
-            assigned.extend(await gateway.list_group_assignments(found.id))
-            return f"{len(assigned)} group(s) assigned"
-
-        await probe("group assignments", "okta.apps.read", group_assignments)
-
-        member_ids: list[str] = []
-
-        async def group_members() -> str:
-            member_ids.extend(await gateway.list_group_member_ids(assigned[0].group_id))
-            return f"group members readable ({len(member_ids)} in the first assigned group)"
-
-        if assigned:
-            await probe("group members", "okta.groups.read", group_members)
+    async def check_app(self, app: App) -> None:
+        """Every read the commands make on the app, then the admin session and the channel of each setting."""
+        admin = self.gateway.has_admin_session()
+        await self.probe("kind", "okta.apps.read", lambda: self.read_kind(app))
+        await self.probe("group assignments", "okta.apps.read", lambda: self.read_group_assignments(app))
+        if self.assigned:
+            await self.probe("group members", "okta.groups.read", self.read_group_members)
         else:
-            checks.append(Check("group members", None, "no group assigned: okta.groups.read not exercised"))
-
-        user_ids: list[str] = []
-
-        async def app_users() -> str:
-            # One page, like every other check here: listing all of a 50,000-user app would spend a minute
-            # of the /api/v1/apps bucket (100/min) on a probe. `oktasync tasks` counts the failures.
-            users = await gateway.first_app_users(found.id, APP_USERS_SAMPLE)
-            user_ids.extend(u.id for u in users)
-            if not users:
-                return "app users readable (none assigned)"
-            errors = sum(1 for u in users if u.sync_state == "ERROR")
-            more = " (the first page)" if len(users) == APP_USERS_SAMPLE else ""
-            return f"app users readable: {len(users)}{more}, {errors} with syncState ERROR"
-
-        await probe("app users", "okta.apps.read", app_users)
-        # One read of a user the reads above returned (an app user, else a group member): nothing extra to
-        # list, and without any user `tasks` has no failed user whose groups it would need.
-        some_user = next(iter(user_ids or member_ids), None)
-        if some_user is not None:
-            await _user_groups_check(gateway, some_user, checks, scopes, oauth=oauth, requested=requested)
-        else:
-            checks.append(Check("user groups", None, "no user to read: okta.users.read not exercised"))
-
-        async def logs() -> str:
-            moment = now or datetime.now(UTC)
-            since = (moment - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-            until = moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-            events = await gateway.list_log_events(
-                since=since, until=until, filter=f'target.id eq "{found.id}"'
+            self.checks.append(
+                Check("group members", None, "no group assigned: okta.groups.read not exercised")
             )
-            return f"System Log readable ({len(events)} event(s) for the app in the last 5 minutes)"
-
-        await probe("system log", "okta.logs.read", logs)
+        await self.probe("app users", "okta.apps.read", lambda: self.read_app_users(app))
+        await self.check_user_groups()
+        await self.probe("system log", "okta.logs.read", lambda: self.read_logs(app))
 
         form: AdminProvisioningForm | None = None
-        if kind is AppKind.CUSTOM_SCIM:
-            checks.append(_provisioning_check(found))
+        if self.kind is AppKind.CUSTOM_SCIM:
+            self.checks.append(_provisioning_check(app))
         if admin:
-            form, admin = await _admin_session_checks(gateway, found, kind, checks)
+            form, admin = await _admin_session_checks(self.gateway, app, self.kind, self.checks)
         else:
-            checks.append(
+            self.checks.append(
                 Check("admin session", None, "not given: connector settings of custom apps are manual")
             )
-        if kind is not None:
-            for setting in SETTINGS:
-                rt = routes(kind, admin, form)[setting.key]
-                channel_rows.append(
-                    {
-                        "key": setting.key,
-                        "label": setting.label,
-                        "write": rt.write.value if rt.write else None,
-                        "verify": rt.read,
-                        "note": rt.note or None,
-                        "assumed": rt.assumed or None,
-                    }
-                )
-    # scopes doctor did not exercise: okta.apps.manage (only a write proves it) and okta.users.read when no
-    # user was found to read
-    for scope in ("okta.apps.manage", "okta.users.read"):
-        if oauth:
-            scopes.setdefault(scope, "requested (not exercised)" if scope in requested else "not requested")
-    if oauth:
-        missing = [s for s, state in scopes.items() if state in ("missing", "not requested")]
+        if self.kind is not None:
+            self.channel_rows = _channel_rows(self.kind, admin, form)
+
+    async def read_kind(self, app: App) -> str:
+        self.kind = await probe_kind(self.gateway, app)
+        if self.kind is AppKind.CUSTOM_SCIM:
+            return "custom SCIM app: connection UNKNOWN and the features API unsupported"
+        return "API-capable app: the Connections and Features APIs answer"
+
+    async def read_group_assignments(self, app: App) -> str:
+        self.assigned.extend(await self.gateway.list_group_assignments(app.id))
+        return f"{len(self.assigned)} group(s) assigned"
+
+    async def read_group_members(self) -> str:
+        self.member_ids.extend(await self.gateway.list_group_member_ids(self.assigned[0].group_id))
+        return f"group members readable ({len(self.member_ids)} in the first assigned group)"
+
+    async def read_app_users(self, app: App) -> str:
+        # One page, like every other check here: listing all of a 50,000-user app would spend a minute
+        # of the /api/v1/apps bucket (100/min) on a probe. `oktasync tasks` counts the failures.
+        users = await self.gateway.first_app_users(app.id, APP_USERS_SAMPLE)
+        self.user_ids.extend(u.id for u in users)
+        if not users:
+            return "app users readable (none assigned)"
+        errors = sum(1 for u in users if u.sync_state == "ERROR")
+        more = " (the first page)" if len(users) == APP_USERS_SAMPLE else ""
+        return f"app users readable: {len(users)}{more}, {errors} with syncState ERROR"
+
+    async def check_user_groups(self) -> None:
+        # One read of a user the reads above returned (an app user, else a group member): nothing extra to
+        # list, and without any user `tasks` has no failed user whose groups it would need.
+        some_user = next(iter(self.user_ids or self.member_ids), None)
+        if some_user is None:
+            self.checks.append(Check("user groups", None, "no user to read: okta.users.read not exercised"))
+            return
+        await _user_groups_check(
+            self.gateway, some_user, self.checks, self.scopes, oauth=self.oauth, requested=self.requested
+        )
+
+    async def read_logs(self, app: App) -> str:
+        moment = self.now or datetime.now(UTC)
+        since = (moment - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        until = moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        events = await self.gateway.list_log_events(
+            since=since, until=until, filter=f'target.id eq "{app.id}"'
+        )
+        return f"System Log readable ({len(events)} event(s) for the app in the last 5 minutes)"
+
+    def check_unexercised_scopes(self) -> None:
+        """Scopes doctor did not exercise: okta.apps.manage (only a write proves it) and okta.users.read
+        when no user was found to read."""
+        if not self.oauth:
+            return
+        for scope in ("okta.apps.manage", "okta.users.read"):
+            self.scopes.setdefault(
+                scope, "requested (not exercised)" if scope in self.requested else "not requested"
+            )
+        missing = [s for s, state in self.scopes.items() if state in ("missing", "not requested")]
         if "okta.apps.manage" in missing:
-            checks.append(
+            self.checks.append(
                 Check("scopes", False, "okta.apps.manage is not requested: apply and resync need it")
             )
-    checks += await _event_hook_checks(config, gateway)
-    return DoctorResult(
-        tenant=config.tenant,
-        org_url=config.okta.org_url,
-        auth_method="oauth" if oauth else "ssws",
-        checks=tuple(checks),
-        app=app,
-        kind=kind,
-        admin_session=gateway.has_admin_session(),
-        channels=tuple(channel_rows),
-        rate_limits=tuple(gateway.rate_limits()),
-        scopes=scopes,
-    )
+
+
+def _channel_rows(kind: AppKind, admin: bool, form: AdminProvisioningForm | None) -> list[dict[str, Any]]:
+    """Which channel writes and which read verifies each setting, for this app and session."""
+    rows: list[dict[str, Any]] = []
+    for setting in SETTINGS:
+        rt = routes(kind, admin, form)[setting.key]
+        rows.append(
+            {
+                "key": setting.key,
+                "label": setting.label,
+                "write": rt.write.value if rt.write else None,
+                "verify": rt.read,
+                "note": rt.note or None,
+                "assumed": rt.assumed or None,
+            }
+        )
+    return rows
 
 
 def _provisioning_check(app: App) -> Check:
