@@ -1,6 +1,7 @@
 """The layering contract, checked: every import, at module level or inside a function, points down the layers.
 
-    cli → playbooks, demo → workflows → okta_gateway, scim_gateway → config, state, models, errors, progress
+    cli → demo, rehearsal → playbooks → workflows → okta_gateway, scim_gateway
+        → config, state, models, errors, progress
 
 The emulator is independent of the product (tests, benchmarks and the demo start it; it imports nothing else
 from oktasync), no package imports one above it, and no module takes part in an import cycle, counting the
@@ -24,7 +25,9 @@ GATEWAYS = {"okta_gateway", "scim_gateway"}
 ALLOWED: dict[str, set[str]] = {
     "__main__": {"cli"},
     "__init__": set(),
-    "cli": {"demo", "playbooks", "workflows", "emulator", *GATEWAYS, *BASE},
+    "cli": {"demo", "rehearsal", "playbooks", "workflows", "emulator", *GATEWAYS, *BASE},
+    # The demo and the rehearsal run the workflows and playbooks against a local emulator.
+    "rehearsal": {"playbooks", "workflows", "emulator", *GATEWAYS, *BASE},
     "demo": {"playbooks", "workflows", "emulator", *GATEWAYS, *BASE},
     "playbooks": {"workflows", *GATEWAYS, *BASE},
     "workflows": {*GATEWAYS, *BASE},

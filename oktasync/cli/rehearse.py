@@ -78,13 +78,13 @@ def command(
     which users will fail or not link and why, which steps wait for a person, and the final state versus
     the snapshot. Nothing leaves this machine; confirm steps are answered yes and listed.
     """
-    from oktasync.workflows.rehearsal.rehearse import (
+    from oktasync.rehearsal.rehearse import (
         load_snapshot,
         measure_command,
         rehearsal_environment,
         rehearse_playbook,
     )
-    from oktasync.workflows.rehearsal.report import build_report, render_markdown, render_text
+    from oktasync.rehearsal.report import build_report, render_markdown, render_text
 
     fmt = "json" if as_json else output_format
     snapshot = load_snapshot(Path(snapshot_path))

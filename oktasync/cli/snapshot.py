@@ -44,7 +44,7 @@ def command(
     never written) unless --no-pseudonymise; secrets are never written.
     """
     from oktasync.config import load_tenant
-    from oktasync.workflows.rehearsal.snapshot import SnapshotResult, take_snapshot
+    from oktasync.rehearsal.snapshot import SnapshotResult, take_snapshot
 
     config = load_tenant(config_path)
     destination = Path(out) if out else Path(f"{config.tenant}-snapshot.json")

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from oktasync.cli import main
-from oktasync.workflows.rehearsal import snapshot as snapshot_module
-from oktasync.workflows.rehearsal.pseudonym import Pseudonymiser
+from oktasync.rehearsal import snapshot as snapshot_module
+from oktasync.rehearsal.pseudonym import Pseudonymiser
 from tests.rehearsal import org as test_org
 
 USERS = 5000

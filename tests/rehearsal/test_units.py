@@ -10,9 +10,9 @@ import pytest
 
 from oktasync.cli import main
 from oktasync.errors import ConfigError
-from oktasync.workflows.rehearsal.pseudonym import PSEUDONYM_DOMAIN, Pseudonymiser
-from oktasync.workflows.rehearsal.rehearse import StepMeasure, _rejections, load_snapshot
-from oktasync.workflows.rehearsal.report import predict_step_seconds
+from oktasync.rehearsal.pseudonym import PSEUDONYM_DOMAIN, Pseudonymiser
+from oktasync.rehearsal.rehearse import StepMeasure, _rejections, load_snapshot
+from oktasync.rehearsal.report import predict_step_seconds
 
 
 def test_pseudonyms_are_consistent_case_insensitive_for_addresses_and_keyed() -> None:

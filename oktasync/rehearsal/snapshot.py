@@ -34,10 +34,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from oktasync.progress import NullProgress, Progress
+from oktasync.rehearsal import FORMAT_VERSION, SNAPSHOT_KIND
+from oktasync.rehearsal.pseudonym import Pseudonymiser
 from oktasync.state import StateDir, atomic_write_json, read_json
-from oktasync.workflows.progress import NullProgress, Progress
-from oktasync.workflows.rehearsal import FORMAT_VERSION, SNAPSHOT_KIND
-from oktasync.workflows.rehearsal.pseudonym import Pseudonymiser
 
 if TYPE_CHECKING:
     from oktasync.config.schema import TenantConfig
@@ -94,7 +94,7 @@ class _Timer:
 
 
 def _checkpoint_path(state_dir: Path, config: TenantConfig) -> Path:
-    from oktasync.workflows.playbooks.record import app_key
+    from oktasync.playbooks.record import app_key
 
     return StateDir(state_dir).for_app(config.tenant, app_key(config)) / "snapshot.partial.json"
 

@@ -23,9 +23,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from oktasync.workflows.rehearsal.rehearse import RehearsalEnvironment, RehearsalRun, StepMeasure
+    from oktasync.rehearsal.rehearse import RehearsalEnvironment, RehearsalRun, StepMeasure
 
-from oktasync.workflows.rehearsal.snapshot import event_user
+from oktasync.rehearsal.snapshot import event_user
 
 REPORT_VERSION = 1
 

@@ -33,12 +33,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from oktasync.errors import EXIT_MANUAL, ConfigError, Problem
-from oktasync.workflows.rehearsal import FORMAT_VERSION, SNAPSHOT_KIND
+from oktasync.rehearsal import FORMAT_VERSION, SNAPSHOT_KIND
 
 if TYPE_CHECKING:
     from oktasync.emulator.scim_target import ScimServer
     from oktasync.emulator.testing import RunningEmulator
-    from oktasync.workflows.playbooks.model import Step
+    from oktasync.playbooks.model import Step
 
 ENV_OKTA = "OKTASYNC_REHEARSAL_OKTA_TOKEN"
 ENV_SCIM = "OKTASYNC_REHEARSAL_SCIM_TOKEN"
@@ -483,8 +483,8 @@ class _RecordingYes:
 async def rehearse_playbook(env: RehearsalEnvironment, playbook_path: Path) -> RehearsalRun:
     """Run the playbook unchanged against the rehearsal (confirm steps pass, and are recorded)."""
     from oktasync.config import load_tenant
-    from oktasync.workflows.playbooks.loader import load_playbook
-    from oktasync.workflows.playbooks.runner import run_playbook
+    from oktasync.playbooks.loader import load_playbook
+    from oktasync.playbooks.runner import run_playbook
 
     playbook = load_playbook(playbook_path)
     config = load_tenant(env.config_path)
