@@ -1,7 +1,7 @@
 """Baseline: the runbook's resync (vendor runbook step 3) as an admin would script it with the ``okta`` SDK.
 
     1. clear *Deactivate Users*            -> by hand in the Admin Console (no public API for a custom SCIM
-                                              app: okta-behaviour.md); the harness does it for the script
+                                              app: docs/okta-behaviour.md); the harness does it for the script
     2. remove every group assigned to the app
     3. reassign them all
     4. set *Deactivate Users* again         -> by hand, as 1.
