@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -314,4 +315,72 @@ def test_ctrl_c_with_json_exits_130_with_one_document_and_no_traceback(
     document = json.loads(out)
     assert document["exit_code"] == 130 and document["error"]["type"] == "Interrupted"
     cli.outputs += [out, err]
+    cli.assert_no_secrets()
+
+
+HOOK_SECRET = "audit-hook-header-SECRET-91b3"
+HOOKS_COMMANDS: dict[str, list[str]] = {
+    "hooks-register-dry-run": [
+        "hooks",
+        "register",
+        "{config}",
+        "--url",
+        "https://hooks.example.test",
+        "--json",
+    ]
+    + ["--dry-run"],
+    "hooks-status": ["hooks", "status", "{config}", "--json"],
+}
+
+
+def _hooks_config(cli: Cli, org_url: str, base_url: str) -> str:
+    """The audit tenant with an event hook whose header secret comes from the environment."""
+    cli.monkeypatch.setenv("AUDIT_HOOK_SECRET", HOOK_SECRET)
+    path = Path(cli.config(org_url, base_url, "audit-hooks.yaml"))
+    path.write_text(path.read_text() + 'event_hook:\n  secret: "{{ env.AUDIT_HOOK_SECRET }}"\n')
+    return str(path)
+
+
+def _run_hooks_json(cli: Cli, name: str, config: str) -> tuple[int, Any]:
+    code, out, _ = cli.run(*(a.replace("{config}", config) for a in HOOKS_COMMANDS[name]))
+    try:
+        return code, json.loads(out)  # raises on zero or several documents, or any stray text
+    except json.JSONDecodeError as error:
+        raise AssertionError(f"{name}: stdout is not one JSON document ({error}):\n{out[:2000]}") from None
+
+
+def test_hooks_commands_print_one_json_document_and_no_secret(
+    org: tuple[RunningEmulator, ScimServer], cli: Cli
+) -> None:
+    em, scim = org
+    config = _hooks_config(cli, em.url, scim.base_url)
+    code, document = _run_hooks_json(cli, "hooks-register-dry-run", config)
+    assert code == 0 and document["exit_code"] == 0 and document["error"] is None, document
+    assert document["uri"] == "https://hooks.example.test/okta/event-hooks/audit" and document["changes"]
+    code, document = _run_hooks_json(cli, "hooks-status", config)
+    assert code == 1 and document["exit_code"] == 1, document  # nothing registered yet: not ACTIVE
+    assert [(t["tenant"], t["registered"]) for t in document["tenants"]] == [("audit", False)]
+    assert httpx.get(f"{em.url}/__emulator/event-hooks").json()["hooks"] == []  # --dry-run wrote nothing
+    cli.assert_no_secrets()
+    for text in cli.outputs:
+        assert HOOK_SECRET not in text
+
+
+def test_hooks_commands_on_error_paths_give_one_json_error_document(
+    org: tuple[RunningEmulator, ScimServer], cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    em, scim = org
+    bad = cli.tmp_path / "bad.yaml"
+    bad.write_text("tenant: x\nokta:\n  org_url: http://127.0.0.1:9\n  token: inline-token-SECRET\n")
+    for name in HOOKS_COMMANDS:
+        code, document = _run_hooks_json(cli, name, str(bad))
+        assert code == 3 and document["exit_code"] == 3, (name, document)
+        assert document["error"]["type"] == "ConfigError", name
+    config = _hooks_config(cli, em.url, scim.base_url)
+    monkeypatch.setenv("AUDIT_OKTA_TOKEN", "audit-wrong-SECRET-0000")
+    for name in HOOKS_COMMANDS:
+        code, document = _run_hooks_json(cli, name, config)
+        assert code == 1 and "error" in json.dumps(document), (name, document)
+    for text in cli.outputs:
+        assert "audit-wrong-SECRET-0000" not in text and HOOK_SECRET not in text
     cli.assert_no_secrets()
