@@ -189,6 +189,9 @@ def run_subprocess(
         stderr = readers.submit(proc.stderr.read)  # type: ignore[union-attr]
         status, peak_kb = _wait_with_peak(proc, timeout)
         out, err = stdout.result(), stderr.result()
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
     proc.returncode = os.waitstatus_to_exitcode(status)
     peak_mb = None if peak_kb is None else peak_kb / 1024
     return Completed(proc.returncode, out, err, time.perf_counter() - start, peak_mb)

@@ -23,7 +23,9 @@ Regenerate with `.venv/bin/python -m oktasync.cli.docgen > docs/cli.md` (a test 
 
 
 def _help(command: click.Command, name: str, parent: click.Context | None) -> tuple[click.Context, str]:
-    ctx = click.Context(command, info_name=name, parent=parent, terminal_width=WIDTH, max_content_width=WIDTH)
+    # The command's own context_settings (the root's -h/--help), as click applies them when it runs.
+    settings = {**command.context_settings, "terminal_width": WIDTH, "max_content_width": WIDTH}
+    ctx = click.Context(command, info_name=name, parent=parent, **settings)
     return ctx, command.get_help(ctx)
 
 

@@ -111,13 +111,19 @@ class HooksProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
         self._reader.join(5)
+        self._close_pipe()
 
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(20)
         self._reader.join(5)
+        self._close_pipe()
         return code
+
+    def _close_pipe(self) -> None:
+        if self.proc.stderr is not None and not self._reader.is_alive():
+            self.proc.stderr.close()
 
 
 @contextmanager

@@ -219,11 +219,10 @@ def test_a_cookies_txt_file_is_the_session(h: Harness, monkeypatch: pytest.Monke
         f"other.example\tFALSE\t/\tFALSE\t0\tsid\tnot-for-this-host\n"
     )
     config = h.config("cs", "Chronosphere", admin=False, monkeypatch=monkeypatch)
-    text = (
-        open(config)
-        .read()
-        .replace("\"{{ env.E2E_ADMIN_SESSION | default('') }}\"", "\"{{ file('cookies.txt') }}\"")
-    )
+    with open(config) as handle:
+        text = handle.read().replace(
+            "\"{{ env.E2E_ADMIN_SESSION | default('') }}\"", "\"{{ file('cookies.txt') }}\""
+        )
     with open(config, "w") as handle:
         handle.write(text)
     code, checks = _session_check(h, config)

@@ -338,6 +338,8 @@ def test_resync_asks_a_person_when_the_page_has_no_deactivate_users(small_org: O
         if proc.poll() is None:
             proc.kill()
         reader.join(timeout=10)
+        if proc.stderr is not None and not reader.is_alive():
+            proc.stderr.close()
     assert proc.returncode == 0, stdout.read_text() + "".join(asked)
     assert sum("Only a person can change Deactivate Users" in line for line in asked) == 2
     assert any("Deactivate Users: clear (untick)" in line for line in asked)
