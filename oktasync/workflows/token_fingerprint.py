@@ -78,8 +78,9 @@ class TokenRecord:
         }
 
 
-def load(app_dir: Path) -> TokenRecord | None:
-    doc = read_json(app_dir / FILE_NAME)
+def load(app_dir: Path, file_name: str = FILE_NAME) -> TokenRecord | None:
+    """The fingerprint kept in ``app_dir/file_name`` (another secret's file for another write-only secret)."""
+    doc = read_json(app_dir / file_name)
     if not isinstance(doc, dict) or doc.get("algorithm") != "scrypt":
         return None
     try:

@@ -16,10 +16,11 @@ from typing import Any
 from oktasync.config import TenantConfig
 from oktasync.errors import ConfigError, OktaApiError, Problem
 from oktasync.okta_gateway.base import EventHook, EventHookSpec, OktaGateway
-from oktasync.state import atomic_write_json, read_json
+from oktasync.state import atomic_write_json
+from oktasync.workflows import token_fingerprint
 from oktasync.workflows.hooks.events import SUBSCRIBED_EVENTS
 from oktasync.workflows.hooks.receiver import hook_path
-from oktasync.workflows.token_fingerprint import TokenRecord, make_record
+from oktasync.workflows.token_fingerprint import make_record
 
 FINGERPRINT_FILE = "event-hook-secret.json"
 
@@ -55,24 +56,6 @@ def find_hook(hooks: list[EventHook], name: str, uri: str | None = None) -> Even
         if hook.name == name:
             return hook
     return next((h for h in hooks if uri and h.uri == uri), None)
-
-
-def _load_fingerprint(app_dir: Path) -> TokenRecord | None:
-    doc = read_json(app_dir / FINGERPRINT_FILE)
-    if not isinstance(doc, dict) or doc.get("algorithm") != "scrypt":
-        return None
-    try:
-        return TokenRecord(
-            fingerprint=str(doc["fingerprint"]),
-            salt=str(doc["salt"]),
-            applied_at=str(doc.get("applied_at", "")),
-            channel=str(doc.get("channel", "")),
-            n=int(doc.get("n", 2**14)),
-            r=int(doc.get("r", 8)),
-            p=int(doc.get("p", 1)),
-        )
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 @dataclass
@@ -132,7 +115,7 @@ async def register(
     )
     result = Registration(config.tenant, spec.name, spec.uri, dry_run)
     existing = find_hook(await gateway.list_event_hooks(), spec.name, spec.uri)
-    record = _load_fingerprint(app_dir)
+    record = token_fingerprint.load(app_dir, FINGERPRINT_FILE)
     if existing is None:
         result.changes.append("no event hook yet: create it")
     else:
