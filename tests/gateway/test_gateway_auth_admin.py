@@ -315,7 +315,16 @@ def test_idle_and_network_bound_sessions_are_refused_with_their_likely_cause(
     assert "CI job" in bound.message and "network" in bound.message and "GITHUB_ACTIONS" in bound.message
 
 
-def test_expired_or_missing_admin_session(emulator: RunningEmulator) -> None:
+@pytest.mark.parametrize("in_ci", [False, True])
+def test_expired_or_missing_admin_session(
+    emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch, in_ci: bool
+) -> None:
+    # The message names the likely cause from the run's environment: set it, whatever runs the suite.
+    for name in CI_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    if in_ci:
+        monkeypatch.setenv("CI", "true")
+
     async def read(session: str | None) -> None:
         gw = gateway(emulator.url, admin_session=session)
         try:
@@ -329,7 +338,11 @@ def test_expired_or_missing_admin_session(emulator: RunningEmulator) -> None:
     emulator.control.expire_admin_session(ADMIN_SESSION)
     with pytest.raises(AdminSessionError) as expired:
         run(read(ADMIN_SESSION))
-    assert expired.value.hint and "cookies" in expired.value.hint
+    if in_ci:  # a session copied into a CI job was most likely revoked for its network
+        assert "CI set" in str(expired.value) and "network" in str(expired.value)
+        assert expired.value.hint and "network where the admin signs in" in expired.value.hint
+    else:
+        assert expired.value.hint and "cookies" in expired.value.hint
     assert ADMIN_SESSION not in str(expired.value)
 
 
