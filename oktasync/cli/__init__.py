@@ -19,6 +19,7 @@ from oktasync.cli.context import (
     json_logs,
     requested_log_format,
     reset_output,
+    set_no_color,
 )
 
 # name -> (module, one-line help). Help is duplicated here so `--help` does not import every command.
@@ -92,9 +93,14 @@ class LazyGroup(click.Group):
     envvar="OKTASYNC_STATE_DIR",
     help="Journals, locks and run records. Default: $OKTASYNC_STATE_DIR, else the user state directory.",
 )
+@click.option(
+    "--no-color",
+    is_flag=True,
+    help="No colour in any output (also: the NO_COLOR environment variable).",
+)
 @click.version_option(package_name="oktasync")
 @click.pass_context
-def cli(ctx: click.Context, log_format: str, verbose: int, state_dir: str | None) -> None:
+def cli(ctx: click.Context, log_format: str, verbose: int, state_dir: str | None, no_color: bool) -> None:
     """oktasync: Okta SCIM provisioning as code.
 
     Reads YAML tenant configs and plans, applies and verifies an app's SCIM provisioning settings, tests
@@ -103,6 +109,7 @@ def cli(ctx: click.Context, log_format: str, verbose: int, state_dir: str | None
     3 invalid config, 4 refused by a safety guard, 5 manual action required, 64 usage, 130 interrupted.
     """
     ctx.obj = GlobalOptions(log_format=log_format, verbose=verbose, state_dir=state_dir)
+    set_no_color(no_color)
     configure_logging(log_format, verbose)
 
 

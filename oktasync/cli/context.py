@@ -60,6 +60,7 @@ class _Output:
     json_command: str | None = None  # the command path (``plan``, ``report unmanaged``) when --json was given
     json_emitted: bool = False
     log_format: str = "text"  # --log-format: how echo_err and friends write stderr
+    no_color: bool = False  # --no-color
 
 
 _output = _Output()
@@ -329,6 +330,42 @@ def emit_json(document: Any, *, compact: bool = False) -> None:
     one-document-per-line output of ``tasks --watch --json``)."""
     click.echo(json.dumps(document, indent=None if compact else 2, sort_keys=False, default=str))
     _output.json_emitted = True
+
+
+def set_no_color(no_color: bool) -> None:
+    """``--no-color`` (the global option): no colour on any stream for this invocation."""
+    _output.no_color = no_color
+
+
+def colour_enabled(stream: Any) -> bool:
+    """Colour only on an interactive terminal, never under ``--no-color``, ``NO_COLOR`` (https://no-color.org:
+    set and not empty), ``TERM=dumb``, ``--json`` or ``--log-format json``."""
+    if _output.no_color or os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    if _output.json_command is not None or _output.log_format == "json":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def terminal_console(*, stderr: bool = False) -> Any:
+    """The rich Console every command renders tables and coloured status words with: colour decided once,
+    by ``colour_enabled``, for the stream it writes to; no markup surprises from user data (``markup`` off:
+    render ``rich.text.Text`` for styled parts)."""
+    from rich.console import Console  # only commands that render rich output pay for this import
+
+    stream = sys.stderr if stderr else sys.stdout
+    colour = colour_enabled(stream)
+    return Console(
+        file=stream,
+        stderr=stderr,
+        no_color=not colour,
+        color_system="auto" if colour else None,
+        markup=False,
+        emoji=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def progress_enabled() -> bool:
