@@ -65,7 +65,7 @@ from oktasync.workflows.resync.journal import (
     Snapshot,
     app_dir,
 )
-from oktasync.workflows.resync.result import ResyncPlan, ResyncResult
+from oktasync.workflows.resync.result import USER_PAGE, ResyncPlan, ResyncResult, pages
 
 log = logging.getLogger("oktasync.resync")
 
@@ -143,6 +143,9 @@ class ResyncOptions:
     job_timeout: float = DEFAULT_JOB_TIMEOUT
     job_poll_first: float = 0.25
     job_poll_max: float = 30.0
+    # The roster is taken from the snapshot's app-user listing when that listing finished at most this many
+    # seconds before the roster step (about as long as a listing of 20,000 app users takes); else listed anew.
+    roster_max_age: float = 60.0
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
@@ -172,13 +175,30 @@ async def _probe_kind(gateway: OktaGateway, app: App) -> AppKind:
     return await probe_kind(gateway, app)
 
 
+@dataclass(frozen=True)
+class AppUserListing:
+    """A complete listing of the app users and when it finished (``time.monotonic()``)."""
+
+    users: tuple[AppUser, ...]
+    finished_at: float
+
+
 async def take_snapshot(
     gateway: OktaGateway, app: App, switch: DeactivateUsersSwitch, groups: str | list[str]
 ) -> Snapshot:
     """Step 1 (read-only): assignments, Deactivate Users, app users by scope, and who a run would affect."""
+    snapshot, _ = await _snapshot_and_listing(gateway, app, switch, groups)
+    return snapshot
+
+
+async def _snapshot_and_listing(
+    gateway: OktaGateway, app: App, switch: DeactivateUsersSwitch, groups: str | list[str]
+) -> tuple[Snapshot, AppUserListing]:
+    """The snapshot, and the app-user listing it counted (the roster is taken from it when still fresh)."""
     assignments = await gateway.list_group_assignments(app.id)
     deactivate, channel = await switch.read()
     users = await gateway.list_app_users(app.id, with_user=False)  # counted by scope and state only
+    listing = AppUserListing(tuple(users), time.monotonic())
     records = sorted(
         (GroupRecord(a.group_id, a.group_name, a.priority, dict(a.profile)) for a in assignments),
         key=lambda r: (r.priority if r.priority is not None else 1 << 30, r.name or "", r.group_id),
@@ -199,7 +219,7 @@ async def take_snapshot(
         for gid in targets:
             members.update(await gateway.list_group_member_ids(gid))
         affected = len(members & group_scoped)
-    return Snapshot(
+    snapshot = Snapshot(
         assignments=tuple(records),
         targets=tuple(targets),
         deactivate_users=deactivate,
@@ -209,6 +229,7 @@ async def take_snapshot(
         affected_users=affected,
         missing_named_groups=missing,
     )
+    return snapshot, listing
 
 
 def _plan(
@@ -304,6 +325,7 @@ async def run_resync(
             if options.resume and state.finished.get("report"):
                 return ResyncResult.from_report(state.finished["report"], str(archived))
             state = None
+        listing: AppUserListing | None = None  # the snapshot's app-user listing, when taken by this process
         resume_cmd = options.resume_command or f"oktasync resync CONFIG --resume  (tenant {config.tenant})"
         if not options.resume:
             if state is not None:
@@ -314,7 +336,7 @@ async def run_resync(
                 )
             kind = kind or await _probe_kind(gateway, app)
             switch = switch or _default_switch(gateway, app, kind, options, progress)
-            snapshot = await take_snapshot(gateway, app, switch, config.resync.groups)
+            snapshot, listing = await _snapshot_and_listing(gateway, app, switch, config.resync.groups)
             _refuse_lost_journal(journal, snapshot, app)
             from oktasync.workflows.app_guard import check_okta_activity
 
@@ -374,6 +396,7 @@ async def run_resync(
             stop_requested=stop_requested,
             progress=progress,
             resume_command=resume_cmd,
+            snapshot_listing=listing,
         )
         try:
             result = await run.execute(resumed=resumed)
@@ -466,8 +489,10 @@ class _Run:
         stop_requested: Callable[[], bool],
         progress: Progress,
         resume_command: str,
+        snapshot_listing: AppUserListing | None = None,
     ) -> None:
         self.config, self.gateway, self.app, self.kind = config, gateway, app, kind
+        self.snapshot_listing = snapshot_listing
         self.journal, self.switch, self.options = journal, switch, options
         self.stop_requested, self.progress, self.resume_command = stop_requested, progress, resume_command
         self.concurrency = options.concurrency or config.okta.max_concurrency
@@ -736,14 +761,24 @@ class _Run:
         Okta's unassignment job must remove and its assignment job re-create), each with the time its status
         last changed, so that a re-created app user can be told from the one that was there before."""
         roster: dict[str, str] = {}
+        source = "none"
         if not self.state.touched_groups:
-            users = await self.gateway.list_app_users(self.app.id, with_user=False)
+            users, source = await self._roster_listing()
             keeping: set[str] = set()
             for gid in self._groups_not_cycled():
                 keeping.update(await self.gateway.list_group_member_ids(gid))
             roster = {u.id: _status_mark(u) for u in users if u.scope == "GROUP" and u.id not in keeping}
-        self.journal.append("done", step="roster", users=roster)
+        self.journal.append("done", step="roster", users=roster, source=source)
         self._reload()
+
+    async def _roster_listing(self) -> tuple[Sequence[AppUser], str]:
+        """The app users the roster is taken from: the snapshot's listing when this process took it less
+        than ``options.roster_max_age`` seconds ago (no older than a listing of its own would be by the
+        time it ended), else a new listing."""
+        fresh = self.snapshot_listing
+        if fresh is not None and time.monotonic() - fresh.finished_at <= self.options.roster_max_age:
+            return fresh.users, "snapshot"
+        return await self.gateway.list_app_users(self.app.id, with_user=False), "listing"
 
     def _groups_not_cycled(self) -> list[str]:
         """Groups that stay assigned throughout: not cycled by resync.groups, or assigned by someone else."""
@@ -759,17 +794,25 @@ class _Run:
     async def _poll_app_users(
         self, title: str, phase: str, waiting: Callable[[dict[str, AppUser]], set[str]], total: int
     ) -> tuple[set[str], dict[str, AppUser], float, int]:
-        """List the app users (each request paced by the gateway) until ``waiting(listing)`` is empty or
-        ``options.job_timeout`` has passed; Ctrl-C stops at the next poll. Returns what is still waited
-        for, the last listing, the seconds waited and the number of listings."""
+        """Read the app users (each request paced by the gateway) until ``waiting(listing)`` is empty or
+        ``options.job_timeout`` has passed; Ctrl-C stops at the next poll. The first poll lists them all;
+        a later one reads only the app users still waited for, one request each, when that takes fewer
+        requests than the listing's pages. Returns what is still waited for, the last listing (with those
+        re-reads applied), the seconds waited and the number of polls."""
         started = time.monotonic()
         interval = self.options.job_poll_first
         polls = counted = 0
+        listing: dict[str, AppUser] | None = None
+        pending: set[str] = set()
         self.progress.start(title, total=total)
         try:
             while True:
                 self._check_stop(title)
-                listing = {u.id: u for u in await self.gateway.list_app_users(self.app.id, with_user=False)}
+                if listing is None or len(pending) >= pages(len(listing), USER_PAGE):
+                    users = await self.gateway.list_app_users(self.app.id, with_user=False)
+                    listing = {u.id: u for u in users}
+                else:
+                    await self._reread(listing, pending)
                 polls += 1
                 crashpoint(f"{phase}.polling")
                 pending = waiting(listing)
@@ -783,6 +826,18 @@ class _Run:
                 interval = min(interval * 1.5, self.options.job_poll_max)
         finally:
             self.progress.finish(title)
+
+    async def _reread(self, listing: dict[str, AppUser], user_ids: Iterable[str]) -> None:
+        """Bring ``listing`` up to date for ``user_ids``: read each app user (gone when Okta answers 404)."""
+
+        async def one(uid: str) -> None:
+            user = await self.gateway.get_app_user(self.app.id, uid)
+            if user is None:
+                listing.pop(uid, None)
+            else:
+                listing[uid] = user
+
+        await self._bounded(sorted(user_ids), one)
 
     async def _await_removal(self) -> None:
         """Before reassigning: wait until Okta's unassignment jobs removed every app user of the roster.
@@ -856,9 +911,12 @@ class _Run:
                 )
             elif user is not None and user.sync_state == "ERROR":
                 failed.append(uid)
+        app_users_after, sync_states_after = _count_users(listing.values())
         self.journal.append(
             "done",
             step="return_wait",
+            app_users_after=app_users_after,
+            sync_states_after=sync_states_after,
             outcome="timeout" if any(n["reason"] != "not_pushed" for n in not_repushed) else "complete",
             expected=len(roster),
             repushed=len(roster) - len(not_repushed),
@@ -1016,9 +1074,16 @@ class _Run:
             },
         }
 
+    async def _app_users_after(self) -> tuple[dict[str, int], dict[str, int]]:
+        """The report's app-user counts after the run: journaled by the wait for the re-created app users
+        (its last reads, after every group was reassigned); listed only when a journal lacks them."""
+        back = self._return_record()
+        if "app_users_after" in back:
+            return dict(back["app_users_after"]), dict(back["sync_states_after"])
+        return _count_users(await self.gateway.list_app_users(self.app.id, with_user=False))
+
     async def _finish(self, *, resumed: bool) -> ResyncResult:
-        users = await self.gateway.list_app_users(self.app.id, with_user=False)
-        after, sync_states = _count_users(users)
+        after, sync_states = await self._app_users_after()
         state = self.state
         snap = self.snapshot
         deleted = sorted(self._deleted_groups())

@@ -60,8 +60,9 @@ class ResyncPlan:
         will make, roughly."""
         n = len(self.targets)
         listings = 3 * pages(len(self.groups), GROUP_PAGE)  # snapshot, refresh, verification
-        # App-user listings: before/after counts, the roster, and at least one per wait for Okta's jobs.
-        users = 5 * pages(sum(self.app_users.values()) // 2 or 1, USER_PAGE)
+        # App-user listings: the snapshot (whose listing also gives the roster when it is still fresh) and
+        # one per wait for Okta's jobs (the wait for the re-created app users also gives the counts after).
+        users = 3 * pages(sum(self.app_users.values()) // 2 or 1, USER_PAGE)
         rechecks = math.ceil(n / 20) + 4
         return 2 * n + listings + users + rechecks
 
