@@ -422,3 +422,71 @@ def test_a_failed_push_is_re_pushed_but_counted(state_dir: Path) -> None:
     assert result.exit_code == 0 and result.proven
     assert result.repush["push_failed"] == 1 and result.repush["repushed"] == 30
     assert result.push_failures == 1
+
+
+def _roster_record(config: Any, app: Any, state_dir: Path) -> dict[str, Any]:
+    archived = ResyncJournal(app_dir(config, app, state_dir)).archives()[0]
+    records = [json.loads(line) for line in archived.read_text().splitlines()]
+    return next(r for r in records if r.get("rec") == "done" and r.get("step") == "roster")
+
+
+def test_the_roster_comes_from_the_fresh_snapshot_listing(state_dir: Path) -> None:
+    """App users are listed three times: the snapshot (which also gives the roster), and once per wait
+    for Okta's jobs (the second also gives the report's counts after)."""
+    gw = WatchedGateway(admin_session=True)
+    app = seed_org(gw)
+    config = tenant_config()
+    result = run(run_resync(config, gw, app, state_dir=state_dir))
+    assert result.exit_code == 0 and result.repush["repushed"] == 30
+    assert gw.counts["list_app_users"] == 3
+    roster = _roster_record(config, app, state_dir)
+    assert roster["source"] == "snapshot" and len(roster["users"]) == 30
+    assert result.app_users_after == {"total": 31, "USER": 1, "GROUP": 30}
+
+
+def test_a_stale_snapshot_listing_is_not_the_roster(state_dir: Path) -> None:
+    gw = WatchedGateway(admin_session=True)
+    app = seed_org(gw)
+    config = tenant_config()
+    result = run(run_resync(config, gw, app, state_dir=state_dir, options=ResyncOptions(roster_max_age=-1)))
+    assert result.exit_code == 0 and result.repush["repushed"] == 30
+    assert gw.counts["list_app_users"] == 4
+    assert _roster_record(config, app, state_dir)["source"] == "listing"
+
+
+class LateJob(WatchedGateway):
+    """Okta's assignment job re-creates the users in ``late`` only when ``finish_late_job()`` runs."""
+
+    def __init__(self, *, late: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.late, self.held = late, {}
+
+    async def assign_group(
+        self, app_id: str, group_id: str, priority: int | None, profile: dict[str, Any]
+    ) -> GroupAssignment:
+        assignment = await super().assign_group(app_id, group_id, priority, profile)
+        users = self.state(app_id).users
+        for login in self.late:
+            uid = self._user_ref(login)
+            if uid in users:
+                self.held[uid] = (app_id, users.pop(uid))
+        return assignment
+
+    def finish_late_job(self) -> None:
+        for uid, (app_id, user) in self.held.items():
+            self.state(app_id).users[uid] = user
+
+
+def test_a_wait_re_reads_only_the_app_users_still_waited_for(state_dir: Path) -> None:
+    """The first poll after reassigning lists every app user; two are not back yet, so the next poll reads
+    those two (one request each) instead of the listing's 3 pages of 500."""
+    gw = LateJob(late=("user0@example.com", "user7@example.com"), admin_session=True)
+    app = seed_org(gw, users=1200)
+    gw.on_call("get_app_user", 1, gw.finish_late_job)
+    options = ResyncOptions(job_poll_first=0.0, max_affected_users=2000)
+    result = run(run_resync(tenant_config(), gw, app, state_dir=state_dir, options=options))
+    assert result.exit_code == 0 and result.proven
+    assert result.repush["expected"] == result.repush["repushed"] == 1200
+    assert result.repush["return_wait"]["polls"] == 2
+    assert gw.counts["list_app_users"] == 3 and gw.counts["get_app_user"] == 2
+    assert result.app_users_after == {"total": 1201, "USER": 1, "GROUP": 1200}
