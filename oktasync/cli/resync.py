@@ -7,7 +7,10 @@ import shlex
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,6 +23,7 @@ from oktasync.cli.context import (
     global_options,
     json_option,
     numbered,
+    terminal_console,
 )
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenant
@@ -27,7 +31,13 @@ from oktasync.errors import EXIT_OK, Interrupted, SafetyError
 from oktasync.textsafe import for_terminal
 from oktasync.workflows.app_guard import ignoring_okta_activity
 from oktasync.workflows.resync import ResyncOptions, ResyncPlan, ResyncResult
-from oktasync.workflows.resync.engine import DEFAULT_JOB_TIMEOUT
+from oktasync.workflows.resync.options import DEFAULT_JOB_TIMEOUT
+
+if TYPE_CHECKING:
+    from oktasync.config.schema import TenantConfig
+    from oktasync.models import App
+    from oktasync.okta_gateway.base import OktaGateway
+    from oktasync.progress import Progress
 
 
 @click.command("resync")
@@ -100,6 +110,27 @@ def command(
     exceeded, Deactivate Users not confirmed off, no terminal and no --yes); 64 usage; 130 interrupted (the
     resume command is printed).
     """
+    _refuse_bad_invocation(dry_run=dry_run, resume=resume, yes=yes)
+    config = load_tenant(config_path)
+    state_dir = global_options(ctx).resolved_state_dir()
+    resume_command = _resume_command(ctx, config_path)
+    progress, live = make_progress(as_json)
+    options = ResyncOptions(
+        resume=resume,
+        max_affected_users=max_affected_users,
+        batch_size=batch_size,
+        resume_command=resume_command,
+        wait_for_person=_manual_steps_shower(manual_timeout),
+        manual_timeout=manual_timeout,
+        job_timeout=job_timeout,
+    )
+    request = _Request(config, state_dir, options, progress, dry_run=dry_run, confirm=_confirmer(yes))
+    with ignoring_okta_activity(ignore_okta_activity), live if live is not None else nullcontext():
+        outcome = asyncio.run(request.run())
+    return _render(outcome, as_json=as_json, config_path=config_path)
+
+
+def _refuse_bad_invocation(*, dry_run: bool, resume: bool, yes: bool) -> None:
     if dry_run and resume:
         raise click.UsageError("--dry-run and --resume cannot be combined")
     if not (dry_run or resume or yes) and not sys.stdin.isatty():
@@ -108,14 +139,19 @@ def command(
             "resync changes every group assignment and there is no terminal to ask on",
             hint="re-run with --yes, or --dry-run to see what it would do",
         )
-    config = load_tenant(config_path)
-    options_ = global_options(ctx)
-    state_dir = options_.resolved_state_dir()
-    resume_command = "oktasync"
-    if options_.state_dir:
-        resume_command += f" --state-dir {shlex.quote(options_.state_dir)}"
-    resume_command += f" resync {shlex.quote(config_path)} --resume"
-    progress, live = make_progress(as_json)
+
+
+def _resume_command(ctx: click.Context, config_path: str) -> str:
+    """The command that finishes this run, with the same state dir."""
+    state_dir = global_options(ctx).state_dir
+    command = "oktasync"
+    if state_dir:
+        command += f" --state-dir {shlex.quote(state_dir)}"
+    return command + f" resync {shlex.quote(config_path)} --resume"
+
+
+def _confirmer(yes: bool) -> Callable[[ResyncPlan], bool]:
+    """Show the plan and ask before any change (not asked with --yes)."""
 
     def confirm(plan: ResyncPlan) -> bool:
         if yes:
@@ -124,6 +160,10 @@ def command(
         echo_err(first, details=rest)
         return confirm_err("Proceed with the resync?")
 
+    return confirm
+
+
+def _manual_steps_shower(manual_timeout: float) -> Callable[[list[str]], None]:
     def show_steps(steps: list[str]) -> None:
         echo_err(
             "Only a person can change Deactivate Users on this app. In the Admin Console:",
@@ -132,58 +172,68 @@ def command(
         )
         echo_err(f"Waiting for the change to show (up to {manual_timeout:g}s)...")
 
-    options = ResyncOptions(
-        resume=resume,
-        max_affected_users=max_affected_users,
-        batch_size=batch_size,
-        resume_command=resume_command,
-        wait_for_person=show_steps,
-        manual_timeout=manual_timeout,
-        job_timeout=job_timeout,
-    )
+    return show_steps
 
-    async def main() -> ResyncPlan | ResyncResult:
+
+@dataclass(frozen=True)
+class _Request:
+    """One invocation: the plan (--dry-run), or the run, with its Ctrl-C handling."""
+
+    config: TenantConfig
+    state_dir: Path
+    options: ResyncOptions
+    progress: Progress
+    dry_run: bool
+    confirm: Callable[[ResyncPlan], bool]
+
+    async def run(self) -> ResyncPlan | ResyncResult:
         from oktasync.okta_gateway import open_gateway, resolve_app
-        from oktasync.workflows.resync import plan_resync, run_resync
+        from oktasync.workflows.resync import plan_resync
 
-        async with open_gateway(config, progress=progress) as gateway:
-            app = await resolve_app(gateway, config)
-            if dry_run:
+        async with open_gateway(self.config, progress=self.progress) as gateway:
+            app = await resolve_app(gateway, self.config)
+            if self.dry_run:
                 return await plan_resync(
-                    config, gateway, app, state_dir=state_dir, max_affected_users=max_affected_users
+                    self.config,
+                    gateway,
+                    app,
+                    state_dir=self.state_dir,
+                    max_affected_users=self.options.max_affected_users,
                 )
-            stop = _StopFlag(progress_note=echo_err)
-            with stop.installed():
-                try:
-                    return await run_resync(
-                        config,
-                        gateway,
-                        app,
-                        state_dir=state_dir,
-                        options=options,
-                        confirm=confirm,
-                        stop_requested=stop,
-                        progress=progress,
-                    )
-                except asyncio.CancelledError:
-                    raise Interrupted(
-                        "resync stopped at once (second Ctrl-C); the journal is consistent", resume_command
-                    ) from None
+            return await self._resync(gateway, app)
 
-    with ignoring_okta_activity(ignore_okta_activity):
-        if live is not None:
-            with live:
-                outcome = asyncio.run(main())
-        else:
-            outcome = asyncio.run(main())
+    async def _resync(self, gateway: OktaGateway, app: App) -> ResyncResult:
+        from oktasync.workflows.resync import run_resync
+
+        stop = _StopFlag(progress_note=echo_err)
+        with stop.installed():
+            try:
+                return await run_resync(
+                    self.config,
+                    gateway,
+                    app,
+                    state_dir=self.state_dir,
+                    options=self.options,
+                    confirm=self.confirm,
+                    stop_requested=stop,
+                    progress=self.progress,
+                )
+            except asyncio.CancelledError:
+                raise Interrupted(
+                    "resync stopped at once (second Ctrl-C); the journal is consistent",
+                    self.options.resume_command,
+                ) from None
+
+
+def _render(outcome: ResyncPlan | ResyncResult, *, as_json: bool, config_path: str) -> int:
+    """Print the plan or the report (text or JSON), then its warnings; the exit code."""
     if as_json:
         emit_json(outcome.to_dict())
     elif isinstance(outcome, ResyncPlan):
         for line in _plan_lines(outcome, brief=False):
             click.echo(for_terminal(line))  # group names and logins from Okta: controls escaped
     else:
-        for line in _result_lines(outcome, config_path):
-            click.echo(for_terminal(line))
+        _print_result(_result_lines(outcome, config_path))
     for warning in getattr(outcome, "warnings", ()):
         echo_warning(warning)
     return outcome.exit_code if outcome.exit_code else EXIT_OK
@@ -236,6 +286,28 @@ class _Installed:
         loop = asyncio.get_running_loop()
         for sig in self.signals:
             loop.remove_signal_handler(sig)
+
+
+# Status words of the report coloured on a terminal (terminal_console decides whether colour is on).
+_STATUS_STYLES = {
+    " done": "bold green",
+    "finished, NOT proven": "bold red",
+    "NOT re-pushed": "bold red",
+    "LEFT OFF": "bold yellow",
+}
+
+
+def _print_result(lines: list[str]) -> None:
+    """The report, its status words in colour on a terminal; Okta's names and logins escaped."""
+    from rich.text import Text
+
+    console = terminal_console()
+    for number, line in enumerate(lines):
+        text = Text(for_terminal(line))
+        for word, style in _STATUS_STYLES.items():
+            if number == 0 or word != " done":  # "done" is a status only in the heading
+                text.highlight_words([word], style=style)
+        console.print(text)
 
 
 def _users(counts: dict[str, int]) -> str:

@@ -1,14 +1,27 @@
-"""Shared pieces of the resync tests: a tenant config, and a FakeGateway that remembers what Okta would do."""
+"""Shared pieces of the resync and safety tests: a tenant config and a FakeGateway that remembers what Okta
+would do; an emulator org pushing to a real scim2-server, driven by the real CLI in process or as a
+subprocess (``EmulatorOrg``)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from click.testing import CliRunner
+
+from oktasync.cli import main
 from oktasync.config.schema import TenantConfig
 from oktasync.models import App, AppKind, GroupAssignment
 from oktasync.okta_gateway.fake import FakeGateway
+
+if TYPE_CHECKING:
+    from oktasync.emulator.scim_target import ScimServer
+    from oktasync.emulator.testing import RunningEmulator
 
 
 def tenant_config(**resync: Any) -> TenantConfig:
@@ -198,3 +211,75 @@ def emulator_assignments(state: dict[str, Any], app_id: str) -> dict[str, tuple[
     names = {g["id"]: g["name"] for g in state["groups"]}
     app = next(a for a in state["apps"] if a["id"] == app_id)
     return {names[g["group"]]: (g["priority"], g["profile"]) for g in app["groups"]}
+
+
+class EmulatorOrg:
+    """One emulator org with the app labelled Chronosphere, its config files and state dir, and the real CLI
+    run against it (every output kept, to check that no secret ever appears)."""
+
+    def __init__(self, em: RunningEmulator, scim: ScimServer, tmp_path: Path) -> None:
+        self.em, self.scim, self.tmp_path = em, scim, tmp_path
+        self.app_id = em.control.app_id("Chronosphere")
+        self.state_dir = tmp_path / "state"
+        self.outputs: list[str] = []
+
+    def write_config(self, tenant: str = "acme", *, limit: int = 1000) -> Path:
+        path = self.tmp_path / f"{tenant}.yaml"
+        path.write_text(
+            CONFIG.format(
+                tenant=tenant,
+                org_url=self.em.url,
+                label="Chronosphere",
+                base_url=self.scim.base_url,
+                limit=limit,
+            )
+        )
+        return path
+
+    def env(self) -> dict[str, str]:
+        """This process's environment without Okta or oktasync settings, plus the test org's secrets."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OKTA_", "OKTASYNC_"))}
+        env.update(
+            OKTA_TESTING_TESTINGDISABLEHTTPSCHECK="true",
+            E2E_OKTA_TOKEN=E2E_API_TOKEN,
+            E2E_SCIM_TOKEN=E2E_SCIM_TOKEN,
+            E2E_ADMIN_SESSION=E2E_ADMIN_SID,
+        )
+        return env
+
+    def argv(self, *args: str, state_dir: Path | None = None) -> list[str]:
+        return ["--state-dir", str(state_dir or self.state_dir), *args]
+
+    def cli(
+        self, *args: str, state_dir: Path | None = None, env: dict[str, str] | None = None
+    ) -> tuple[int, str, str]:
+        """The real CLI in this process (``main``), stdin not a terminal; ``env`` defaults to ``env()``."""
+        with CliRunner().isolation(env=self.env() if env is None else env) as (stdout, stderr, _):
+            code = main(self.argv(*args, state_dir=state_dir))
+            out, err = stdout.getvalue().decode(), stderr.getvalue().decode()
+        self.outputs += [out, err]
+        return code, out, err
+
+    def run_process(
+        self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """The real CLI as a subprocess (``python -m oktasync``), run to its end."""
+        done = subprocess.run(
+            [sys.executable, "-m", "oktasync", *self.argv(*args)],
+            env={**self.env(), **(extra_env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        self.outputs += [done.stdout, done.stderr]
+        return done
+
+    def assignments(self) -> dict[str, tuple[int, dict[str, Any]]]:
+        return emulator_assignments(self.em.control.state(), self.app_id)
+
+    def assert_no_secrets(self) -> None:
+        """No secret in any output of the CLI nor in any file of the state dir."""
+        files = [p for p in self.state_dir.rglob("*") if p.is_file()]
+        texts = self.outputs + [p.read_text(errors="replace") for p in files]
+        for secret in SECRETS:
+            assert not any(secret in text for text in texts), secret

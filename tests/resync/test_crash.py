@@ -6,7 +6,6 @@ as an uninterrupted run, with nothing done twice in a harmful way. Small org (6 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,20 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from resync_helpers import (
-    CONFIG,
-    E2E_ADMIN_SID,
     E2E_API_TOKEN,
     E2E_SCIM_TOKEN,
     NO_LIMITS,
     SECRETS,
+    EmulatorOrg,
     assign_all,
-    emulator_assignments,
     emulator_org,
 )
 
-from oktasync.cli import main
 from oktasync.emulator.scim_target import ScimServer, run_scim_server
 from oktasync.emulator.testing import RunningEmulator, run_emulator
 from oktasync.workflows.resync.crash import BOUNDARIES
@@ -52,52 +47,21 @@ MATRIX = [pytest.param(c, "delayed", id=f"{c}-delayed") for c in CASES] + [
 ]
 
 
-class Case:
-    def __init__(self, em: RunningEmulator, scim: ScimServer, tmp_path: Path) -> None:
-        self.em, self.scim = em, scim
-        self.app_id = em.control.app_id("Chronosphere")
-        self.state_dir = tmp_path / "state"
-        self.config = tmp_path / "acme.yaml"
-        self.config.write_text(
-            CONFIG.format(
-                tenant="acme", org_url=em.url, label="Chronosphere", base_url=scim.base_url, limit=1000
-            )
-        )
-        self.outputs: list[str] = []
+class Case(EmulatorOrg):
+    """The small org, its config, and the CLI with that config as its last argument."""
 
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OKTA_", "OKTASYNC_"))}
-        env.update(
-            OKTA_TESTING_TESTINGDISABLEHTTPSCHECK="true",
-            E2E_OKTA_TOKEN=E2E_API_TOKEN,
-            E2E_SCIM_TOKEN=E2E_SCIM_TOKEN,
-            E2E_ADMIN_SESSION=E2E_ADMIN_SID,
-        )
-        return env
+    def __init__(self, em: RunningEmulator, scim: ScimServer, tmp_path: Path) -> None:
+        super().__init__(em, scim, tmp_path)
+        self.config = self.write_config()
 
     def subprocess(self, *args: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
-        env = self.env()
-        if crash_at:
-            env["OKTASYNC_TEST_CRASH_AT"] = crash_at
-        done = subprocess.run(
-            [sys.executable, "-m", "oktasync", "--state-dir", str(self.state_dir), *args, str(self.config)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        self.outputs += [done.stdout, done.stderr]
-        return done
+        crash = {"OKTASYNC_TEST_CRASH_AT": crash_at} if crash_at else None
+        return self.run_process(*args, str(self.config), extra_env=crash)
 
-    def cli(self, *args: str) -> tuple[int, str, str]:
-        with CliRunner().isolation(env=self.env()) as (stdout, stderr, _):
-            code = main(["--state-dir", str(self.state_dir), *args, str(self.config)])
-            out, err = stdout.getvalue().decode(), stderr.getvalue().decode()
-        self.outputs += [out, err]
-        return code, out, err
-
-    def assignments(self) -> dict[str, tuple[int, dict[str, Any]]]:
-        return emulator_assignments(self.em.control.state(), self.app_id)
+    def cli(
+        self, *args: str, state_dir: Path | None = None, env: dict[str, str] | None = None
+    ) -> tuple[int, str, str]:
+        return super().cli(*args, str(self.config), state_dir=state_dir, env=env)
 
     def route_count(self, method: str) -> int:
         routes = self.em.control.stats()["by_route"]

@@ -15,25 +15,20 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from resync_helpers import (
-    CONFIG,
     E2E_ADMIN_SID,
     E2E_API_TOKEN,
     E2E_SCIM_TOKEN,
     NO_LIMITS,
-    SECRETS,
+    EmulatorOrg,
     assign_all,
-    emulator_assignments,
     emulator_org,
 )
 
-from oktasync.cli import main
 from oktasync.emulator.scim_target import ScimServer
-from oktasync.emulator.testing import RunningEmulator, run_emulator
+from oktasync.emulator.testing import run_emulator
 
 GROUPS, USERS = 45, 300
 # How late Okta's group jobs run (emulator behaviour switches, emulated seconds): at once, the emulator's
@@ -49,40 +44,14 @@ JOB_VARIANTS: dict[str, dict[str, float]] = {
 }
 
 
-class Org:
-    def __init__(self, running: RunningEmulator, scim: ScimServer, tmp_path: Path, app_id: str) -> None:
-        self.em, self.scim, self.tmp_path, self.app_id = running, scim, tmp_path, app_id
-        self.state_dir = tmp_path / "state"
-        self.outputs: list[str] = []
+class Org(EmulatorOrg):
+    """The org of one test; the CLI runs in this process with the environment the fixture set."""
 
     def config(self, *, admin: bool, limit: int = 10_000, tenant: str = "acme") -> str:
-        path = self.tmp_path / f"{tenant}.yaml"
-        path.write_text(
-            CONFIG.format(
-                tenant=tenant,
-                org_url=self.em.url,
-                label="Chronosphere",
-                base_url=self.scim.base_url,
-                limit=limit,
-            )
-        )
-        return str(path)
+        return str(self.write_config(tenant, limit=limit))
 
     def run(self, *args: str) -> tuple[int, str, str]:
-        with CliRunner().isolation() as (stdout, stderr, _):
-            code = main(["--state-dir", str(self.state_dir), *args])
-            out, err = stdout.getvalue().decode(), stderr.getvalue().decode()
-        self.outputs += [out, err]
-        return code, out, err
-
-    def assignments(self) -> dict[str, tuple[int, dict[str, Any]]]:
-        return emulator_assignments(self.em.control.state(), self.app_id)
-
-    def assert_no_secrets(self) -> None:
-        files = [p for p in self.state_dir.rglob("*") if p.is_file()]
-        texts = self.outputs + [p.read_text(errors="replace") for p in files]
-        for secret in SECRETS:
-            assert not any(secret in text for text in texts), secret
+        return self.cli(*args, env={})
 
 
 def _org(
@@ -102,11 +71,10 @@ def _org(
         monkeypatch.setenv("E2E_ADMIN_SESSION", E2E_ADMIN_SID)
     seed = emulator_org(scim.base_url, users=users, groups=groups, kind=kind)
     with run_emulator(seed, api_token=E2E_API_TOKEN, rate_limits=NO_LIMITS, workers=8) as running:
-        app_id = running.control.app_id("Chronosphere")
-        assign_all(running.http, app_id, groups)
+        assign_all(running.http, running.control.app_id("Chronosphere"), groups)
         assert running.control.wait_idle(60)
         running.control.behaviour(**(jobs or {}))
-        yield Org(running, scim, tmp_path, app_id)
+        yield Org(running, scim, tmp_path)
 
 
 @pytest.fixture(

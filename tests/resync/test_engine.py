@@ -490,3 +490,42 @@ def test_a_wait_re_reads_only_the_app_users_still_waited_for(state_dir: Path) ->
     assert result.repush["return_wait"]["polls"] == 2
     assert gw.counts["list_app_users"] == 3 and gw.counts["get_app_user"] == 2
     assert result.app_users_after == {"total": 1201, "USER": 1, "GROUP": 1200}
+
+
+MAIN_FORMAT_JOURNAL = Path(__file__).parent / "fixtures" / "main-format.resync.journal.jsonl"
+
+
+def test_a_journal_in_the_released_format_loads_and_resumes(state_dir: Path) -> None:
+    """A journal written by the released code (its records as they are on disk: a run stopped by an Okta
+    error during the reassignments, after the roster, the unassignments and the removal wait) is read into
+    the typed run state and finished by --resume."""
+    gw = WatchedGateway(admin_session=True)
+    app = seed_org(gw)
+    before = assignments(gw, app.id)
+    records = [json.loads(line) for line in MAIN_FORMAT_JOURNAL.read_text().splitlines()]
+    assert records[0]["app_id"] == app.id
+    # Bring the org to where that run stopped: Deactivate Users off, every group unassigned, then the
+    # groups the journal says were reassigned.
+    gw.state(app.id).deactivate_users = False
+    for gid in before:
+        run(gw.unassign_group(app.id, gid))
+    for record in records:
+        if record["rec"] == "done" and record.get("step") == "assign":
+            priority, profile = before[record["group_id"]]
+            run(gw.assign_group(app.id, record["group_id"], priority, profile))
+    config = tenant_config()
+    journal = ResyncJournal(app_dir(config, app, state_dir))
+    journal.app_dir.mkdir(parents=True, exist_ok=True)
+    journal.path.write_bytes(MAIN_FORMAT_JOURNAL.read_bytes())
+
+    state = journal.state()
+    assert state.roster is not None and len(state.roster.users) == 30
+    assert state.removal_wait is not None and state.removal_wait.outcome == "complete"
+    assert len(state.assigned) == 3 and len(state.unassigned_now()) == 3 and state.unassign_phase_done
+
+    result = run(run_resync(config, gw, app, state_dir=state_dir, options=ResyncOptions(resume=True)))
+    assert result.exit_code == 0 and result.resumed and result.proven
+    assert assignments(gw, app.id) == before
+    assert gw.state(app.id).deactivate_users is True
+    assert result.repush["expected"] == result.repush["repushed"] == 30
+    assert not any(on for _, on in gw.unassigned_while)

@@ -14,23 +14,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "resync"))  # the resync tests' org builders
 
 from resync_helpers import (  # noqa: E402
-    CONFIG,
-    E2E_ADMIN_SID,
     E2E_API_TOKEN,
     E2E_SCIM_TOKEN,
     NO_LIMITS,
     SECRETS,
+    EmulatorOrg,
     assign_all,
-    emulator_assignments,
     emulator_org,
 )
 
-from oktasync.cli import main  # noqa: E402
 from oktasync.emulator.scim_target import ScimServer  # noqa: E402
 from oktasync.emulator.testing import RunningEmulator  # noqa: E402
 
@@ -62,46 +57,12 @@ def wait_for(condition: Callable[[], Any], timeout: float = 60.0, what: str = "c
     raise AssertionError(f"timed out waiting for {what}")
 
 
-class Org:
+class Org(EmulatorOrg):
     """One emulator org (custom SCIM app, admin session, Deactivate Users on, every group assigned)."""
 
     def __init__(self, em: RunningEmulator, scim: ScimServer, tmp_path: Path) -> None:
-        self.em, self.scim, self.tmp_path = em, scim, tmp_path
-        self.app_id = em.control.app_id("Chronosphere")
-        self.state_dir = tmp_path / "state"
+        super().__init__(em, scim, tmp_path)
         self.config = self.write_config("acme")
-
-    def write_config(self, tenant: str) -> Path:
-        path = self.tmp_path / f"{tenant}.yaml"
-        path.write_text(
-            CONFIG.format(
-                tenant=tenant,
-                org_url=self.em.url,
-                label="Chronosphere",
-                base_url=self.scim.base_url,
-                limit=1000,
-            )
-        )
-        return path
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OKTA_", "OKTASYNC_"))}
-        env.update(
-            OKTA_TESTING_TESTINGDISABLEHTTPSCHECK="true",
-            E2E_OKTA_TOKEN=E2E_API_TOKEN,
-            E2E_SCIM_TOKEN=E2E_SCIM_TOKEN,
-            E2E_ADMIN_SESSION=E2E_ADMIN_SID,
-        )
-        return env
-
-    def argv(self, *args: str, state_dir: Path | None = None) -> list[str]:
-        return ["--state-dir", str(state_dir or self.state_dir), *args]
-
-    def cli(self, *args: str, state_dir: Path | None = None) -> tuple[int, str, str]:
-        """The real CLI in this process (``main``), stdin not a terminal."""
-        with CliRunner().isolation(env=self.env()) as (stdout, stderr, _):
-            code = main(self.argv(*args, state_dir=state_dir))
-            return code, stdout.getvalue().decode(), stderr.getvalue().decode()
 
     def spawn(self, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen(
@@ -116,9 +77,6 @@ class Org:
         return Pty([sys.executable, "-m", "oktasync", *self.argv(*args)], {**self.env(), **(extra_env or {})})
 
     # --- what Okta and the SCIM target look like ---------------------------------------------------
-    def assignments(self) -> dict[str, tuple[int, dict[str, Any]]]:
-        return emulator_assignments(self.em.control.state(), self.app_id)
-
     def deactivate_users(self) -> bool:
         app = next(a for a in self.em.control.state()["apps"] if a["id"] == self.app_id)
         return bool(app["settings"]["deactivate_users"])

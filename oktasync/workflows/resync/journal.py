@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,18 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from oktasync.state import Journal, StateDir, StateFileError
+from oktasync.workflows.resync.steps import (
+    DoneRecord,
+    FoundOn,
+    GroupOutcome,
+    RemovalWait,
+    Restored,
+    ReturnWait,
+    Roster,
+    Step,
+    SwitchedOff,
+    Verified,
+)
 
 if TYPE_CHECKING:
     from oktasync.config.schema import TenantConfig
@@ -144,79 +157,138 @@ class Snapshot:
         return {a.group_id: a for a in self.assignments}
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunState:
     """A journal replayed: what has been done, what may have been done, what is left."""
 
     run_id: str | None = None
-    begin: dict[str, Any] = field(default_factory=dict)
+    begin: Mapping[str, Any] = field(default_factory=dict)
     snapshot: Snapshot | None = None
     # Set by the refresh record: the groups to cycle and the values to restore (fresh listing just before
     # the first unassignment), plus what other admins changed between snapshot and refresh.
-    expected: dict[str, GroupRecord] | None = None
-    concurrent: dict[str, list[Any]] = field(default_factory=dict)
-    intents: dict[str, set[str]] = field(default_factory=dict)  # step -> group ids (or "" for app steps)
-    done: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # step -> key -> record
-    found_on: list[dict[str, Any]] = field(default_factory=list)
-    verified: dict[str, Any] | None = None
+    expected: Mapping[str, GroupRecord] | None = None
+    concurrent: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    intents: Mapping[Step, frozenset[str]] = field(default_factory=dict)  # group ids ("" for app steps)
+    switched_off: SwitchedOff | None = None
+    roster: Roster | None = None
+    unassigned: frozenset[str] = frozenset()  # groups whose unassignment Okta answered
+    unassign_phase_done: bool = False
+    removal_wait: RemovalWait | None = None
+    assigned: Mapping[str, GroupOutcome] = field(default_factory=dict)
+    repaired: Mapping[str, GroupOutcome] = field(default_factory=dict)
+    return_wait: ReturnWait | None = None
+    restored: Restored | None = None
+    found_on: tuple[FoundOn, ...] = ()
+    verified: Verified | None = None
     interruptions: int = 0
     processes: int = 0  # begin + resume records
     api_calls: int = 0  # summed over the processes that journaled a count
-    finished: dict[str, Any] | None = None
-
+    finished: Mapping[str, Any] | None = None
     rolling_back: bool = False  # Ctrl-C during the unassignments: reassign, restore, stop
 
-    def is_done(self, step: str, key: str = "") -> bool:
-        return key in self.done.get(step, {})
-
-    def has_intent(self, step: str, key: str = "") -> bool:
-        return key in self.intents.get(step, set())
-
-    def done_keys(self, step: str) -> set[str]:
-        return set(self.done.get(step, {}))
+    def has_intent(self, step: Step, key: str = "") -> bool:
+        return key in self.intents.get(step, frozenset())
 
     @property
     def touched_groups(self) -> bool:
         """Whether any group may have been unassigned (an unassign intent exists)."""
-        return bool(self.intents.get("unassign"))
+        return bool(self.intents.get(Step.UNASSIGN))
 
     def unassigned_now(self) -> set[str]:
         """Groups that were (or may have been) unassigned and are not yet known to be back."""
-        return self.intents.get("unassign", set()) - self.done_keys("assign")
+        return set(self.intents.get(Step.UNASSIGN, frozenset())) - set(self.assigned)
+
+    def deleted_groups(self) -> set[str]:
+        """Groups that no longer existed in Okta when the run (re)assigned them."""
+        outcomes = [*self.assigned.items(), *self.repaired.items()]
+        return {gid for gid, outcome in outcomes if outcome.group_deleted}
+
+
+class _Replay:
+    """Accumulates a journal's records, oldest first, into the fields of a ``RunState``."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, Any] = {}
+        self.intents: dict[Step, set[str]] = {}
+        self.unassigned: set[str] = set()
+        self.assigned: dict[str, GroupOutcome] = {}
+        self.repaired: dict[str, GroupOutcome] = {}
+        self.found_on: list[FoundOn] = []
+        self.interruptions = self.processes = self.api_calls = 0
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        kind = record.get("rec")
+        if kind == "begin":
+            self.fields.update(run_id=record.get("run_id"), begin=dict(record))
+            self.processes += 1
+        elif kind == "resume":
+            self.processes += 1
+        elif kind == "snapshot":
+            self.fields["snapshot"] = Snapshot.from_dict(record["snapshot"])
+        elif kind == "refresh":
+            self.fields["expected"] = {g["group_id"]: GroupRecord.from_dict(g) for g in record["expected"]}
+            concurrent = record.get("concurrent") or {}
+            self.fields["concurrent"] = {k: tuple(v) for k, v in concurrent.items()}
+        elif kind == "intent":
+            self.intents.setdefault(Step(record["step"]), set()).add(record.get("group_id") or "")
+        elif kind == "done":
+            self._done(Step(record["step"]), record.get("group_id") or "", record)
+        elif kind == "deactivate_found_on":
+            self.found_on.append(FoundOn.from_fields(record))
+        elif kind == "verify":
+            self.fields["verified"] = Verified.from_fields(record) if record.get("ok") else None
+        elif kind == "interrupted":
+            self.interruptions += 1
+        elif kind == "rollback":
+            self.fields["rolling_back"] = True
+        elif kind == "calls":
+            self.api_calls += int(record.get("count") or 0)
+        elif kind in ("finish", "aborted"):
+            self.fields["finished"] = dict(record)
+
+    def _done(self, step: Step, group_id: str, record: Mapping[str, Any]) -> None:
+        if step is Step.UNASSIGN:
+            self.unassigned.add(group_id)
+        elif step is Step.ASSIGN:
+            self.assigned[group_id] = GroupOutcome.from_fields(record)
+        elif step is Step.REPAIR:
+            self.repaired[group_id] = GroupOutcome.from_fields(record)
+        elif step is Step.UNASSIGN_PHASE:
+            self.fields["unassign_phase_done"] = True
+        else:
+            name, parse = _APP_STEP_FIELDS[step]
+            self.fields[name] = parse(record)
+
+    def state(self) -> RunState:
+        return RunState(
+            **self.fields,
+            interruptions=self.interruptions,
+            processes=self.processes,
+            api_calls=self.api_calls,
+            intents={step: frozenset(keys) for step, keys in self.intents.items()},
+            unassigned=frozenset(self.unassigned),
+            assigned=dict(self.assigned),
+            repaired=dict(self.repaired),
+            found_on=tuple(self.found_on),
+        )
+
+
+# The done record of each step that happens once per run: the RunState field it fills and its parser.
+_APP_STEP_FIELDS: dict[Step, tuple[str, Callable[[Mapping[str, Any]], DoneRecord]]] = {
+    Step.DEACTIVATE_OFF: ("switched_off", SwitchedOff.from_fields),
+    Step.ROSTER: ("roster", Roster.from_fields),
+    Step.REMOVAL_WAIT: ("removal_wait", RemovalWait.from_fields),
+    Step.RETURN_WAIT: ("return_wait", ReturnWait.from_fields),
+    Step.RESTORE: ("restored", Restored.from_fields),
+}
 
 
 def replay(records: list[dict[str, Any]]) -> RunState:
-    state = RunState()
+    """The run state a journal's records describe (``ValueError``/``KeyError`` on a record it cannot read)."""
+    replayed = _Replay()
     for record in records:
-        kind = record.get("rec")
-        if kind == "begin":
-            state.run_id = record.get("run_id")
-            state.begin = record
-            state.processes += 1
-        elif kind == "resume":
-            state.processes += 1
-        elif kind == "snapshot":
-            state.snapshot = Snapshot.from_dict(record["snapshot"])
-        elif kind == "refresh":
-            state.expected = {g["group_id"]: GroupRecord.from_dict(g) for g in record["expected"]}
-            state.concurrent = {k: list(v) for k, v in (record.get("concurrent") or {}).items()}
-        elif kind == "intent":
-            state.intents.setdefault(record["step"], set()).add(record.get("group_id") or "")
-        elif kind == "done":
-            state.done.setdefault(record["step"], {})[record.get("group_id") or ""] = record
-        elif kind == "deactivate_found_on":
-            state.found_on.append(record)
-        elif kind == "verify":
-            state.verified = record if record.get("ok") else None
-        elif kind == "interrupted":
-            state.interruptions += 1
-        elif kind == "rollback":
-            state.rolling_back = True
-        elif kind == "calls":
-            state.api_calls += int(record.get("count") or 0)
-        elif kind in ("finish", "aborted"):
-            state.finished = record
-    return state
+        replayed.add(record)
+    return replayed.state()
 
 
 class ResyncJournal:
@@ -264,7 +336,11 @@ class ResyncJournal:
         return records
 
     def state(self) -> RunState:
-        return replay(self.checked_records())
+        records = self.checked_records()
+        try:
+            return replay(records)
+        except (KeyError, TypeError, ValueError) as error:
+            raise self._broken(f"a record cannot be read ({error!r})") from error
 
     def last_completed_snapshot(self) -> Snapshot | None:
         """The snapshot of the newest completed run in the archive (what the app looked like whole)."""
@@ -284,6 +360,15 @@ class ResyncJournal:
 
     def append(self, rec: str, **fields: Any) -> None:
         self._journal.append({"rec": rec, "at": now_iso(), "run_id": self.run_id, **fields})
+
+    def intent(self, step: Step, group_id: str | None = None) -> None:
+        """Journal that ``step`` (for ``group_id``) is about to act on Okta."""
+        self.append("intent", step=str(step), **({"group_id": group_id} if group_id else {}))
+
+    def done(self, step: Step, record: DoneRecord | None = None, group_id: str | None = None) -> None:
+        """Journal that ``step`` (for ``group_id``) is done, with what it found."""
+        fields = record.to_fields() if record is not None else {}
+        self.append("done", step=str(step), **({"group_id": group_id} if group_id else {}), **fields)
 
     def archive(self, outcome: str) -> Path:
         """Rename the finished journal out of the way (kept for the record)."""
