@@ -28,14 +28,14 @@ The library never prints: ``run_demo`` reports through the playbook ``RunReporte
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from oktasync.config.environ import environ_overlay
 from oktasync.errors import EXIT_FAILED, EXIT_MANUAL, EXIT_OK
 from oktasync.playbooks.context import AlwaysYes, RunReporter
 from oktasync.playbooks.runner import PlaybookResult
@@ -247,20 +247,6 @@ class DemoEnvironment:
         return self.emulator.control.app_id(APP_LABEL)
 
 
-@contextlib.contextmanager
-def _environ(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, old in saved.items():
-            if old is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = old
-
-
 DEMO_TIME_SCALE = 0.1
 
 
@@ -299,7 +285,7 @@ def demo_environment(workdir: Path, *, users: int = 200) -> Iterator[DemoEnviron
         with run_emulator(org.seed, api_token=env["OKTA_API_TOKEN"], time_scale=DEMO_TIME_SCALE) as emulator:
             config_path = workdir / CONFIG_NAME
             config_path.write_text(demo_config(emulator.url, scim.base_url), encoding="utf-8")
-            with _environ(env):
+            with environ_overlay(env):
                 yield DemoEnvironment(
                     workdir=workdir,
                     config_path=config_path,
