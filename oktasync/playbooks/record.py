@@ -18,12 +18,12 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from oktasync.state import Journal, StateDir, atomic_write_json, read_json
+from oktasync.timestamps import run_stamp, utc_seconds
 
 FORMAT = 1
 
@@ -212,11 +212,11 @@ class RunRecord:
 
 
 def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return utc_seconds()
 
 
 def new_run_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    return run_stamp() + "-" + secrets.token_hex(3)
 
 
 def _slug(text: str) -> str:

@@ -19,20 +19,20 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from oktasync.rehearsal.rehearse import RehearsalEnvironment, RehearsalRun, StepMeasure
 
 from oktasync.rehearsal.snapshot import event_user
+from oktasync.timestamps import parse_time
 
 REPORT_VERSION = 1
 
 
 def parse_iso(value: str) -> float:
     """Epoch seconds of an Okta timestamp (``2026-12-05T01:02:03.456Z``)."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return parse_time(value).timestamp()
 
 
 def _usable(limit: int, headroom: float) -> int:

@@ -38,6 +38,7 @@ from oktasync.progress import NullProgress, Progress
 from oktasync.rehearsal import FORMAT_VERSION, SNAPSHOT_KIND
 from oktasync.rehearsal.pseudonym import Pseudonymiser
 from oktasync.state import StateDir, atomic_write_json, read_json
+from oktasync.timestamps import okta_time, utc_seconds
 
 if TYPE_CHECKING:
     from oktasync.config.schema import TenantConfig
@@ -185,7 +186,7 @@ async def take_snapshot(
         save()  # an error or Ctrl-C keeps every group read so far
     progress.finish("groups")
     if "failures" not in raw:
-        since = (datetime.now(UTC) - timedelta(days=FAILURE_LOOKBACK_DAYS)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        since = okta_time(datetime.now(UTC) - timedelta(days=FAILURE_LOOKBACK_DAYS))
         events = await timer(lambda: gateway.list_log_events(since=since, filter=PUSH_FAILURES))
         raw["failures"] = _latest_failures(events, app_id)
         save()
@@ -396,7 +397,7 @@ def build_document(raw: dict[str, Any], config: TenantConfig, p: Pseudonymiser) 
     return {
         "format_version": FORMAT_VERSION,
         "kind": SNAPSHOT_KIND,
-        "taken": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "taken": utc_seconds(),
         "pseudonymised": p.enabled,
         "org_url": config.okta.org_url if not p.enabled else "https://org.pseudonym.invalid",
         "config": _desired(config, p),

@@ -14,9 +14,10 @@ two places; we read both:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from oktasync.timestamps import okta_time, parse_time
 
 # System Log event type -> the operation it pushes (docs/okta-behaviour.md, "System Log and provisioning
 # events"). ``verify_exists`` is the look-up Okta runs before it creates a user ("Error while verifying if
@@ -58,18 +59,9 @@ def split_reason(reason: str | None) -> tuple[str | None, str | None]:
     return okta.strip() or None, target.strip() or None
 
 
-def iso(moment: datetime) -> str:
-    """Okta's timestamp format, millisecond precision, UTC: ``2024-05-01T12:00:00.000Z``."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def parse_iso(value: str) -> datetime:
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+# Okta's timestamp format (oktasync/timestamps.py), under the names the `tasks` modules use.
+iso = okta_time
+parse_iso = parse_time
 
 
 def admin_tasks_url(org_url: str) -> str:
