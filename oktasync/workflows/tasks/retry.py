@@ -127,6 +127,24 @@ async def retry_failures(
             steps,
         )
 
+    candidates = _candidates(failures, state, max_attempts, settle)
+    started = wallclock()
+    attempts = await _attempt_all(gateway, app_id, candidates, state, save, settle, wallclock, progress)
+    if attempts:
+        progress.note(f"reading back {len(attempts)} attempt(s), for up to {settle_timeout:g}s")
+    await _read_back(
+        gateway, app_id, attempts, started, settle, settle_timeout, poll_interval, sleep, clock, wallclock
+    )
+
+    ordered = [outcomes[f.user_id] for f in failures if f.user_id in outcomes]
+    return ordered, _fresh_failures(attempts, outcomes)
+
+
+def _candidates(
+    failures: list[Failure], state: TasksState, max_attempts: int, settle: Callable[..., None]
+) -> list[Failure]:
+    """The failures that may be attempted; the others are settled here (a deactivation cannot be
+    re-sent; a user at ``max_attempts`` is not tried again)."""
     candidates: list[Failure] = []
     for failure in failures:
         done = state.attempt_count(failure.user_id)
@@ -141,24 +159,22 @@ async def retry_failures(
             )
         else:
             candidates.append(failure)
+    return candidates
 
-    started = wallclock()
-    attempts = await _attempt_all(gateway, app_id, candidates, state, save, settle, wallclock, progress)
-    if attempts:
-        progress.note(f"reading back {len(attempts)} attempt(s), for up to {settle_timeout:g}s")
-    await _read_back(
-        gateway, app_id, attempts, started, settle, settle_timeout, poll_interval, sleep, clock, wallclock
-    )
 
+def _fresh_failures(
+    attempts: dict[str, _Attempt], outcomes: dict[str, RetryOutcome]
+) -> dict[str, dict[str, Any]]:
+    """The latest failure event of each attempted user that still fails (a failure keeps the reason of the
+    failure it follows)."""
     fresh: dict[str, dict[str, Any]] = {}
     for uid, attempt in attempts.items():
         latest: dict[str, Any] | None = None
-        for event in attempt.events:  # a failure keeps the reason of the failure it follows
+        for event in attempt.events:
             latest = merge_failure(latest, event) if event.get("result") == "FAILURE" else None
         if latest is not None and outcomes[uid].outcome in (STILL_FAILING, NOT_SETTLED):
             fresh[uid] = latest
-    ordered = [outcomes[f.user_id] for f in failures if f.user_id in outcomes]
-    return ordered, fresh
+    return fresh
 
 
 async def _attempt_all(

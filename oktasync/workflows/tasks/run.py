@@ -184,6 +184,7 @@ async def run_tasks(
     started = now()
     console = admin_tasks_url(config.okta.org_url)
     run = _TasksRun(config, app, app_dir, options, at=iso(started), console=console)
+    clocks = _Clocks(now, sleep, clock)
 
     current, resolutions, stats = await scan(
         gateway,
@@ -199,22 +200,7 @@ async def run_tasks(
     resolutions = run.apply_dismissals(current, resolutions)
     retries: list[RetryOutcome] = []
     if options.retry and current:
-        retries, fresh = await retry_failures(
-            gateway,
-            app.id,
-            sorted(current.values(), key=lambda f: (f.failed_at or "", f.user_id)),
-            run.state,
-            max_attempts=config.tasks.retry.max_attempts,
-            settle_timeout=config.tasks.retry.settle_timeout_seconds,
-            context=RetryContext(app.label, run.console),
-            save=run.save,
-            poll_interval=options.poll_interval,
-            sleep=sleep,
-            clock=clock,
-            wallclock=now,
-            progress=progress,
-        )
-        run.apply_retries(current, resolutions, retries, fresh, now)
+        retries = await run.retry(gateway, current, resolutions, clocks, progress)
     exhausted = run.forget_recovered_attempts(current)
 
     notifiers = notifiers_for(config, options.notify_urls)
@@ -247,6 +233,15 @@ async def run_tasks(
         api_calls=api_calls,
         metrics=app_metrics(config, app, run.state, api_calls=api_calls, last_success=finished),
     )
+
+
+@dataclass(frozen=True)
+class _Clocks:
+    """Wall clock, sleep and monotonic clock of a run (tests give fake ones)."""
+
+    now: Callable[[], datetime]
+    sleep: Sleep
+    monotonic: Callable[[], float]
 
 
 class _TasksRun:
@@ -291,6 +286,34 @@ class _TasksRun:
                 resolutions = [r for r in resolutions if r.user_id != uid]
                 resolutions.append(Resolution(uid, listed.login, listed.operation, "dismissed", self.at))
         return resolutions
+
+    async def retry(
+        self,
+        gateway: OktaGateway,
+        current: dict[str, Failure],
+        resolutions: list[Resolution],
+        clocks: _Clocks,
+        progress: Progress,
+    ) -> list[RetryOutcome]:
+        """Attempt the failures (oldest first) and take what was read back into ``current``."""
+        retry = self.config.tasks.retry
+        retries, fresh = await retry_failures(
+            gateway,
+            self.app.id,
+            sorted(current.values(), key=lambda f: (f.failed_at or "", f.user_id)),
+            self.state,
+            max_attempts=retry.max_attempts,
+            settle_timeout=retry.settle_timeout_seconds,
+            context=RetryContext(self.app.label, self.console),
+            save=self.save,
+            poll_interval=self.options.poll_interval,
+            sleep=clocks.sleep,
+            clock=clocks.monotonic,
+            wallclock=clocks.now,
+            progress=progress,
+        )
+        self.apply_retries(current, resolutions, retries, fresh, clocks.now)
+        return retries
 
     def apply_retries(
         self,
