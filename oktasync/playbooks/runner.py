@@ -632,25 +632,29 @@ async def run_playbook(
             run.start(None, resume=False)
             result = await run.execute(resumed=False)
         else:
-            store = rec.RunRecordStore(state_dir, config.tenant, rec.app_key(config), playbook.name)
-            with (
-                exclusive_lock(store.lock_path, f"playbook '{playbook.name}' for {config.tenant}"),
-                contextlib.ExitStack() as app_lock,
-            ):
-                existing = store.read()
-                resumed = _check_resume(
-                    playbook, existing, resume, fresh, resolved_inputs, inputs, store.path
-                )
-                await _guard_app(run, app_lock, resumed=resumed, fresh=fresh)
-                run.store = store
-                run.start(existing, resume=resumed)
-                result = await run.execute(resumed=resumed)
+            result = await _recorded(run, inputs, resume=resume, fresh=fresh)
         runs.append(result)
         if result.exit_code != EXIT_OK:
             break
     return PlaybookResult(
         playbook=playbook.name, file=playbook.file, dry_run=dry_run, inputs=resolved_inputs, runs=tuple(runs)
     )
+
+
+async def _recorded(run: _PlaybookRun, given: Mapping[str, Any], *, resume: bool, fresh: bool) -> TenantRun:
+    """Run ``run`` under the playbook's lock for the tenant+app, recording it (or resuming its record)."""
+    playbook, config = run.playbook, run.config
+    store = rec.RunRecordStore(run.state_dir, config.tenant, rec.app_key(config), playbook.name)
+    with (
+        exclusive_lock(store.lock_path, f"playbook '{playbook.name}' for {config.tenant}"),
+        contextlib.ExitStack() as app_lock,
+    ):
+        existing = store.read()
+        resumed = _check_resume(playbook, existing, resume, fresh, run.inputs, given, store.path)
+        await _guard_app(run, app_lock, resumed=resumed, fresh=fresh)
+        run.store = store
+        run.start(existing, resume=resumed)
+        return await run.execute(resumed=resumed)
 
 
 async def _guard_app(run: _PlaybookRun, stack: contextlib.ExitStack, *, resumed: bool, fresh: bool) -> None:

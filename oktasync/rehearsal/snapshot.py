@@ -42,6 +42,7 @@ from oktasync.timestamps import okta_time, utc_seconds
 
 if TYPE_CHECKING:
     from oktasync.config.schema import TenantConfig
+    from oktasync.models import AppUser
     from oktasync.okta_gateway.base import OktaGateway
 
 T = TypeVar("T")
@@ -151,21 +152,7 @@ async def take_snapshot(
     if "app_users" not in raw:
         progress.note(f"reading the app users of {raw['app']['label']} (500 per request)")
         app_users = await timer(lambda: gateway.list_app_users(app_id, with_user=True))
-        raw["app_users"] = [
-            {
-                "user": u.id,
-                "scope": u.scope,
-                "status": u.status,
-                "sync_state": u.sync_state,
-                "external_id_present": bool(u.external_id),
-                "user_name": u.user_name,
-                "login": u.login,
-                "email": u.email,
-                "given_name": u.profile.get("givenName"),
-                "family_name": u.profile.get("familyName"),
-            }
-            for u in app_users
-        ]
+        raw["app_users"] = [_app_user_record(u) for u in app_users]
         save()
     members: dict[str, list[str]] = raw.setdefault("members", {})
     todo = [a["id"] for a in raw["assignments"] if a["id"] not in members]
@@ -174,17 +161,7 @@ async def take_snapshot(
         f"about {estimate} more Okta requests: the members of {len(todo)} group(s), then the System Log"
         + (", then the SCIM target's users (100 per request)" if target else "")
     )
-    progress.start("groups", total=len(raw["assignments"]))
-    progress.advance("groups", len(raw["assignments"]) - len(todo))
-    try:
-        for index, group_id in enumerate(todo, 1):
-            members[group_id] = await timer(lambda gid=group_id: gateway.list_group_member_ids(gid))  # type: ignore[misc]
-            progress.advance("groups")
-            if index % _CHECKPOINT_EVERY == 0:
-                save()
-    finally:
-        save()  # an error or Ctrl-C keeps every group read so far
-    progress.finish("groups")
+    await _read_members(gateway, timer, members, todo, len(raw["assignments"]), progress, save)
     if "failures" not in raw:
         since = okta_time(datetime.now(UTC) - timedelta(days=FAILURE_LOOKBACK_DAYS))
         events = await timer(lambda: gateway.list_log_events(since=since, filter=PUSH_FAILURES))
@@ -204,6 +181,45 @@ async def take_snapshot(
     atomic_write_json(out, document)
     checkpoint.unlink(missing_ok=True)
     return SnapshotResult(out, document, raw["calls"], resumed, estimate)
+
+
+def _app_user_record(u: AppUser) -> dict[str, Any]:
+    """One app user as the checkpoint keeps it (pseudonymised later, in ``build_document``)."""
+    return {
+        "user": u.id,
+        "scope": u.scope,
+        "status": u.status,
+        "sync_state": u.sync_state,
+        "external_id_present": bool(u.external_id),
+        "user_name": u.user_name,
+        "login": u.login,
+        "email": u.email,
+        "given_name": u.profile.get("givenName"),
+        "family_name": u.profile.get("familyName"),
+    }
+
+
+async def _read_members(
+    gateway: OktaGateway,
+    timer: _Timer,
+    members: dict[str, list[str]],
+    todo: list[str],
+    total: int,
+    progress: Progress,
+    save: Callable[[], None],
+) -> None:
+    """The members of each group in ``todo`` into ``members``, saved every few groups and on any exit."""
+    progress.start("groups", total=total)
+    progress.advance("groups", total - len(todo))
+    try:
+        for index, group_id in enumerate(todo, 1):
+            members[group_id] = await timer(lambda gid=group_id: gateway.list_group_member_ids(gid))  # type: ignore[misc]
+            progress.advance("groups")
+            if index % _CHECKPOINT_EVERY == 0:
+                save()
+    finally:
+        save()  # an error or Ctrl-C keeps every group read so far
+    progress.finish("groups")
 
 
 async def _read_app(gateway: OktaGateway, config: TenantConfig, timer: _Timer) -> dict[str, Any]:

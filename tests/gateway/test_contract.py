@@ -82,6 +82,10 @@ EVENTS: tuple[tuple[str, str, str, str | None, str, str, int], ...] = (
 )
 PROVISIONING = f'target.id eq "{APP_ID}" and eventType sw "application.provision.user."'
 REMOVALS = f'target.id eq "{APP_ID}" and eventType eq "application.user_membership.remove"'
+# The other filters the product sends: the snapshot's push failures (rehearsal/snapshot.py), doctor's
+# events of the app (workflows/doctor.py).
+PUSH_FAILURES = 'eventType eq "application.provision.user.push" and outcome.result eq "FAILURE"'
+OF_THE_APP = f'target.id eq "{APP_ID}"'
 
 
 @dataclass
@@ -307,6 +311,29 @@ def test_the_product_log_filters_select_this_apps_events(side: Side) -> None:
     assert removals == [("application.user_membership.remove", "SUCCESS", None)]
     assert bounded == [("application.provision.user.push_profile", "SUCCESS", None)]  # since ≤ t < until
     assert later == [("application.provision.user.push", "SUCCESS", None)]
+
+
+def test_the_other_product_filters(side: Side) -> None:
+    """``outcome.result eq`` and a lone ``target.id eq``, as the snapshot and doctor send them."""
+
+    async def scenario(gw: OktaGateway) -> tuple[list[tuple[str, str]], list[str]]:
+        failures = await gw.list_log_events(since=at(0), until=at(10), filter=PUSH_FAILURES)
+        of_app = await gw.list_log_events(since=at(0), until=at(10), filter=OF_THE_APP)
+        app_of = {e.uuid: next(t["id"] for t in e.targets if t["type"] == "AppInstance") for e in failures}
+        return sorted((e.event_type, app_of[e.uuid]) for e in failures), [e.event_type for e in of_app]
+
+    failures, of_app = run(side, scenario)
+    assert failures == [
+        ("application.provision.user.push", APP_ID),
+        ("application.provision.user.push", OTHER_APP_ID),
+    ]
+    assert of_app == [
+        "application.provision.user.push",
+        "application.provision.user.sync",
+        "application.provision.user.push_profile",
+        "application.user_membership.remove",
+        "application.user_membership.add",
+    ]
 
 
 def test_log_events_name_the_user_and_the_app_user(side: Side) -> None:
