@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import httpx
 
@@ -21,7 +20,7 @@ from oktasync.config import TenantConfig
 from oktasync.models import App, LogEvent
 from oktasync.okta_gateway.base import OktaGateway
 from oktasync.workflows.hooks.events import event_user
-from oktasync.workflows.tasks.model import Failure, Resolution, ScanStats, admin_tasks_url, iso
+from oktasync.workflows.tasks.model import EventSummary, Failure, Resolution, ScanStats, admin_tasks_url, iso
 from oktasync.workflows.tasks.notify import DeliveryFailure
 from oktasync.workflows.tasks.publish import (
     failure_body,
@@ -101,10 +100,10 @@ async def apply_events(
     return Applied(len(fresh), duplicates, new_failures, tuple(resolutions), delivered, tuple(failed))
 
 
-def _touched_users(fresh: list[LogEvent], state: TasksState) -> dict[str, dict[str, Any]]:
+def _touched_users(fresh: list[LogEvent], state: TasksState) -> dict[str, EventSummary]:
     """Latest event per Okta user; a failure without a reason (a .sync failure) keeps the reason of the
     failure it follows."""
-    touched: dict[str, dict[str, Any]] = {}
+    touched: dict[str, EventSummary] = {}
     for event in fresh:
         user = event_user(event)
         if user is not None:

@@ -14,7 +14,7 @@ two places; we read both:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 from oktasync.timestamps import okta_time, parse_time
@@ -36,6 +36,19 @@ MEMBERSHIP_REMOVE = "application.user_membership.remove"
 EVENT_TYPES: tuple[str, ...] = (*OPERATIONS, MEMBERSHIP_REMOVE)
 
 CREATE, UPDATE, DEACTIVATE = "create", "update", "deactivate"
+
+
+class EventSummary(TypedDict):
+    """What `tasks` keeps of one provisioning event (in the state dir as ``last_events``)."""
+
+    uuid: str
+    type: str  # eventType
+    operation: str | None  # OPERATIONS of the type (None: a .sync event, or a membership removal)
+    result: str | None  # outcome.result
+    published: str
+    reason: str | None  # outcome.reason, full length
+    login: str | None  # the User target's alternateId
+    name: str | None  # the User target's displayName
 
 
 # What Okta puts before the target's own words in a failure reason ("…: Bad Request. Errors reported by remote

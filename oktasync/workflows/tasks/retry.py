@@ -27,7 +27,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from oktasync.errors import OktaApiError
 from oktasync.models import AppUser
@@ -44,6 +43,7 @@ from oktasync.workflows.tasks.model import (
     OPERATIONS,
     RECOVERED,
     STILL_FAILING,
+    EventSummary,
     Failure,
     RetryOutcome,
     console_steps,
@@ -80,7 +80,7 @@ class _Attempt:
     failure: Failure
     user_name: str | None  # credentials.userName: matches the AppUser target of an event without a User
     push_seen: bool = False  # syncState SYNCING (a push in flight) seen after the attempt
-    events: list[dict[str, Any]] = field(default_factory=list)  # this user's push events since
+    events: list[EventSummary] = field(default_factory=list)  # this user's push events since
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ async def retry_failures(
     clock: Callable[[], float] = time.monotonic,
     wallclock: Callable[[], datetime] = lambda: datetime.now(UTC),
     progress: Progress = NULL_PROGRESS,
-) -> tuple[list[RetryOutcome], dict[str, dict[str, Any]]]:
+) -> tuple[list[RetryOutcome], dict[str, EventSummary]]:
     """Attempt every failure that may be retried; return the outcome per user and the fresh failure events
     (user id -> event summary) read while settling, so the report shows the latest reason."""
     outcomes: dict[str, RetryOutcome] = {}
@@ -164,12 +164,12 @@ def _candidates(
 
 def _fresh_failures(
     attempts: dict[str, _Attempt], outcomes: dict[str, RetryOutcome]
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, EventSummary]:
     """The latest failure event of each attempted user that still fails (a failure keeps the reason of the
     failure it follows)."""
-    fresh: dict[str, dict[str, Any]] = {}
+    fresh: dict[str, EventSummary] = {}
     for uid, attempt in attempts.items():
-        latest: dict[str, Any] | None = None
+        latest: EventSummary | None = None
         for event in attempt.events:
             latest = merge_failure(latest, event) if event.get("result") == "FAILURE" else None
         if latest is not None and outcomes[uid].outcome in (STILL_FAILING, NOT_SETTLED):

@@ -26,6 +26,7 @@ from oktasync.workflows.tasks.model import (
     ERROR,
     NOT_TAKEN,
     RECOVERED,
+    EventSummary,
     Failure,
     Resolution,
     RetryOutcome,
@@ -320,7 +321,7 @@ class _TasksRun:
         current: dict[str, Failure],
         resolutions: list[Resolution],
         retries: list[RetryOutcome],
-        fresh: dict[str, dict[str, Any]],
+        fresh: dict[str, EventSummary],
         now: Callable[[], datetime],
     ) -> None:
         """Take the retries' outcomes into ``current`` and ``resolutions``: a recovered or unassigned user
@@ -379,7 +380,7 @@ class _TasksRun:
         return new_failures
 
 
-def _failed_again(known: Failure, event: dict[str, Any]) -> Failure:
+def _failed_again(known: Failure, event: EventSummary) -> Failure:
     """``known`` with the failure event a retry read back."""
     okta, target = split_reason(event.get("reason"))
     return replace(

@@ -43,6 +43,7 @@ from oktasync.workflows.tasks.model import (
     MEMBERSHIP_REMOVE,
     OPERATIONS,
     UPDATE,
+    EventSummary,
     Failure,
     Resolution,
     ScanStats,
@@ -150,7 +151,7 @@ def by_user_target(event: LogEvent) -> str | None:
     return str(user["id"]) if user is not None else None
 
 
-def summarize(event: LogEvent, user: dict[str, Any] | None = None) -> dict[str, Any]:
+def summarize(event: LogEvent, user: dict[str, Any] | None = None) -> EventSummary:
     user = user or event_user(event) or {}
     return {
         "uuid": event.uuid,
@@ -164,7 +165,7 @@ def summarize(event: LogEvent, user: dict[str, Any] | None = None) -> dict[str, 
     }
 
 
-def is_failure(summary: dict[str, Any] | None, *operations: str) -> bool:
+def is_failure(summary: EventSummary | None, *operations: str) -> bool:
     """A provisioning failure (of one of ``operations``, when given). A failure that names no operation (a
     ``.sync`` event) concerns an assigned user, so it counts as a create-or-update failure."""
     if not summary or summary.get("result") != "FAILURE" or summary.get("type") not in OPERATIONS:
@@ -175,13 +176,13 @@ def is_failure(summary: dict[str, Any] | None, *operations: str) -> bool:
     return operation in operations if operation else bool({CREATE, UPDATE} & set(operations))
 
 
-def merge_failure(earlier: dict[str, Any] | None, later: dict[str, Any]) -> dict[str, Any]:
+def merge_failure(earlier: EventSummary | None, later: EventSummary) -> EventSummary:
     """The failure ``later`` reports, with the reason and operation an ``earlier`` failure of the same user
     (no success in between) gave when ``later`` has none: Okta logs a ``.sync`` failure with a null reason
     beside the push event that carries it."""
     if earlier is None or not is_failure(earlier) or not is_failure(later):
         return later
-    merged = dict(later)
+    merged = later.copy()
     if not merged.get("reason"):
         merged["reason"] = earlier.get("reason")
     if not merged.get("operation"):
@@ -200,7 +201,7 @@ def build_failure(
     *,
     user_id: str,
     app_user: AppUser | None,
-    event: dict[str, Any] | None,
+    event: EventSummary | None,
     previous: Failure | None,
     now: str,
 ) -> Failure:
@@ -208,7 +209,9 @@ def build_failure(
     if event and is_failure(event):
         source = "log" if event.get("operation") else "inferred"
         operation = str(event.get("operation") or _infer_operation(app_user, previous))
-        reason, failed_at, event_id = event.get("reason"), event.get("published"), event.get("uuid")
+        reason: str | None = event.get("reason")
+        failed_at: str | None = event.get("published")
+        event_id: str | None = event.get("uuid")
     elif previous is not None:
         operation, source = previous.operation, previous.operation_source
         reason, failed_at, event_id = previous.reason, previous.failed_at, previous.event_id
@@ -220,7 +223,7 @@ def build_failure(
     okta, target = split_reason(reason)
     login = (
         (app_user.login if app_user else None)
-        or (event or {}).get("login")
+        or (event.get("login") if event else None)
         or (previous.login if previous else None)
     )
     email = (app_user.email if app_user else None) or (previous.email if previous else None)
@@ -391,9 +394,9 @@ async def _read_window(
 
 def _touched_users(
     fresh: list[LogEvent], state: TasksState, resolve: UserResolver, stats: ScanStats
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, EventSummary]:
     """Latest new event per user; a failure keeps the reason and operation of the failure it follows."""
-    touched: dict[str, dict[str, Any]] = {}
+    touched: dict[str, EventSummary] = {}
     for event in fresh:
         uid = resolve(event)
         if uid is None:
@@ -407,7 +410,7 @@ def _touched_users(
     return touched
 
 
-def remember_touched(state: TasksState, touched: dict[str, dict[str, Any]]) -> None:
+def remember_touched(state: TasksState, touched: dict[str, EventSummary]) -> None:
     """Keep each user's latest failure event (its reason and operation); a success forgets it."""
     for uid, summary in touched.items():
         if is_failure(summary):
@@ -418,7 +421,7 @@ def remember_touched(state: TasksState, touched: dict[str, dict[str, Any]]) -> N
 
 def _needs_full_scan(
     state: TasksState,
-    touched: dict[str, dict[str, Any]],
+    touched: dict[str, EventSummary],
     now: datetime,
     full_scan_interval: timedelta,
     forced: bool,
@@ -468,7 +471,7 @@ def _full_scan_failures(app_users: list[AppUser], state: TasksState, now_iso: st
 async def apply_touched(
     gateway: OktaGateway,
     app_id: str,
-    touched: dict[str, dict[str, Any]],
+    touched: dict[str, EventSummary],
     previous: dict[str, Failure],
     now_iso: str,
 ) -> tuple[dict[str, Failure], set[str], int]:
@@ -508,7 +511,7 @@ async def apply_touched(
     return current, unassigned, lookups
 
 
-def _known_failure_again(uid: str, summary: dict[str, Any], prior: Failure, now_iso: str) -> Failure:
+def _known_failure_again(uid: str, summary: EventSummary, prior: Failure, now_iso: str) -> Failure:
     """A known, still-assigned failure that failed again: the new event, the assignment already read."""
     rebuilt = build_failure(user_id=uid, app_user=None, event=summary, previous=prior, now=now_iso)
     return replace(
