@@ -334,6 +334,30 @@ def build_document(raw: dict[str, Any], config: TenantConfig, p: Pseudonymiser) 
     app = dict(raw["app"])
     app["id"] = p.id(app["id"], "0oa")
     user_ids = {au["user"] for au in raw["app_users"]}
+    users, app_users, names_by_user = _users(raw, p)
+    return {
+        "format_version": FORMAT_VERSION,
+        "kind": SNAPSHOT_KIND,
+        "taken": utc_seconds(),
+        "pseudonymised": p.enabled,
+        "org_url": config.okta.org_url if not p.enabled else "https://org.pseudonym.invalid",
+        "config": _desired(config, p),
+        "app": app,
+        "groups": _groups(raw, p, user_ids),
+        "users": users,
+        "app_users": app_users,
+        "push_failures": _failures(raw, p, user_ids, names_by_user),
+        "rate_limits": dict(sorted(raw.get("rate_limits", {}).items())),
+        "latency": _latency(raw.get("latency_ms") or []),
+        "calls": raw.get("calls", 0),
+        "target": _target(raw, p),
+    }
+
+
+def _users(
+    raw: dict[str, Any], p: Pseudonymiser
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, tuple[str | None, ...]]]:
+    """The Okta users and app users, and each user's real names (to take out of failure reasons)."""
     users = []
     app_users = []
     names_by_user: dict[str, tuple[str | None, ...]] = {}
@@ -359,6 +383,11 @@ def build_document(raw: dict[str, Any], config: TenantConfig, p: Pseudonymiser) 
                 "user_name": p.address(au.get("user_name")),
             }
         )
+    return users, app_users, names_by_user
+
+
+def _groups(raw: dict[str, Any], p: Pseudonymiser, user_ids: set[str]) -> list[dict[str, Any]]:
+    """The assigned groups in priority order, each with its members among the app users."""
     groups = []
     for assignment in raw["assignments"]:
         gid = assignment["id"]
@@ -373,6 +402,16 @@ def build_document(raw: dict[str, Any], config: TenantConfig, p: Pseudonymiser) 
             }
         )
     groups.sort(key=lambda g: (g["priority"] is None, g["priority"], g["id"]))
+    return groups
+
+
+def _failures(
+    raw: dict[str, Any],
+    p: Pseudonymiser,
+    user_ids: set[str],
+    names_by_user: dict[str, tuple[str | None, ...]],
+) -> list[dict[str, Any]]:
+    """The recent push failures of app users, their reasons without the users' names."""
     failures = []
     for failure in raw.get("failures", []):
         if failure["user"] not in user_ids:
@@ -386,46 +425,37 @@ def build_document(raw: dict[str, Any], config: TenantConfig, p: Pseudonymiser) 
             }
         )
     failures.sort(key=lambda f: str(f["user"]))
-    target = None
-    if raw.get("target") is not None:
-        target_users = [
-            {
-                "id": p.id(t["id"], "tgt"),
-                "user_name": p.address(t.get("user_name")),
-                "emails": [p.address(e) for e in t.get("emails") or []],
-                "active": t["active"],
-                "external_id_present": t["external_id_present"],
-                "given_name": p.name(t.get("given_name"), "Given"),
-                "family_name": p.name(t.get("family_name"), "Family"),
-            }
-            for t in raw["target"]["users"]
-        ]
-        target_users.sort(key=lambda t: (str(t["user_name"]), str(t["id"])))
-        target = {"users": target_users, "pages": raw["target"].get("pages")}
-    samples = sorted(raw.get("latency_ms") or [])
-    latency = {
+    return failures
+
+
+def _target(raw: dict[str, Any], p: Pseudonymiser) -> dict[str, Any] | None:
+    """The SCIM target's users (with ``--target``), else None."""
+    if raw.get("target") is None:
+        return None
+    target_users = [
+        {
+            "id": p.id(t["id"], "tgt"),
+            "user_name": p.address(t.get("user_name")),
+            "emails": [p.address(e) for e in t.get("emails") or []],
+            "active": t["active"],
+            "external_id_present": t["external_id_present"],
+            "given_name": p.name(t.get("given_name"), "Given"),
+            "family_name": p.name(t.get("family_name"), "Family"),
+        }
+        for t in raw["target"]["users"]
+    ]
+    target_users.sort(key=lambda t: (str(t["user_name"]), str(t["id"])))
+    return {"users": target_users, "pages": raw["target"].get("pages")}
+
+
+def _latency(latency_ms: list[float]) -> dict[str, Any]:
+    samples = sorted(latency_ms)
+    return {
         "samples": len(samples),
         "median_ms": round(statistics.median(samples), 1) if samples else None,
         "p90_ms": round(samples[min(len(samples) - 1, math.ceil(0.9 * len(samples)) - 1)], 1)
         if samples
         else None,
-    }
-    return {
-        "format_version": FORMAT_VERSION,
-        "kind": SNAPSHOT_KIND,
-        "taken": utc_seconds(),
-        "pseudonymised": p.enabled,
-        "org_url": config.okta.org_url if not p.enabled else "https://org.pseudonym.invalid",
-        "config": _desired(config, p),
-        "app": app,
-        "groups": groups,
-        "users": users,
-        "app_users": app_users,
-        "push_failures": failures,
-        "rate_limits": dict(sorted(raw.get("rate_limits", {}).items())),
-        "latency": latency,
-        "calls": raw.get("calls", 0),
-        "target": target,
     }
 
 
