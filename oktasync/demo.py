@@ -28,14 +28,14 @@ The library never prints: ``run_demo`` reports through the playbook ``RunReporte
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from oktasync.config.environ import environ_overlay
 from oktasync.errors import EXIT_FAILED, EXIT_MANUAL, EXIT_OK
 from oktasync.playbooks.context import AlwaysYes, RunReporter
 from oktasync.playbooks.runner import PlaybookResult
@@ -106,7 +106,6 @@ def build_demo_org(
     rng = random.Random(seed_value)
     names = [(first, last) for last in _LAST for first in _FIRST]
     rng.shuffle(names)
-    people = names[:users]
     okta_users = [
         {
             "login": f"{_ascii(first)}.{_ascii(last)}@{DOMAIN}",
@@ -114,10 +113,29 @@ def build_demo_org(
             "firstName": first,
             "lastName": last,
         }
-        for first, last in people
+        for first, last in names[:users]
     ]
+    members = _memberships(rng, okta_users)
+    logins = [u["login"] for u in okta_users]
+    # Positions scale with the org size (17, 88, 143 and 5, 61, 120 for 200 users).
+    rejected = tuple(logins[int(users * f)] for f in (0.085, 0.44, 0.715))
+    changed = [okta_users[int(users * f)] for f in (0.025, 0.305, 0.6)]
+    email_changed = tuple(
+        (f"{_ascii(u['firstName'])}.{_ascii(u['lastName'])}@{OLD_DOMAIN}", u["email"]) for u in changed
+    )
+    target_users, former_names = _target_users(rng, okta_users, rejected, changed, email_changed)
+    return DemoOrg(
+        seed=_seed(api_token, admin_session, admin_xsrf, okta_users, members),
+        target_users=tuple(target_users),
+        rejected=rejected,
+        former_employees=former_names,
+        email_changed=email_changed,
+    )
+
+
+def _memberships(rng: random.Random, okta_users: list[dict[str, str]]) -> dict[str, list[str]]:
+    """Engineering-heavy, like an observability vendor's customer; everyone is in one or two groups."""
     members: dict[str, list[str]] = {name: [] for name in GROUPS}
-    # Engineering-heavy, like an observability vendor's customer; everyone is in one or two groups.
     weights = (2, 4, 6, 10, 8, 6, 4, 8, 5, 5, 3, 4)
     for user in okta_users:
         primary = rng.choices(GROUPS, weights=weights)[0]
@@ -126,20 +144,31 @@ def build_demo_org(
             extra = rng.choice(GROUPS)
             if user["login"] not in members[extra]:
                 members[extra].append(user["login"])
-    logins = [u["login"] for u in okta_users]
-    # Positions scale with the org size (17, 88, 143 and 5, 61, 120 for 200 users).
-    rejected = tuple(logins[int(users * f)] for f in (0.085, 0.44, 0.715))
-    changed = [okta_users[int(users * f)] for f in (0.025, 0.305, 0.6)]
-    email_changed = tuple(
-        (f"{_ascii(u['firstName'])}.{_ascii(u['lastName'])}@{OLD_DOMAIN}", u["email"]) for u in changed
-    )
-    # Target users from the SSO-only years: ~60 % of today's staff with their current address...
+    return members
+
+
+_FORMER = (
+    ("Marta", "Lindqvist"),
+    ("Owen", "Price"),
+    ("Sana", "Qureshi"),
+    ("Theo", "Walsh"),
+    ("Iris", "Baptiste"),
+)
+
+
+def _target_users(
+    rng: random.Random,
+    okta_users: list[dict[str, str]],
+    rejected: tuple[str, ...],
+    changed: list[dict[str, str]],
+    email_changed: tuple[tuple[str, str], ...],
+) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    """The target's users from the SSO-only years, and the former employees' user names among them."""
+    # ~60 % of today's staff with their current address...
     existing = [
-        u
-        for i, u in enumerate(okta_users)
-        if rng.random() < 0.6 and u["login"] not in rejected and u not in changed
+        u for u in okta_users if rng.random() < 0.6 and u["login"] not in rejected and u not in changed
     ]
-    target_users = [
+    target_users: list[dict[str, Any]] = [
         {"user_name": u["email"], "given": u["firstName"], "family": u["lastName"], "active": True}
         for u in existing
     ]
@@ -149,19 +178,22 @@ def build_demo_org(
         for (old, _), u in zip(email_changed, changed, strict=True)
     ]
     # ...and former employees nobody removed (one of them already deactivated by hand).
-    former = [
-        ("Marta", "Lindqvist"),
-        ("Owen", "Price"),
-        ("Sana", "Qureshi"),
-        ("Theo", "Walsh"),
-        ("Iris", "Baptiste"),
-    ]
-    former_names = tuple(f"{_ascii(f)}.{_ascii(last)}@{DOMAIN}" for f, last in former)
+    former_names = tuple(f"{_ascii(f)}.{_ascii(last)}@{DOMAIN}" for f, last in _FORMER)
     target_users += [
         {"user_name": name, "given": f, "family": last, "active": index != 4}
-        for index, (name, (f, last)) in enumerate(zip(former_names, former, strict=True))
+        for index, (name, (f, last)) in enumerate(zip(former_names, _FORMER, strict=True))
     ]
-    seed = {
+    return target_users, former_names
+
+
+def _seed(
+    api_token: str,
+    admin_session: str,
+    admin_xsrf: str,
+    okta_users: list[dict[str, str]],
+    members: dict[str, list[str]],
+) -> dict[str, Any]:
+    return {
         "api_tokens": [api_token],
         "admin_sessions": [{"id": admin_session, "xsrf_token": admin_xsrf}],
         "users": okta_users,
@@ -189,13 +221,6 @@ def build_demo_org(
             }
         ],
     }
-    return DemoOrg(
-        seed=seed,
-        target_users=tuple(target_users),
-        rejected=rejected,
-        former_employees=tuple(name for name, (_, _) in zip(former_names, former, strict=True)),
-        email_changed=email_changed,
-    )
 
 
 def demo_config(org_url: str, scim_base_url: str) -> str:
@@ -247,20 +272,6 @@ class DemoEnvironment:
         return self.emulator.control.app_id(APP_LABEL)
 
 
-@contextlib.contextmanager
-def _environ(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, old in saved.items():
-            if old is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = old
-
-
 DEMO_TIME_SCALE = 0.1
 
 
@@ -299,7 +310,7 @@ def demo_environment(workdir: Path, *, users: int = 200) -> Iterator[DemoEnviron
         with run_emulator(org.seed, api_token=env["OKTA_API_TOKEN"], time_scale=DEMO_TIME_SCALE) as emulator:
             config_path = workdir / CONFIG_NAME
             config_path.write_text(demo_config(emulator.url, scim.base_url), encoding="utf-8")
-            with _environ(env):
+            with environ_overlay(env):
                 yield DemoEnvironment(
                     workdir=workdir,
                     config_path=config_path,

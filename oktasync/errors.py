@@ -23,7 +23,7 @@ Usage errors exit 64 and Ctrl-C exits 130 (handled by the CLI, not here).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 EXIT_OK = 0
@@ -174,3 +174,23 @@ class Interrupted(OktasyncError):
     def __init__(self, message: str, resume_command: str | None = None) -> None:
         super().__init__(message, hint=f"resume with: {resume_command}" if resume_command else None)
         self.resume_command = resume_command
+
+
+# Exit codes ordered from best to worst: the aggregate of many tenants (or of a tenant's parts) is the worst.
+EXIT_SEVERITY: tuple[int, ...] = (
+    EXIT_OK,
+    EXIT_CHANGES,
+    EXIT_MANUAL,
+    EXIT_REFUSED,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+)
+
+
+def worst_exit_code(codes: Iterable[int]) -> int:
+    """The aggregate exit code: 130 > 1 > 4 > 5 > 2 > 0 (unknown codes rank as 1)."""
+
+    def rank(code: int) -> int:
+        return EXIT_SEVERITY.index(code) if code in EXIT_SEVERITY else EXIT_SEVERITY.index(EXIT_FAILED)
+
+    return max(codes, key=rank, default=EXIT_OK)

@@ -279,7 +279,7 @@ def status_command(ctx: click.Context, playbook: str, configs: tuple[str, ...], 
     records = []
     for _, config in loaded:
         store = RunRecordStore(state_dir, config.tenant, app_key(config), loaded_playbook.name)
-        records.append({"tenant": config.tenant, "record": store.read(), "path": str(store.path)})
+        records.append({"tenant": config.tenant, "record": store.read_document(), "path": str(store.path)})
     if as_json:
         emit_json({"playbook": loaded_playbook.name, "runs": records})
         return 0

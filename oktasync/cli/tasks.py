@@ -26,13 +26,13 @@ from oktasync.config import Secret, load_tenants
 from oktasync.config.load import webhook_url_problem
 from oktasync.config.schema import TenantConfig
 from oktasync.errors import (
-    EXIT_CHANGES,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_REFUSED,
     OktasyncError,
     SafetyError,
+    worst_exit_code,
 )
 from oktasync.progress import Progress
 from oktasync.state import StateDir, StateFileError
@@ -63,15 +63,6 @@ OUTCOME_WORDS = {
 }
 
 log = logging.getLogger("oktasync.tasks")
-
-
-def combine_exit_codes(codes: list[int]) -> int:
-    """The worst outcome wins: failed (1) over failures-remain (2) over ok (0)."""
-    if EXIT_FAILED in codes:
-        return EXIT_FAILED
-    if EXIT_CHANGES in codes:
-        return EXIT_CHANGES
-    return max(codes, default=EXIT_OK)
 
 
 @click.command("tasks")
@@ -186,7 +177,7 @@ def command(
         nonlocal passes
         passes += 1
         codes = [r.exit_code(detailed_exitcode) for r in results]
-        code = combine_exit_codes(codes)
+        code = worst_exit_code(codes)
         if metrics_file is not None and results:
             write_atomic(metrics_file, render_metrics([r.metrics for r in results]))
         if as_json:
@@ -233,7 +224,7 @@ def command(
                             )
                     code = report(results)
                     if unusable:
-                        code = combine_exit_codes([code, EXIT_REFUSED])
+                        code = worst_exit_code([code, EXIT_REFUSED])
                 except SafetyError:
                     raise
                 except OktasyncError as error:

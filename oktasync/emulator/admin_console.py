@@ -218,28 +218,39 @@ def _invalid(setting: str, value: str) -> str | None:
 
 
 def add_routes(app: web.Application, em: Emulator) -> None:
+    routes = _ConsoleRoutes(em)
     base = "/admin/app/{app_name}/instance/{app_id}/settings/user-mgmt"
-    recent: dict[tuple[str, str], deque[float]] = {}
+    app.router.add_get(base, routes.page)
+    app.router.add_post(base, routes.save)
+    app.router.add_get(LOGIN_PATH, routes.login)
 
-    def session_of(request: web.Request) -> AdminSession | None:
+
+class _ConsoleRoutes:
+    """The provisioning settings page, its form post and the sign-in page a lost session lands on."""
+
+    def __init__(self, em: Emulator) -> None:
+        self.em = em
+        self.recent: dict[tuple[str, str], deque[float]] = {}  # requests per admin and path, for the limit
+
+    def session_of(self, request: web.Request) -> AdminSession | None:
         sid = request.cookies.get("sid")
-        session = em.store.admin_sessions.get(sid) if sid else None
+        session = self.em.store.admin_sessions.get(sid) if sid else None
         if session is None:
             return None
         if any(request.cookies.get(k) != v for k, v in session.cookies.items()):
             return None  # part of the cookie jar is missing
         now = time.monotonic()
         if now - session.last_seen > session.idle_timeout_seconds:
-            em.store.admin_sessions.pop(session.id, None)  # idle too long: signed out
+            self.em.store.admin_sessions.pop(session.id, None)  # idle too long: signed out
             return None
-        if em.behaviour.admin_network_binding and session.network != LOCAL_NETWORK:
-            em.store.admin_sessions.pop(session.id, None)  # Okta revokes the session (ASN binding)
+        if self.em.behaviour.admin_network_binding and session.network != LOCAL_NETWORK:
+            self.em.store.admin_sessions.pop(session.id, None)  # Okta revokes the session (ASN binding)
             return None
         session.last_seen = now
         return session
 
-    def over_limit(session: AdminSession, path: str) -> bool:
-        times = recent.setdefault((session.admin_login, path), deque())
+    def over_limit(self, session: AdminSession, path: str) -> bool:
+        times = self.recent.setdefault((session.admin_login, path), deque())
         now = time.monotonic()
         while times and times[0] <= now - RATE_WINDOW:
             times.popleft()
@@ -248,14 +259,14 @@ def add_routes(app: web.Application, em: Emulator) -> None:
         times.append(now)
         return False
 
-    def signed_in(request: web.Request) -> tuple[AdminSession, App] | web.Response:
+    def signed_in(self, request: web.Request) -> tuple[AdminSession, App] | web.Response:
         """The admin session and the app of a console URL, or the answer a browser would get instead."""
-        session = session_of(request)
+        session = self.session_of(request)
         if session is None:
             return web.Response(status=302, headers={"Location": LOGIN_PATH})
-        if over_limit(session, request.path):
+        if self.over_limit(session, request.path):
             return web.Response(status=429, text="Too Many Requests", headers={"Retry-After": "10"})
-        target = em.store.apps.get(request.match_info["app_id"])
+        target = self.em.store.apps.get(request.match_info["app_id"])
         if (
             target is None
             or target.name != request.match_info["app_name"]
@@ -267,17 +278,17 @@ def add_routes(app: web.Application, em: Emulator) -> None:
             )
         return session, target
 
-    async def page(request: web.Request) -> web.Response:
-        found = signed_in(request)
+    async def page(self, request: web.Request) -> web.Response:
+        found = self.signed_in(request)
         if isinstance(found, web.Response):
             return found
         session, target = found
         return web.Response(
-            text=render_page(target, session, em.behaviour.admin_form), content_type="text/html"
+            text=render_page(target, session, self.em.behaviour.admin_form), content_type="text/html"
         )
 
-    async def save(request: web.Request) -> web.Response:
-        found = signed_in(request)
+    async def save(self, request: web.Request) -> web.Response:
+        found = self.signed_in(request)
         if isinstance(found, web.Response):
             return found
         session, target = found
@@ -287,16 +298,16 @@ def add_routes(app: web.Application, em: Emulator) -> None:
             return web.json_response(
                 {"status": "error", "errors": {"_xsrfToken": "Invalid XSRF token"}}, status=403
             )
-        controls, _ = controls_for(em.behaviour.admin_form)
+        controls, _ = controls_for(self.em.behaviour.admin_form)
         changes, extras, errors = bind(target, controls, form)
         if errors:
             return web.json_response({"status": "error", "errors": errors}, status=400)
         target.console_extras.update(extras)
-        if em.store.update_settings(target, changes, "admin"):
-            em.store.log_event(
+        if self.em.store.update_settings(target, changes, "admin"):
+            self.em.store.log_event(
                 "application.lifecycle.update",
                 "Update application",
-                targets=[em.store.app_target(target)],
+                targets=[self.em.store.app_target(target)],
                 actor={
                     "id": session.admin_id,
                     "type": "User",
@@ -307,12 +318,8 @@ def add_routes(app: web.Application, em: Emulator) -> None:
             )
         return web.Response(body=json.dumps({"status": "ok"}).encode(), content_type="application/json")
 
-    async def login(request: web.Request) -> web.Response:
+    async def login(self, request: web.Request) -> web.Response:
         return web.Response(
             text="<html><head><title>Sign In</title></head><body>Sign In</body></html>",
             content_type="text/html",
         )
-
-    app.router.add_get(base, page)
-    app.router.add_post(base, save)
-    app.router.add_get(LOGIN_PATH, login)

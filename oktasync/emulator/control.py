@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from oktasync.emulator.faults import Faults
+from oktasync.emulator.responses import Stats
 from oktasync.emulator.seed import SeedError, dump_state
 from oktasync.emulator.store import NotFound
 from oktasync.loopback import is_loopback_host
@@ -94,181 +95,201 @@ def refusal(request: web.Request, em: Emulator) -> web.Response | None:
 
 
 def add_routes(app: web.Application, em: Emulator) -> None:
-    def route(method: str, path: str) -> Callable[[_Handler], _Handler]:
-        def wrap(fn: _Handler) -> _Handler:
-            async def handler(request: web.Request) -> web.Response:
-                try:
-                    return await fn(request)
-                except NotFound as exc:
-                    return _err(f"not found: {exc}", 404)
-                except (ValueError, KeyError, TypeError, SeedError) as exc:
-                    return _err(f"{type(exc).__name__}: {exc}", 400)
+    """Every control route, each answering a lookup miss with 404 and bad input with 400."""
+    for method, path, handler in _ControlRoutes(em).table():
+        app.router.add_route(method, P + path, _guarded(handler))
 
-            app.router.add_route(method, P + path, handler)
-            return fn
 
-        return wrap
+def _guarded(fn: _Handler) -> _Handler:
+    async def handler(request: web.Request) -> web.Response:
+        try:
+            return await fn(request)
+        except NotFound as exc:
+            return _err(f"not found: {exc}", 404)
+        except (ValueError, KeyError, TypeError, SeedError) as exc:
+            return _err(f"{type(exc).__name__}: {exc}", 400)
 
-    @route("PUT", "/state")
-    async def put_state(request: web.Request) -> web.Response:
+    return handler
+
+
+class _ControlRoutes:
+    """The control API's handlers, one method a route (the module docstring lists them)."""
+
+    def __init__(self, em: Emulator) -> None:
+        self.em = em
+
+    def table(self) -> list[tuple[str, str, _Handler]]:
+        return [
+            ("PUT", "/state", self.put_state),
+            ("GET", "/state", self.get_state),
+            ("GET", "/stats", self.get_stats),
+            ("POST", "/stats/reset", self.reset_stats),
+            ("GET", "/faults", self.get_faults),
+            ("PUT", "/faults", self.put_faults),
+            ("DELETE", "/faults", self.clear_faults),
+            ("GET", "/behaviour", self.get_behaviour),
+            ("PATCH", "/behaviour", self.patch_behaviour),
+            ("POST", "/idle", self.idle),
+            ("PATCH", "/apps/{app_id}/settings", self.patch_settings),
+            ("GET", "/apps/{app_id}/settings-history", self.settings_history),
+            ("PUT", "/apps/{app_id}/groups/{group_id}", self.assign_group),
+            ("DELETE", "/apps/{app_id}/groups/{group_id}", self.unassign_group),
+            ("PUT", "/groups/{group_id}/users/{user_id}", self.add_member),
+            ("DELETE", "/groups/{group_id}/users/{user_id}", self.remove_member),
+            ("POST", "/users", self.create_user),
+            ("POST", "/groups", self.create_group),
+            ("PATCH", "/users/{user_id}", self.patch_user),
+            ("GET", "/scim-calls", self.scim_calls),
+            ("GET", "/events", self.events),
+            ("PUT", "/rate-limits", self.set_limits),
+            ("POST", "/rate-limits/reset", self.reset_limits),
+            ("POST", "/rate-limits/exhaust", self.exhaust),
+            ("DELETE", "/admin-sessions/{sid}", self.expire_session),
+        ]
+
+    async def put_state(self, request: web.Request) -> web.Response:
         doc = await _body(request)
         if not isinstance(doc, dict):
             raise ValueError("state must be a JSON object")
-        em.replace_state(doc)
-        return _ok({"users": len(em.store.users), "groups": len(em.store.groups), "apps": len(em.store.apps)})
+        self.em.replace_state(doc)
+        return _ok(
+            {
+                "users": len(self.em.store.users),
+                "groups": len(self.em.store.groups),
+                "apps": len(self.em.store.apps),
+            }
+        )
 
-    @route("GET", "/state")
-    async def get_state(request: web.Request) -> web.Response:
+    async def get_state(self, request: web.Request) -> web.Response:
         secrets = request.query.get("secrets", "").lower() == "true"
-        return _ok(dump_state(em.store, secrets=secrets))
+        return _ok(dump_state(self.em.store, secrets=secrets))
 
-    @route("GET", "/stats")
-    async def get_stats(request: web.Request) -> web.Response:
-        doc = em.stats.to_dict()
-        doc["in_flight"] = em.in_flight
-        doc["rate_limits"] = em.limiter.snapshot()
-        doc["provisioning"] = {"pending": em.engine.pending, "scim_calls": len(em.store.scim_calls)}
-        doc["group_jobs"] = {"pending": em.group_jobs.pending}
+    async def get_stats(self, request: web.Request) -> web.Response:
+        doc = self.em.stats.to_dict()
+        doc["in_flight"] = self.em.in_flight
+        doc["rate_limits"] = self.em.limiter.snapshot()
+        doc["provisioning"] = {"pending": self.em.engine.pending, "scim_calls": len(self.em.store.scim_calls)}
+        doc["group_jobs"] = {"pending": self.em.group_jobs.pending}
         return _ok(doc)
 
-    @route("POST", "/stats/reset")
-    async def reset_stats(request: web.Request) -> web.Response:
-        from oktasync.emulator.responses import Stats
-
-        em.stats = Stats()
+    async def reset_stats(self, request: web.Request) -> web.Response:
+        self.em.stats = Stats()
         return _ok()
 
-    @route("GET", "/faults")
-    async def get_faults(request: web.Request) -> web.Response:
-        return _ok(em.faults.raw)
+    async def get_faults(self, request: web.Request) -> web.Response:
+        return _ok(self.em.faults.raw)
 
-    @route("PUT", "/faults")
-    async def put_faults(request: web.Request) -> web.Response:
-        em.faults = Faults.from_dict(await _body(request))
-        return _ok(em.faults.raw)
+    async def put_faults(self, request: web.Request) -> web.Response:
+        self.em.faults = Faults.from_dict(await _body(request))
+        return _ok(self.em.faults.raw)
 
-    @route("DELETE", "/faults")
-    async def clear_faults(request: web.Request) -> web.Response:
-        em.faults = Faults()
+    async def clear_faults(self, request: web.Request) -> web.Response:
+        self.em.faults = Faults()
         return _ok()
 
-    @route("GET", "/behaviour")
-    async def get_behaviour(request: web.Request) -> web.Response:
-        return _ok(em.behaviour.to_dict())
+    async def get_behaviour(self, request: web.Request) -> web.Response:
+        return _ok(self.em.behaviour.to_dict())
 
-    @route("PATCH", "/behaviour")
-    async def patch_behaviour(request: web.Request) -> web.Response:
+    async def patch_behaviour(self, request: web.Request) -> web.Response:
         changes = await _body(request)
         if not isinstance(changes, dict):
             raise ValueError("behaviour changes must be a JSON object")
-        em.behaviour = em.behaviour.updated(changes)
-        return _ok(em.behaviour.to_dict())
+        self.em.behaviour = self.em.behaviour.updated(changes)
+        return _ok(self.em.behaviour.to_dict())
 
-    @route("POST", "/idle")
-    async def idle(request: web.Request) -> web.Response:
+    async def idle(self, request: web.Request) -> web.Response:
         timeout = float(request.query.get("timeout", "30"))
-        done = await em.wait_idle(timeout)
-        pending = {"pending": em.engine.pending, "group_jobs": em.group_jobs.pending}
+        done = await self.em.wait_idle(timeout)
+        pending = {"pending": self.em.engine.pending, "group_jobs": self.em.group_jobs.pending}
         return _ok({"idle": done, **pending}, 200 if done else 408)
 
-    @route("PATCH", "/apps/{app_id}/settings")
-    async def patch_settings(request: web.Request) -> web.Response:
-        app_ = em.store.app(request.match_info["app_id"])
+    async def patch_settings(self, request: web.Request) -> web.Response:
+        app_ = self.em.store.app(request.match_info["app_id"])
         body = await _body(request)
         connection = body.pop("connection_status", None)
-        em.store.update_settings(app_, body, "control")
+        self.em.store.update_settings(app_, body, "control")
         if connection is not None:
             app_.connection_status = str(connection)
         return _ok(app_.settings.to_dict(secrets=False))
 
-    @route("GET", "/apps/{app_id}/settings-history")
-    async def settings_history(request: web.Request) -> web.Response:
-        return _ok(em.store.app(request.match_info["app_id"]).settings_history)
+    async def settings_history(self, request: web.Request) -> web.Response:
+        return _ok(self.em.store.app(request.match_info["app_id"]).settings_history)
 
-    @route("PUT", "/apps/{app_id}/groups/{group_id}")
-    async def assign_group(request: web.Request) -> web.Response:
-        app_ = em.store.app(request.match_info["app_id"])
-        group = em.store.group(em.store.resolve_group(request.match_info["group_id"]))
+    async def assign_group(self, request: web.Request) -> web.Response:
+        app_ = self.em.store.app(request.match_info["app_id"])
+        group = self.em.store.group(self.em.store.resolve_group(request.match_info["group_id"]))
         body = await _body(request)
-        em.assign_group(app_, group, body.get("priority"), body.get("profile"))
+        self.em.assign_group(app_, group, body.get("priority"), body.get("profile"))
         return _ok()
 
-    @route("DELETE", "/apps/{app_id}/groups/{group_id}")
-    async def unassign_group(request: web.Request) -> web.Response:
-        app_ = em.store.app(request.match_info["app_id"])
-        group = em.store.group(em.store.resolve_group(request.match_info["group_id"]))
-        em.unassign_group(app_, group)
+    async def unassign_group(self, request: web.Request) -> web.Response:
+        app_ = self.em.store.app(request.match_info["app_id"])
+        group = self.em.store.group(self.em.store.resolve_group(request.match_info["group_id"]))
+        self.em.unassign_group(app_, group)
         return _ok()
 
-    @route("PUT", "/groups/{group_id}/users/{user_id}")
-    async def add_member(request: web.Request) -> web.Response:
-        group = em.store.group(em.store.resolve_group(request.match_info["group_id"]))
-        em.submit(em.store.add_member(group, em.store.resolve_user(request.match_info["user_id"])))
+    async def add_member(self, request: web.Request) -> web.Response:
+        group = self.em.store.group(self.em.store.resolve_group(request.match_info["group_id"]))
+        self.em.submit(
+            self.em.store.add_member(group, self.em.store.resolve_user(request.match_info["user_id"]))
+        )
         return _ok()
 
-    @route("DELETE", "/groups/{group_id}/users/{user_id}")
-    async def remove_member(request: web.Request) -> web.Response:
-        group = em.store.group(em.store.resolve_group(request.match_info["group_id"]))
-        em.submit(em.store.remove_member(group, em.store.resolve_user(request.match_info["user_id"])))
+    async def remove_member(self, request: web.Request) -> web.Response:
+        group = self.em.store.group(self.em.store.resolve_group(request.match_info["group_id"]))
+        self.em.submit(
+            self.em.store.remove_member(group, self.em.store.resolve_user(request.match_info["user_id"]))
+        )
         return _ok()
 
-    @route("POST", "/users")
-    async def create_user(request: web.Request) -> web.Response:
+    async def create_user(self, request: web.Request) -> web.Response:
         body = await _body(request)
         if not body.get("login"):
             raise ValueError("login is required")
-        if body["login"].lower() in em.store.users_by_login:
+        if body["login"].lower() in self.em.store.users_by_login:
             raise ValueError(f"login {body['login']!r} exists")
-        user = em.store.add_user(body)
+        user = self.em.store.add_user(body)
         return _ok({"id": user.id}, 201)
 
-    @route("POST", "/groups")
-    async def create_group(request: web.Request) -> web.Response:
+    async def create_group(self, request: web.Request) -> web.Response:
         body = await _body(request)
-        group = em.store.add_group(str(body["name"]), description=str(body.get("description", "")))
+        group = self.em.store.add_group(str(body["name"]), description=str(body.get("description", "")))
         for ref in body.get("members") or []:
-            em.store.add_member(group, em.store.resolve_user(ref))
+            self.em.store.add_member(group, self.em.store.resolve_user(ref))
         return _ok({"id": group.id}, 201)
 
-    @route("PATCH", "/users/{user_id}")
-    async def patch_user(request: web.Request) -> web.Response:
-        user = em.store.user(em.store.resolve_user(request.match_info["user_id"]))
-        em.submit(em.store.update_user_profile(user, await _body(request)))
+    async def patch_user(self, request: web.Request) -> web.Response:
+        user = self.em.store.user(self.em.store.resolve_user(request.match_info["user_id"]))
+        self.em.submit(self.em.store.update_user_profile(user, await _body(request)))
         return _ok()
 
-    @route("GET", "/scim-calls")
-    async def scim_calls(request: web.Request) -> web.Response:
-        calls = em.store.scim_calls
+    async def scim_calls(self, request: web.Request) -> web.Response:
+        calls = self.em.store.scim_calls
         for key in ("app_id", "user_id"):
             if request.query.get(key):
                 calls = [c for c in calls if c[key] == request.query[key]]
         return _ok(calls)
 
-    @route("GET", "/events")
-    async def events(request: web.Request) -> web.Response:
-        out = em.store.events
+    async def events(self, request: web.Request) -> web.Response:
+        out = self.em.store.events
         if request.query.get("event_type"):
             out = [e for e in out if e["eventType"] == request.query["event_type"]]
         return _ok(out)
 
-    @route("PUT", "/rate-limits")
-    async def set_limits(request: web.Request) -> web.Response:
+    async def set_limits(self, request: web.Request) -> web.Response:
         body = await _body(request)
-        em.limiter.limits.update({str(k): int(v) for k, v in body.items()})
-        return _ok(em.limiter.limits)
+        self.em.limiter.limits.update({str(k): int(v) for k, v in body.items()})
+        return _ok(self.em.limiter.limits)
 
-    @route("POST", "/rate-limits/reset")
-    async def reset_limits(request: web.Request) -> web.Response:
-        em.limiter.reset()
+    async def reset_limits(self, request: web.Request) -> web.Response:
+        self.em.limiter.reset()
         return _ok()
 
-    @route("POST", "/rate-limits/exhaust")
-    async def exhaust(request: web.Request) -> web.Response:
-        em.limiter.exhaust(request.query["bucket"])
+    async def exhaust(self, request: web.Request) -> web.Response:
+        self.em.limiter.exhaust(request.query["bucket"])
         return _ok()
 
-    @route("DELETE", "/admin-sessions/{sid}")
-    async def expire_session(request: web.Request) -> web.Response:
-        if em.store.admin_sessions.pop(request.match_info["sid"], None) is None:
+    async def expire_session(self, request: web.Request) -> web.Response:
+        if self.em.store.admin_sessions.pop(request.match_info["sid"], None) is None:
             raise NotFound(request.match_info["sid"])
         return _ok()

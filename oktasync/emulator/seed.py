@@ -191,6 +191,12 @@ def _load_app(store: Store, raw: dict[str, Any]) -> None:
     if raw.get("settings_history"):
         app.settings_history = list(raw["settings_history"])
     now = iso()
+    _load_group_assignments(store, app, raw, now)
+    entitled, listed = _entitlements(store, app, raw)
+    _load_app_users(store, app, entitled, listed, preprovisioned=bool(raw.get("preprovisioned")), now=now)
+
+
+def _load_group_assignments(store: Store, app: App, raw: dict[str, Any], now: str) -> None:
     for index, assignment in enumerate(raw.get("groups") or []):
         if isinstance(assignment, str):
             assignment = {"group": assignment}
@@ -199,6 +205,12 @@ def _load_app(store: Store, raw: dict[str, Any]) -> None:
         app.groups[gid] = GroupAssignment(
             gid, index if priority is None else int(priority), dict(assignment.get("profile") or {}), now
         )
+
+
+def _entitlements(
+    store: Store, app: App, raw: dict[str, Any]
+) -> tuple[dict[str, bool], dict[str, dict[str, Any]]]:
+    """Every entitled user (True: assigned directly) and the seed's ``app_users`` entries by user id."""
     direct = {store.resolve_user(ref) for ref in raw.get("users") or []}
     listed: dict[str, dict[str, Any]] = {}
     for entry in raw.get("app_users") or []:
@@ -212,7 +224,18 @@ def _load_app(store: Store, raw: dict[str, Any]) -> None:
     for uid in listed:
         if uid not in entitled:
             entitled[uid] = listed[uid].get("scope", "USER") == "USER"
-    pre = bool(raw.get("preprovisioned"))
+    return entitled, listed
+
+
+def _load_app_users(
+    store: Store,
+    app: App,
+    entitled: dict[str, bool],
+    listed: dict[str, dict[str, Any]],
+    *,
+    preprovisioned: bool,
+    now: str,
+) -> None:
     s = app.settings
     for uid, is_direct in entitled.items():
         user = store.users[uid]
@@ -236,7 +259,7 @@ def _load_app(store: Store, raw: dict[str, Any]) -> None:
                 entry.get("sync_state", "SYNCHRONIZED"),
                 entry.get("external_id"),
             )
-        elif pre:
+        elif preprovisioned:
             status, sync, ext = "PROVISIONED", "SYNCHRONIZED", f"scim-{uid}"
         else:
             status, sync, ext = "ACTIVE", "DISABLED", None

@@ -15,7 +15,6 @@ import secrets
 import string
 import time
 import uuid
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -779,13 +778,3 @@ class Store:
     def events_between(self, since: float, until: float) -> tuple[int, int]:
         """Index range [lo, hi) of events with since <= published < until."""
         return bisect.bisect_left(self.event_times, since), bisect.bisect_left(self.event_times, until)
-
-    # --- bulk -------------------------------------------------------------------------------------------
-    def all_app_users(self) -> Iterator[tuple[App, AppUser]]:
-        for app in self.apps.values():
-            for app_user in app.users.values():
-                yield app, app_user
-
-    def iter_members(self, group_ids: Iterable[str]) -> Iterator[str]:
-        for gid in group_ids:
-            yield from self.groups[gid].members

@@ -14,7 +14,7 @@ the process prints.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -184,6 +184,19 @@ class RunningEmulator:
         """``Authorization: SSWS <token>`` headers for raw httpx calls."""
         return {"Authorization": f"SSWS {self.api_token}", "Accept": "application/json"}
 
+    def assign(self, app_id: str, *, groups: Iterable[str] = (), users: Iterable[str] = ()) -> None:
+        """Assign ``groups`` (names or ids, control API) and ``users`` (logins, directly, through the API as
+        an admin would: ``POST /api/v1/apps/{id}/users`` with scope USER)."""
+        for group in groups:
+            self.control.assign_group(app_id, group)
+        for login in users:
+            response = self.http.post(
+                f"/api/v1/apps/{app_id}/users",
+                json={"id": self.control.user_id(login), "scope": "USER", "credentials": {"userName": login}},
+            )
+            if response.status_code != 200:
+                raise ControlError(f"assigning {login} to {app_id}: {response.status_code} {response.text}")
+
 
 @contextmanager
 def run_emulator(
@@ -230,6 +243,27 @@ def run_emulator(
 
 # --- the standard test org (tests/conftest.py) -------------------------------------------------------
 API_TOKEN = DEFAULT_API_TOKEN
+
+
+def standard_config(emulator_url: str, more: str = "") -> str:
+    """A tenant config (YAML) for the standard org's custom SCIM app: tenant ``acme``, tokens from
+    ``$OKTA_API_TOKEN`` and ``$SCIM_TOKEN``, then ``more`` (top-level blocks such as ``tasks:``)."""
+    return (
+        f"""tenant: acme
+okta:
+  org_url: {emulator_url}
+  token: "{{{{ env.OKTA_API_TOKEN }}}}"
+app:
+  label: Chronosphere
+scim:
+  base_url: https://acme.chronosphere.io/api/scim/v2
+  auth:
+    bearer_token: "{{{{ env.SCIM_TOKEN }}}}"
+"""
+        + more
+    )
+
+
 SCIM_TOKEN = "scim-test-token"
 ADMIN_SESSION = "admin-session"
 ADMIN_XSRF = "xsrf-admin-session"

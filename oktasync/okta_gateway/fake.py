@@ -25,7 +25,6 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from oktasync.errors import AdminSessionError, ApiErrorDetails, NotFoundError, OktaApiError
@@ -41,6 +40,7 @@ from oktasync.models import (
     ToAppSettings,
 )
 from oktasync.okta_gateway.base import EventHook, EventHookSpec
+from oktasync.timestamps import okta_time
 
 FORM_FIELDS = frozenset(f.name for f in fields(AdminProvisioningForm)) - {"found"}
 # What the fake page offers by default: a field for every setting, the token and whether one is set.
@@ -97,11 +97,6 @@ class FakeAppState:
         }
         shown = {k: v for k, v in values.items() if k in self.form_found}
         return AdminProvisioningForm(**shown, found=self.form_found)
-
-
-def _now() -> str:
-    moment = datetime.now(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _api_error(status: int, code: str, summary: str, causes: Sequence[str] = ()) -> OktaApiError:
@@ -238,7 +233,7 @@ class FakeGateway:
             login=record["login"],
             email=record["email"],
             profile=dict(profile or {"email": record["email"]}),
-            last_updated=_now(),
+            last_updated=okta_time(),
         )
         self.apps[app_id].users[uid] = app_user
         return app_user
@@ -256,7 +251,7 @@ class FakeGateway:
     ) -> LogEvent:
         event = LogEvent(
             uuid=str(uuid.uuid4()),
-            published=published or _now(),
+            published=published or okta_time(),
             event_type=event_type,
             result=result,
             reason=reason,
@@ -311,7 +306,7 @@ class FakeGateway:
             login=record["login"],
             email=record["email"],
             profile={"email": record["email"]},
-            last_updated=_now(),
+            last_updated=okta_time(),
         )
 
     # --- apps --------------------------------------------------------------------------------------
@@ -490,7 +485,7 @@ class FakeGateway:
         current = state.users.get(user_id)
         if current is None:
             raise _api_error(404, "E0000007", f"Not found: Resource not found: {user_id} (AppUser)")
-        updated = replace(current, profile={**current.profile, **profile}, last_updated=_now())
+        updated = replace(current, profile={**current.profile, **profile}, last_updated=okta_time())
         state.users[user_id] = updated
         return updated
 

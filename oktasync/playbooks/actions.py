@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from oktasync.errors import EXIT_CHANGES, SafetyError
+from oktasync.errors import EXIT_CHANGES
 from oktasync.playbooks.context import ActionContext, ActionImpl, StepOutcome
 
 
@@ -275,13 +275,6 @@ async def _doctor(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
     if failed:
         summary += f"; failed: {', '.join(failed)}"
     return StepOutcome(result.exit_code, result.to_dict(), summary)
-
-
-async def _not_available(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
-    raise SafetyError(
-        f"action '{context.step.action}' is not available in this build of oktasync",
-        hint="update oktasync",
-    )
 
 
 IMPLEMENTATIONS: dict[str, ActionImpl] = {

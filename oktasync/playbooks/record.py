@@ -16,34 +16,207 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from oktasync.state import Journal, StateDir, atomic_write_json, read_json
+from oktasync.timestamps import run_stamp, utc_seconds
 
 FORMAT = 1
 
-# Run statuses
-RUNNING = "running"  # in progress, or died in progress (the lock tells which)
-COMPLETED = "completed"  # every step ran or was skipped (some may have failed under on_failure: continue)
-STOPPED = "stopped"  # a step failed (on_failure: stop) or a person declined a confirm step
 
-# Step statuses
-STEP_RUNNING = "running"
-STEP_OK = "ok"
-STEP_FAILED = "failed"
-STEP_SKIPPED = "skipped"
-STEP_DECLINED = "declined"
-DONE_STEP_STATUSES = (STEP_OK, STEP_SKIPPED)
+class RunStatus(StrEnum):
+    """Where a playbook run is."""
+
+    RUNNING = "running"  # in progress, or died in progress (the lock tells which)
+    COMPLETED = "completed"  # every step ran or was skipped (some may have failed under on_failure: continue)
+    STOPPED = "stopped"  # a step failed (on_failure: stop) or a person declined a confirm step
+
+    @property
+    def unfinished(self) -> bool:
+        """A run ``--resume`` can pick up."""
+        return self in (RunStatus.RUNNING, RunStatus.STOPPED)
+
+
+class StepStatus(StrEnum):
+    """What became of one step of a run."""
+
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    DECLINED = "declined"
+
+    @property
+    def done(self) -> bool:
+        """A resumed run does not run this step again."""
+        return self in (StepStatus.OK, StepStatus.SKIPPED)
+
+    @property
+    def failed(self) -> bool:
+        return self in (StepStatus.FAILED, StepStatus.DECLINED)
+
+
+def _present(pairs: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in pairs.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One step of a run as recorded. Fields that are None were never written (the file omits them)."""
+
+    status: StepStatus
+    attempts: int = 0
+    started: str | None = None
+    resumed: bool | None = None  # a step picked up by --resume after a crash inside it
+    writes: bool | None = None  # whether the step's action writes to Okta (the catalogue's word)
+    exit_code: int | None = None
+    workflow_exit_code: int | None = None  # the action's own code (before failed_when decided)
+    summary: str | None = None
+    result: dict[str, Any] | None = None  # the workflow's to_dict(): nothing secret
+    finished: str | None = None
+    seconds: float | None = None
+    dry_run: bool | None = None
+    continued: bool = False  # failed under on_failure: continue
+    extra: dict[str, Any] = field(default_factory=dict)  # keys a later format added: kept as read
+
+    def to_json(self) -> dict[str, Any]:
+        document = _present(
+            {
+                "status": self.status.value,
+                "started": self.started,
+                "attempts": self.attempts,
+                "resumed": self.resumed,
+                "writes": self.writes,
+                "exit_code": self.exit_code,
+                "workflow_exit_code": self.workflow_exit_code,
+                "summary": self.summary,
+                "result": self.result,
+                "finished": self.finished,
+                "seconds": self.seconds,
+                "dry_run": self.dry_run,
+            }
+        )
+        if self.continued:
+            document["continued"] = True
+        return {**self.extra, **document}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> StepRecord:
+        known = {f.name for f in fields(cls)} - {"extra", "status"}
+        values = {key: raw[key] for key in known if key in raw}
+        values["continued"] = bool(raw.get("continued", False))
+        extra = {key: value for key, value in raw.items() if key not in known and key != "status"}
+        return cls(status=StepStatus(raw["status"]), extra=extra, **values)
+
+
+@dataclass(frozen=True)
+class PlaybookRef:
+    name: str
+    file: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """The latest run of one playbook for one tenant+app (``<playbook>.json``)."""
+
+    run_id: str
+    playbook: PlaybookRef
+    tenant: str
+    config: str
+    inputs: dict[str, Any]
+    status: RunStatus
+    started: str
+    steps: Mapping[str, StepRecord] = field(default_factory=dict)
+    resumed: tuple[str, ...] = ()  # when --resume picked the run up, each time
+    current: str | None = None  # the step running (or running when the process died)
+    finished: str | None = None
+    exit_code: int | None = None
+    stopped_at: str | None = None
+    format: int = FORMAT
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def with_step(self, step_id: str, entry: StepRecord, *, current: str | None) -> RunRecord:
+        return replace(self, steps={**self.steps, step_id: entry}, current=current)
+
+    def finish(self, status: RunStatus, exit_code: int, stopped_at: str | None) -> RunRecord:
+        return replace(
+            self, status=status, finished=now(), exit_code=exit_code, stopped_at=stopped_at, current=None
+        )
+
+    def reopen(self) -> RunRecord:
+        """The record of a run that ``--resume`` picks up."""
+        return replace(
+            self,
+            status=RunStatus.RUNNING,
+            resumed=(*self.resumed, now()),
+            finished=None,
+            exit_code=None,
+            stopped_at=None,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            **self.extra,
+            "format": self.format,
+            "run_id": self.run_id,
+            "playbook": {
+                "name": self.playbook.name,
+                "file": self.playbook.file,
+                "sha256": self.playbook.sha256,
+            },
+            "tenant": self.tenant,
+            "config": self.config,
+            "inputs": self.inputs,
+            "status": self.status.value,
+            "started": self.started,
+            "steps": {step_id: entry.to_json() for step_id, entry in self.steps.items()},
+        }
+        if self.resumed:
+            document["resumed"] = list(self.resumed)
+        if self.current is not None:
+            document["current"] = self.current
+        if self.finished is not None:
+            document.update(finished=self.finished, exit_code=self.exit_code, stopped_at=self.stopped_at)
+        return document
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> RunRecord:
+        playbook = raw.get("playbook") or {}
+        named = {f.name for f in fields(cls)}
+        return cls(
+            run_id=str(raw["run_id"]),
+            playbook=PlaybookRef(
+                str(playbook.get("name", "")), str(playbook.get("file", "")), str(playbook.get("sha256", ""))
+            ),
+            tenant=str(raw.get("tenant", "")),
+            config=str(raw.get("config", "")),
+            inputs=dict(raw.get("inputs") or {}),
+            status=RunStatus(raw["status"]),
+            started=str(raw.get("started", "")),
+            steps={
+                step_id: StepRecord.from_json(entry) for step_id, entry in (raw.get("steps") or {}).items()
+            },
+            resumed=tuple(raw.get("resumed") or ()),
+            current=raw.get("current"),
+            finished=raw.get("finished"),
+            exit_code=raw.get("exit_code"),
+            stopped_at=raw.get("stopped_at"),
+            format=int(raw.get("format", FORMAT)),
+            extra={key: value for key, value in raw.items() if key not in named},
+        )
 
 
 def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return utc_seconds()
 
 
 def new_run_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    return run_stamp() + "-" + secrets.token_hex(3)
 
 
 def _slug(text: str) -> str:
@@ -65,23 +238,28 @@ class RunRecordStore:
         self.lock_path = self.directory / f"{_slug(playbook_name)}.lock"
         self.history = Journal(self.directory / "history.jsonl")
 
-    def read(self) -> dict[str, Any] | None:
+    def read(self) -> RunRecord | None:
         document = read_json(self.path)
-        return document if isinstance(document, dict) else None
+        return RunRecord.from_json(document) if isinstance(document, dict) else None
 
-    def write(self, record: dict[str, Any]) -> None:
-        atomic_write_json(self.path, record)
+    def read_document(self) -> dict[str, Any] | None:
+        """The latest run as its JSON document (what ``playbook status --json`` shows)."""
+        record = self.read()
+        return record.to_json() if record is not None else None
 
-    def finish(self, record: dict[str, Any]) -> None:
+    def write(self, record: RunRecord) -> None:
+        atomic_write_json(self.path, record.to_json())
+
+    def finish(self, record: RunRecord) -> None:
         self.write(record)
         self.history.append(
             {
-                "run_id": record["run_id"],
-                "playbook": record["playbook"]["name"],
-                "status": record["status"],
-                "exit_code": record.get("exit_code"),
-                "started": record["started"],
-                "finished": record.get("finished"),
-                "stopped_at": record.get("stopped_at"),
+                "run_id": record.run_id,
+                "playbook": record.playbook.name,
+                "status": record.status.value,
+                "exit_code": record.exit_code,
+                "started": record.started,
+                "finished": record.finished,
+                "stopped_at": record.stopped_at,
             }
         )

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,7 +88,8 @@ class TenantRun:
 
     @property
     def continued_failures(self) -> list[str]:
-        return [s["id"] for s in self.steps if s["status"] == rec.STEP_FAILED and s["id"] != self.stopped_at]
+        failed = rec.StepStatus.FAILED.value
+        return [s["id"] for s in self.steps if s["status"] == failed and s["id"] != self.stopped_at]
 
 
 @dataclass(frozen=True)
@@ -198,30 +199,31 @@ def _config_scope(config: TenantConfig) -> dict[str, Any]:
     return dumped
 
 
-def _public_step(step: Step, entry: Mapping[str, Any]) -> dict[str, Any]:
+def _public_step(step: Step, entry: rec.StepRecord) -> dict[str, Any]:
     return {
         "id": step.id,
         "action": step.action,
         "name": step.name,
-        "status": entry.get("status"),
-        "exit_code": entry.get("exit_code"),
-        "summary": entry.get("summary"),
-        "attempts": entry.get("attempts", 0),
-        "dry_run": entry.get("dry_run", False),
-        "result": entry.get("result", {}),
+        "status": entry.status.value,
+        "exit_code": entry.exit_code,
+        "summary": entry.summary,
+        "attempts": entry.attempts,
+        "dry_run": entry.dry_run or False,
+        "result": entry.result or {},
     }
 
 
-def _scope_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+def _scope_entry(entry: rec.StepRecord) -> dict[str, Any]:
+    """A step as templates see it (``steps.<id>.…``)."""
     return {
-        "status": entry.get("status"),
-        "exit_code": entry.get("exit_code"),
-        "summary": entry.get("summary"),
-        "attempts": entry.get("attempts", 0),
-        "result": entry.get("result", {}),
-        "ok": entry.get("status") == rec.STEP_OK,
-        "skipped": entry.get("status") == rec.STEP_SKIPPED,
-        "failed": entry.get("status") in (rec.STEP_FAILED, rec.STEP_DECLINED),
+        "status": entry.status.value,
+        "exit_code": entry.exit_code,
+        "summary": entry.summary,
+        "attempts": entry.attempts,
+        "result": entry.result or {},
+        "ok": entry.status == rec.StepStatus.OK,
+        "skipped": entry.status == rec.StepStatus.SKIPPED,
+        "failed": entry.status.failed,
     }
 
 
@@ -237,7 +239,18 @@ def _error_outcome(error: OktasyncError) -> StepOutcome:
     return StepOutcome(exit_code=error.exit_code, result=result, summary=first_line)
 
 
-class _Run:
+@dataclass
+class _Attempts:
+    """The attempts of one step so far: the last outcome and what was decided about it."""
+
+    outcome: StepOutcome
+    count: int
+    failed: bool
+    errored: bool  # the action raised (its error is the outcome): until and failed_when are not asked
+    settled: bool
+
+
+class _PlaybookRun:
     """One playbook run against one tenant config."""
 
     def __init__(
@@ -270,17 +283,34 @@ class _Run:
         self.resume_command = resume_command
         self.session = GatewaySession(config, progress)
         self.store: rec.RunRecordStore | None = None
-        self.record: dict[str, Any] = {}
+        self.record = self._new_record()
         self.active_step: str | None = None
+
+    def _new_record(self) -> rec.RunRecord:
+        playbook = self.playbook
+        return rec.RunRecord(
+            run_id=rec.new_run_id(),
+            playbook=rec.PlaybookRef(playbook.name, playbook.file, playbook.sha256),
+            tenant=self.config.tenant,
+            config=self.config_path,
+            inputs=self.inputs,
+            status=rec.RunStatus.RUNNING,
+            started=rec.now(),
+        )
 
     def _save(self) -> None:
         if self.store is not None:
             self.store.write(self.record)
 
+    def _record_step(self, step: Step, entry: rec.StepRecord, *, running: bool) -> None:
+        """Put ``entry`` in the record and write it (fsynced) before anything else happens."""
+        self.record = self.record.with_step(step.id, entry, current=step.id if running else None)
+        self._save()
+
     def _scope(self) -> dict[str, Any]:
         return {
             "inputs": dict(self.inputs),
-            "steps": {sid: _scope_entry(entry) for sid, entry in self.record["steps"].items()},
+            "steps": {sid: _scope_entry(entry) for sid, entry in self.record.steps.items()},
             "config": _config_scope(self.config),
             "tenant": self.config.tenant,
             "dry_run": self.dry_run,
@@ -299,65 +329,25 @@ class _Run:
             ]
         )
 
-    def start(self, existing: dict[str, Any] | None, resume: bool) -> bool:
+    def _condition(self, step: Step, key: str, expression: str | bool, scope: Mapping[str, Any]) -> bool:
+        try:
+            return evaluate_condition(expression, scope)
+        except TemplateFailure as error:
+            raise self._template_problem(step, key, error) from None
+
+    def start(self, existing: rec.RunRecord | None, resume: bool) -> bool:
         """Set up the record; returns whether this is a resumed run."""
         if resume and existing is not None:
-            self.record = existing
-            self.record["status"] = rec.RUNNING
-            self.record.setdefault("resumed", []).append(rec.now())
-            self.record.pop("finished", None)
-            self.record.pop("exit_code", None)
-            self.record.pop("stopped_at", None)
+            self.record = existing.reopen()
             return True
-        self.record = {
-            "format": rec.FORMAT,
-            "run_id": rec.new_run_id(),
-            "playbook": {
-                "name": self.playbook.name,
-                "file": self.playbook.file,
-                "sha256": self.playbook.sha256,
-            },
-            "tenant": self.config.tenant,
-            "config": self.config_path,
-            "inputs": self.inputs,
-            "status": rec.RUNNING,
-            "started": rec.now(),
-            "steps": {},
-        }
+        self.record = self._new_record()
         return False
 
     async def execute(self, resumed: bool) -> TenantRun:
-        total = len(self.playbook.steps)
-        self.reporter.run_started(
-            self.playbook, self.config.tenant, self.record.get("run_id", "dry-run"), resumed
-        )
+        self.reporter.run_started(self.playbook, self.config.tenant, self.record.run_id, resumed)
         self._save()
-        stopped_at: str | None = None
-        exit_code = EXIT_OK
-        message: str | None = None
         try:
-            for index, step in enumerate(self.playbook.steps, start=1):
-                previous = self.record["steps"].get(step.id)
-                if previous is not None and previous.get("status") in rec.DONE_STEP_STATUSES:
-                    self.reporter.step_finished(step, index, total, previous, True)
-                    continue
-                if (
-                    previous is not None
-                    and previous.get("status") == rec.STEP_FAILED
-                    and previous.get("continued")
-                ):
-                    self.reporter.step_finished(step, index, total, previous, True)
-                    continue
-                step_resumed = previous is not None
-                self.active_step = step.id
-                entry = await self._run_step(step, index, total, step_resumed)
-                if entry["status"] in (rec.STEP_FAILED, rec.STEP_DECLINED) and not entry.get("continued"):
-                    stopped_at = step.id
-                    exit_code = entry.get("exit_code") or EXIT_FAILED
-                    if entry["status"] == rec.STEP_DECLINED:
-                        exit_code = EXIT_REFUSED
-                    message = f"stopped at step '{step.id}': {entry.get('summary')}"
-                    break
+            stopped = await self._run_steps()
         except (KeyboardInterrupt, asyncio.CancelledError, Interrupted) as error:
             # The record keeps the step as "running": --resume runs it again (resync resumes its journal).
             raise Interrupted(
@@ -371,64 +361,95 @@ class _Run:
             raise
         finally:
             await self.session.close()
-        self.record["status"] = rec.STOPPED if stopped_at else rec.COMPLETED
-        self.record["finished"] = rec.now()
-        self.record["exit_code"] = exit_code
-        self.record["stopped_at"] = stopped_at
+        stopped_at, exit_code, message = stopped or (None, EXIT_OK, None)
+        status = rec.RunStatus.STOPPED if stopped_at else rec.RunStatus.COMPLETED
+        self.record = self.record.finish(status, exit_code, stopped_at)
         if self.store is not None:
             self.store.finish(self.record)
+        return self._tenant_run(resumed, message)
+
+    async def _run_steps(self) -> tuple[str, int, str] | None:
+        """Run the steps not yet done; the step it stopped at, the exit code and why (None: no stop)."""
+        total = len(self.playbook.steps)
+        for index, step in enumerate(self.playbook.steps, start=1):
+            previous = self.record.steps.get(step.id)
+            if previous is not None and (
+                previous.status.done or (previous.status == rec.StepStatus.FAILED and previous.continued)
+            ):
+                self.reporter.step_finished(step, index, total, previous.to_json(), True)
+                continue
+            self.active_step = step.id
+            entry = await self._run_step(step, index, total, step_resumed=previous is not None)
+            if entry.status.failed and not entry.continued:
+                exit_code = entry.exit_code or EXIT_FAILED
+                if entry.status == rec.StepStatus.DECLINED:
+                    exit_code = EXIT_REFUSED
+                return step.id, exit_code, f"stopped at step '{step.id}': {entry.summary}"
+        return None
+
+    def _tenant_run(self, resumed: bool, message: str | None) -> TenantRun:
+        record = self.record
         return TenantRun(
             tenant=self.config.tenant,
             config_file=self.config_path,
-            run_id=self.record.get("run_id"),
-            status=self.record["status"],
-            exit_code=exit_code,
+            run_id=record.run_id,
+            status=record.status.value,
+            exit_code=record.exit_code if record.exit_code is not None else EXIT_OK,
             record_path=str(self.store.path) if self.store else None,
             resumed=resumed,
             steps=tuple(
-                _public_step(step, self.record["steps"][step.id])
+                _public_step(step, record.steps[step.id])
                 for step in self.playbook.steps
-                if step.id in self.record["steps"]
+                if step.id in record.steps
             ),
-            stopped_at=stopped_at,
+            stopped_at=record.stopped_at,
             message=message,
         )
 
     def _abort(self, error: Exception) -> None:
-        if self.store is None or not self.record:
+        if self.store is None:
             return
         exit_code = getattr(error, "exit_code", EXIT_FAILED)
-        self.record.pop("current", None)
         failing = self.active_step
         summary = f"aborted: {type(error).__name__}" + (
             f" (exit {exit_code})" if isinstance(exit_code, int) else ""
         )
+        record = replace(self.record, current=None)
         if failing is not None:
-            entry = self.record["steps"].setdefault(failing, {"attempts": 0, "result": {}})
-            entry.update(status=rec.STEP_FAILED, summary=summary, exit_code=exit_code, finished=rec.now())
-        self.record["status"] = rec.STOPPED
-        self.record["finished"] = rec.now()
-        self.record["exit_code"] = exit_code
-        self.record["stopped_at"] = failing
+            entry = record.steps.get(failing) or rec.StepRecord(rec.StepStatus.FAILED, result={})
+            aborted = replace(
+                entry, status=rec.StepStatus.FAILED, summary=summary, exit_code=exit_code, finished=rec.now()
+            )
+            record = record.with_step(failing, aborted, current=None)
+        self.record = record.finish(rec.RunStatus.STOPPED, exit_code, failing)
         self.store.finish(self.record)
 
-    async def _run_step(self, step: Step, index: int, total: int, step_resumed: bool) -> dict[str, Any]:
-        if step.when is not None:
-            try:
-                go = evaluate_condition(step.when, self._scope())
-            except TemplateFailure as error:
-                raise self._template_problem(step, "when", error) from None
-            if not go:
-                skipped: dict[str, Any] = {
-                    "status": rec.STEP_SKIPPED,
-                    "summary": "skipped (when: condition is false)",
-                    "attempts": 0,
-                    "result": {},
-                }
-                self.record["steps"][step.id] = skipped
-                self._save()
-                self.reporter.step_finished(step, index, total, skipped, False)
-                return skipped
+    async def _run_step(self, step: Step, index: int, total: int, step_resumed: bool) -> rec.StepRecord:
+        if step.when is not None and not self._condition(step, "when", step.when, self._scope()):
+            skipped = rec.StepRecord(
+                rec.StepStatus.SKIPPED, summary="skipped (when: condition is false)", result={}
+            )
+            self._record_step(step, skipped, running=False)
+            self.reporter.step_finished(step, index, total, skipped.to_json(), False)
+            return skipped
+        args = self._arguments(step)
+        entry = rec.StepRecord(
+            rec.StepStatus.RUNNING,
+            started=rec.now(),
+            resumed=step_resumed,
+            writes=step_writes(step.action, args),
+        )
+        # fsynced before the step touches anything: a crash from here on resumes this step
+        self._record_step(step, entry, running=True)
+        began = time.monotonic()
+        attempts = await self._attempt_until_settled(step, index, total, args, entry, step_resumed)
+        entry = self._finished_entry(step, entry, attempts, seconds=round(time.monotonic() - began, 3))
+        self._record_step(step, entry, running=False)
+        self.reporter.step_finished(step, index, total, entry.to_json(), False)
+        return entry
+
+    def _arguments(self, step: Step) -> dict[str, Any]:
+        """The step's ``with:`` rendered, checked against the action's arguments, defaults filled in."""
         try:
             args = render_value(step.args, self._scope())
         except TemplateFailure as error:
@@ -443,120 +464,119 @@ class _Run:
             raise self._template_problem(step, "with", TemplateFailure("; ".join(problems)))
         for name, arg in spec.args.items():
             args.setdefault(name, arg.default)
-        entry: dict[str, Any] = {
-            "status": rec.STEP_RUNNING,
-            "started": rec.now(),
-            "attempts": 0,
-            "resumed": step_resumed,
-            "writes": step_writes(step.action, args),
-        }
-        self.record["steps"][step.id] = entry
-        self.record["current"] = step.id
-        self._save()  # fsynced before the step touches anything: a crash from here on resumes this step
+        rendered: dict[str, Any] = args
+        return rendered
 
-        implementation = self.implementations[step.action]
-        began = time.monotonic()
-        attempt = 0
-        outcome: StepOutcome
-        failed = True
-        errored = False
-        settled = True
+    async def _attempt_until_settled(
+        self,
+        step: Step,
+        index: int,
+        total: int,
+        args: dict[str, Any],
+        entry: rec.StepRecord,
+        step_resumed: bool,
+    ) -> _Attempts:
+        """Run the action (repeating it per ``until`` / ``max_attempts``) and decide each attempt."""
+        count = 0
         while True:
-            attempt += 1
-            entry["attempts"] = attempt
-            self.reporter.step_started(step, index, total, attempt)
-            context = ActionContext(
-                step=step,
-                config_path=self.config_path,
-                config=self.config,
-                state_dir=self.state_dir,
-                dry_run=self.dry_run,
-                resumed=step_resumed,
-                attempt=attempt,
-                progress=self.progress,
-                interaction=self.interaction,
-                session=self.session,
-                reporter=self.reporter,
-                resume_command=self.resume_command,
-            )
-            try:
-                outcome = await implementation(context, dict(args))
-                errored = False
-            except Interrupted:
-                raise
-            except OktasyncError as error:
-                outcome = _error_outcome(error)
-                errored = True
+            count += 1
+            self.record = self.record.with_step(step.id, replace(entry, attempts=count), current=step.id)
+            self.reporter.step_started(step, index, total, count)
+            outcome, errored = await self._attempt(step, args, count, resumed=step_resumed)
             step_resumed = False  # later attempts start from a clean state
-            failed = outcome.exit_code != EXIT_OK or outcome.declined
-            scope = self._scope()
-            scope["result"] = outcome.result
-            scope["attempt"] = attempt
-            scope["steps"][step.id] = _scope_entry(
-                {"status": "running", **self._entry_view(outcome, attempt)}
-            )
-            if step.failed_when is not None and not errored and not outcome.declined:
-                try:
-                    failed = evaluate_condition(step.failed_when, scope)
-                except TemplateFailure as error:
-                    raise self._template_problem(step, "failed_when", error) from None
-            settled = not failed
-            if step.until is not None and not errored and not outcome.declined:
-                try:
-                    settled = evaluate_condition(step.until, scope)
-                except TemplateFailure as error:
-                    raise self._template_problem(step, "until", error) from None
-            if outcome.declined or settled or attempt >= step.max_attempts:
-                break
+            attempts = self._decide(step, outcome, count, errored)
+            if outcome.declined or attempts.settled or count >= step.max_attempts:
+                return attempts
             if self.dry_run:
                 self.reporter.note(
                     f"{step.id}: dry run, not repeating (would repeat up to {step.max_attempts}×)"
                 )
-                settled = True
-                break
+                attempts.settled = True
+                return attempts
             why = "condition not met yet" if step.until is not None and not errored else outcome.summary
             self.reporter.note(
-                f"{step.id}: attempt {attempt}/{step.max_attempts}: {why}; again in {step.interval:g}s"
+                f"{step.id}: attempt {count}/{step.max_attempts}: {why}; again in {step.interval:g}s"
             )
             await self.sleep(step.interval)
+
+    async def _attempt(
+        self, step: Step, args: dict[str, Any], attempt: int, *, resumed: bool
+    ) -> tuple[StepOutcome, bool]:
+        """One call of the action; an oktasync error becomes the outcome (True: it errored)."""
+        context = ActionContext(
+            step=step,
+            config_path=self.config_path,
+            config=self.config,
+            state_dir=self.state_dir,
+            dry_run=self.dry_run,
+            resumed=resumed,
+            attempt=attempt,
+            progress=self.progress,
+            interaction=self.interaction,
+            session=self.session,
+            reporter=self.reporter,
+            resume_command=self.resume_command,
+        )
+        try:
+            return await self.implementations[step.action](context, dict(args)), False
+        except Interrupted:
+            raise
+        except OktasyncError as error:
+            return _error_outcome(error), True
+
+    def _decide(self, step: Step, outcome: StepOutcome, attempt: int, errored: bool) -> _Attempts:
+        """Whether the attempt failed (exit code, or ``failed_when``) and settled (``until``)."""
+        failed = outcome.exit_code != EXIT_OK or outcome.declined
+        scope = self._scope()
+        scope["result"] = outcome.result
+        scope["attempt"] = attempt
+        scope["steps"][step.id] = _scope_entry(
+            rec.StepRecord(
+                rec.StepStatus.RUNNING,
+                attempts=attempt,
+                exit_code=outcome.exit_code,
+                summary=outcome.summary,
+                result=outcome.result,
+            )
+        )
+        asked = not errored and not outcome.declined
+        if step.failed_when is not None and asked:
+            failed = self._condition(step, "failed_when", step.failed_when, scope)
+        settled = not failed
+        if step.until is not None and asked:
+            settled = self._condition(step, "until", step.until, scope)
+        return _Attempts(outcome, attempt, failed, errored, settled)
+
+    def _finished_entry(
+        self, step: Step, entry: rec.StepRecord, attempts: _Attempts, *, seconds: float
+    ) -> rec.StepRecord:
+        outcome, failed = attempts.outcome, attempts.failed
         summary = outcome.summary
         exit_code = outcome.exit_code
-        if step.until is not None and not settled and not errored:
+        if step.until is not None and not attempts.settled and not attempts.errored:
             failed = True
-            summary = f"{summary} (until condition still false after {attempt} attempts)"
+            summary = f"{summary} (until condition still false after {attempts.count} attempts)"
         if failed and exit_code == EXIT_OK:
             exit_code = EXIT_FAILED
         if not failed and step.failed_when is not None:
             exit_code = EXIT_OK  # failed_when decided: the workflow's code is kept in the result
-        status = rec.STEP_DECLINED if outcome.declined else rec.STEP_FAILED if failed else rec.STEP_OK
-        entry.update(
-            {
-                "status": status,
-                "exit_code": exit_code,
-                "workflow_exit_code": outcome.exit_code,
-                "summary": summary,
-                "result": outcome.result,
-                "finished": rec.now(),
-                "seconds": round(time.monotonic() - began, 3),
-                "dry_run": self.dry_run,
-            }
+        if outcome.declined:
+            status = rec.StepStatus.DECLINED
+        else:
+            status = rec.StepStatus.FAILED if failed else rec.StepStatus.OK
+        return replace(
+            entry,
+            status=status,
+            attempts=attempts.count,
+            exit_code=exit_code,
+            workflow_exit_code=outcome.exit_code,
+            summary=summary,
+            result=outcome.result,
+            finished=rec.now(),
+            seconds=seconds,
+            dry_run=self.dry_run,
+            continued=status == rec.StepStatus.FAILED and step.on_failure == "continue",
         )
-        if status == rec.STEP_FAILED and step.on_failure == "continue":
-            entry["continued"] = True
-        self.record["steps"][step.id] = entry
-        self.record.pop("current", None)
-        self._save()
-        self.reporter.step_finished(step, index, total, entry, False)
-        return entry
-
-    @staticmethod
-    def _entry_view(outcome: StepOutcome, attempt: int) -> dict[str, Any]:
-        return {
-            "exit_code": outcome.exit_code,
-            "summary": outcome.summary,
-            "result": outcome.result,
-            "attempts": attempt,
-        }
 
 
 async def run_playbook(
@@ -593,7 +613,7 @@ async def run_playbook(
     resolved_inputs = resolve_inputs(playbook, inputs, complete=not resume)
     runs: list[TenantRun] = []
     for config_path, config in configs:
-        run = _Run(
+        run = _PlaybookRun(
             playbook,
             config_path,
             config,
@@ -612,19 +632,7 @@ async def run_playbook(
             run.start(None, resume=False)
             result = await run.execute(resumed=False)
         else:
-            store = rec.RunRecordStore(state_dir, config.tenant, rec.app_key(config), playbook.name)
-            with (
-                exclusive_lock(store.lock_path, f"playbook '{playbook.name}' for {config.tenant}"),
-                contextlib.ExitStack() as app_lock,
-            ):
-                existing = store.read()
-                resumed = _check_resume(
-                    playbook, existing, resume, fresh, resolved_inputs, inputs, store.path
-                )
-                await _guard_app(run, app_lock, resumed=resumed, fresh=fresh)
-                run.store = store
-                run.start(existing, resume=resumed)
-                result = await run.execute(resumed=resumed)
+            result = await _recorded(run, inputs, resume=resume, fresh=fresh)
         runs.append(result)
         if result.exit_code != EXIT_OK:
             break
@@ -633,7 +641,23 @@ async def run_playbook(
     )
 
 
-async def _guard_app(run: _Run, stack: contextlib.ExitStack, *, resumed: bool, fresh: bool) -> None:
+async def _recorded(run: _PlaybookRun, given: Mapping[str, Any], *, resume: bool, fresh: bool) -> TenantRun:
+    """Run ``run`` under the playbook's lock for the tenant+app, recording it (or resuming its record)."""
+    playbook, config = run.playbook, run.config
+    store = rec.RunRecordStore(run.state_dir, config.tenant, rec.app_key(config), playbook.name)
+    with (
+        exclusive_lock(store.lock_path, f"playbook '{playbook.name}' for {config.tenant}"),
+        contextlib.ExitStack() as app_lock,
+    ):
+        existing = store.read()
+        resumed = _check_resume(playbook, existing, resume, fresh, run.inputs, given, store.path)
+        await _guard_app(run, app_lock, resumed=resumed, fresh=fresh)
+        run.store = store
+        run.start(existing, resume=resumed)
+        return await run.execute(resumed=resumed)
+
+
+async def _guard_app(run: _PlaybookRun, stack: contextlib.ExitStack, *, resumed: bool, fresh: bool) -> None:
     """One writer per Okta app (``workflows.app_guard``): a playbook that writes holds the app's lock for the
     whole run and refuses over an unfinished resync of the app or one seen running in Okta; one that only
     reads reports an unfinished resync prominently (and ``--fresh`` refuses over it)."""
@@ -673,7 +697,7 @@ async def _guard_app(run: _Run, stack: contextlib.ExitStack, *, resumed: bool, f
 
 def _check_resume(
     playbook: Playbook,
-    existing: dict[str, Any] | None,
+    existing: rec.RunRecord | None,
     resume: bool,
     fresh: bool,
     inputs: dict[str, Any],
@@ -681,12 +705,12 @@ def _check_resume(
     path: Path,
 ) -> bool:
     """Whether to resume ``existing``; raises when the request and the recorded run disagree."""
-    unfinished = existing is not None and existing.get("status") in (rec.RUNNING, rec.STOPPED)
+    unfinished = existing is not None and existing.status.unfinished
     if not resume:
-        if existing is not None and existing.get("status") == rec.RUNNING and not fresh:
-            at = existing.get("current") or "?"
+        if existing is not None and existing.status == rec.RunStatus.RUNNING and not fresh:
+            at = existing.current or "?"
             raise ResumeRequiredError(
-                f"playbook '{playbook.name}' has an interrupted run ({existing.get('run_id')}, "
+                f"playbook '{playbook.name}' has an interrupted run ({existing.run_id}, "
                 f"stopped inside step '{at}'); record: {path}",
                 hint="finish it with --resume, or discard it with --fresh (a resync inside keeps its own "
                 "journal and still has to be resumed)",
@@ -698,13 +722,13 @@ def _check_resume(
             hint="run it without --resume",
         )
     assert existing is not None
-    if existing.get("playbook", {}).get("sha256") != playbook.sha256:
+    if existing.playbook.sha256 != playbook.sha256:
         raise SafetyError(
-            f"the playbook file changed since run {existing.get('run_id')} started; resuming could skip or "
+            f"the playbook file changed since run {existing.run_id} started; resuming could skip or "
             "repeat the wrong steps",
             hint="restore the playbook as it was, or start a new run with --fresh",
         )
-    recorded = existing.get("inputs", {})
+    recorded = existing.inputs
     changed = sorted(name for name in given if name in inputs and recorded.get(name) != inputs[name])
     if changed:
         raise SafetyError(

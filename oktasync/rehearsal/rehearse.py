@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import secrets
 import time
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from oktasync.config.environ import environ_overlay
 from oktasync.errors import EXIT_MANUAL, ConfigError, Problem
 from oktasync.rehearsal import FORMAT_VERSION, SNAPSHOT_KIND
 
@@ -239,20 +239,6 @@ def _config_text(snapshot: Mapping[str, Any], org_url: str, scim_url: str, admin
 
 
 @contextlib.contextmanager
-def _environ(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, old in saved.items():
-            if old is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = old
-
-
-@contextlib.contextmanager
 def rehearsal_environment(
     snapshot: dict[str, Any], workdir: Path, *, time_scale: float = DEFAULT_TIME_SCALE
 ) -> Iterator[RehearsalEnvironment]:
@@ -311,7 +297,7 @@ def rehearsal_environment(
             config_path.write_text(
                 _config_text(snapshot, emulator.url, scim.base_url, admin is not None), encoding="utf-8"
             )
-            with _environ(env):
+            with environ_overlay(env):
                 yield RehearsalEnvironment(
                     workdir=workdir,
                     config_path=config_path,

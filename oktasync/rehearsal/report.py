@@ -19,20 +19,20 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from oktasync.rehearsal.rehearse import RehearsalEnvironment, RehearsalRun, StepMeasure
 
 from oktasync.rehearsal.snapshot import event_user
+from oktasync.timestamps import parse_time
 
 REPORT_VERSION = 1
 
 
 def parse_iso(value: str) -> float:
     """Epoch seconds of an Okta timestamp (``2026-12-05T01:02:03.456Z``)."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return parse_time(value).timestamp()
 
 
 def _usable(limit: int, headroom: float) -> int:
@@ -369,6 +369,15 @@ def render_markdown(report: dict[str, Any], *, limit: int = 50) -> str:
         # A bucket the snapshot never used has no observed limit: the emulator applies Okta's published one.
         per_minute = report["rate_limits"].get(bucket, "not seen (Okta's default)")
         lines.append(f"| `{bucket}` | {n} | {per_minute} |")
+    lines += _steps_section(report)
+    lines += _unassigned_section(report, limit)
+    lines += _user_lists_section(report, limit)
+    lines += _final_section(report)
+    return "\n".join(lines)
+
+
+def _steps_section(report: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
     lines += ["", "| step | status | calls | predicted |", "|---|---|---:|---:|"]
     for step in report["steps"]:
         polls = ""
@@ -392,6 +401,11 @@ def render_markdown(report: dict[str, Any], *, limit: int = 50) -> str:
             "done: how often they poll follows how fast the pushes go (here, the local target's speed)"
             + (f"; each attempt costs the same ({per_poll})." if per_poll else "."),
         ]
+    return lines
+
+
+def _unassigned_section(report: dict[str, Any], limit: int) -> list[str]:
+    lines: list[str] = []
     lines += ["", "## Users without the assignment", ""]
     hit = [g for g in report["unassigned"] if g["users_without_app"]]
     if not hit:
@@ -409,6 +423,12 @@ def render_markdown(report: dict[str, Any], *, limit: int = 50) -> str:
             )
         if len(hit) > limit:
             lines.append(f"| … {len(hit) - limit} more groups | | | | |")
+    return lines
+
+
+def _user_lists_section(report: dict[str, Any], limit: int) -> list[str]:
+    """The users that will fail, the users that will not link, and the steps that wait for a person."""
+    lines: list[str] = []
     lines += ["", f"## Users that will fail ({len(report['failures'])})", ""]
     for row in report["failures"][:limit]:
         before = " (failed before too)" if row["failed_before"] else ""
@@ -426,6 +446,11 @@ def render_markdown(report: dict[str, Any], *, limit: int = 50) -> str:
         lines.append(f"- {wait['step']} ({wait['kind']}): {wait['detail']}")
     if not report["waits_for_person"]:
         lines.append("None.")
+    return lines
+
+
+def _final_section(report: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
     final = report["final_vs_snapshot"]
     ga, au = final["group_assignments"], final["app_users"]
     lines += [
@@ -440,7 +465,7 @@ def render_markdown(report: dict[str, Any], *, limit: int = 50) -> str:
         f"- target users: {final['target_users']['before']} → {final['target_users']['after']}",
         "",
     ]
-    return "\n".join(lines)
+    return lines
 
 
 def render_text(report: dict[str, Any]) -> str:

@@ -38,9 +38,11 @@ from oktasync.progress import NullProgress, Progress
 from oktasync.rehearsal import FORMAT_VERSION, SNAPSHOT_KIND
 from oktasync.rehearsal.pseudonym import Pseudonymiser
 from oktasync.state import StateDir, atomic_write_json, read_json
+from oktasync.timestamps import okta_time, utc_seconds
 
 if TYPE_CHECKING:
     from oktasync.config.schema import TenantConfig
+    from oktasync.models import AppUser
     from oktasync.okta_gateway.base import OktaGateway
 
 T = TypeVar("T")
@@ -150,21 +152,7 @@ async def take_snapshot(
     if "app_users" not in raw:
         progress.note(f"reading the app users of {raw['app']['label']} (500 per request)")
         app_users = await timer(lambda: gateway.list_app_users(app_id, with_user=True))
-        raw["app_users"] = [
-            {
-                "user": u.id,
-                "scope": u.scope,
-                "status": u.status,
-                "sync_state": u.sync_state,
-                "external_id_present": bool(u.external_id),
-                "user_name": u.user_name,
-                "login": u.login,
-                "email": u.email,
-                "given_name": u.profile.get("givenName"),
-                "family_name": u.profile.get("familyName"),
-            }
-            for u in app_users
-        ]
+        raw["app_users"] = [_app_user_record(u) for u in app_users]
         save()
     members: dict[str, list[str]] = raw.setdefault("members", {})
     todo = [a["id"] for a in raw["assignments"] if a["id"] not in members]
@@ -173,19 +161,9 @@ async def take_snapshot(
         f"about {estimate} more Okta requests: the members of {len(todo)} group(s), then the System Log"
         + (", then the SCIM target's users (100 per request)" if target else "")
     )
-    progress.start("groups", total=len(raw["assignments"]))
-    progress.advance("groups", len(raw["assignments"]) - len(todo))
-    try:
-        for index, group_id in enumerate(todo, 1):
-            members[group_id] = await timer(lambda gid=group_id: gateway.list_group_member_ids(gid))  # type: ignore[misc]
-            progress.advance("groups")
-            if index % _CHECKPOINT_EVERY == 0:
-                save()
-    finally:
-        save()  # an error or Ctrl-C keeps every group read so far
-    progress.finish("groups")
+    await _read_members(gateway, timer, members, todo, len(raw["assignments"]), progress, save)
     if "failures" not in raw:
-        since = (datetime.now(UTC) - timedelta(days=FAILURE_LOOKBACK_DAYS)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        since = okta_time(datetime.now(UTC) - timedelta(days=FAILURE_LOOKBACK_DAYS))
         events = await timer(lambda: gateway.list_log_events(since=since, filter=PUSH_FAILURES))
         raw["failures"] = _latest_failures(events, app_id)
         save()
@@ -203,6 +181,45 @@ async def take_snapshot(
     atomic_write_json(out, document)
     checkpoint.unlink(missing_ok=True)
     return SnapshotResult(out, document, raw["calls"], resumed, estimate)
+
+
+def _app_user_record(u: AppUser) -> dict[str, Any]:
+    """One app user as the checkpoint keeps it (pseudonymised later, in ``build_document``)."""
+    return {
+        "user": u.id,
+        "scope": u.scope,
+        "status": u.status,
+        "sync_state": u.sync_state,
+        "external_id_present": bool(u.external_id),
+        "user_name": u.user_name,
+        "login": u.login,
+        "email": u.email,
+        "given_name": u.profile.get("givenName"),
+        "family_name": u.profile.get("familyName"),
+    }
+
+
+async def _read_members(
+    gateway: OktaGateway,
+    timer: _Timer,
+    members: dict[str, list[str]],
+    todo: list[str],
+    total: int,
+    progress: Progress,
+    save: Callable[[], None],
+) -> None:
+    """The members of each group in ``todo`` into ``members``, saved every few groups and on any exit."""
+    progress.start("groups", total=total)
+    progress.advance("groups", total - len(todo))
+    try:
+        for index, group_id in enumerate(todo, 1):
+            members[group_id] = await timer(lambda gid=group_id: gateway.list_group_member_ids(gid))  # type: ignore[misc]
+            progress.advance("groups")
+            if index % _CHECKPOINT_EVERY == 0:
+                save()
+    finally:
+        save()  # an error or Ctrl-C keeps every group read so far
+    progress.finish("groups")
 
 
 async def _read_app(gateway: OktaGateway, config: TenantConfig, timer: _Timer) -> dict[str, Any]:
@@ -317,6 +334,30 @@ def build_document(raw: dict[str, Any], config: TenantConfig, p: Pseudonymiser) 
     app = dict(raw["app"])
     app["id"] = p.id(app["id"], "0oa")
     user_ids = {au["user"] for au in raw["app_users"]}
+    users, app_users, names_by_user = _users(raw, p)
+    return {
+        "format_version": FORMAT_VERSION,
+        "kind": SNAPSHOT_KIND,
+        "taken": utc_seconds(),
+        "pseudonymised": p.enabled,
+        "org_url": config.okta.org_url if not p.enabled else "https://org.pseudonym.invalid",
+        "config": _desired(config, p),
+        "app": app,
+        "groups": _groups(raw, p, user_ids),
+        "users": users,
+        "app_users": app_users,
+        "push_failures": _failures(raw, p, user_ids, names_by_user),
+        "rate_limits": dict(sorted(raw.get("rate_limits", {}).items())),
+        "latency": _latency(raw.get("latency_ms") or []),
+        "calls": raw.get("calls", 0),
+        "target": _target(raw, p),
+    }
+
+
+def _users(
+    raw: dict[str, Any], p: Pseudonymiser
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, tuple[str | None, ...]]]:
+    """The Okta users and app users, and each user's real names (to take out of failure reasons)."""
     users = []
     app_users = []
     names_by_user: dict[str, tuple[str | None, ...]] = {}
@@ -342,6 +383,11 @@ def build_document(raw: dict[str, Any], config: TenantConfig, p: Pseudonymiser) 
                 "user_name": p.address(au.get("user_name")),
             }
         )
+    return users, app_users, names_by_user
+
+
+def _groups(raw: dict[str, Any], p: Pseudonymiser, user_ids: set[str]) -> list[dict[str, Any]]:
+    """The assigned groups in priority order, each with its members among the app users."""
     groups = []
     for assignment in raw["assignments"]:
         gid = assignment["id"]
@@ -356,6 +402,16 @@ def build_document(raw: dict[str, Any], config: TenantConfig, p: Pseudonymiser) 
             }
         )
     groups.sort(key=lambda g: (g["priority"] is None, g["priority"], g["id"]))
+    return groups
+
+
+def _failures(
+    raw: dict[str, Any],
+    p: Pseudonymiser,
+    user_ids: set[str],
+    names_by_user: dict[str, tuple[str | None, ...]],
+) -> list[dict[str, Any]]:
+    """The recent push failures of app users, their reasons without the users' names."""
     failures = []
     for failure in raw.get("failures", []):
         if failure["user"] not in user_ids:
@@ -369,46 +425,37 @@ def build_document(raw: dict[str, Any], config: TenantConfig, p: Pseudonymiser) 
             }
         )
     failures.sort(key=lambda f: str(f["user"]))
-    target = None
-    if raw.get("target") is not None:
-        target_users = [
-            {
-                "id": p.id(t["id"], "tgt"),
-                "user_name": p.address(t.get("user_name")),
-                "emails": [p.address(e) for e in t.get("emails") or []],
-                "active": t["active"],
-                "external_id_present": t["external_id_present"],
-                "given_name": p.name(t.get("given_name"), "Given"),
-                "family_name": p.name(t.get("family_name"), "Family"),
-            }
-            for t in raw["target"]["users"]
-        ]
-        target_users.sort(key=lambda t: (str(t["user_name"]), str(t["id"])))
-        target = {"users": target_users, "pages": raw["target"].get("pages")}
-    samples = sorted(raw.get("latency_ms") or [])
-    latency = {
+    return failures
+
+
+def _target(raw: dict[str, Any], p: Pseudonymiser) -> dict[str, Any] | None:
+    """The SCIM target's users (with ``--target``), else None."""
+    if raw.get("target") is None:
+        return None
+    target_users = [
+        {
+            "id": p.id(t["id"], "tgt"),
+            "user_name": p.address(t.get("user_name")),
+            "emails": [p.address(e) for e in t.get("emails") or []],
+            "active": t["active"],
+            "external_id_present": t["external_id_present"],
+            "given_name": p.name(t.get("given_name"), "Given"),
+            "family_name": p.name(t.get("family_name"), "Family"),
+        }
+        for t in raw["target"]["users"]
+    ]
+    target_users.sort(key=lambda t: (str(t["user_name"]), str(t["id"])))
+    return {"users": target_users, "pages": raw["target"].get("pages")}
+
+
+def _latency(latency_ms: list[float]) -> dict[str, Any]:
+    samples = sorted(latency_ms)
+    return {
         "samples": len(samples),
         "median_ms": round(statistics.median(samples), 1) if samples else None,
         "p90_ms": round(samples[min(len(samples) - 1, math.ceil(0.9 * len(samples)) - 1)], 1)
         if samples
         else None,
-    }
-    return {
-        "format_version": FORMAT_VERSION,
-        "kind": SNAPSHOT_KIND,
-        "taken": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "pseudonymised": p.enabled,
-        "org_url": config.okta.org_url if not p.enabled else "https://org.pseudonym.invalid",
-        "config": _desired(config, p),
-        "app": app,
-        "groups": groups,
-        "users": users,
-        "app_users": app_users,
-        "push_failures": failures,
-        "rate_limits": dict(sorted(raw.get("rate_limits", {}).items())),
-        "latency": latency,
-        "calls": raw.get("calls", 0),
-        "target": target,
     }
 
 

@@ -31,12 +31,10 @@ from oktasync.config.secret import MASK
 from oktasync.errors import (
     EXIT_CHANGES,
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_MANUAL,
     EXIT_OK,
-    EXIT_REFUSED,
     OktasyncError,
 )
+from oktasync.errors import worst_exit_code as worst_exit_code
 from oktasync.models import App, AppKind, Channel
 from oktasync.okta_gateway.base import OktaGateway
 from oktasync.progress import NullProgress, Progress
@@ -180,26 +178,6 @@ class TenantPlan:
             "settings": [s.to_dict() for s in self.settings],
             "manual_steps": list(self.manual_steps),
         }
-
-
-# Exit codes ordered from best to worst: the aggregate of many tenants is the worst one.
-EXIT_SEVERITY: tuple[int, ...] = (
-    EXIT_OK,
-    EXIT_CHANGES,
-    EXIT_MANUAL,
-    EXIT_REFUSED,
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-)
-
-
-def worst_exit_code(codes: Sequence[int]) -> int:
-    """The aggregate exit code: 130 > 1 > 4 > 5 > 2 > 0 (unknown codes rank as 1)."""
-
-    def rank(code: int) -> int:
-        return EXIT_SEVERITY.index(code) if code in EXIT_SEVERITY else EXIT_SEVERITY.index(EXIT_FAILED)
-
-    return max(codes, key=rank, default=EXIT_OK)
 
 
 @dataclass(frozen=True)

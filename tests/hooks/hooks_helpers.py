@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from oktasync.emulator.testing import CUSTOM_APP_ID, RunningEmulator
+from oktasync.emulator.testing import CUSTOM_APP_ID, RunningEmulator, standard_config
 
 SECRET = "hook-secret-4c1f9a7e2b"
 
@@ -28,25 +28,14 @@ SECRET = "hook-secret-4c1f9a7e2b"
 def write_config(tmp_path: Path, emulator: RunningEmulator) -> Path:
     """The standard test tenant with an event hook and a JSON notification webhook ($HOOK_URL)."""
     path = tmp_path / "acme.yaml"
-    path.write_text(
-        f"""tenant: acme
-okta:
-  org_url: {emulator.url}
-  token: "{{{{ env.OKTA_API_TOKEN }}}}"
-app:
-  label: Chronosphere
-scim:
-  base_url: https://acme.chronosphere.io/api/scim/v2
-  auth:
-    bearer_token: "{{{{ env.SCIM_TOKEN }}}}"
-event_hook:
-  secret: "{{{{ env.OKTA_EVENT_HOOK_SECRET }}}}"
+    more = """event_hook:
+  secret: "{{ env.OKTA_EVENT_HOOK_SECRET }}"
 tasks:
   notify:
-    - webhook: "{{{{ env.HOOK_URL }}}}"
+    - webhook: "{{ env.HOOK_URL }}"
       kind: json
 """
-    )
+    path.write_text(standard_config(emulator.url, more))
     return path
 
 
@@ -137,16 +126,7 @@ def serve_hooks(config: Path, port: int, *more: Path) -> Iterator[HooksProcess]:
 
 
 def assign(emulator: RunningEmulator, *, groups: tuple[str, ...] = (), users: tuple[str, ...] = ()) -> None:
-    for group in groups:
-        emulator.control.assign_group(CUSTOM_APP_ID, group)
-    for login in users:
-        uid = emulator.control.user_id(login)
-        response = httpx.post(
-            f"{emulator.url}/api/v1/apps/{CUSTOM_APP_ID}/users",
-            headers=emulator.headers,
-            json={"id": uid, "scope": "USER", "credentials": {"userName": login}},
-        )
-        assert response.status_code == 200, response.text
+    emulator.assign(CUSTOM_APP_ID, groups=groups, users=users)
 
 
 def hook_state(emulator: RunningEmulator) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from benchmarks import orgs
 from oktasync.emulator.scim_target import ScimServer, run_scim_server
 from oktasync.emulator.testing import RunningEmulator, run_emulator
 
@@ -141,25 +142,12 @@ def provision_new_hires(emulator: RunningEmulator, org: Org) -> None:
 
 
 def write_config(path: Path, org_url: str, scim_url: str) -> Path:
-    doc = {
-        "tenant": "acme",
-        "okta": {
-            "org_url": org_url,
-            "token": "{{ env.OKTA_API_TOKEN }}",
-            "admin_session": "{{ env.OKTA_ADMIN_SESSION }}",
-        },
-        "app": {"label": LABEL},
-        "scim": {
-            "base_url": scim_url,
-            "unique_identifier": "email",
-            "push_new_users": True,
-            "push_profile_updates": True,
-            "auth": {"mode": "http_header", "bearer_token": "{{ env.CHRONOSPHERE_SCIM_TOKEN }}"},
-        },
-        "to_app": {"create_users": True, "update_user_attributes": True, "deactivate_users": True},
-        "resync": {"groups": "all", "max_affected_users": 100000},
-        "tasks": {"retry": {"max_attempts": 2, "settle_timeout_seconds": 20}},
-    }
+    """The benchmarks' tenant config (``benchmarks.orgs.tenant_config``) for tenant ``acme``, with the
+    rehearsal's resync limit and a short retry read-back."""
+    orgs.tenant_config(path, tenant="acme", org_url=org_url, scim_url=scim_url, label=LABEL)
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc["resync"]["max_affected_users"] = 100000
+    doc["tasks"] = {"retry": {"max_attempts": 2, "settle_timeout_seconds": 20}}
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return path
 

@@ -12,13 +12,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from tasks_helpers import Receiver, parse_prometheus
 
 from oktasync.cli import main
 from oktasync.emulator.scim_target import ScimServer
-from oktasync.emulator.testing import API_TOKEN, CUSTOM_APP_ID, RunningEmulator
+from oktasync.emulator.testing import API_TOKEN, CUSTOM_APP_ID, RunningEmulator, standard_config
 
 REJECT_DETAIL = "userName {userName!r} is not allowed in this tenant"
 
@@ -33,21 +32,8 @@ def write_config(
 ) -> Path:
     path = tmp_path / "acme.yaml"
     notify_block = '  notify:\n    - webhook: "{{ env.HOOK_URL }}"\n      kind: json\n' if notify else ""
-    path.write_text(
-        f"""tenant: acme
-okta:
-  org_url: {emulator.url}
-  token: "{{{{ env.OKTA_API_TOKEN }}}}"
-app:
-  label: Chronosphere
-scim:
-  base_url: https://acme.chronosphere.io/api/scim/v2
-  auth:
-    bearer_token: "{{{{ env.SCIM_TOKEN }}}}"
-tasks:
-  retry: {{max_attempts: {max_attempts}, settle_timeout_seconds: {SETTLE_SECONDS}}}
-{notify_block}"""
-    )
+    retry = f"tasks:\n  retry: {{max_attempts: {max_attempts}, settle_timeout_seconds: {SETTLE_SECONDS}}}\n"
+    path.write_text(standard_config(emulator.url, retry + notify_block))
     return path
 
 
@@ -68,16 +54,7 @@ def tasks(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str
 
 
 def assign(emulator: RunningEmulator, *, groups: list[str] = (), users: list[str] = ()) -> None:  # type: ignore[assignment]
-    for group in groups:
-        emulator.control.assign_group(CUSTOM_APP_ID, group)
-    for login in users:
-        uid = emulator.control.user_id(login)
-        response = httpx.post(
-            f"{emulator.url}/api/v1/apps/{CUSTOM_APP_ID}/users",
-            headers=emulator.headers,
-            json={"id": uid, "scope": "USER", "credentials": {"userName": login}},
-        )
-        assert response.status_code == 200, response.text
+    emulator.assign(CUSTOM_APP_ID, groups=groups, users=users)
     assert emulator.control.wait_idle(20)
 
 

@@ -1,18 +1,18 @@
 """Apply delivered events to the `tasks` failure state: the same failures, outbox and counters as a poll.
 
-The logic is the incremental scan of `tasks` (``workflows/tasks/scan.py``), fed by the event hook instead of
-a System Log query: a failed create/update is confirmed by reading the app user (still ``syncState: ERROR``),
-a failed deactivation is taken from the event, a later success or a membership removal resolves the user.
-A failure already known (found by a poll or an earlier delivery) is not announced again, and event uuids
-already applied are skipped, which is what keeps the receiver and `tasks` from notifying twice.
+The logic is the incremental scan of `tasks` (``apply_touched`` in ``workflows/tasks/scan.py``), fed by the
+event hook instead of a System Log query: a failed create/update is confirmed by reading the app user (still
+``syncState: ERROR``), a failed deactivation is taken from the event, a later success or a membership removal
+resolves the user. A failure already known (found by a poll or an earlier delivery) is not announced again,
+and event uuids already applied are skipped, which is what keeps the receiver and `tasks` from notifying
+twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import httpx
 
@@ -20,25 +20,20 @@ from oktasync.config import TenantConfig
 from oktasync.models import App, LogEvent
 from oktasync.okta_gateway.base import OktaGateway
 from oktasync.workflows.hooks.events import event_user
-from oktasync.workflows.tasks.metrics import AppMetrics
-from oktasync.workflows.tasks.model import (
-    CREATE,
-    DEACTIVATE,
-    MEMBERSHIP_REMOVE,
-    UPDATE,
-    Failure,
-    Resolution,
-    ScanStats,
-    admin_tasks_url,
-    iso,
+from oktasync.workflows.tasks.model import EventSummary, Failure, Resolution, ScanStats, admin_tasks_url, iso
+from oktasync.workflows.tasks.notify import DeliveryFailure
+from oktasync.workflows.tasks.publish import (
+    failure_body,
+    notifiers_for,
+    queue_messages,
+    resolution_body,
+    send_outbox,
 )
-from oktasync.workflows.tasks.notify import DeliveryFailure, deliver, new_message
-from oktasync.workflows.tasks.run import _failure_body, _resolution_body, notifiers_for
 from oktasync.workflows.tasks.scan import (
-    _is_failure,
+    apply_touched,
     attribute_groups,
-    build_failure,
     merge_failure,
+    remember_touched,
     summarize,
 )
 from oktasync.workflows.tasks.state import TasksState
@@ -54,50 +49,6 @@ class Applied:
     resolutions: tuple[Resolution, ...]
     notifications_delivered: int
     notification_failures: tuple[DeliveryFailure, ...]
-
-
-async def _current_failures(
-    gateway: OktaGateway,
-    app_id: str,
-    touched: dict[str, dict[str, Any]],
-    previous: dict[str, Failure],
-    now_iso: str,
-) -> tuple[dict[str, Failure], set[str]]:
-    current, unassigned = dict(previous), set[str]()
-    for uid, summary in touched.items():
-        if _is_failure(summary, CREATE, UPDATE):
-            prior = previous.get(uid)
-            if prior is not None and prior.scope is not None:
-                rebuilt = build_failure(
-                    user_id=uid, app_user=None, event=summary, previous=prior, now=now_iso
-                )
-                current[uid] = replace(
-                    rebuilt,
-                    scope=prior.scope,
-                    groups=prior.groups,
-                    sync_state=prior.sync_state,
-                    status=prior.status,
-                )
-                continue
-            found = await gateway.get_app_user(app_id, uid)
-            if found is None:
-                current.pop(uid, None)
-                unassigned.add(uid)
-            elif found.sync_state == "ERROR":
-                current[uid] = build_failure(
-                    user_id=uid, app_user=found, event=summary, previous=prior, now=now_iso
-                )
-            else:
-                current.pop(uid, None)  # pushed again (SYNCING/SYNCHRONIZED) since the event
-        elif _is_failure(summary, DEACTIVATE):
-            current[uid] = build_failure(
-                user_id=uid, app_user=None, event=summary, previous=previous.get(uid), now=now_iso
-            )
-        else:
-            current.pop(uid, None)
-            if summary["type"] == MEMBERSHIP_REMOVE:
-                unassigned.add(uid)
-    return current, unassigned
 
 
 async def apply_events(
@@ -116,25 +67,11 @@ async def apply_events(
     before anything is sent, so a crash during delivery loses no message."""
     now_iso = iso(now)
     fresh = [e for e in events if not state.knows_event(e.uuid)]
-    duplicates = len(events) - len(fresh)
-    touched: dict[str, dict[str, Any]] = {}
-    for event in fresh:
-        user = event_user(event)
-        if user is not None:
-            uid = str(user["id"])
-            # A failure without a reason (a .sync failure) keeps the reason of the failure it follows.
-            earlier = touched.get(uid) or state.last_events.get(uid)
-            touched[uid] = merge_failure(earlier, summarize(event, user))
-    for uid, summary in touched.items():
-        if _is_failure(summary):
-            state.last_events[uid] = summary
-        else:
-            state.last_events.pop(uid, None)
+    touched = _touched_users(fresh, state)
+    remember_touched(state, touched)
     previous = dict(state.failures)
-    current, unassigned = await _current_failures(gateway, app.id, touched, previous, now_iso)
-    for uid in [u for u in list(state.dismissed) if u in current]:
-        if current[uid].event_id == state.dismissed[uid].get("event_id"):
-            current.pop(uid)  # dismissed by an operator: stays dismissed until it fails again
+    current, unassigned, _ = await apply_touched(gateway, app.id, touched, previous, now_iso)
+    _drop_dismissed(state, current)
     current = await attribute_groups(gateway, app.id, current, ScanStats())
     resolutions = [
         Resolution(uid, old.login, old.operation, "unassigned" if uid in unassigned else "recovered", now_iso)
@@ -145,14 +82,12 @@ async def apply_events(
 
     console = admin_tasks_url(config.okta.org_url)
     notifiers = notifiers_for(config)
-    for notifier in notifiers:
-        for uid in new_failures:
-            body = _failure_body(config, app, current[uid], console, now_iso)
-            state.outbox.append(new_message("failure", body, notifier.id))
-        for resolution in resolutions:
-            state.outbox.append(
-                new_message("recovery", _resolution_body(config, app, resolution), notifier.id)
-            )
+    queue_messages(
+        state,
+        notifiers,
+        failures=[failure_body(config, app, current[uid], console, now_iso) for uid in new_failures],
+        recoveries=[resolution_body(config, app, resolution) for resolution in resolutions],
+    )
     state.failures = current
     state.bump("recovered_total", sum(1 for r in resolutions if r.how == "recovered"))
     state.bump("hook_events_applied_total", len(fresh))
@@ -160,35 +95,26 @@ async def apply_events(
     if save is not None:
         await save()
 
-    delivered, failed = 0, list[DeliveryFailure]()
-    if state.outbox:
-        state.outbox, delivered, failed = await deliver(state.outbox, notifiers, client=http_client)
-        state.bump("notifications_failed_total", len(failed))
-        state.bump("notifications_delivered_total", delivered)
+    delivered, failed = await send_outbox(state, notifiers, http_client)
+    duplicates = len(events) - len(fresh)
     return Applied(len(fresh), duplicates, new_failures, tuple(resolutions), delivered, tuple(failed))
 
 
-def metrics_of(config: TenantConfig, app: App, state: TasksState) -> AppMetrics:
-    """The `tasks` gauges and counters of this app as the state holds them now."""
-    by_op: dict[str, int] = {}
-    for failure in state.failures.values():
-        by_op[failure.operation] = by_op.get(failure.operation, 0) + 1
-    exhausted = sum(
-        1
-        for uid, f in state.failures.items()
-        if f.operation != DEACTIVATE and state.attempt_count(uid) >= config.tasks.retry.max_attempts
-    )
-    last = state.last_success
-    return AppMetrics(
-        tenant=config.tenant,
-        app=app.label,
-        app_id=app.id,
-        failed=by_op,
-        retried_total=state.counters.get("retried_total", 0),
-        recovered_total=state.counters.get("recovered_total", 0),
-        retry_exhausted=exhausted,
-        notifications_pending=len(state.outbox),
-        notifications_failed_total=state.counters.get("notifications_failed_total", 0),
-        last_success=datetime.fromisoformat(last.replace("Z", "+00:00")).timestamp() if last else None,
-        api_calls=0,
-    )
+def _touched_users(fresh: list[LogEvent], state: TasksState) -> dict[str, EventSummary]:
+    """Latest event per Okta user; a failure without a reason (a .sync failure) keeps the reason of the
+    failure it follows."""
+    touched: dict[str, EventSummary] = {}
+    for event in fresh:
+        user = event_user(event)
+        if user is not None:
+            uid = str(user["id"])
+            earlier = touched.get(uid) or state.last_events.get(uid)
+            touched[uid] = merge_failure(earlier, summarize(event, user))
+    return touched
+
+
+def _drop_dismissed(state: TasksState, current: dict[str, Failure]) -> None:
+    """A failure an operator dismissed stays dismissed until it fails again (a new event)."""
+    for uid in [u for u in list(state.dismissed) if u in current]:
+        if current[uid].event_id == state.dismissed[uid].get("event_id"):
+            current.pop(uid)

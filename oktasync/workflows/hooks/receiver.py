@@ -38,10 +38,11 @@ from oktasync.config import TenantConfig
 from oktasync.errors import LockedError
 from oktasync.models import App
 from oktasync.okta_gateway.base import OktaGateway
-from oktasync.workflows.hooks.apply import apply_events, metrics_of
+from oktasync.workflows.hooks.apply import apply_events
 from oktasync.workflows.hooks.events import DeliveryError, app_events, delivery_events, parse_events
 from oktasync.workflows.hooks.inbox import Inbox, InboxItem
 from oktasync.workflows.tasks.metrics import render as render_metrics
+from oktasync.workflows.tasks.publish import app_metrics
 from oktasync.workflows.tasks.run import tasks_lock
 from oktasync.workflows.tasks.state import TasksState, load_state, save_state
 
@@ -256,7 +257,7 @@ class Receiver:
 
     async def metrics(self, request: web.Request) -> web.Response:
         text = render_metrics(
-            metrics_of(t.config, t.app, load_state(t.app_dir)) for t in self.tenants.values()
+            app_metrics(t.config, t.app, load_state(t.app_dir), api_calls=0) for t in self.tenants.values()
         ) + render_receiver_metrics(self.tenants.values())
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
 

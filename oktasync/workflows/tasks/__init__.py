@@ -10,7 +10,8 @@ Public API (used by the CLI and the playbook engine)::
 from oktasync.workflows.tasks.metrics import AppMetrics, write_atomic
 from oktasync.workflows.tasks.metrics import render as render_metrics
 from oktasync.workflows.tasks.model import Failure, Resolution, RetryOutcome, admin_tasks_url, split_reason
-from oktasync.workflows.tasks.run import TasksOptions, TasksResult, notifiers_for, run_tasks, tasks_lock
+from oktasync.workflows.tasks.publish import notifiers_for
+from oktasync.workflows.tasks.run import TasksOptions, TasksResult, run_tasks, tasks_lock
 
 __all__ = [
     "AppMetrics",

@@ -14,9 +14,10 @@ two places; we read both:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit, urlunsplit
+
+from oktasync.timestamps import okta_time, parse_time
 
 # System Log event type -> the operation it pushes (docs/okta-behaviour.md, "System Log and provisioning
 # events"). ``verify_exists`` is the look-up Okta runs before it creates a user ("Error while verifying if
@@ -35,6 +36,19 @@ MEMBERSHIP_REMOVE = "application.user_membership.remove"
 EVENT_TYPES: tuple[str, ...] = (*OPERATIONS, MEMBERSHIP_REMOVE)
 
 CREATE, UPDATE, DEACTIVATE = "create", "update", "deactivate"
+
+
+class EventSummary(TypedDict):
+    """What `tasks` keeps of one provisioning event (in the state dir as ``last_events``)."""
+
+    uuid: str
+    type: str  # eventType
+    operation: str | None  # OPERATIONS of the type (None: a .sync event, or a membership removal)
+    result: str | None  # outcome.result
+    published: str
+    reason: str | None  # outcome.reason, full length
+    login: str | None  # the User target's alternateId
+    name: str | None  # the User target's displayName
 
 
 # What Okta puts before the target's own words in a failure reason ("…: Bad Request. Errors reported by remote
@@ -58,18 +72,9 @@ def split_reason(reason: str | None) -> tuple[str | None, str | None]:
     return okta.strip() or None, target.strip() or None
 
 
-def iso(moment: datetime) -> str:
-    """Okta's timestamp format, millisecond precision, UTC: ``2024-05-01T12:00:00.000Z``."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def parse_iso(value: str) -> datetime:
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+# Okta's timestamp format (oktasync/timestamps.py), under the names the `tasks` modules use.
+iso = okta_time
+parse_iso = parse_time
 
 
 def admin_tasks_url(org_url: str) -> str:

@@ -27,7 +27,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from oktasync.errors import OktaApiError
 from oktasync.models import AppUser
@@ -44,6 +43,7 @@ from oktasync.workflows.tasks.model import (
     OPERATIONS,
     RECOVERED,
     STILL_FAILING,
+    EventSummary,
     Failure,
     RetryOutcome,
     console_steps,
@@ -80,7 +80,7 @@ class _Attempt:
     failure: Failure
     user_name: str | None  # credentials.userName: matches the AppUser target of an event without a User
     push_seen: bool = False  # syncState SYNCING (a push in flight) seen after the attempt
-    events: list[dict[str, Any]] = field(default_factory=list)  # this user's push events since
+    events: list[EventSummary] = field(default_factory=list)  # this user's push events since
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ async def retry_failures(
     clock: Callable[[], float] = time.monotonic,
     wallclock: Callable[[], datetime] = lambda: datetime.now(UTC),
     progress: Progress = NULL_PROGRESS,
-) -> tuple[list[RetryOutcome], dict[str, dict[str, Any]]]:
+) -> tuple[list[RetryOutcome], dict[str, EventSummary]]:
     """Attempt every failure that may be retried; return the outcome per user and the fresh failure events
     (user id -> event summary) read while settling, so the report shows the latest reason."""
     outcomes: dict[str, RetryOutcome] = {}
@@ -127,6 +127,24 @@ async def retry_failures(
             steps,
         )
 
+    candidates = _candidates(failures, state, max_attempts, settle)
+    started = wallclock()
+    attempts = await _attempt_all(gateway, app_id, candidates, state, save, settle, wallclock, progress)
+    if attempts:
+        progress.note(f"reading back {len(attempts)} attempt(s), for up to {settle_timeout:g}s")
+    await _read_back(
+        gateway, app_id, attempts, started, settle, settle_timeout, poll_interval, sleep, clock, wallclock
+    )
+
+    ordered = [outcomes[f.user_id] for f in failures if f.user_id in outcomes]
+    return ordered, _fresh_failures(attempts, outcomes)
+
+
+def _candidates(
+    failures: list[Failure], state: TasksState, max_attempts: int, settle: Callable[..., None]
+) -> list[Failure]:
+    """The failures that may be attempted; the others are settled here (a deactivation cannot be
+    re-sent; a user at ``max_attempts`` is not tried again)."""
     candidates: list[Failure] = []
     for failure in failures:
         done = state.attempt_count(failure.user_id)
@@ -141,24 +159,22 @@ async def retry_failures(
             )
         else:
             candidates.append(failure)
+    return candidates
 
-    started = wallclock()
-    attempts = await _attempt_all(gateway, app_id, candidates, state, save, settle, wallclock, progress)
-    if attempts:
-        progress.note(f"reading back {len(attempts)} attempt(s), for up to {settle_timeout:g}s")
-    await _read_back(
-        gateway, app_id, attempts, started, settle, settle_timeout, poll_interval, sleep, clock, wallclock
-    )
 
-    fresh: dict[str, dict[str, Any]] = {}
+def _fresh_failures(
+    attempts: dict[str, _Attempt], outcomes: dict[str, RetryOutcome]
+) -> dict[str, EventSummary]:
+    """The latest failure event of each attempted user that still fails (a failure keeps the reason of the
+    failure it follows)."""
+    fresh: dict[str, EventSummary] = {}
     for uid, attempt in attempts.items():
-        latest: dict[str, Any] | None = None
-        for event in attempt.events:  # a failure keeps the reason of the failure it follows
+        latest: EventSummary | None = None
+        for event in attempt.events:
             latest = merge_failure(latest, event) if event.get("result") == "FAILURE" else None
         if latest is not None and outcomes[uid].outcome in (STILL_FAILING, NOT_SETTLED):
             fresh[uid] = latest
-    ordered = [outcomes[f.user_id] for f in failures if f.user_id in outcomes]
-    return ordered, fresh
+    return fresh
 
 
 async def _attempt_all(

@@ -26,14 +26,25 @@ from oktasync.workflows.tasks.model import (
     ERROR,
     NOT_TAKEN,
     RECOVERED,
+    EventSummary,
     Failure,
     Resolution,
     RetryOutcome,
+    ScanStats,
     admin_tasks_url,
     iso,
     split_reason,
 )
-from oktasync.workflows.tasks.notify import DeliveryFailure, Notifier, deliver, detect_kind, new_message
+from oktasync.workflows.tasks.notify import DeliveryFailure, Notifier
+from oktasync.workflows.tasks.publish import (
+    app_metrics,
+    failure_body,
+    not_taken_body,
+    notifiers_for,
+    queue_messages,
+    resolution_body,
+    send_outbox,
+)
 from oktasync.workflows.tasks.retry import UNASSIGNED, RetryContext, Sleep, retry_failures
 from oktasync.workflows.tasks.scan import NULL_PROGRESS, scan
 from oktasync.workflows.tasks.state import LOCK_FILE, TasksState, load_state, save_state
@@ -131,59 +142,6 @@ def tasks_lock(app_dir: Path, tenant: str, app_label: str) -> Iterator[None]:
         yield
 
 
-def notifiers_for(config: TenantConfig, extra_urls: tuple[Secret, ...] = ()) -> list[Notifier]:
-    out: list[Notifier] = []
-    for target in config.tasks.notify:
-        if target.webhook.reveal().strip():  # `{{ env.X | default('') }}` means "not configured here"
-            out.append(Notifier(target.kind, target.webhook, target.allow_private_address))
-    for url in extra_urls:
-        if url.reveal().strip():
-            out.append(Notifier(detect_kind(url.reveal()), url))
-    unique: dict[str, Notifier] = {}
-    for n in out:
-        unique.setdefault(n.id, n)
-    return list(unique.values())
-
-
-def _failure_body(config: TenantConfig, app: App, failure: Failure, console: str, at: str) -> dict[str, Any]:
-    return {
-        "tenant": config.tenant,
-        "app": {"id": app.id, "label": app.label},
-        "user": {"id": failure.user_id, "login": failure.login, "email": failure.email},
-        "operation": failure.operation,
-        "assigned_via": failure.assigned_via,
-        "reason": {"okta": failure.okta_message, "target": failure.target_message},
-        "failed_at": failure.failed_at,
-        "console_url": console,
-        "at": at,
-    }
-
-
-def _resolution_body(config: TenantConfig, app: App, resolution: Resolution) -> dict[str, Any]:
-    return {
-        "tenant": config.tenant,
-        "app": {"id": app.id, "label": app.label},
-        "user": {"id": resolution.user_id, "login": resolution.login},
-        "operation": resolution.operation,
-        "how": resolution.how,
-        "at": resolution.at,
-    }
-
-
-def _not_taken_body(config: TenantConfig, app: App, outcome: RetryOutcome, at: str) -> dict[str, Any]:
-    return {
-        "tenant": config.tenant,
-        "app": {"id": app.id, "label": app.label},
-        "user": {"id": outcome.user_id, "login": outcome.login},
-        "operation": outcome.operation,
-        "outcome": outcome.outcome,
-        "detail": outcome.detail,
-        "console_steps": outcome.console_steps,
-        "console_url": outcome.console_url,
-        "at": at,
-    }
-
-
 def _first_not_taken(
     retries: list[RetryOutcome], state: TasksState, current: dict[str, Failure]
 ) -> list[RetryOutcome]:
@@ -225,180 +183,226 @@ async def run_tasks(
     """
     calls_before = gateway.request_count()
     started = now()
-    at = iso(started)
     console = admin_tasks_url(config.okta.org_url)
-    state: TasksState = load_state(app_dir)
-    previous = dict(state.failures)
-
-    def save() -> None:
-        save_state(app_dir, state)
+    run = _TasksRun(config, app, app_dir, options, at=iso(started), console=console)
+    clocks = _Clocks(now, sleep, clock)
 
     current, resolutions, stats = await scan(
         gateway,
         app.id,
-        state,
+        run.state,
         now=started,
         lookback=options.lookback,
         full_scan_interval=options.full_scan_interval,
         force_full=options.force_full,
         progress=progress,
     )
-    notes = list(stats.notes)
-
-    # Dismissals: an operator's "handled outside oktasync" for one failure event (a new failure of the same
-    # user is listed again).
-    dismissed_now: list[str] = []
-    for ref in options.dismiss:
-        hits = [f for f in current.values() if _matches(f, ref)]
-        if not hits:
-            notes.append(f"--dismiss {ref}: not a current failure")
-        for failure in hits:
-            state.dismissed[failure.user_id] = {
-                "at": at,
-                "event_id": failure.event_id,
-                "operation": failure.operation,
-            }
-            dismissed_now.append(failure.user_id)
-    for uid, record in list(state.dismissed.items()):
-        listed = current.get(uid)
-        if listed is None or listed.event_id != record.get("event_id"):
-            state.dismissed.pop(uid)
-            continue
-        current.pop(uid)
-        if uid in previous:
-            resolutions = [r for r in resolutions if r.user_id != uid]
-            resolutions.append(Resolution(uid, listed.login, listed.operation, "dismissed", at))
-
+    run.notes.extend(stats.notes)
+    resolutions = run.apply_dismissals(current, resolutions)
     retries: list[RetryOutcome] = []
     if options.retry and current:
-        ordered = sorted(current.values(), key=lambda f: (f.failed_at or "", f.user_id))
-        retries, fresh = await retry_failures(
-            gateway,
-            app.id,
-            ordered,
-            state,
-            max_attempts=config.tasks.retry.max_attempts,
-            settle_timeout=config.tasks.retry.settle_timeout_seconds,
-            context=RetryContext(app.label, console),
-            save=save,
-            poll_interval=options.poll_interval,
-            sleep=sleep,
-            clock=clock,
-            wallclock=now,
-            progress=progress,
-        )
-        for outcome in retries:
-            uid = outcome.user_id
-            if outcome.outcome in (RECOVERED, UNASSIGNED) and uid in current:
-                old = current.pop(uid)
-                if uid in previous:
-                    how = "recovered" if outcome.outcome == RECOVERED else "unassigned"
-                    resolutions.append(Resolution(uid, old.login, old.operation, how, iso(now())))
-                state.last_events.pop(uid, None)
-        for uid, event in fresh.items():
-            if uid in current and event.get("result") == "FAILURE":
-                state.last_events[uid] = event
-                okta, target = split_reason(event.get("reason"))
-                known = current[uid]
-                current[uid] = replace(
-                    known,
-                    operation=str(event.get("operation") or known.operation),
-                    operation_source="log" if event.get("operation") else known.operation_source,
-                    failed_at=event.get("published"),
-                    reason=event.get("reason"),
-                    okta_message=okta,
-                    target_message=target,
-                    event_id=event.get("uuid"),
-                    sync_state="ERROR" if known.operation != DEACTIVATE else None,
-                )
-        not_taken = [r for r in retries if r.outcome == NOT_TAKEN]
-        state.bump("retry_not_taken_total", len(not_taken))
+        retries = await run.retry(gateway, current, resolutions, clocks, progress)
+    exhausted = run.forget_recovered_attempts(current)
 
-    # A user who no longer fails starts again from zero attempts next time.
-    for uid in list(state.attempts):
-        if uid not in current:
-            state.attempts.pop(uid)
-    max_attempts = config.tasks.retry.max_attempts
-    exhausted = tuple(
-        uid
-        for uid, f in sorted(current.items())
-        if f.operation != DEACTIVATE and state.attempt_count(uid) >= max_attempts
-    )
-
-    # Queue one message per new failure and per resolution of a known failure, in the same state write that
-    # makes them known: exactly once per target, whatever happens to the delivery.
     notifiers = notifiers_for(config, options.notify_urls)
-    new_failures = tuple(uid for uid in sorted(current) if uid not in previous)
-    not_taken_news = _first_not_taken(retries, state, current)
-    for notifier in notifiers:
-        for uid in new_failures:
-            body = _failure_body(config, app, current[uid], console, at)
-            state.outbox.append(new_message("failure", body, notifier.id))
-        for outcome in not_taken_news:
-            body = _not_taken_body(config, app, outcome, at)
-            state.outbox.append(new_message("retry_not_taken", body, notifier.id))
-        for resolution in resolutions:
-            body = _resolution_body(config, app, resolution)
-            state.outbox.append(new_message("recovery", body, notifier.id))
-    state.failures = current
-    state.bump("recovered_total", sum(1 for r in resolutions if r.how == "recovered"))
-    save()
-
-    delivered, failures_sent = 0, list[DeliveryFailure]()
-    if state.outbox:
-        state.outbox, delivered, failures_sent = await deliver(state.outbox, notifiers, client=http_client)
-        state.bump("notifications_failed_total", len(failures_sent))
-        state.bump("notifications_delivered_total", delivered)
+    new_failures = run.record_failures(current, resolutions, retries, notifiers)
+    delivered, failures_sent = await send_outbox(run.state, notifiers, http_client)
     finished = now()
-    state.last_success = iso(finished)
-    save()
+    run.state.last_success = iso(finished)
+    run.save()
 
     api_calls = gateway.request_count() - calls_before
-    by_op: dict[str, int] = {}
-    for failure in current.values():
-        by_op[failure.operation] = by_op.get(failure.operation, 0) + 1
-    metrics = AppMetrics(
-        tenant=config.tenant,
-        app=app.label,
-        app_id=app.id,
-        failed=by_op,
-        retried_total=state.counters.get("retried_total", 0),
-        retry_not_taken_total=state.counters.get("retry_not_taken_total", 0),
-        recovered_total=state.counters.get("recovered_total", 0),
-        retry_exhausted=len(exhausted),
-        notifications_pending=len(state.outbox),
-        notifications_failed_total=state.counters.get("notifications_failed_total", 0),
-        last_success=finished.timestamp(),
-        api_calls=api_calls,
-    )
-    failures_sorted = tuple(sorted(current.values(), key=lambda f: (f.login or "", f.user_id)))
     return TasksResult(
         tenant=config.tenant,
         app_id=app.id,
         app_label=app.label,
-        console_url=console,
-        at=at,
+        console_url=run.console,
+        at=run.at,
         mode=stats.mode,
-        failures=failures_sorted,
+        failures=tuple(sorted(current.values(), key=lambda f: (f.login or "", f.user_id))),
         new_failures=new_failures,
         resolutions=tuple(resolutions),
         retried=options.retry,
         retries=tuple(retries),
         exhausted=exhausted,
-        dismissed=tuple(dismissed_now),
-        notes=tuple(notes),
+        dismissed=tuple(run.dismissed_now),
+        notes=tuple(run.notes),
         notifications_delivered=delivered,
         notification_failures=tuple(failures_sent),
-        notifications_pending=len(state.outbox),
-        scan={
-            "mode": stats.mode,
-            "since": stats.since,
-            "until": stats.until,
-            "events_read": stats.events_read,
-            "app_users_read": stats.app_users_read,
-            "single_reads": stats.lookups,
-            "groups_read": stats.groups_read,
-        },
+        notifications_pending=len(run.state.outbox),
+        scan=_scan_summary(stats),
         api_calls=api_calls,
-        metrics=metrics,
+        metrics=app_metrics(config, app, run.state, api_calls=api_calls, last_success=finished),
     )
+
+
+@dataclass(frozen=True)
+class _Clocks:
+    """Wall clock, sleep and monotonic clock of a run (tests give fake ones)."""
+
+    now: Callable[[], datetime]
+    sleep: Sleep
+    monotonic: Callable[[], float]
+
+
+class _TasksRun:
+    """The state of one `tasks` run between its steps: the app's state dir, the notes, the dismissals."""
+
+    def __init__(
+        self, config: TenantConfig, app: App, app_dir: Path, options: TasksOptions, *, at: str, console: str
+    ) -> None:
+        self.config, self.app, self.app_dir, self.options = config, app, app_dir, options
+        self.at, self.console = at, console
+        self.state: TasksState = load_state(app_dir)
+        self.previous = dict(self.state.failures)
+        self.notes: list[str] = []
+        self.dismissed_now: list[str] = []
+
+    def save(self) -> None:
+        save_state(self.app_dir, self.state)
+
+    def apply_dismissals(
+        self, current: dict[str, Failure], resolutions: list[Resolution]
+    ) -> list[Resolution]:
+        """Dismissals: an operator's "handled outside oktasync" for one failure event (a new failure of the
+        same user is listed again). Drops dismissed users from ``current``; returns the resolutions."""
+        for ref in self.options.dismiss:
+            hits = [f for f in current.values() if _matches(f, ref)]
+            if not hits:
+                self.notes.append(f"--dismiss {ref}: not a current failure")
+            for failure in hits:
+                self.state.dismissed[failure.user_id] = {
+                    "at": self.at,
+                    "event_id": failure.event_id,
+                    "operation": failure.operation,
+                }
+                self.dismissed_now.append(failure.user_id)
+        for uid, record in list(self.state.dismissed.items()):
+            listed = current.get(uid)
+            if listed is None or listed.event_id != record.get("event_id"):
+                self.state.dismissed.pop(uid)
+                continue
+            current.pop(uid)
+            if uid in self.previous:
+                resolutions = [r for r in resolutions if r.user_id != uid]
+                resolutions.append(Resolution(uid, listed.login, listed.operation, "dismissed", self.at))
+        return resolutions
+
+    async def retry(
+        self,
+        gateway: OktaGateway,
+        current: dict[str, Failure],
+        resolutions: list[Resolution],
+        clocks: _Clocks,
+        progress: Progress,
+    ) -> list[RetryOutcome]:
+        """Attempt the failures (oldest first) and take what was read back into ``current``."""
+        retry = self.config.tasks.retry
+        retries, fresh = await retry_failures(
+            gateway,
+            self.app.id,
+            sorted(current.values(), key=lambda f: (f.failed_at or "", f.user_id)),
+            self.state,
+            max_attempts=retry.max_attempts,
+            settle_timeout=retry.settle_timeout_seconds,
+            context=RetryContext(self.app.label, self.console),
+            save=self.save,
+            poll_interval=self.options.poll_interval,
+            sleep=clocks.sleep,
+            clock=clocks.monotonic,
+            wallclock=clocks.now,
+            progress=progress,
+        )
+        self.apply_retries(current, resolutions, retries, fresh, clocks.now)
+        return retries
+
+    def apply_retries(
+        self,
+        current: dict[str, Failure],
+        resolutions: list[Resolution],
+        retries: list[RetryOutcome],
+        fresh: dict[str, EventSummary],
+        now: Callable[[], datetime],
+    ) -> None:
+        """Take the retries' outcomes into ``current`` and ``resolutions``: a recovered or unassigned user
+        leaves the list, a user that failed again carries the new failure event."""
+        for outcome in retries:
+            uid = outcome.user_id
+            if outcome.outcome in (RECOVERED, UNASSIGNED) and uid in current:
+                old = current.pop(uid)
+                if uid in self.previous:
+                    how = "recovered" if outcome.outcome == RECOVERED else "unassigned"
+                    resolutions.append(Resolution(uid, old.login, old.operation, how, iso(now())))
+                self.state.last_events.pop(uid, None)
+        for uid, event in fresh.items():
+            if uid in current and event.get("result") == "FAILURE":
+                self.state.last_events[uid] = event
+                current[uid] = _failed_again(current[uid], event)
+        self.state.bump("retry_not_taken_total", sum(1 for r in retries if r.outcome == NOT_TAKEN))
+
+    def forget_recovered_attempts(self, current: dict[str, Failure]) -> tuple[str, ...]:
+        """A user who no longer fails starts again from zero attempts next time. Returns the users at
+        ``tasks.retry.max_attempts`` that still fail."""
+        for uid in list(self.state.attempts):
+            if uid not in current:
+                self.state.attempts.pop(uid)
+        max_attempts = self.config.tasks.retry.max_attempts
+        return tuple(
+            uid
+            for uid, f in sorted(current.items())
+            if f.operation != DEACTIVATE and self.state.attempt_count(uid) >= max_attempts
+        )
+
+    def record_failures(
+        self,
+        current: dict[str, Failure],
+        resolutions: list[Resolution],
+        retries: list[RetryOutcome],
+        notifiers: list[Notifier],
+    ) -> tuple[str, ...]:
+        """Store the failures and queue one message per new failure, per first ``not_taken`` retry and per
+        resolution of a known failure, in the same state write. Returns the new failures' user ids."""
+        config, app = self.config, self.app
+        new_failures = tuple(uid for uid in sorted(current) if uid not in self.previous)
+        queue_messages(
+            self.state,
+            notifiers,
+            failures=[failure_body(config, app, current[uid], self.console, self.at) for uid in new_failures],
+            not_taken=[
+                not_taken_body(config, app, outcome, self.at)
+                for outcome in _first_not_taken(retries, self.state, current)
+            ],
+            recoveries=[resolution_body(config, app, resolution) for resolution in resolutions],
+        )
+        self.state.failures = current
+        self.state.bump("recovered_total", sum(1 for r in resolutions if r.how == "recovered"))
+        self.save()
+        return new_failures
+
+
+def _failed_again(known: Failure, event: EventSummary) -> Failure:
+    """``known`` with the failure event a retry read back."""
+    okta, target = split_reason(event.get("reason"))
+    return replace(
+        known,
+        operation=str(event.get("operation") or known.operation),
+        operation_source="log" if event.get("operation") else known.operation_source,
+        failed_at=event.get("published"),
+        reason=event.get("reason"),
+        okta_message=okta,
+        target_message=target,
+        event_id=event.get("uuid"),
+        sync_state="ERROR" if known.operation != DEACTIVATE else None,
+    )
+
+
+def _scan_summary(stats: ScanStats) -> dict[str, Any]:
+    return {
+        "mode": stats.mode,
+        "since": stats.since,
+        "until": stats.until,
+        "events_read": stats.events_read,
+        "app_users_read": stats.app_users_read,
+        "single_reads": stats.lookups,
+        "groups_read": stats.groups_read,
+    }

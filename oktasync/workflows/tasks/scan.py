@@ -43,6 +43,7 @@ from oktasync.workflows.tasks.model import (
     MEMBERSHIP_REMOVE,
     OPERATIONS,
     UPDATE,
+    EventSummary,
     Failure,
     Resolution,
     ScanStats,
@@ -150,7 +151,7 @@ def by_user_target(event: LogEvent) -> str | None:
     return str(user["id"]) if user is not None else None
 
 
-def summarize(event: LogEvent, user: dict[str, Any] | None = None) -> dict[str, Any]:
+def summarize(event: LogEvent, user: dict[str, Any] | None = None) -> EventSummary:
     user = user or event_user(event) or {}
     return {
         "uuid": event.uuid,
@@ -164,7 +165,7 @@ def summarize(event: LogEvent, user: dict[str, Any] | None = None) -> dict[str, 
     }
 
 
-def _is_failure(summary: dict[str, Any] | None, *operations: str) -> bool:
+def is_failure(summary: EventSummary | None, *operations: str) -> bool:
     """A provisioning failure (of one of ``operations``, when given). A failure that names no operation (a
     ``.sync`` event) concerns an assigned user, so it counts as a create-or-update failure."""
     if not summary or summary.get("result") != "FAILURE" or summary.get("type") not in OPERATIONS:
@@ -175,13 +176,13 @@ def _is_failure(summary: dict[str, Any] | None, *operations: str) -> bool:
     return operation in operations if operation else bool({CREATE, UPDATE} & set(operations))
 
 
-def merge_failure(earlier: dict[str, Any] | None, later: dict[str, Any]) -> dict[str, Any]:
+def merge_failure(earlier: EventSummary | None, later: EventSummary) -> EventSummary:
     """The failure ``later`` reports, with the reason and operation an ``earlier`` failure of the same user
     (no success in between) gave when ``later`` has none: Okta logs a ``.sync`` failure with a null reason
     beside the push event that carries it."""
-    if earlier is None or not _is_failure(earlier) or not _is_failure(later):
+    if earlier is None or not is_failure(earlier) or not is_failure(later):
         return later
-    merged = dict(later)
+    merged = later.copy()
     if not merged.get("reason"):
         merged["reason"] = earlier.get("reason")
     if not merged.get("operation"):
@@ -200,15 +201,17 @@ def build_failure(
     *,
     user_id: str,
     app_user: AppUser | None,
-    event: dict[str, Any] | None,
+    event: EventSummary | None,
     previous: Failure | None,
     now: str,
 ) -> Failure:
     """One failure from what we know: the app user (if still assigned), its failure event, the last run."""
-    if event and _is_failure(event):
+    if event and is_failure(event):
         source = "log" if event.get("operation") else "inferred"
         operation = str(event.get("operation") or _infer_operation(app_user, previous))
-        reason, failed_at, event_id = event.get("reason"), event.get("published"), event.get("uuid")
+        reason: str | None = event.get("reason")
+        failed_at: str | None = event.get("published")
+        event_id: str | None = event.get("uuid")
     elif previous is not None:
         operation, source = previous.operation, previous.operation_source
         reason, failed_at, event_id = previous.reason, previous.failed_at, previous.event_id
@@ -220,7 +223,7 @@ def build_failure(
     okta, target = split_reason(reason)
     login = (
         (app_user.login if app_user else None)
-        or (event or {}).get("login")
+        or (event.get("login") if event else None)
         or (previous.login if previous else None)
     )
     email = (app_user.email if app_user else None) or (previous.email if previous else None)
@@ -334,28 +337,66 @@ async def scan(
     ``state`` (cursor, seen events, last events, last full scan); the caller stores ``failures``."""
     stats = ScanStats()
     now_iso = iso(now)
-    since_dt = parse_iso(state.cursor) - OVERLAP if state.cursor else now - lookback
-    since_dt = max(since_dt, now - timedelta(days=90))  # System Log retention: 90 days
-    stats.since, stats.until = iso(since_dt), now_iso
-
-    progress.start("tasks: reading the System Log")
-    events = await read_events(gateway, app_id, stats.since, now_iso)
-    progress.finish("tasks: reading the System Log")
+    events = await _read_window(gateway, app_id, state, now, lookback, stats, progress)
     fresh = [e for e in events if e.uuid not in state.seen_events]
     stats.events_read = len(fresh)
 
     previous = state.failures
     # An event that names no Okta user is matched to an app user by its app username: that needs every app
     # user, so such an event makes this run a full scan.
-    nameless = [e for e in fresh if event_user(e) is None]
     app_users: list[AppUser] | None = None
     resolve: UserResolver = by_user_target
-    if nameless:
+    if any(event_user(e) is None for e in fresh):
         app_users = await _list_app_users(gateway, app_id, progress)
         resolve = resolver_from(app_users, previous)
 
-    # Latest new event per user; a failure keeps the reason and operation of the failure it follows.
-    touched: dict[str, dict[str, Any]] = {}
+    touched = _touched_users(fresh, state, resolve, stats)
+    remember_touched(state, touched)
+    horizon = now - OVERLAP
+    state.seen_events = {e.uuid: e.published for e in events if parse_iso(e.published) >= horizon}
+    state.cursor = now_iso
+
+    assigned: set[str] | None = None  # users known to be assigned (full mode) for resolution reasons
+    unassigned: set[str] = set()
+    if _needs_full_scan(state, touched, now, full_scan_interval, force_full or app_users is not None):
+        stats.mode = "full"
+        if app_users is None:
+            app_users = await _list_app_users(gateway, app_id, progress)
+        current = _full_scan_failures(app_users, state, now_iso)
+        stats.app_users_read = len(app_users)
+        assigned = {au.id for au in app_users}
+    else:
+        stats.mode = "incremental"
+        current, unassigned, stats.lookups = await apply_touched(gateway, app_id, touched, previous, now_iso)
+
+    current = await attribute_groups(gateway, app_id, current, stats)
+    return current, _resolutions(previous, current, unassigned, assigned, now_iso), stats
+
+
+async def _read_window(
+    gateway: OktaGateway,
+    app_id: str,
+    state: TasksState,
+    now: datetime,
+    lookback: timedelta,
+    stats: ScanStats,
+    progress: Progress,
+) -> list[LogEvent]:
+    """The events since the cursor (less ``OVERLAP``), or ``lookback`` on a first run, within retention."""
+    since_dt = parse_iso(state.cursor) - OVERLAP if state.cursor else now - lookback
+    since_dt = max(since_dt, now - timedelta(days=90))  # System Log retention: 90 days
+    stats.since, stats.until = iso(since_dt), iso(now)
+    progress.start("tasks: reading the System Log")
+    events = await read_events(gateway, app_id, stats.since, stats.until)
+    progress.finish("tasks: reading the System Log")
+    return events
+
+
+def _touched_users(
+    fresh: list[LogEvent], state: TasksState, resolve: UserResolver, stats: ScanStats
+) -> dict[str, EventSummary]:
+    """Latest new event per user; a failure keeps the reason and operation of the failure it follows."""
+    touched: dict[str, EventSummary] = {}
     for event in fresh:
         uid = resolve(event)
         if uid is None:
@@ -366,95 +407,127 @@ async def scan(
             continue
         summary = summarize(event, event_user(event))
         touched[uid] = merge_failure(touched.get(uid) or state.last_events.get(uid), summary)
+    return touched
+
+
+def remember_touched(state: TasksState, touched: dict[str, EventSummary]) -> None:
+    """Keep each user's latest failure event (its reason and operation); a success forgets it."""
     for uid, summary in touched.items():
-        if _is_failure(summary):
+        if is_failure(summary):
             state.last_events[uid] = summary
         else:
             state.last_events.pop(uid, None)
-    horizon = now - OVERLAP
-    state.seen_events = {e.uuid: e.published for e in events if parse_iso(e.published) >= horizon}
-    state.cursor = now_iso
 
+
+def _needs_full_scan(
+    state: TasksState,
+    touched: dict[str, EventSummary],
+    now: datetime,
+    full_scan_interval: timedelta,
+    forced: bool,
+) -> bool:
+    """Full on request, on a first run, when the last full scan is old, or when the single reads of new
+    failures would cost more than the app-user pages of a full scan."""
     new_lookups = [
-        uid for uid, s in touched.items() if _is_failure(s, CREATE, UPDATE) and uid not in previous
+        uid for uid, s in touched.items() if is_failure(s, CREATE, UPDATE) and uid not in state.failures
     ]
     lookup_budget = max(20, state.app_user_count // APP_USER_PAGE)
-    full = (
-        force_full
-        or app_users is not None
+    return (
+        forced
         or state.last_full_scan is None
         or now - parse_iso(state.last_full_scan) >= full_scan_interval
         or len(new_lookups) > lookup_budget
     )
+
+
+def _full_scan_failures(app_users: list[AppUser], state: TasksState, now_iso: str) -> dict[str, Failure]:
+    """Every app user in ``ERROR``, plus failed deactivations of users no longer assigned; forgets the last
+    events of users that no longer fail."""
+    previous = state.failures
+    by_id = {au.id: au for au in app_users}
     current: dict[str, Failure] = {}
-    assigned: set[str] | None = None  # users known to be assigned (full mode) for resolution reasons
-    unassigned: set[str] = set()
-    if full:
-        stats.mode = "full"
-        if app_users is None:
-            app_users = await _list_app_users(gateway, app_id, progress)
-        stats.app_users_read = len(app_users)
-        by_id = {au.id: au for au in app_users}
-        assigned = set(by_id)
-        for au in app_users:
-            if au.sync_state == "ERROR":
-                known = state.last_events.get(au.id)
-                if known and known.get("operation") == DEACTIVATE:
-                    known = None
-                current[au.id] = build_failure(
-                    user_id=au.id, app_user=au, event=known, previous=previous.get(au.id), now=now_iso
-                )
-        for uid, known_event in list(state.last_events.items()):
-            if uid in current:
+    for au in app_users:
+        if au.sync_state == "ERROR":
+            known = state.last_events.get(au.id)
+            if known and known.get("operation") == DEACTIVATE:
+                known = None
+            current[au.id] = build_failure(
+                user_id=au.id, app_user=au, event=known, previous=previous.get(au.id), now=now_iso
+            )
+    for uid, known_event in list(state.last_events.items()):
+        if uid in current:
+            continue
+        if is_failure(known_event, DEACTIVATE) and uid not in by_id:
+            current[uid] = build_failure(
+                user_id=uid, app_user=None, event=known_event, previous=previous.get(uid), now=now_iso
+            )
+        else:
+            state.last_events.pop(uid)  # the app user is not in ERROR (or was reassigned): stale
+    state.last_full_scan = now_iso
+    state.app_user_count = len(app_users)
+    return current
+
+
+async def apply_touched(
+    gateway: OktaGateway,
+    app_id: str,
+    touched: dict[str, EventSummary],
+    previous: dict[str, Failure],
+    now_iso: str,
+) -> tuple[dict[str, Failure], set[str], int]:
+    """The failures after the events in ``touched`` (latest summary per user), without a full scan: a failed
+    create/update is confirmed by reading the app user (still ``syncState: ERROR``), a failed deactivation is
+    taken from the event, a success or a membership removal resolves the user.
+
+    Returns the failures, the users found unassigned, and how many app users were read. Used by the
+    incremental scan and by the event-hook receiver (``workflows/hooks/apply.py``).
+    """
+    current, unassigned, lookups = dict(previous), set[str](), 0
+    for uid, summary in touched.items():
+        if is_failure(summary, CREATE, UPDATE):
+            prior = previous.get(uid)
+            if prior is not None and prior.scope is not None:
+                current[uid] = _known_failure_again(uid, summary, prior, now_iso)
                 continue
-            if _is_failure(known_event, DEACTIVATE) and uid not in by_id:
-                current[uid] = build_failure(
-                    user_id=uid, app_user=None, event=known_event, previous=previous.get(uid), now=now_iso
-                )
-            else:
-                state.last_events.pop(uid)  # the app user is not in ERROR (or was reassigned): stale
-        state.last_full_scan = now_iso
-        state.app_user_count = len(app_users)
-    else:
-        stats.mode = "incremental"
-        current = dict(previous)
-        for uid, summary in touched.items():
-            if _is_failure(summary, CREATE, UPDATE):
-                prior = previous.get(uid)
-                if prior is not None and prior.scope is not None:
-                    current[uid] = build_failure(
-                        user_id=uid, app_user=None, event=summary, previous=prior, now=now_iso
-                    )
-                    current[uid] = replace(
-                        current[uid],
-                        scope=prior.scope,
-                        groups=prior.groups,
-                        sync_state=prior.sync_state,
-                        status=prior.status,
-                    )
-                    continue
-                found = await gateway.get_app_user(app_id, uid)
-                stats.lookups += 1
-                if found is None:
-                    current.pop(uid, None)
-                    unassigned.add(uid)
-                elif found.sync_state == "ERROR":
-                    current[uid] = build_failure(
-                        user_id=uid, app_user=found, event=summary, previous=prior, now=now_iso
-                    )
-                else:
-                    current.pop(uid, None)  # already pushed again (SYNCING/SYNCHRONIZED) since the event
-            elif _is_failure(summary, DEACTIVATE):
-                current[uid] = build_failure(
-                    user_id=uid, app_user=None, event=summary, previous=previous.get(uid), now=now_iso
-                )
-            else:
+            found = await gateway.get_app_user(app_id, uid)
+            lookups += 1
+            if found is None:
                 current.pop(uid, None)
-                if summary["type"] == MEMBERSHIP_REMOVE:
-                    unassigned.add(uid)
+                unassigned.add(uid)
+            elif found.sync_state == "ERROR":
+                current[uid] = build_failure(
+                    user_id=uid, app_user=found, event=summary, previous=prior, now=now_iso
+                )
+            else:
+                current.pop(uid, None)  # already pushed again (SYNCING/SYNCHRONIZED) since the event
+        elif is_failure(summary, DEACTIVATE):
+            current[uid] = build_failure(
+                user_id=uid, app_user=None, event=summary, previous=previous.get(uid), now=now_iso
+            )
+        else:
+            current.pop(uid, None)
+            if summary["type"] == MEMBERSHIP_REMOVE:
+                unassigned.add(uid)
+    return current, unassigned, lookups
 
-    current = await attribute_groups(gateway, app_id, current, stats)
 
+def _known_failure_again(uid: str, summary: EventSummary, prior: Failure, now_iso: str) -> Failure:
+    """A known, still-assigned failure that failed again: the new event, the assignment already read."""
+    rebuilt = build_failure(user_id=uid, app_user=None, event=summary, previous=prior, now=now_iso)
+    return replace(
+        rebuilt, scope=prior.scope, groups=prior.groups, sync_state=prior.sync_state, status=prior.status
+    )
+
+
+def _resolutions(
+    previous: dict[str, Failure],
+    current: dict[str, Failure],
+    unassigned: set[str],
+    assigned: set[str] | None,
+    now_iso: str,
+) -> list[Resolution]:
+    """Each earlier failure that no longer fails: ``unassigned`` when the user left the app, else
+    ``recovered``."""
     resolutions = []
     for uid, old in previous.items():
         if uid in current:
@@ -465,4 +538,4 @@ async def scan(
         resolutions.append(
             Resolution(uid, old.login, old.operation, "unassigned" if gone else "recovered", now_iso)
         )
-    return current, resolutions, stats
+    return resolutions

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from oktasync.state import atomic_write_json, read_json
-from oktasync.workflows.tasks.model import Failure, parse_iso
+from oktasync.workflows.tasks.model import EventSummary, Failure, parse_iso
 
 STATE_FILE = "tasks-state.json"
 LOCK_FILE = "tasks.lock"
@@ -35,7 +35,7 @@ class TasksState:
     app_user_count: int = 0  # as of the last full scan: sizes the incremental-vs-full decision
     failures: dict[str, Failure] = field(default_factory=dict)
     # Latest provisioning event per user whose latest event was a failure (reason, operation, when).
-    last_events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    last_events: dict[str, EventSummary] = field(default_factory=dict)
     attempts: dict[str, dict[str, Any]] = field(default_factory=dict)
     dismissed: dict[str, dict[str, Any]] = field(default_factory=dict)
     outbox: list[dict[str, Any]] = field(default_factory=list)
