@@ -19,7 +19,19 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "oktasync"
 
 # The base layer: domain values, errors, the progress interface and small shared utilities.
-BASE = {"config", "state", "models", "errors", "progress", "loopback", "textsafe", "webhooks", "yamlsource"}
+BASE = {
+    "config",
+    "state",
+    "models",
+    "errors",
+    "progress",
+    "loopback",
+    "textsafe",
+    "webhooks",
+    "yamlsource",
+    "retrying",
+    "httptrace",
+}
 GATEWAYS = {"okta_gateway", "scim_gateway"}
 # What each top-level part of the package may import from oktasync, besides itself.
 ALLOWED: dict[str, set[str]] = {
@@ -42,6 +54,9 @@ ALLOWED: dict[str, set[str]] = {
     "progress": set(),
     "loopback": set(),
     "textsafe": set(),
+    # The one retry policy and the request trace of every HTTP channel (Okta API, Admin Console, SCIM).
+    "retrying": set(),
+    "httptrace": set(),
     # The emulator stands alone: it shares only the loopback check and the bounded YAML reader (whose
     # ConfigError the CLI reports for a bad --state file).
     "emulator": {"loopback", "yamlsource", "errors"},
