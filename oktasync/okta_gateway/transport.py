@@ -228,12 +228,17 @@ async def send_with_policy(
 
 
 class Authenticator(Protocol):
-    async def header(self, transport: OktaTransport) -> str:
-        """The ``Authorization`` header value, e.g. ``SSWS 00abc…`` (note the space)."""
+    async def headers(self, transport: OktaTransport, method: str, url: str) -> dict[str, str]:
+        """The credential headers of one attempt: ``Authorization`` (``SSWS 00abc…``, note the space;
+        ``Bearer …``; ``DPoP …``) and, for a DPoP-bound token, its ``DPoP`` proof for ``method url``."""
         ...
 
     def invalidate(self) -> bool:
         """Forget a cached credential after a 401; True when a new one may work (OAuth access tokens)."""
+        ...
+
+    def challenged(self, response: httpx.Response) -> bool:
+        """True when ``response`` asks for the request again with a new DPoP nonce (which it learns)."""
         ...
 
 
@@ -292,14 +297,23 @@ class OktaTransport:
         headers: Mapping[str, str] | None = None,
         authenticate: bool = True,
         idempotent: bool | None = None,
+        sign: Callable[[str, str], Mapping[str, str]] | None = None,
+        challenged: Callable[[httpx.Response], bool] | None = None,
     ) -> httpx.Response:
-        """One logical request: paced, retried per policy; returns a 2xx/3xx response or raises."""
+        """One logical request: paced, retried per policy; returns a 2xx/3xx response or raises.
+
+        ``sign`` adds headers to every attempt (the token request's DPoP proof); ``challenged`` sees the
+        answer and says whether to send the request again at once, once (a DPoP nonce challenge). For an
+        authenticated request both come from the authenticator."""
         method = method.upper()
         url = self.url(path_or_url)
         bucket = bucket_for(urlsplit(url).path, method)
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
         auth_retried = False
+        nonce_retried = False
+        if challenged is None and authenticate and self.auth is not None:
+            challenged = self.auth.challenged
         send_headers: dict[str, str] = {}
 
         async def prepare() -> None:
@@ -310,7 +324,9 @@ class OktaTransport:
             if json_body is not None:
                 send_headers["Content-Type"] = "application/json"
             if authenticate and self.auth is not None:
-                send_headers["Authorization"] = await self.auth.header(self)
+                send_headers.update(await self.auth.headers(self, method, url))
+            if sign is not None:
+                send_headers.update(sign(method, url))  # a fresh DPoP proof per attempt
 
         async def send() -> httpx.Response:
             self.sent += 1
@@ -339,6 +355,9 @@ class OktaTransport:
                 bucket=bucket,
                 idempotent=idempotent,
             )
+            if challenged is not None and challenged(response) and not nonce_retried:
+                nonce_retried = True  # the server handed out a DPoP nonce and wants it in the proof
+                continue
             status = response.status_code
             if status < 400:
                 return response
