@@ -351,7 +351,7 @@ class OktaTransport:
                 send,
                 prepare=prepare,
                 method=method,
-                url=url,
+                url=str(httpx.URL(url, params=params)) if params else url,  # traced with its query
                 bucket=bucket,
                 idempotent=idempotent,
             )
