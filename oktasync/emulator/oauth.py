@@ -257,6 +257,8 @@ def add_routes(app: web.Application, em: Emulator) -> None:
             "access_token": access_token,
             "scope": " ".join(requested),
         }
-        return web.Response(body=json.dumps(body).encode(), content_type="application/json")
+        # A DPoP token answer carries the current nonce too (recorded: docs/okta-behaviour.md).
+        headers = {"DPoP-Nonce": em.dpop.token_nonce} if bound is not None else None
+        return web.Response(body=json.dumps(body).encode(), content_type="application/json", headers=headers)
 
     app.router.add_post("/oauth2/v1/token", token)
