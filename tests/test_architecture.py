@@ -30,6 +30,8 @@ BASE = {
     "timestamps",
     "webhooks",
     "yamlsource",
+    "retrying",
+    "httptrace",
 }
 GATEWAYS = {"okta_gateway", "scim_gateway"}
 # What each top-level part of the package may import from oktasync, besides itself.
@@ -54,6 +56,9 @@ ALLOWED: dict[str, set[str]] = {
     "loopback": set(),
     "textsafe": set(),
     "timestamps": set(),
+    # The one retry policy and the request trace of every HTTP channel (Okta API, Admin Console, SCIM).
+    "retrying": set(),
+    "httptrace": set(),
     # The emulator stands alone: it shares only the loopback check and the bounded YAML reader (whose
     # ConfigError the CLI reports for a bad --state file).
     "emulator": {"loopback", "yamlsource", "errors"},

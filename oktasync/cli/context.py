@@ -148,7 +148,9 @@ def _json_record(created: float, level: str, logger: str, message: str, fields: 
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        fields = {key: getattr(record, key) for key in ("tenant", "app_id", "step") if hasattr(record, key)}
+        # ``http``: the request trace's fields (oktasync/httptrace.py), one object per traced request.
+        keys = ("tenant", "app_id", "step", "http")
+        fields = {key: getattr(record, key) for key in keys if hasattr(record, key)}
         return _json_record(
             record.created, record.levelname.lower(), record.name, record.getMessage(), fields
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from oktasync.config.secret import Secret
 
@@ -40,6 +40,11 @@ class OAuthConfig(_Strict):
             "okta.logs.read",
         ],
         description="Scopes to request.",
+    )
+    dpop: StrictBool = Field(
+        default=False,
+        description="Use DPoP-bound access tokens (RFC 9449): set it when the service app requires a DPoP "
+        "proof (Okta's 'Require Demonstrating Proof of Possession (DPoP) header in token requests').",
     )
 
 

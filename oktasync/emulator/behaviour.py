@@ -42,6 +42,10 @@ class Behaviour:
     # can set it per token or app). Documented; what Remaining shows when another client drained the org's
     # bucket is assumed (oktasync/emulator/ratelimit.py).
     rate_limit_client_share: float = 0.5
+    # Does the Management API (the resource server) demand a DPoP nonce of its own, answering a proof without
+    # it 401 ``WWW-Authenticate: DPoP error="use_dpop_nonce"`` (RFC 9449 section 9)? Okta documents the
+    # token endpoint's nonce only.
+    dpop_resource_nonce: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

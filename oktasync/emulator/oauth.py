@@ -1,13 +1,26 @@
-"""``POST /oauth2/v1/token``: client_credentials with private_key_jwt, for OAuth service apps.
+"""``POST /oauth2/v1/token``: client_credentials with private_key_jwt, for OAuth service apps, with DPoP.
 
 The client assertion must be signed by the public key registered on a seeded service app (JWK or PEM), with
 ``iss`` = ``sub`` = client_id, ``aud`` = this token URL, an ``exp`` in the future and an unused ``jti``. The
 requested scopes must all be granted to the app. Errors use OAuth's ``{"error", "error_description"}`` body,
 as Okta's authorization server does (not the Management API error body).
+
+DPoP (RFC 9449; docs/okta-behaviour.md "Authentication and errors"): a token request may carry a ``DPoP``
+proof, and must when the service app has ``dpop_bound_access_tokens`` (Okta's "Require DPoP header in
+token requests"). A proof is checked as RFC 9449 section 4.3 says: ``typ`` ``dpop+jwt``, an asymmetric
+``alg``, a public ``jwk`` in the header that verifies the signature, ``htm``/``htu`` matching the request
+(``htu`` without query), ``iat`` within ``PROOF_WINDOW`` seconds of now, a ``jti`` never seen before, and
+the server's current nonce (else ``400 use_dpop_nonce`` with a ``DPoP-Nonce`` header). The token issued is
+then ``token_type: DPoP``, bound to the key's thumbprint. On the API (``check_resource_proof``) such a token
+is accepted only as ``Authorization: DPoP <token>`` with a proof of the same key whose ``ath`` is the
+token's hash; with the ``dpop_resource_nonce`` behaviour the API also demands a nonce of its own (``401``,
+``WWW-Authenticate: DPoP error="use_dpop_nonce"``).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import secrets
 import time
@@ -15,16 +28,151 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 from aiohttp import web
+from yarl import URL
 
 if TYPE_CHECKING:
     from oktasync.emulator.server import Emulator
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TOKEN_LIFETIME = 3600
+DPOP_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
+PROOF_WINDOW = 300  # seconds an iat may be from now, either way
+_PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
-def _oauth_error(status: int, error: str, description: str) -> web.Response:
-    return web.json_response({"error": error, "error_description": description}, status=status)
+def _oauth_error(
+    status: int, error: str, description: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.json_response(
+        {"error": error, "error_description": description}, status=status, headers=headers
+    )
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def thumbprint(jwk: dict[str, Any]) -> str:
+    """The JWK SHA-256 thumbprint (RFC 7638): the required members, sorted, no whitespace."""
+    required = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}.get(str(jwk.get("kty")), ())
+    canonical = json.dumps({k: jwk[k] for k in required if k in jwk}, separators=(",", ":"), sort_keys=True)
+    return _b64url(hashlib.sha256(canonical.encode()).digest())
+
+
+def access_token_hash(token: str) -> str:
+    """``ath``: base64url of the SHA-256 of the access token (RFC 9449 section 4.2)."""
+    return _b64url(hashlib.sha256(token.encode("ascii")).digest())
+
+
+class ProofError(Exception):
+    """A DPoP proof that is not acceptable (``invalid_dpop_proof``)."""
+
+
+class NonceNeeded(Exception):
+    """A valid proof without the server's current nonce (``use_dpop_nonce``)."""
+
+
+class DpopServer:
+    """The org's DPoP state: the nonces it hands out (one for the token endpoint, one for the API) and
+    the proof ``jti`` values it has seen (a proof is accepted once)."""
+
+    def __init__(self) -> None:
+        self.token_nonce = secrets.token_urlsafe(16)
+        self.resource_nonce = secrets.token_urlsafe(16)
+        self.seen_jtis: set[str] = set()
+        self.rotations = 0
+
+    def rotate(self) -> None:
+        """New nonces: a proof with an old one is answered ``use_dpop_nonce`` with the new one."""
+        self.token_nonce = secrets.token_urlsafe(16)
+        self.resource_nonce = secrets.token_urlsafe(16)
+        self.rotations += 1
+
+    def verify(
+        self, proof: str, method: str, url: URL, *, access_token: str | None = None, nonce: str | None = None
+    ) -> str:
+        """Check one proof (RFC 9449 section 4.3): the thumbprint of its key, or ProofError / NonceNeeded."""
+        try:
+            header = jwt.get_unverified_header(proof)
+        except jwt.PyJWTError as exc:
+            raise ProofError(f"The DPoP proof is not a JWT: {exc}") from exc
+        jwk = header.get("jwk")
+        alg = header.get("alg")
+        if header.get("typ") != "dpop+jwt":
+            raise ProofError("The DPoP proof 'typ' must be 'dpop+jwt'.")
+        if alg not in DPOP_ALGORITHMS:
+            raise ProofError(f"The DPoP proof 'alg' {alg!r} is not supported.")
+        if not isinstance(jwk, dict) or _PRIVATE_JWK_MEMBERS & set(jwk):
+            raise ProofError("The DPoP proof header must hold the public 'jwk' (and no private key).")
+        try:
+            key = jwt.PyJWK(jwk, algorithm=alg).key
+            claims = jwt.decode(
+                proof,
+                key,
+                algorithms=[alg],
+                options={"require": ["iat", "jti", "htm", "htu"], "verify_iat": False},
+            )
+        except jwt.PyJWTError as exc:
+            raise ProofError(f"The DPoP proof signature or claims are invalid: {exc}") from exc
+        if claims["htm"] != method:
+            raise ProofError("The DPoP proof 'htm' does not match the request method.")
+        try:
+            htu = URL(str(claims["htu"]))
+        except ValueError as exc:
+            raise ProofError("The DPoP proof 'htu' is not a URL.") from exc
+        if htu.with_query(None).with_fragment(None) != url.with_query(None).with_fragment(None):
+            raise ProofError("The DPoP proof 'htu' does not match the request URL.")
+        iat = claims["iat"]
+        if not isinstance(iat, int | float) or abs(time.time() - float(iat)) > PROOF_WINDOW:
+            raise ProofError("The DPoP proof 'iat' is outside the accepted window.")
+        jti = str(claims["jti"])
+        if jti in self.seen_jtis:
+            raise ProofError("The DPoP proof 'jti' has already been used.")
+        self.seen_jtis.add(jti)
+        if access_token is not None and claims.get("ath") != access_token_hash(access_token):
+            raise ProofError("The DPoP proof 'ath' does not match the access token.")
+        if nonce is not None and claims.get("nonce") != nonce:
+            raise NonceNeeded()
+        return thumbprint(jwk)
+
+
+def _dpop_challenge(error: str, description: str, nonce: str | None = None) -> dict[str, str]:
+    headers = {"WWW-Authenticate": f'DPoP error="{error}", error_description="{description}"'}
+    if nonce is not None:
+        headers["DPoP-Nonce"] = nonce
+    return headers
+
+
+def check_resource_proof(
+    em: Emulator, request: web.Request, scheme: str, token: str, bound: str | None
+) -> None:
+    """The API side of DPoP for a request presenting ``token`` under ``scheme`` (``Bearer`` or ``DPoP``);
+    ``bound`` is the thumbprint the token is bound to (None for a plain Bearer token). Raises OktaError."""
+    from oktasync.emulator.responses import OktaError
+
+    def refuse(error: str, description: str, nonce: str | None = None) -> OktaError:
+        return OktaError(
+            401, "E0000011", "Invalid token provided", headers=_dpop_challenge(error, description, nonce)
+        )
+
+    if bound is None:
+        if scheme == "DPoP":
+            raise refuse("invalid_token", "A Bearer token cannot be presented as a DPoP token.")
+        return
+    if scheme != "DPoP":
+        raise refuse("invalid_token", "The access token is DPoP-bound: use the DPoP scheme with a proof.")
+    proof = request.headers.get("DPoP")
+    if not proof:
+        raise refuse("invalid_dpop_proof", "The DPoP proof is missing.")
+    nonce = em.dpop.resource_nonce if em.behaviour.dpop_resource_nonce else None
+    try:
+        jkt = em.dpop.verify(proof, request.method, request.url, access_token=token, nonce=nonce)
+    except NonceNeeded:
+        raise refuse("use_dpop_nonce", "Resource server requires nonce in DPoP proof.", nonce) from None
+    except ProofError as exc:
+        raise refuse("invalid_dpop_proof", str(exc)) from None
+    if jkt != bound:
+        raise refuse("invalid_dpop_proof", "The DPoP proof key is not the key the token is bound to.")
 
 
 def add_routes(app: web.Application, em: Emulator) -> None:
@@ -47,6 +195,23 @@ def add_routes(app: web.Application, em: Emulator) -> None:
         service_app = em.store.service_apps.get(client_id)
         if service_app is None or form.get("client_id") not in (None, client_id):
             return _oauth_error(401, "invalid_client", "Invalid value for 'client_id' parameter.")
+        # DPoP before the assertion is used up: a use_dpop_nonce answer leaves the client's assertion unspent.
+        proof = request.headers.get("DPoP")
+        bound: str | None = None
+        if proof is None and service_app.dpop_bound_access_tokens:
+            return _oauth_error(400, "invalid_dpop_proof", "The DPoP proof JWT header is missing.")
+        if proof is not None:
+            try:
+                bound = em.dpop.verify(proof, "POST", request.url, nonce=em.dpop.token_nonce)
+            except NonceNeeded:
+                return _oauth_error(
+                    400,
+                    "use_dpop_nonce",
+                    "Authorization server requires nonce in DPoP proof.",
+                    headers={"DPoP-Nonce": em.dpop.token_nonce},
+                )
+            except ProofError as exc:
+                return _oauth_error(400, "invalid_dpop_proof", str(exc))
         audience = f"{request.scheme}://{request.host}/oauth2/v1/token"
         try:
             if service_app.public_jwk is not None:
@@ -84,14 +249,16 @@ def add_routes(app: web.Application, em: Emulator) -> None:
 
         access_token = "emu." + secrets.token_urlsafe(32)
         em.bearer_tokens[access_token] = BearerToken(
-            client_id=client_id, scopes=frozenset(requested), expires=time.time() + TOKEN_LIFETIME
+            client_id=client_id, scopes=frozenset(requested), expires=time.time() + TOKEN_LIFETIME, jkt=bound
         )
         body = {
-            "token_type": "Bearer",
+            "token_type": "Bearer" if bound is None else "DPoP",
             "expires_in": TOKEN_LIFETIME,
             "access_token": access_token,
             "scope": " ".join(requested),
         }
-        return web.Response(body=json.dumps(body).encode(), content_type="application/json")
+        # A DPoP token answer carries the current nonce too (recorded: docs/okta-behaviour.md).
+        headers = {"DPoP-Nonce": em.dpop.token_nonce} if bound is not None else None
+        return web.Response(body=json.dumps(body).encode(), content_type="application/json", headers=headers)
 
     app.router.add_post("/oauth2/v1/token", token)

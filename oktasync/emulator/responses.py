@@ -25,12 +25,20 @@ from multidict import CIMultiDict
 class OktaError(Exception):
     """Raised by handlers; rendered as Okta's error body."""
 
-    def __init__(self, status: int, code: str, summary: str, causes: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        summary: str,
+        causes: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(summary)
         self.status = status
         self.code = code
         self.summary = summary
         self.causes = causes or []
+        self.headers = headers or {}  # e.g. WWW-Authenticate and DPoP-Nonce on a DPoP challenge
 
 
 def error_body(code: str, summary: str, causes: list[str] | None = None) -> dict[str, Any]:
@@ -44,9 +52,13 @@ def error_body(code: str, summary: str, causes: list[str] | None = None) -> dict
 
 
 def okta_error_response(
-    status: int, code: str, summary: str, causes: list[str] | None = None
+    status: int,
+    code: str,
+    summary: str,
+    causes: list[str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> web.Response:
-    return web.json_response(error_body(code, summary, causes), status=status)
+    return web.json_response(error_body(code, summary, causes), status=status, headers=headers)
 
 
 def validation_error(cause: str, what: str = "") -> OktaError:
@@ -84,6 +96,7 @@ class BearerToken:
     client_id: str
     scopes: frozenset[str]
     expires: float
+    jkt: str | None = None  # a DPoP-bound token: the JWK SHA-256 thumbprint of its proof key (RFC 9449)
 
 
 @dataclass

@@ -7,7 +7,8 @@ A seed is one JSON/YAML document; every key is optional::
                                                        # value} required besides sid, network (where it was
                                                        # signed in; "local" = here), idle_timeout_seconds,
                                                        # idle_seconds (already idle this long)
-    service_apps: [{client_id, scopes: [...], public_jwk: {...} | public_key_pem: "..."}]
+    service_apps: [{client_id, scopes: [...], public_jwk: {...} | public_key_pem: "...",
+                    dpop_bound_access_tokens: bool}]
     users:  [{id?, login, email?, firstName, lastName, status?}]
     groups: [{id?, name, description?, members: [login-or-id, ...]}]
     apps:   [{id?, name, label, kind: custom_scim|api, sign_on_mode?, settings: {...},
@@ -134,6 +135,7 @@ def _load(store: Store, data: dict[str, Any]) -> None:
             public_jwk=raw.get("public_jwk"),
             public_key_pem=raw.get("public_key_pem"),
             name=raw.get("name", "oktasync service app"),
+            dpop_bound_access_tokens=bool(raw.get("dpop_bound_access_tokens", False)),
         )
     now = iso()
     reserved = {"id", "status", "created", "profile"}
@@ -330,6 +332,7 @@ def dump_state(store: Store, *, secrets: bool = False) -> dict[str, Any]:
                 "scopes": sa.scopes,
                 "public_jwk": sa.public_jwk,
                 "public_key_pem": sa.public_key_pem,
+                "dpop_bound_access_tokens": sa.dpop_bound_access_tokens,
             }
             for sa in store.service_apps.values()
         ],

@@ -2,7 +2,8 @@
 
 Request pipeline for Okta routes (``/api/v1``, ``/oauth2``, ``/admin``), in order: concurrency limit (75 in
 flight) → injected faults (``faults.py``) → rate-limit bucket and the client's share of it (``ratelimit.py``)
-→ auth (``SSWS <token>`` or ``Bearer <token>`` exactly, else 401 E0000011) → OAuth scope (403 E0000006) →
+→ auth (``SSWS <token>``, ``Bearer <token>`` or ``DPoP <token>`` with its proof (``oauth.py``) exactly, else
+401 E0000011) → OAuth scope (403 E0000006) →
 handler. Each behaviour's source is in docs/okta-behaviour.md.
 Every Okta response carries ``X-Okta-Request-Id``, ``Date`` and ``X-Rate-Limit-Limit/Remaining/Reset``;
 errors use Okta's body (``errorCode``, ``errorSummary``, ``errorLink``, ``errorId``, ``errorCauses``).
@@ -24,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from oktasync.emulator import ratelimit
+from oktasync.emulator import oauth, ratelimit
 from oktasync.emulator.api_routes import ApiRoutes
 from oktasync.emulator.behaviour import Behaviour
 from oktasync.emulator.faults import Faults
@@ -106,6 +107,7 @@ class Emulator:
         self.stats = Stats()
         self.bearer_tokens: dict[str, BearerToken] = {}
         self.used_jtis: set[str] = set()
+        self.dpop = oauth.DpopServer()
         self.engine = ProvisioningEngine(self.store, workers=workers, time_scale=time_scale)
         self.group_jobs = GroupJobs()
         self.in_flight = 0
@@ -247,7 +249,7 @@ class Emulator:
                 self._authorize(request)
             answer = await handler(request)
         except OktaError as exc:
-            answer = okta_error_response(exc.status, exc.code, exc.summary, exc.causes)
+            answer = okta_error_response(exc.status, exc.code, exc.summary, exc.causes, exc.headers)
         except NotFound as exc:
             answer = okta_error_response(404, "E0000007", f"Not found: Resource not found: {exc} (Object)")
         except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
@@ -263,8 +265,9 @@ class Emulator:
         header = request.headers.get("Authorization", "")
         if header.startswith("SSWS ") and header[5:] in self.store.api_tokens:
             return "token:" + hashlib.sha256(header[5:].encode()).hexdigest()[:16]
-        if header.startswith("Bearer "):
-            token = self.bearer_tokens.get(header[7:])
+        scheme, _, value = header.partition(" ")
+        if scheme in ("Bearer", "DPoP"):
+            token = self.bearer_tokens.get(value)
             if token is not None:
                 return "app:" + token.client_id
         return None
@@ -274,10 +277,14 @@ class Emulator:
         scopes: frozenset[str] | None = None
         if header.startswith("SSWS ") and header[5:] in self.store.api_tokens:
             scopes = None  # an API token carries its admin's full permissions
-        elif header.startswith("Bearer ") and header[7:] in self.bearer_tokens:
-            token = self.bearer_tokens[header[7:]]
+        elif (
+            header.partition(" ")[0] in ("Bearer", "DPoP") and header.partition(" ")[2] in self.bearer_tokens
+        ):
+            scheme, _, value = header.partition(" ")
+            token = self.bearer_tokens[value]
             if token.expires < time.time():
                 raise OktaError(401, "E0000011", "Invalid token provided")
+            oauth.check_resource_proof(self, request, scheme, value, token.jkt)  # DPoP (RFC 9449)
             scopes = token.scopes
         else:
             raise OktaError(401, "E0000011", "Invalid token provided")

@@ -257,6 +257,9 @@ class ServiceApp:
     public_jwk: dict[str, Any] | None = None
     public_key_pem: str | None = None
     name: str = "oktasync service app"
+    # Okta's "Require Demonstrating Proof of Possession (DPoP) header in token requests"
+    # (settings.oauthClient.dpop_bound_access_tokens): token requests without a DPoP proof are refused.
+    dpop_bound_access_tokens: bool = False
 
 
 @dataclass(slots=True)

@@ -28,10 +28,11 @@ Contract:
 * Pacing: the Admin Console allows 40 requests per user per 10 seconds per endpoint; ``ConsolePacer`` keeps
   each endpoint below that (less the configured headroom), on top of the API's pacing and retry policy.
 
-Retries: every request goes through the API's one retry policy (``transport.send_with_policy``, paced in
-the ``/admin`` bucket). That includes the POST: it is a full-form replace of values we read just before
-(every field posted, nothing relative), so posting the same form twice leaves the same settings as posting
-it once, like a PUT (docs/admin-console-channel.md, "Write"). Then the caller's read-back proves it.
+Retries: every request goes through the one retry policy of every channel (``oktasync.retrying``, through
+``transport.send_with_policy``, paced in the ``/admin`` bucket). That includes the POST: it is a full-form
+replace of values we read just before (every field posted, nothing relative), so posting the same form
+twice leaves the same settings as posting it once, like a PUT (docs/admin-console-channel.md, "Write").
+Then the caller's read-back proves it.
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ import httpx
 from oktasync.errors import AdminSessionError, ApiErrorDetails, OktaApiError, TransientApiError
 from oktasync.loopback import is_loopback_host
 from oktasync.models import AdminProvisioningForm, App
-from oktasync.okta_gateway.pacing import ADMIN, Pacer, RetryPolicy
+from oktasync.okta_gateway.pacing import ADMIN, Pacer
 from oktasync.okta_gateway.transport import USER_AGENT, send_with_policy
+from oktasync.retrying import RetryPolicy
 
 log = logging.getLogger("oktasync.okta.admin")
 
@@ -547,6 +549,7 @@ class AdminChannel:
             bucket=ADMIN,
             idempotent=True,
             who="the Admin Console",
+            channel="Admin Console",
         )
         location = response.headers.get("location", "")
         if response.status_code in (401, 403) and "xsrf" not in response.text.lower():

@@ -30,7 +30,8 @@ Policy (``Pacer``):
   uncoordinated clients that share a bucket each see Remaining fall faster and slow down in turn, so
   together they approach the budget without exhausting it. With no usable budget, the bucket waits until
   Reset.
-* A 429 marks its bucket empty until Reset (or, for the concurrency 429, backs off with jitter) and the
+* Retries follow the one retry policy of every channel (``oktasync.retrying``); what is Okta's own is here:
+  a 429 marks its bucket empty until Reset (or, for the concurrency 429, backs off with jitter) and the
   request is retried: a 429 means Okta did not process it, so this is safe for any method. Okta's guidance
   is to wait until ``X-Rate-Limit-Reset`` and retry (developer.okta.com rl-best-practices), so 429s are
   bounded by *time*, not by count: a request keeps waiting for resets while its total 429 wait stays within
@@ -48,7 +49,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import random
 import re
 import time
 import weakref
@@ -57,6 +57,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from oktasync.models import RateLimitState
+
+# The one retry policy of every channel lives in oktasync.retrying; imported here for the gateway's callers.
+from oktasync.retrying import IDEMPOTENT_METHODS as IDEMPOTENT_METHODS
+from oktasync.retrying import RetryPolicy as RetryPolicy
 
 # Bucket names are Okta's: the third field of each line of its generated route map, the Terraform provider's
 # okta/internal/apimutex/rate_limit_lines.go, e.g.
@@ -81,8 +85,6 @@ _APP_EXACT = re.compile(r"^/api/v1/apps/[^/]+/?$")
 _GROUP_EXACT = re.compile(r"^/api/v1/groups/(?!rules/?$)[^/]+/?$")  # /groups/rules lists group rules
 _USER_ME = re.compile(r"^/api/v1/users/me/?$")
 _USER_EXACT = re.compile(r"^/api/v1/users/[^/]+/?$")
-
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
 def _under(path: str, prefix: str) -> bool:
@@ -128,26 +130,6 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
-
-
-@dataclass
-class RetryPolicy:
-    """The one retry policy of every Okta request (API, token, Admin Console).
-
-    5xx / transport errors: bounded, jittered exponential backoff — attempt n waits between c/2 and c,
-    c = min(cap, base·2ⁿ), at most ``max_attempts`` attempts. 429s: wait for the reset and retry while the
-    request's total 429 wait stays within ``max_429_wait`` seconds (see the module docstring).
-    """
-
-    max_attempts: int = 6  # per request, for 5xx / transport errors
-    max_429_wait: float = 300.0  # per request: total seconds it may spend waiting out 429s
-    base: float = 0.25
-    cap: float = 20.0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def backoff(self, attempt: int) -> float:
-        ceiling = min(self.cap, self.base * (2**attempt))
-        return float(ceiling / 2 + self.rng.uniform(0, ceiling / 2))
 
 
 @dataclass

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -32,8 +33,10 @@ from oktasync.errors import (
     Problem,
     TransientApiError,
 )
+from oktasync.httptrace import trace
 from oktasync.loopback import is_loopback_host
-from oktasync.okta_gateway.pacing import IDEMPOTENT_METHODS, Pacer, RetryPolicy, bucket_for
+from oktasync.okta_gateway.pacing import Pacer, bucket_for
+from oktasync.retrying import IDEMPOTENT_METHODS, RetryPolicy
 
 log = logging.getLogger("oktasync.okta")
 
@@ -123,97 +126,119 @@ async def send_with_policy(
     bucket: str,
     idempotent: bool,
     who: str = "Okta",
+    channel: str = "Okta",
     prepare: Callable[[], Awaitable[None]] | None = None,
 ) -> httpx.Response:
-    """One logical request under the one retry policy (``pacing.RetryPolicy``), for every channel.
+    """One logical request to Okta (API, token endpoint or Admin Console) under the one retry policy
+    (``oktasync.retrying``), paced by the Okta pacer.
 
     ``send`` makes one attempt; ``prepare`` (optional) runs before each attempt, outside the pacer (e.g. to
     fetch an OAuth access token, itself a paced request). Each attempt is paced through ``pacer`` (bucket
-    budget and the concurrency bound), and retried:
-
-    * 429: waits until the bucket's ``X-Rate-Limit-Reset`` (plus jitter) and retries, for any method (Okta did
-      not process it), while this request's total 429 wait stays within ``retry.max_429_wait``; the
-      concurrency 429 (Limit = Remaining = 0, its Reset only a suggestion) backs off with jitter instead.
-      Over the budget: ``TransientApiError``.
-    * 5xx and transport errors: bounded jittered backoff, at most ``retry.max_attempts`` attempts, only when
-      ``idempotent`` (a connection that could not be opened is retried for any method). A transport error on
-      the last attempt raises ``TransientApiError``.
+    budget and the concurrency bound), traced at DEBUG (``httptrace``), and retried as the policy decides:
+    a 429 waits for the bucket's ``X-Rate-Limit-Reset`` (the concurrency 429 backs off with jitter instead)
+    within the request's time budget; 5xx answers and transport errors back off, bounded by attempts, for
+    idempotent requests only. A transport error that is not retried raises ``TransientApiError``, and so
+    does a 429 whose next wait is over the budget.
 
     Returns the first answer that is not retried: a success, or an error the caller translates.
     """
-    attempts = 0  # 5xx / transport errors
-    limited = 0  # 429s (only grows the concurrency-429 backoff)
-    waited_429 = 0.0
+    state = retry.start(idempotent=idempotent)
     short = url.split("?", 1)[0]
     while True:
         if prepare is not None:
             await prepare()
         await pacer.acquire(bucket)
+        started = time.monotonic()
         try:
             async with pacer.semaphore:
                 response = await send()
             concurrency_429 = pacer.observe(bucket, response.headers, status=response.status_code)
         except httpx.TransportError as exc:
+            trace(
+                log,
+                channel,
+                method,
+                url,
+                attempt=state.attempt,
+                elapsed=time.monotonic() - started,
+                error=exc,
+            )
             never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-            if (idempotent or never_sent) and attempts + 1 < retry.max_attempts:
-                delay = retry.backoff(attempts)
-                attempts += 1
-                log.info("%s %s: %s; retry %d in %.1fs", method, short, type(exc).__name__, attempts, delay)
+            delay = state.after_error(never_sent=never_sent)
+            if delay is not None:
+                log.info(
+                    "%s %s: %s; retry %d in %.1fs", method, short, type(exc).__name__, state.failures, delay
+                )
                 await pacer.clock.sleep(delay)
                 continue
             details = ApiErrorDetails(method=method, url=short)
             raise TransientApiError(
                 f"no answer from {who} for {method} {short} ({type(exc).__name__}: {exc})"
-                + ("" if idempotent else "; not retried because the request may have been processed"),
+                + (
+                    ""
+                    if idempotent or never_sent
+                    else "; not retried because the request may have been processed"
+                ),
                 details,
                 hint="check the network and retry",
             ) from exc
         finally:
             pacer.release(bucket)
         status = response.status_code
-        if status == 429:
-            limited += 1
-            wait = pacer.reset_wait(bucket)
-            if concurrency_429 or wait <= 0:
-                # The concurrency 429's Reset is only a suggestion (rl2-monitor): back off with jitter.
-                wait = max(wait, retry.backoff(min(limited, 16)))
-            else:
-                wait += retry.rng.uniform(0.05, 0.5)  # don't all wake at the same instant
-            if waited_429 + wait > retry.max_429_wait:
+        trace(
+            log,
+            channel,
+            method,
+            url,
+            attempt=state.attempt,
+            elapsed=time.monotonic() - started,
+            status=status,
+            headers=response.headers,
+        )
+        wait = state.after_status(
+            status,
+            response.headers,
+            now=pacer.clock.time(),
+            reset_wait=pacer.reset_wait(bucket) if status == 429 else 0.0,
+            concurrency=concurrency_429,
+        )
+        if wait is None:
+            if status == 429:
                 details = error_details(response, method, url)
                 raise TransientApiError(
-                    f"{who} kept answering 429 (rate limited) to {method} {short}: waited {waited_429:.0f}s "
-                    f"for resets, and the next one is {wait:.0f}s away, over the {retry.max_429_wait:.0f}s "
-                    "this request may wait",
+                    f"{who} kept answering 429 (rate limited) to {method} {short}: "
+                    f"waited {state.waited:.0f}s for resets, and the next one is "
+                    f"{state.over_budget or 0:.0f}s away, over the "
+                    f"{retry.max_429_wait:.0f}s this request may wait",
                     details,
                     hint="another client may be using up this rate-limit bucket; retry later",
                 )
-            waited_429 += wait
-            if wait >= pacer.NOTE_AFTER or waited_429 >= 30.0:
+            return response
+        if status == 429:
+            if wait >= pacer.NOTE_AFTER or state.waited >= 30.0:
                 pacer.note(
                     f"{who} rate limit (429) on {bucket}: waiting {wait:.0f}s for the reset "
-                    f"({waited_429:.0f}s of at most {retry.max_429_wait:.0f}s for this request)"
+                    f"({state.waited:.0f}s of at most {retry.max_429_wait:.0f}s for this request)"
                 )
-            log.info("%s %s: 429; waiting %.1fs (%.1fs in total)", method, short, wait, waited_429)
+            log.info("%s %s: 429; waiting %.1fs (%.1fs in total)", method, short, wait, state.waited)
             pacer.waited += wait
-            await pacer.clock.sleep(wait)
-            continue
-        if status >= 500 and idempotent and attempts + 1 < retry.max_attempts:
-            delay = retry.backoff(attempts)
-            attempts += 1
-            log.info("%s %s: HTTP %d; retry %d in %.1fs", method, short, status, attempts, delay)
-            await pacer.clock.sleep(delay)
-            continue
-        return response
+        else:
+            log.info("%s %s: HTTP %d; retry %d in %.1fs", method, short, status, state.failures, wait)
+        await pacer.clock.sleep(wait)
 
 
 class Authenticator(Protocol):
-    async def header(self, transport: OktaTransport) -> str:
-        """The ``Authorization`` header value, e.g. ``SSWS 00abc…`` (note the space)."""
+    async def headers(self, transport: OktaTransport, method: str, url: str) -> dict[str, str]:
+        """The credential headers of one attempt: ``Authorization`` (``SSWS 00abc…``, note the space;
+        ``Bearer …``; ``DPoP …``) and, for a DPoP-bound token, its ``DPoP`` proof for ``method url``."""
         ...
 
     def invalidate(self) -> bool:
         """Forget a cached credential after a 401; True when a new one may work (OAuth access tokens)."""
+        ...
+
+    def challenged(self, response: httpx.Response) -> bool:
+        """True when ``response`` asks for the request again with a new DPoP nonce (which it learns)."""
         ...
 
 
@@ -272,14 +297,23 @@ class OktaTransport:
         headers: Mapping[str, str] | None = None,
         authenticate: bool = True,
         idempotent: bool | None = None,
+        sign: Callable[[str, str], Mapping[str, str]] | None = None,
+        challenged: Callable[[httpx.Response], bool] | None = None,
     ) -> httpx.Response:
-        """One logical request: paced, retried per policy; returns a 2xx/3xx response or raises."""
+        """One logical request: paced, retried per policy; returns a 2xx/3xx response or raises.
+
+        ``sign`` adds headers to every attempt (the token request's DPoP proof); ``challenged`` sees the
+        answer and says whether to send the request again at once, once (a DPoP nonce challenge). For an
+        authenticated request both come from the authenticator."""
         method = method.upper()
         url = self.url(path_or_url)
         bucket = bucket_for(urlsplit(url).path, method)
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
         auth_retried = False
+        nonce_retried = False
+        if challenged is None and authenticate and self.auth is not None:
+            challenged = self.auth.challenged
         send_headers: dict[str, str] = {}
 
         async def prepare() -> None:
@@ -290,7 +324,9 @@ class OktaTransport:
             if json_body is not None:
                 send_headers["Content-Type"] = "application/json"
             if authenticate and self.auth is not None:
-                send_headers["Authorization"] = await self.auth.header(self)
+                send_headers.update(await self.auth.headers(self, method, url))
+            if sign is not None:
+                send_headers.update(sign(method, url))  # a fresh DPoP proof per attempt
 
         async def send() -> httpx.Response:
             self.sent += 1
@@ -315,10 +351,13 @@ class OktaTransport:
                 send,
                 prepare=prepare,
                 method=method,
-                url=url,
+                url=str(httpx.URL(url, params=params)) if params else url,  # traced with its query
                 bucket=bucket,
                 idempotent=idempotent,
             )
+            if challenged is not None and challenged(response) and not nonce_retried:
+                nonce_retried = True  # the server handed out a DPoP nonce and wants it in the proof
+                continue
             status = response.status_code
             if status < 400:
                 return response

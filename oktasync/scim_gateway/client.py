@@ -17,17 +17,21 @@ So this module sends every request itself and hands the raw body to scim2-models
 the others).
 
 Secrets: the Bearer token is a ``Secret`` and is revealed only when the ``Authorization`` header is built
-for one request. Nothing here logs headers; log lines carry method, path and status only.
+for one request. Nothing here logs headers; log lines carry method, path (secret-looking query values
+masked) and status only.
 
-Retries: 429 and 5xx answers, timeouts and dropped connections are retried up to ``max_retries`` times,
-waiting ``Retry-After`` (seconds or an HTTP date) when the target sends it, else an exponential backoff;
-every wait is capped at ``max_wait`` seconds. ``sleep`` is injectable so tests never sleep.
+Retries: the one retry policy of every channel (``oktasync.retrying.RetryPolicy``, the same object the Okta
+gateway uses): 429 and 500/502/503/504 answers, timeouts and dropped connections, with ``Retry-After``
+(seconds or an HTTP date) honoured within the request's wait budget, else a jittered, bounded backoff; 5xx
+and transport errors only for idempotent requests (a ``POST /Users`` that may have created the user is not
+sent twice). ``sleep`` and ``clock`` are injectable so tests never sleep. Every attempt is traced at DEBUG
+(``oktasync.httptrace``: method, path, status, time, attempt; never a header).
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
+import dataclasses
 import json
 import logging
 import time
@@ -40,6 +44,8 @@ import httpx
 
 from oktasync.config.secret import Secret
 from oktasync.errors import ScimError
+from oktasync.httptrace import masked_path, trace
+from oktasync.retrying import IDEMPOTENT_METHODS, RetryPolicy
 
 log = logging.getLogger("oktasync.scim")
 
@@ -53,8 +59,6 @@ ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 Sleep = Callable[[float], Awaitable[None]]
-
-_RETRIED_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
 class ScimHttpError(ScimError):
@@ -146,21 +150,6 @@ class ScimResponse:
         return isinstance(body, dict) and ERROR_SCHEMA in (body.get("schemas") or [])
 
 
-def _parse_retry_after(value: str | None, now: float) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
 class ScimGateway:
     """An async SCIM 2.0 client for one target (base URL + Bearer token).
 
@@ -175,9 +164,8 @@ class ScimGateway:
         token: Secret,
         *,
         timeout: float = 30.0,
-        max_retries: int = 3,
-        max_wait: float = 60.0,
-        backoff: float = 1.0,
+        retry: RetryPolicy | None = None,
+        max_retries: int | None = None,
         sleep: Sleep = asyncio.sleep,
         transport: httpx.AsyncBaseTransport | None = None,
         user_agent: str = OKTA_USER_AGENT,
@@ -185,9 +173,11 @@ class ScimGateway:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
-        self.max_retries = max_retries
-        self.max_wait = max_wait
-        self.backoff = backoff
+        # The gateway's policy (``max_retries`` narrows its attempts: 0 = one attempt, for probes).
+        policy = retry or RetryPolicy()
+        if max_retries is not None:
+            policy = dataclasses.replace(policy, max_attempts=max_retries + 1)
+        self.retry = policy
         self._sleep = sleep
         self._clock = clock
         self.user_agent = user_agent
@@ -252,32 +242,52 @@ class ScimGateway:
         transport errors when ``retry``; raises ``ScimTransportError`` when no answer came at all.
         """
         content = None if body is None else json.dumps(body).encode()
-        attempts = 0
+        state = self.retry.start(idempotent=method.upper() in IDEMPOTENT_METHODS)
         retried: list[int] = []
+        shown = masked_path(path)
         while True:
-            attempts += 1
             self.request_count += 1
             started = time.monotonic()
             try:
                 raw = await self._send(method, path, content, token)
                 text = raw.text
             except httpx.HTTPError as error:
-                if retry and attempts <= self.max_retries:
-                    wait = self._backoff_wait(attempts)
-                    log.info("SCIM %s %s: %s; retry in %.1fs", method, path, type(error).__name__, wait)
+                trace(
+                    log,
+                    "SCIM",
+                    method,
+                    path,
+                    attempt=state.attempt,
+                    elapsed=time.monotonic() - started,
+                    error=error,
+                )
+                never_sent = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+                wait = state.after_error(never_sent=never_sent) if retry else None
+                if wait is not None:
+                    log.info("SCIM %s %s: %s; retry in %.1fs", method, shown, type(error).__name__, wait)
                     await self._sleep(wait)
                     continue
                 raise ScimTransportError(
-                    f"SCIM target unreachable: {method} {self.url(path)}: {type(error).__name__}: {error}",
+                    f"SCIM target unreachable: {method} {self.base_url}{shown}: "
+                    f"{type(error).__name__}: {error}",
                     hint="check scim.base_url, the network path and the target's TLS certificate",
                 ) from error
-            elapsed = (time.monotonic() - started) * 1000
-            log.debug("SCIM %s %s -> %s (%.0f ms)", method, path, raw.status_code, elapsed)
-            if retry and raw.status_code in _RETRIED_STATUS and attempts <= self.max_retries:
+            elapsed = time.monotonic() - started
+            trace(
+                log,
+                "SCIM",
+                method,
+                path,
+                attempt=state.attempt,
+                elapsed=elapsed,
+                status=raw.status_code,
+                headers=raw.headers,
+            )
+            attempt = state.attempt
+            wait = state.after_status(raw.status_code, raw.headers, now=self._clock()) if retry else None
+            if wait is not None:
                 retried.append(raw.status_code)
-                after = _parse_retry_after(raw.headers.get("Retry-After"), self._clock())
-                wait = min(self._backoff_wait(attempts) if after is None else after, self.max_wait)
-                log.info("SCIM %s %s: HTTP %s; retry in %.1fs", method, path, raw.status_code, wait)
+                log.info("SCIM %s %s: HTTP %s; retry in %.1fs", method, shown, raw.status_code, wait)
                 await self._sleep(wait)
                 continue
             parsed: Any = None
@@ -294,15 +304,12 @@ class ScimGateway:
                 content_type=raw.headers.get("Content-Type"),
                 headers=dict(raw.headers),
                 text=text,
-                elapsed_ms=elapsed,
-                attempts=attempts,
+                elapsed_ms=elapsed * 1000,
+                attempts=attempt,
                 retried_statuses=tuple(retried),
                 _json=parsed,
                 _json_error=json_error,
             )
-
-    def _backoff_wait(self, attempt: int) -> float:
-        return float(min(self.backoff * 2 ** (attempt - 1), self.max_wait))
 
     # --- high level -------------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 import jwt
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from oktasync.emulator import ratelimit
 from oktasync.emulator.testing import API_TOKEN, RunningEmulator
@@ -59,10 +59,6 @@ def interaction_id(item: dict[str, Any]) -> str:
 
 
 # --- known differences ------------------------------------------------------------------------------------
-_DPOP = (
-    "DPoP: Okta issued a DPoP-bound token to a client that sent a DPoP proof; the emulator does not model "
-    "DPoP, and oktasync never sends a proof and refuses non-Bearer tokens (okta_gateway/auth.py)"
-)
 _QUERY_TOKEN = (
     "token request with its parameters in the query string: Okta accepted it; the emulator reads only the "
     "form body, which is what oktasync sends"
@@ -77,10 +73,6 @@ _NO_CREDENTIALS = (
     "username template, so its app users always carry credentials.userName; the parser reads a missing one "
     "as None either way"
 )
-_DPOP_REQUIRED = (
-    "the service app requires DPoP, so Okta refuses a token request without a proof; the emulator's service "
-    "apps never require DPoP (oktasync tells the user to switch DPoP off: okta_gateway/auth.py)"
-)
 
 
 def known_difference(item: dict[str, Any], test: str) -> str | None:
@@ -88,11 +80,6 @@ def known_difference(item: dict[str, Any], test: str) -> str | None:
     if not test.startswith("test_replay"):
         return None
     if item["endpoint"] == "oauth.token":
-        body = item["response_body"]
-        if item["request_dpop"] and item["status"] != 429:
-            return _DPOP
-        if isinstance(body, dict) and body.get("error") == "invalid_dpop_proof":
-            return _DPOP_REQUIRED
         if item["query"]:
             return _QUERY_TOKEN
     paged = any(k == "after" for k, _ in item["query"])
@@ -338,6 +325,8 @@ class Replayer:
         if item["endpoint"] == "oauth.token":
             scopes = _token_field(item, "scope").split()
             service_app = {"client_id": SERVICE_CLIENT, "scopes": scopes, "public_jwk": self.public_jwk}
+            if _requires_dpop(item):
+                service_app["dpop_bound_access_tokens"] = True
             seed["service_apps"] = [service_app]
             query, body = self._with_assertion(query, body)
         control = self.running.control
@@ -349,6 +338,8 @@ class Replayer:
         headers = {"Accept": "application/json"}
         if item["endpoint"] != "oauth.token":
             headers["Authorization"] = f"SSWS {token}"
+        elif item["request_dpop"]:
+            headers["DPoP"] = self._dpop_proof(method, f"{self.running.url}{path}")
         http = self.running.http
         if isinstance(body, dict) and item["request_content_type"] == "application/x-www-form-urlencoded":
             return http.request(method, path, params=query, data=body, headers=headers)
@@ -357,6 +348,20 @@ class Replayer:
         if body is None:
             return http.request(method, path, params=query, headers=headers)
         return http.request(method, path, params=query, json=body, headers=headers)
+
+    def _dpop_proof(self, method: str, url: str) -> str:
+        """The recorded proof is not kept: sign one with the emulator's current nonce (Okta's client
+        had already been handed one, or was answered use_dpop_nonce first)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        jwk = jwt.algorithms.ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
+        claims = {
+            "jti": uuid.uuid4().hex,
+            "htm": method,
+            "htu": url,
+            "iat": int(time.time()),
+            "nonce": self.running.emulator.dpop.token_nonce,
+        }
+        return jwt.encode(claims, key, algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": jwk})
 
     def _with_assertion(self, query: list[tuple[str, str]], body: Any) -> tuple[list[tuple[str, str]], Any]:
         """The recorded client assertion is redacted: sign a fresh one for the seeded service app."""
@@ -374,6 +379,13 @@ class Replayer:
         if isinstance(body, dict) and "client_assertion" in body:
             body = {**body, "client_assertion": assertion}
         return query, body
+
+
+def _requires_dpop(item: dict[str, Any]) -> bool:
+    """The recorded service app required DPoP: it was sent a proof, or refused a request without one."""
+    body = item["response_body"]
+    refused = isinstance(body, dict) and body.get("error") == "invalid_dpop_proof"
+    return bool(item["request_dpop"]) or refused
 
 
 def _token_field(item: dict[str, Any], name: str) -> str:

@@ -1,4 +1,5 @@
-"""ScimGateway: retries on 429/5xx honouring Retry-After (bounded), raw JSON kept, token never logged."""
+"""ScimGateway: retries on 429/5xx under the shared policy honouring Retry-After (bounded), raw JSON kept,
+token never logged."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from oktasync.config import Secret
 from oktasync.errors import ScimError
+from oktasync.retrying import RetryPolicy
 from oktasync.scim_gateway import (
     ScimGateway,
     ScimHttpError,
@@ -81,24 +83,52 @@ def test_retries_429_and_5xx_honouring_retry_after_then_succeeds(caplog: pytest.
     response, page = run(go())
     assert [u.id for u in page.users] == ["u1"]
     assert response.attempts == 3 and response.retried_statuses == (429, 503)
-    assert sleeps == [7.0, 2.0]  # Retry-After, then exponential backoff (1 s * 2^(attempt-1))
+    # Retry-After, then the shared policy's first jittered backoff: between base/2 and base.
+    policy = RetryPolicy()
+    assert sleeps[0] == 7.0 and policy.base / 2 <= sleeps[1] <= policy.base
     assert all(r.headers["Authorization"] == f"Bearer {TOKEN}" for r in script.requests)
     assert TOKEN not in caplog.text and "retry" in caplog.text
 
 
-def test_retry_after_is_capped_and_http_dates_are_understood() -> None:
+def test_retry_after_http_dates_are_understood() -> None:
     date = "Mon, 12 Jan 1970 13:46:50 GMT"  # 1_000_010 s after the epoch: 10 s after the injected clock
     script = Script(
-        [(503, {"Retry-After": "3600"}, {}), (429, {"Retry-After": date}, {}), (200, {}, list_body())]
+        [(503, {"Retry-After": date}, {}), (429, {"Retry-After": "4"}, {}), (200, {}, list_body())]
     )
     sleeps: list[float] = []
 
     async def go() -> Any:
-        async with gateway(script, sleeps, max_wait=30) as scim:
+        async with gateway(script, sleeps) as scim:
             return await scim.request("GET", "/Users?startIndex=1&count=2")
 
     assert run(go()).status == 200
-    assert sleeps == [30.0, 10.0]
+    assert sleeps == [10.0, 4.0]
+
+
+def test_a_retry_after_beyond_the_wait_budget_is_not_waited_and_the_answer_is_returned() -> None:
+    # The policy never retries before the server said; a wait past the request's budget gives up at once.
+    script = Script([(503, {"Retry-After": "3600"}, {}), (200, {}, list_body())])
+    sleeps: list[float] = []
+
+    async def go() -> Any:
+        async with gateway(script, sleeps, retry=RetryPolicy(max_429_wait=30)) as scim:
+            return await scim.request("GET", "/Users?startIndex=1&count=2")
+
+    response = run(go())
+    assert response.status == 503 and sleeps == [] and len(script.requests) == 1
+
+
+def test_a_post_is_not_repeated_after_a_5xx_but_is_after_a_429() -> None:
+    script = Script([(429, {"Retry-After": "1"}, {}), (503, {}, {}), (201, {}, {"id": "u9"})])
+    sleeps: list[float] = []
+
+    async def go() -> Any:
+        async with gateway(script, sleeps) as scim:
+            return await scim.request("POST", "/Users", body={"userName": "x@acme.example"})
+
+    response = run(go())
+    # 429: not processed, retried; 503: the user may exist now, so the answer is the caller's.
+    assert response.status == 503 and sleeps == [1.0] and len(script.requests) == 2
 
 
 def test_retries_are_bounded_and_the_last_error_is_raised() -> None:
@@ -153,7 +183,8 @@ def test_transport_errors_are_retried_then_reported() -> None:
 
     with pytest.raises(ScimTransportError) as caught:
         run(go())
-    assert len(calls) == 2 and sleeps == [1.0]
+    policy = RetryPolicy()
+    assert len(calls) == 2 and len(sleeps) == 1 and policy.base / 2 <= sleeps[0] <= policy.base
     assert TOKEN not in str(caught.value)
 
 
