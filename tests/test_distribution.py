@@ -5,6 +5,7 @@ setuptools and build), from a copy of the sources so the checkout is left untouc
 from __future__ import annotations
 
 import email
+import os
 import shutil
 import subprocess
 import sys
@@ -73,11 +74,16 @@ def test_license_is_the_apache_2_text() -> None:
 
 
 def _older_pythons() -> list[str]:
-    found = []
-    for name in ("python3.10", "python3.9", "python3.8", "python2.7"):
-        path = shutil.which(name)
-        if path and subprocess.run([path, "-c", "pass"], capture_output=True, timeout=30).returncode == 0:
-            found.append(path)
+    """Pythons older than 3.11 on this machine: on PATH, or installed side by side by pyenv."""
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = [shutil.which(name) for name in ("python3.10", "python3.9", "python3.8", "python2.7")]
+    candidates += [str(path) for path in sorted(pyenv_root.glob("versions/*/bin/python"))]
+    older = "import sys; sys.exit(0 if sys.version_info < (3, 11) else 3)"
+    found: list[str] = []
+    for path in candidates:
+        if path and path not in found:
+            if subprocess.run([path, "-c", older], capture_output=True, timeout=30).returncode == 0:
+                found.append(path)
     return found
 
 
