@@ -53,15 +53,13 @@ def test_runs_as_an_unprivileged_user_with_the_cli_as_entrypoint() -> None:
     assert users, "the final stage must set USER"
     user = users[-1].split(":")[0]
     assert user not in ("root", "0"), users
-    assert "useradd" in " ".join(
-        args for keyword, args in final if keyword == "RUN"
-    ) and f"--uid {user}" in " ".join(args for keyword, args in final if keyword == "RUN")
+    final_runs = " ".join(args for keyword, args in final if keyword == "RUN")
+    assert "useradd" in final_runs and f"--uid {user}" in final_runs
     [entrypoint] = [args for keyword, args in final if keyword == "ENTRYPOINT"]
     assert json.loads(entrypoint) == ["oktasync"]  # exec form: signals reach the CLI (Ctrl-C, docker stop)
     keywords = [keyword for keyword, _ in final]
-    assert keywords.index("USER") > max(
-        i for i, k in enumerate(keywords) if k == "RUN"
-    )  # nothing runs as root after
+    last_run = max(i for i, keyword in enumerate(keywords) if keyword == "RUN")
+    assert keywords.index("USER") > last_run  # nothing runs as root once the user is set
 
 
 def test_no_secret_is_baked_into_the_image() -> None:
