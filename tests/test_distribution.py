@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -100,3 +101,19 @@ def test_checkout_run_with_an_old_python_says_so_in_one_line() -> None:
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, (python, result.stderr)
         assert lines[0].startswith("oktasync needs Python 3.11 or newer;"), lines
+
+
+def test_docs_never_install_oktasync_from_an_index() -> None:
+    """oktasync is not published: every install instruction names the repository or a built wheel."""
+    by_name = re.compile(
+        r"pip3? install (?:-{1,2}[\w-]+ )*['\"]?oktasync(?:\[[\w,]+\])?(?:[=<>~!]=?[\w.]+)?['\"]?(?=\s|$)"
+    )
+    offenders = []
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if by_name.search(line):
+                offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
+    assert by_name.search("pip install oktasync") and by_name.search("pip install -U 'oktasync==0.1.0'")
+    assert not by_name.search("pip install ./dist/oktasync-0.1.0-py3-none-any.whl")
+    assert not by_name.search('pip install "git+https://github.com/your-org/oktasync@v0.1.0"')
