@@ -69,6 +69,7 @@ _METRICS: tuple[tuple[str, str, str], ...] = (
 
 
 _LABELS = ("tenant", "app", "app_id")
+_FAILED = "oktasync_tasks_failed_assignments"  # the one family with an operation label
 
 
 def _value(m: AppMetrics, name: str) -> float | None:
@@ -107,9 +108,6 @@ class _AppsCollector(Collector):
                     family.add_metric(base, value)
             if family.samples:
                 yield family
-
-
-_FAILED = "oktasync_tasks_failed_assignments"
 
 
 def registry_of(apps: Iterable[AppMetrics]) -> CollectorRegistry:
