@@ -12,7 +12,7 @@ What it sets up (all on loopback, free ports, throwaway tokens):
 * a tenant config (``<workdir>/chronosphere-demo.yaml``) shaped like configs/chronosphere.yaml, whose
   secrets come from environment variables that only this process (and its workflows) sees.
 
-Then it runs playbooks/chronosphere-onboarding.yaml with the playbook engine (the same code as
+Then it runs the shipped chronosphere-onboarding playbook with the playbook engine (the same code as
 ``oktasync playbook run``), and reads the emulator's and the target's final state to show what changed.
 
 The emulator's Admin Console serves its default page, the one public evidence shows (docs/admin-console-
@@ -331,7 +331,7 @@ def demo_playbook_path() -> Path:
 
         raise OktasyncError(
             f"the shipped playbook {PLAYBOOK}.yaml was not found",
-            hint="run the demo from a clone of the oktasync repository (it reads playbooks/ there)",
+            hint="the install is incomplete (the playbooks ship inside the package): reinstall oktasync",
         )
     return path
 

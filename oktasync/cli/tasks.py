@@ -41,10 +41,9 @@ from oktasync.workflows.app_guard import guard_app_write, ignoring_okta_activity
 from oktasync.workflows.tasks import (
     TasksOptions,
     TasksResult,
-    render_metrics,
     run_tasks,
     tasks_lock,
-    write_atomic,
+    write_metrics_file,
 )
 from oktasync.workflows.tasks.metrics import check_metrics_path
 from oktasync.workflows.tasks.model import CANNOT_RETRY
@@ -179,7 +178,7 @@ def command(
         codes = [r.exit_code(detailed_exitcode) for r in results]
         code = worst_exit_code(codes)
         if metrics_file is not None and results:
-            write_atomic(metrics_file, render_metrics([r.metrics for r in results]))
+            write_metrics_file(metrics_file, [r.metrics for r in results])
         if as_json:
             document: dict[str, Any] = {"exit_code": code, "tenants": [r.to_dict() for r in results]}
             if watch:

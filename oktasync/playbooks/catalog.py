@@ -1,12 +1,18 @@
-"""The actions a playbook step may name, and the `with:` arguments each accepts.
+"""The actions a playbook step may name, the `with:` arguments each accepts, and the shipped playbooks.
 
 Pure data, so the loader can check a whole playbook (unknown actions, unknown or mistyped arguments)
 without importing any workflow. The implementations live in ``playbooks.actions``.
+
+The shipped playbooks are package data (``oktasync/data/playbooks/*.yaml``), read through
+``importlib.resources``: they travel inside the wheel, so every install layout finds them (a venv, ``pip
+install --user``, pipx, an editable install, a container image), wherever its scripts and data live.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 
@@ -114,3 +120,24 @@ def step_writes(action: str, args: dict[str, Any]) -> bool:
     if action == "tasks":
         return bool(args.get("retry"))
     return spec.writes
+
+
+def shipped_playbook_dir() -> Path:
+    """The directory of the playbooks that ship inside the ``oktasync`` package."""
+    # oktasync is a regular package installed as files (never zipped), so the resource is a real path.
+    return Path(str(resources.files("oktasync").joinpath("data", "playbooks")))
+
+
+def shipped_playbook_names() -> list[str]:
+    """The names of the shipped playbooks (``verify``, ``resync``, …), sorted."""
+    return sorted(path.stem for path in shipped_playbook_dir().glob("*.yaml"))
+
+
+def shipped_playbook(name: str) -> Path | None:
+    """The file of the playbook called ``name``: ``./playbooks/<name>.yaml`` when the current directory has
+    one (a team's own version wins), else the one shipped inside the package; None when neither exists."""
+    for directory in (Path.cwd() / "playbooks", shipped_playbook_dir()):
+        candidate = directory / f"{name}.yaml"
+        if candidate.is_file():
+            return candidate
+    return None

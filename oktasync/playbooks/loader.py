@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import difflib
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 from oktasync.errors import ConfigError, Problem
 from oktasync.playbooks.catalog import ACTIONS
+from oktasync.playbooks.catalog import shipped_playbook as shipped_playbook  # callers import it from here
 from oktasync.playbooks.expr import ENVIRONMENT, check_syntax, is_template, references
 from oktasync.playbooks.model import InputSpec, Playbook, Step
 from oktasync.yamlsource import Path_, SourceDocument, load_yaml_document
@@ -79,21 +79,6 @@ class _Checker:
             self.add((*path, key), f"'{key}' must be a string")
             return ""
         return value
-
-
-def shipped_playbook(name: str) -> Path | None:
-    """The file of a playbook shipped with oktasync (``playbooks/<name>.yaml``), looked up in the current
-    directory's ``playbooks/`` first, then beside the package (a git clone or an editable install), then
-    where a regular install puts them (``<prefix>/share/oktasync/playbooks``, pyproject's data-files)."""
-    for directory in (
-        Path.cwd() / "playbooks",
-        Path(__file__).resolve().parents[2] / "playbooks",
-        Path(sys.prefix) / "share" / "oktasync" / "playbooks",
-    ):
-        candidate = directory / f"{name}.yaml"
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def load_playbook(path: Path | str) -> Playbook:

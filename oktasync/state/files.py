@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import json
 import logging
@@ -35,6 +34,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from filelock import lock_descriptor
 
 from oktasync.errors import LockedError, OktasyncError, SafetyError
 
@@ -328,8 +329,12 @@ _held: dict[str, int] = {}
 def exclusive_lock(path: Path, what: str, *, reentrant: bool = False) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` or raise ``LockedError`` at once (never wait).
 
-    flock locks die with their process, so a killed run never leaves a stale lock behind. ``reentrant``: a
-    holder in this process that took it ``reentrant`` too shares it (a playbook and its resync step).
+    The lock is filelock's native one (``lock_descriptor``: ``flock`` on Linux, macOS and the BSDs) on a
+    descriptor opened here without following links: it dies with its process, so a killed run never leaves a
+    stale lock behind, and the file is never truncated by a process that fails to get it, so the holder's
+    ``pid`` stays readable for the refusal message. ``reentrant``: a holder in this process that took it
+    ``reentrant`` too shares it (a playbook and its resync step); any other second taker is refused, in this
+    process as in another.
     """
     key = os.path.abspath(path)
     if reentrant and _held.get(key):
@@ -343,14 +348,12 @@ def exclusive_lock(path: Path, what: str, *, reentrant: bool = False) -> Iterato
     path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
     fd = _open_regular(path, os.O_RDWR | os.O_CREAT, "lock file")
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not lock_descriptor(fd, blocking=False):
             holder = os.pread(fd, 200, 0).decode("utf-8", errors="replace").strip() or "another process"
             raise LockedError(
                 f"{what} is already running ({holder})",
                 hint="wait for it to finish; the lock is released when that process exits",
-            ) from None
+            )
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
         if reentrant:

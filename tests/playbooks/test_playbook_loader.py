@@ -98,12 +98,12 @@ def test_single_problems(tmp_path: Path, text: str, line: int, message: str) -> 
 
 
 def test_shipped_playbooks_are_valid() -> None:
-    names = sorted(p.stem for p in (REPO / "playbooks").glob("*.yaml"))
+    names = sorted(p.stem for p in (REPO / "oktasync" / "data" / "playbooks").glob("*.yaml"))
     assert names == ["chronosphere-onboarding", "resync", "retry-failed-assignments", "verify"]
     for name in names:
-        playbook = load_playbook(REPO / "playbooks" / f"{name}.yaml")
+        playbook = load_playbook(REPO / "oktasync" / "data" / "playbooks" / f"{name}.yaml")
         assert playbook.steps
-    onboarding = load_playbook(REPO / "playbooks" / "chronosphere-onboarding.yaml")
+    onboarding = load_playbook(REPO / "oktasync" / "data" / "playbooks" / "chronosphere-onboarding.yaml")
     actions = [s.action for s in onboarding.steps if s.action != "confirm"]
     # The runbook's order (docs/architecture.md, The job).
     assert actions == ["validate", "doctor", "test-connector", "plan", "apply", "resync", "tasks", "report"]

@@ -7,7 +7,7 @@ Public API (used by the CLI and the playbook engine)::
     result.to_dict(); result.exit_code(detailed=True); render_metrics([result.metrics])
 """
 
-from oktasync.workflows.tasks.metrics import AppMetrics, write_atomic
+from oktasync.workflows.tasks.metrics import AppMetrics, write_metrics_file
 from oktasync.workflows.tasks.metrics import render as render_metrics
 from oktasync.workflows.tasks.model import Failure, Resolution, RetryOutcome, admin_tasks_url, split_reason
 from oktasync.workflows.tasks.publish import notifiers_for
@@ -26,5 +26,5 @@ __all__ = [
     "run_tasks",
     "split_reason",
     "tasks_lock",
-    "write_atomic",
+    "write_metrics_file",
 ]
