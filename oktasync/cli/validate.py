@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -13,7 +13,7 @@ from oktasync.errors import EXIT_INVALID, Problem
 from oktasync.textsafe import for_terminal
 
 
-def strict_option() -> Any:
+def strict_option() -> Callable[[Any], Any]:
     return click.option(
         "--strict",
         is_flag=True,
