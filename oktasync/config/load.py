@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pydantic
 
 from oktasync import webhooks
-from oktasync.config.problems import clean_loc, field_names, model_at, type_fix, unknown_key_fix
+from oktasync.config.problems import document_path, field_names, model_at, type_fix, unknown_key_fix
 from oktasync.config.schema import (
     ENV_ALLOWED_PATHS,
     SECRET_LIST_PATHS,
@@ -95,7 +95,7 @@ def check_tenant(
     try:
         config = TenantConfig.model_validate(data)
     except pydantic.ValidationError as error:
-        problems += [_schema_problem(doc, item) for item in error.errors(include_input=False)]
+        problems += [_schema_problem(doc, data, item) for item in error.errors(include_input=False)]
     problems += _cross_field_problems(doc, data)
     problems = _dedupe(problems)
     has_errors = any(problem.severity == "error" for problem in problems)
@@ -291,8 +291,8 @@ def _resolve_relative_paths(data: Any, base_dir: Path) -> None:
         oauth["private_key_file"] = str(key_file if key_file.is_absolute() else base_dir / key_file)
 
 
-def _schema_problem(doc: SourceDocument, item: Mapping[str, Any]) -> Problem:
-    loc = clean_loc(item["loc"])
+def _schema_problem(doc: SourceDocument, data: Any, item: Mapping[str, Any]) -> Problem:
+    loc = document_path(item["loc"], data, item["type"])
     kind = item["type"]
     if kind == "extra_forbidden":
         key = str(loc[-1])

@@ -43,14 +43,24 @@ def suggest(word: str, options: Iterable[str]) -> str | None:
     return f"did you mean '{close[0]}'?" if close else None
 
 
-def clean_loc(loc: Iterable[Any]) -> Path_:
-    """pydantic's error location without the names it adds for union members (``function-after[...]``,
-    ``str``, ``bool``): the path of the value in the document."""
-    return tuple(part for part in loc if isinstance(part, int) or not _is_member_tag(part))
-
-
-def _is_member_tag(part: str) -> bool:
-    return "[" in part or part in {"str", "bool", "int", "float", "list", "dict", "literal"}
+def document_path(loc: Iterable[Any], data: Any, kind: str) -> Path_:
+    """pydantic's error location as the path of the value in the document: the parts pydantic adds (the
+    tag of a union member such as ``bool`` or ``function-after[...]``, a discriminator's value, ``[key]``)
+    are not keys of the data, so they are left out. A missing key is kept: it names what to add."""
+    parts = list(loc)
+    path: list[str | int] = []
+    node = data
+    for index, part in enumerate(parts):
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif kind == "missing" and index == len(parts) - 1 and isinstance(part, str):
+            node = None
+        else:
+            continue
+        path.append(part)
+    return tuple(path)
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
