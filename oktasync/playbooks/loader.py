@@ -11,6 +11,7 @@ earlier (a step may read its own result in `until` and `failed_when`), only the 
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,7 +34,7 @@ from oktasync.playbooks.model import (
     Step,
     StepModel,
 )
-from oktasync.yamlsource import Path_, SourceDocument, load_yaml_document
+from oktasync.yamlsource import Path_, SourceDocument, dotted_key, load_yaml_document
 
 __all__ = ["MAX_ATTEMPTS", "MAX_INTERVAL_SECONDS", "MIN_REPEAT_INTERVAL_SECONDS", "load_playbook"]
 
@@ -57,8 +58,20 @@ class _Checker:
         self.doc = doc
         self.problems: list[Problem] = []
 
-    def add(self, path: Path_, message: str, fix: str | None = None, *, at_key: bool = False) -> None:
-        self.problems.append(self.doc.problem(path, message, fix, at_key=at_key))
+    def add(
+        self,
+        path: Path_,
+        message: str,
+        fix: str | None = None,
+        *,
+        at_key: bool = False,
+        missing: str | None = None,
+    ) -> None:
+        """A problem at ``path``; ``missing`` names a key that is not there (the problem's ``key``)."""
+        problem = self.doc.problem(path, message, fix, at_key=at_key)
+        if missing is not None:
+            problem = dataclasses.replace(problem, key=dotted_key((*path, missing)))
+        self.problems.append(problem)
 
 
 def shipped_playbook(name: str) -> Path | None:
@@ -105,20 +118,22 @@ def load_playbook(path: Path | str) -> Playbook:
 
 
 def _normalised(data: dict[str, Any]) -> dict[str, Any]:
-    """An empty `inputs:`, input spec or `with:` (YAML null) means an empty mapping."""
-    data = dict(data)
-    if data.get("inputs") is None:
-        data.pop("inputs", None)
-    elif isinstance(data["inputs"], dict):
-        data["inputs"] = {name: {} if spec is None else spec for name, spec in data["inputs"].items()}
+    """A key written without a value (YAML null) counts as not written: an empty `with:` or input spec is
+    an empty mapping, an empty `description:` is no description, an empty `name:` is missing."""
+    data = _without_nulls(data)
+    if isinstance(data.get("inputs"), dict):
+        data["inputs"] = {
+            name: {} if spec is None else _without_nulls(spec) for name, spec in data["inputs"].items()
+        }
     if isinstance(data.get("steps"), list):
-        data["steps"] = [
-            {**step, "with": {}}
-            if isinstance(step, dict) and "with" in step and step["with"] is None
-            else step
-            for step in data["steps"]
-        ]
+        data["steps"] = [_without_nulls(step) for step in data["steps"]]
     return data
+
+
+def _without_nulls(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    return {key: item for key, item in value.items() if item is not None}
 
 
 def _ordered(problems: list[Problem]) -> list[Problem]:
@@ -181,7 +196,7 @@ def _shape_problem(check: _Checker, data: dict[str, Any], item: Mapping[str, Any
             at_key=True,
         )
     elif kind == "missing":
-        check.add(path[:-1], f"missing required key '{path[-1]}'", "add it")
+        check.add(path[:-1], f"missing required key '{path[-1]}'", "add it", missing=str(path[-1]))
     else:
         check.add(path, f"'{path[-1]}' must be a string", type_fix(item))
 
@@ -200,7 +215,11 @@ def _input_shape_problem(
             path, f"input name '{name}' must be a plain identifier", "use letters, digits, _", at_key=True
         )
     elif len(path) == 2:
-        check.add(path, f"input '{name}' must be a mapping (description, type, default, required)")
+        check.add(
+            path,
+            f"input '{name}' must be a mapping (description, type, default, required)",
+            f"{name}: {{type: string, description: …}}",
+        )
     elif kind == "extra_forbidden":
         key = str(path[-1])
         check.add(
@@ -212,7 +231,7 @@ def _input_shape_problem(
     elif path[2] == "type":
         check.add(path, f"unknown input type '{value}'", f"one of {', '.join(_INPUT_TYPES)}")
     elif path[2] == "required":
-        check.add(path, "'required' must be true or false")
+        check.add(path, "'required' must be true or false", "write required: true or required: false")
     elif path[2] == "default":
         pass  # reported by _check_inputs, which knows the input's type
     else:
@@ -230,9 +249,14 @@ def _step_shape_problem(
             fix = _suggest(str(action), ACTIONS) or f"one of: {', '.join(ACTIONS)}"
             check.add((*step, "action"), f"unknown action '{action}'", fix)
         elif kind == "union_tag_not_found" and isinstance(raw, dict):
-            check.add(step, "missing required key 'action'", f"add action: (one of: {', '.join(ACTIONS)})")
+            fix = f"add action: (one of: {', '.join(ACTIONS)})"
+            check.add(step, "missing required key 'action'", fix, missing="action")
         else:
-            check.add(step, "each step must be a mapping with at least 'id' and 'action'")
+            check.add(
+                step, "each step must be a mapping with at least 'id' and 'action'", "- id: … action: …"
+            )
+            return
+        _check_common_keys(check, data, step, raw)
         return
     key = path[2]
     if key == "with":
@@ -245,19 +269,39 @@ def _step_shape_problem(
             at_key=True,
         )
     elif kind == "missing":
-        check.add(step, f"missing required key '{key}'", "add it")
+        check.add(step, f"missing required key '{key}'", "add it", missing=str(key))
+    elif key == "id" and not isinstance(value, str):
+        check.add(path, "'id' must be a string", "use letters, digits, _")
     elif key == "id":
         check.add(path, f"step id '{value}' must be a plain identifier", "use letters, digits, _")
     elif key == "max_attempts":
-        check.add(path, f"max_attempts must be an integer from 1 to {MAX_ATTEMPTS}")
+        check.add(path, f"max_attempts must be an integer from 1 to {MAX_ATTEMPTS}", "e.g. max_attempts: 10")
     elif key == "interval":
-        check.add(path, f"interval must be a number of seconds from 0 to {MAX_INTERVAL_SECONDS}")
+        check.add(
+            path, f"interval must be a number of seconds from 0 to {MAX_INTERVAL_SECONDS}", "e.g. interval: 5"
+        )
     elif key == "on_failure":
-        check.add(path, f"on_failure must be 'stop' or 'continue', not {value!r}")
+        check.add(
+            path, f"on_failure must be 'stop' or 'continue', not {value!r}", "on_failure: stop or continue"
+        )
     elif key in ("when", "until", "failed_when"):
-        check.add(path, "a condition must be a string (a jinja2 expression) or true/false")
+        check.add(
+            path,
+            "a condition must be a string (a jinja2 expression) or true/false",
+            'e.g. "steps.plan.result.summary.change > 0"',
+        )
     else:
         check.add(path, f"'{key}' must be a string", type_fix(item))
+
+
+def _check_common_keys(check: _Checker, data: dict[str, Any], step: Path_, raw: dict[str, Any]) -> None:
+    """A step whose action is unknown or missing has no model of its own: check what every step has."""
+    common = {key: value for key, value in raw.items() if key not in ("action", "with")}
+    try:
+        StepModel.model_validate(common)
+    except pydantic.ValidationError as error:
+        for item in error.errors(include_input=False):
+            _shape_problem(check, data, {**item, "loc": (*step, *item["loc"])})
 
 
 def _argument_problem(check: _Checker, path: Path_, action: str, kind: str, value: Any) -> None:
@@ -267,9 +311,10 @@ def _argument_problem(check: _Checker, path: Path_, action: str, kind: str, valu
         if kind == "missing":
             for name, spec in specs.items():
                 if spec.required:
-                    check.add(step, f"action '{action}' needs argument '{name}'", f"add with: {{{name}: …}}")
+                    fix = f"add with: {{{name}: …}}"
+                    check.add(step, f"action '{action}' needs argument '{name}'", fix, missing=f"with.{name}")
         else:
-            check.add(path, "'with' must be a mapping of argument names to values")
+            check.add(path, "'with' must be a mapping of argument names to values", "with: {name: value}")
         return
     name = str(path[3])
     if kind == "extra_forbidden":
@@ -278,10 +323,15 @@ def _argument_problem(check: _Checker, path: Path_, action: str, kind: str, valu
         )
         check.add(path, f"unknown argument '{name}' for action '{action}'", fix, at_key=True)
     elif kind == "missing":
-        check.add(step, f"action '{action}' needs argument '{name}'", f"add with: {{{name}: …}}")
+        fix = f"add with: {{{name}: …}}"
+        check.add(step, f"action '{action}' needs argument '{name}'", fix, missing=f"with.{name}")
     else:
-        problem = specs[name].check(value) or "must not be an empty template"
-        check.add(path, f"argument '{name}' {problem}")
+        spec = specs[name]
+        problem = spec.check(value) or "must not be an empty template"
+        fix = f"write {spec.type_names()}" + (
+            f" (one of {', '.join(map(str, spec.choices))})" if spec.choices else ""
+        )
+        check.add(path, f"argument '{name}' {problem}", f"{fix}, or a template: {{{{ … }}}}")
 
 
 def _value(data: Any, path: Path_) -> Any:
@@ -309,9 +359,17 @@ def _check_inputs(check: _Checker, raw: Any) -> None:
         if default is not None and kinds is not None:
             wrong_bool = isinstance(default, bool) and kind != "boolean"
             if wrong_bool or not isinstance(default, kinds):
-                check.add((*path, "default"), f"default of input '{name}' is not a {kind}")
+                check.add(
+                    (*path, "default"),
+                    f"default of input '{name}' is not {_a(kind)}",
+                    f"write {_a(kind)}, or change the input's type",
+                )
         if spec.get("required") is True and default is not None:
             check.add((*path, "required"), f"input '{name}' is required and has a default", "keep one")
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
 def _check_steps(check: _Checker, raw: Any, input_names: set[str]) -> None:

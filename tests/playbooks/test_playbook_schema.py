@@ -170,3 +170,61 @@ def test_playbook_validate_json_for_valid_playbooks() -> None:
         set(entry) == {"file", "valid", "name", "steps", "errors", "warnings"}
         for entry in document["playbooks"]
     )
+
+
+def test_a_step_with_an_unknown_action_is_still_checked_whole(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("name: x\nsteps:\n  - action: aply\n    max_attempts: 0\n    bogus: 1\n")
+    with pytest.raises(ConfigError) as raised:
+        load_playbook(path)
+    found = {(p.line, p.key, p.message) for p in raised.value.problems}
+    assert found == {
+        (3, "steps[0].action", "unknown action 'aply'"),
+        (3, "steps[0].id", "missing required key 'id'"),
+        (4, "steps[0].max_attempts", "max_attempts must be an integer from 1 to 1000"),
+        (5, "steps[0].bogus", "unknown key 'bogus' in a step"),
+    }
+
+
+def test_keys_written_without_a_value_count_as_not_written(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "name: x\ndescription:\ninputs:\n  who:\n  n:\n    description:\n"
+        "steps:\n  - id: a\n    action: plan\n    description:\n    with:\n"
+    )
+    playbook = load_playbook(path)
+    assert playbook.description == ""
+    assert [spec.name for spec in playbook.inputs] == ["who", "n"]
+    assert playbook.steps[0].args == {} and playbook.steps[0].name == "plan"
+
+
+BROKEN_SHAPES = """\
+name: 5
+nme: x
+inputs:
+  a-b: {}
+  c: {type: float, requird: true, required: maybe}
+  d: 5
+  e: {type: integer, default: x}
+steps:
+  - {id: a, action: notify, with: {message: hi, level: loud}}
+  - {id: b, action: tasks, with: [1]}
+  - {id: c, action: plan, with: {x: 1}, interval: true, max_attempts: 0, on_failure: x}
+  - 7
+  - {id: e}
+  - {id: f, action: confirm}
+  - {id: 9, action: plan, when: [1]}
+  - {id: h, action: plan, when: "steps.nowhere.ok", until: "{{ x", max_attempts: 3, interval: 0}
+"""
+
+
+def test_every_playbook_problem_is_located_with_a_key_and_a_fix(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(BROKEN_SHAPES)
+    with pytest.raises(ConfigError) as raised:
+        load_playbook(path)
+    problems = raised.value.problems
+    assert len(problems) >= 20
+    for problem in problems:
+        assert problem.line and problem.column and problem.key and problem.fix, problem
+        assert problem.severity == "error"
