@@ -36,8 +36,6 @@ from oktasync.playbooks.model import (
 )
 from oktasync.yamlsource import Path_, SourceDocument, dotted_key, load_yaml_document
 
-__all__ = ["MAX_ATTEMPTS", "MAX_INTERVAL_SECONDS", "MIN_REPEAT_INTERVAL_SECONDS", "load_playbook"]
-
 _INPUT_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
@@ -47,10 +45,6 @@ _INPUT_TYPES: dict[str, tuple[type, ...]] = {
 SCOPE_NAMES = frozenset({"inputs", "steps", "config", "tenant", "dry_run", "playbook"})
 SELF_NAMES = frozenset({"result", "attempt"})  # only in until / failed_when
 _STEP_KEYS = ("id", "action", *(key for key in StepModel.model_fields if key != "id"), "with")
-
-
-def _suggest(word: str, options: Any) -> str | None:
-    return suggest(word, options)
 
 
 class _Checker:
@@ -246,7 +240,7 @@ def _step_shape_problem(
     action = raw.get("action") if isinstance(raw, dict) else None
     if len(path) == 2:
         if kind == "union_tag_invalid":
-            fix = _suggest(str(action), ACTIONS) or f"one of: {', '.join(ACTIONS)}"
+            fix = suggest(str(action), ACTIONS) or f"one of: {', '.join(ACTIONS)}"
             check.add((*step, "action"), f"unknown action '{action}'", fix)
         elif kind == "union_tag_not_found" and isinstance(raw, dict):
             fix = f"add action: (one of: {', '.join(ACTIONS)})"
@@ -265,7 +259,7 @@ def _step_shape_problem(
         check.add(
             path,
             f"unknown key '{key}' in a step",
-            _suggest(str(key), _STEP_KEYS) or f"allowed: {', '.join(_STEP_KEYS)}",
+            suggest(str(key), _STEP_KEYS) or f"allowed: {', '.join(_STEP_KEYS)}",
             at_key=True,
         )
     elif kind == "missing":
@@ -318,7 +312,7 @@ def _argument_problem(check: _Checker, path: Path_, action: str, kind: str, valu
         return
     name = str(path[3])
     if kind == "extra_forbidden":
-        fix = _suggest(name, specs) or (
+        fix = suggest(name, specs) or (
             f"'{action}' takes: {', '.join(specs)}" if specs else f"'{action}' takes no arguments"
         )
         check.add(path, f"unknown argument '{name}' for action '{action}'", fix, at_key=True)
@@ -474,11 +468,11 @@ def _check_references(
             check.add(
                 at,
                 f"refers to unknown step '{ref}'",
-                _suggest(ref, earlier) or f"earlier steps: {', '.join(earlier) or '(none)'}",
+                suggest(ref, earlier) or f"earlier steps: {', '.join(earlier) or '(none)'}",
             )
     for ref in sorted(refs.inputs - input_names):
         check.add(
             at,
             f"refers to undeclared input '{ref}'",
-            _suggest(ref, input_names) or "declare it under inputs:",
+            suggest(ref, input_names) or "declare it under inputs:",
         )
