@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import click
+import json
 
-from oktasync.cli.context import emit_json
+import click
 
 
 def tenant_config_schema() -> dict[str, object]:
@@ -30,5 +30,7 @@ def command(kind: str) -> int:
     Editors read it from a yaml-language-server comment; the repository ships both
     (docs/tenant-config.schema.json, docs/schemas/playbook.schema.json).
     """
-    emit_json(tenant_config_schema() if kind == "config" else playbook_schema())
+    schema = tenant_config_schema() if kind == "config" else playbook_schema()
+    # A JSON Schema as editors and validators read it: not an oktasync output document (no envelope).
+    click.echo(json.dumps(schema, indent=2))
     return 0

@@ -74,7 +74,7 @@ def check_tenant(
 ) -> TenantCheck:
     """Check one tenant config without raising for its content (``validate``). Without
     ``secrets_required``, an unset environment variable that only secrets read is a warning: checking a
-    config needs no production secrets. The file itself unreadable or not YAML: ``ConfigError``."""
+    config needs no production secrets. A file that cannot be read or parsed gives its one problem."""
     try:
         doc = load_yaml_document(path, what="tenant config")
     except ConfigError as error:
