@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from oktasync.cli.context import CONFIG_PATH, emit_json, json_option
+from oktasync.config import check_tenant
 from oktasync.errors import EXIT_INVALID, Problem
 from oktasync.textsafe import for_terminal
 
@@ -70,12 +71,10 @@ def command(configs: tuple[str, ...], strict: bool, as_json: bool) -> int:
     secret refuse to run without it); --strict makes it an error. Exits 0 when every config is valid,
     3 when any is not (each problem listed with file:line:column and a fix).
     """
-    from oktasync.config.load import check_tenant
-
     files: list[dict[str, Any]] = []
     every_problem: list[Problem] = []
     for path in configs:
-        check = check_tenant(path, secrets_required=False)
+        check = check_tenant(path)  # secrets not required: validate needs none
         problems = apply_strict(check.problems, strict)
         config = check.config
         summary = {"tenant": config.tenant, "app": config.app.label or config.app.id} if config else {}
