@@ -192,3 +192,21 @@ def test_unknown_config_keys_get_did_you_mean(
     code, out = invoke("validate", str(config))
     assert code == 3
     assert f"{config}:{line}:" in out and f"{message} (fix: {fix})" in out, out
+
+
+def test_a_file_that_cannot_be_read_is_one_problem_without_a_position(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.yaml"
+    code, document = validate_json(str(missing))
+    assert code == 3
+    assert document["configs"] == [{"file": str(missing), "valid": False, "errors": 1, "warnings": 0}]
+    assert document["problems"] == [
+        {
+            "file": str(missing),
+            "line": None,
+            "column": None,
+            "key": None,
+            "message": "tenant config not found",
+            "fix": "check the path",
+            "severity": "error",
+        }
+    ]
