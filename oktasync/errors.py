@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -49,13 +50,31 @@ class OktasyncError(Exception):
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem in a file: where it is and how to fix it."""
+    """One problem in a file: where it is and how to fix it.
+
+    ``key`` is the dotted path of the value (``okta.token``, ``steps[2].with.retry``) when known. A
+    ``warning`` does not make the file invalid (``validate --strict`` counts it as an error).
+    """
 
     file: str
     line: int | None
     column: int | None
     message: str
     fix: str | None = None
+    key: str | None = None
+    severity: Literal["error", "warning"] = "error"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The structured form ``validate --json`` prints (docs/config.md "validate --json")."""
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "key": self.key,
+            "message": self.message,
+            "fix": self.fix,
+            "severity": self.severity,
+        }
 
     def __str__(self) -> str:
         where = self.file

@@ -10,13 +10,21 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from oktasync.errors import ConfigError, Problem
 
 Path_ = tuple[str | int, ...]
+
+
+def dotted_key(path: Path_) -> str | None:
+    """``("steps", 2, "with", "retry")`` → ``steps[2].with.retry``; None for the document itself."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or None
 
 
 @dataclass
@@ -29,20 +37,31 @@ class SourceDocument:
     key_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     sha256: str = ""
 
-    def problem(self, path: Path_, message: str, fix: str | None = None, *, at_key: bool = False) -> Problem:
-        """A problem located at ``path``, or at the nearest ancestor that has a position."""
+    def problem(
+        self,
+        path: Path_,
+        message: str,
+        fix: str | None = None,
+        *,
+        at_key: bool = False,
+        warning: bool = False,
+    ) -> Problem:
+        """A problem about the value at ``path`` (its ``key``), located at that value or at the nearest
+        ancestor that has a position."""
+        line, column = self.position(path, at_key=at_key)
+        severity: Literal["error", "warning"] = "warning" if warning else "error"
+        return Problem(self.file, line, column, message, fix, key=dotted_key(path), severity=severity)
+
+    def position(self, path: Path_, *, at_key: bool = False) -> tuple[int, int]:
         marks = self.key_marks if at_key else self.value_marks
         probe = tuple(path)
         while probe:
             if probe in marks:
-                line, column = marks[probe]
-                return Problem(self.file, line, column, message, fix)
+                return marks[probe]
             if probe in self.value_marks:
-                line, column = self.value_marks[probe]
-                return Problem(self.file, line, column, message, fix)
+                return self.value_marks[probe]
             probe = probe[:-1]
-        line, column = self.value_marks.get((), (1, 1))
-        return Problem(self.file, line, column, message, fix)
+        return self.value_marks.get((), (1, 1))
 
 
 _SCALARS = yaml.SafeLoader("")
@@ -92,7 +111,11 @@ def _convert(
         expected = _TAG + ("map" if isinstance(node, yaml.MappingNode) else "seq")
         if node.tag != expected:
             line, column = _mark(node)
-            problems.append(Problem(doc.file, line, column, f"unsupported YAML tag {node.tag}", _TAG_FIX))
+            problems.append(
+                Problem(
+                    doc.file, line, column, f"unsupported YAML tag {node.tag}", _TAG_FIX, key=dotted_key(path)
+                )
+            )
             return None
         budget.stack.add(id(node))
         try:
@@ -103,7 +126,7 @@ def _convert(
             ]
         finally:
             budget.stack.discard(id(node))
-    return _scalar(node, doc, problems)
+    return _scalar(node, path, doc, problems)
 
 
 def _mapping(
@@ -113,29 +136,57 @@ def _mapping(
     for key_node, value_node in node.value:
         if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _PLAIN_SCALAR_TAGS:
             line, column = _mark(key_node)
-            problems.append(Problem(doc.file, line, column, "mapping keys must be plain strings"))
+            problems.append(
+                Problem(
+                    doc.file,
+                    line,
+                    column,
+                    "mapping keys must be plain strings",
+                    "write the key as a plain word (quote it if it looks like a number or a date)",
+                    key=dotted_key(path),
+                )
+            )
             continue
         key = key_node.value
         if key in result:
             line, column = _mark(key_node)
-            problems.append(Problem(doc.file, line, column, f"duplicate key '{key}'", "keep one of them"))
+            problems.append(
+                Problem(
+                    doc.file,
+                    line,
+                    column,
+                    f"duplicate key '{key}'",
+                    "keep one of them",
+                    key=dotted_key((*path, key)),
+                )
+            )
         doc.key_marks.setdefault((*path, key), _mark(key_node))
         result[key] = _convert(value_node, (*path, key), doc, problems, budget)
     return result
 
 
-def _scalar(node: yaml.Node, doc: SourceDocument, problems: list[Problem]) -> Any:
+def _scalar(node: yaml.Node, path: Path_, doc: SourceDocument, problems: list[Problem]) -> Any:
     line, column = _mark(node)
+    key = dotted_key(path)
     if node.tag == _TAG + "timestamp":
         try:
             _SCALARS.construct_object(node)
         except ValueError:
             problems.append(
-                Problem(doc.file, line, column, "the value is not a real date or time", "fix it, or quote it")
+                Problem(
+                    doc.file,
+                    line,
+                    column,
+                    "the value is not a real date or time",
+                    "fix it, or quote it",
+                    key=key,
+                )
             )
         return node.value  # a date stays the text it was written as (JSON has no dates)
     if node.tag not in _PLAIN_SCALAR_TAGS:
-        problems.append(Problem(doc.file, line, column, f"unsupported YAML tag {node.tag}", _TAG_FIX))
+        problems.append(
+            Problem(doc.file, line, column, f"unsupported YAML tag {node.tag}", _TAG_FIX, key=key)
+        )
         return None
     try:
         # Let the safe constructor resolve ints, bools, nulls exactly as YAML does.
@@ -143,7 +194,9 @@ def _scalar(node: yaml.Node, doc: SourceDocument, problems: list[Problem]) -> An
     except (yaml.YAMLError, ValueError, TypeError, OverflowError):
         kind = node.tag.removeprefix(_TAG)
         problems.append(
-            Problem(doc.file, line, column, f"the value is not a valid {kind}", f"write a plain {kind}")
+            Problem(
+                doc.file, line, column, f"the value is not a valid {kind}", f"write a plain {kind}", key=key
+            )
         )
         return None
 

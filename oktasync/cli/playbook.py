@@ -247,19 +247,30 @@ def _print_summary(result: Any) -> None:
 
 @command.command("validate")
 @click.argument("playbooks", nargs=-1, required=True)
-def validate_command(playbooks: tuple[str, ...]) -> int:
+@json_option("Print one JSON document: every file and every problem (file, line, column, key, fix).")
+def validate_command(playbooks: tuple[str, ...], as_json: bool) -> int:
     """Check playbooks without running them (schema, actions, arguments, templates, step references)."""
+    from oktasync.cli.validate import file_entry, problems_document
+    from oktasync.errors import EXIT_INVALID
     from oktasync.playbooks.loader import load_playbook
 
     problems: list[Problem] = []
+    files: list[dict[str, Any]] = []
     for name in playbooks:
         try:
             book = load_playbook(resolve_playbook_path(name))
         except ConfigError as error:
             problems += error.problems
-            click.echo(f"invalid {name}")
+            files.append(file_entry(name, error.problems))
+            if not as_json:
+                click.echo(f"invalid {name}")
             continue
-        click.echo(f"ok      {book.file}  ({book.name}: {len(book.steps)} steps)")
+        files.append(file_entry(book.file, [], name=book.name, steps=len(book.steps)))
+        if not as_json:
+            click.echo(f"ok      {book.file}  ({book.name}: {len(book.steps)} steps)")
+    if as_json:
+        emit_json(problems_document("playbooks", files, problems))
+        return EXIT_INVALID if problems else 0
     if problems:
         raise ConfigError(problems)
     return 0

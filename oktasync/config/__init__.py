@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from oktasync.config.load import load_tenant, load_tenants
+    from oktasync.config.load import check_tenant, load_tenant, load_tenants
     from oktasync.config.schema import TenantConfig
     from oktasync.config.secret import Secret
 
-__all__ = ["Secret", "TenantConfig", "load_tenant", "load_tenants"]
+__all__ = ["Secret", "TenantConfig", "check_tenant", "load_tenant", "load_tenants"]
 
 _HOMES = {
+    "check_tenant": "oktasync.config.load",
     "load_tenant": "oktasync.config.load",
     "load_tenants": "oktasync.config.load",
     "TenantConfig": "oktasync.config.schema",

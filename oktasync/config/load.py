@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 import pydantic
 
 from oktasync import webhooks
+from oktasync.config.problems import document_path, field_names, model_at, type_fix, unknown_key_fix
 from oktasync.config.schema import (
     ENV_ALLOWED_PATHS,
     SECRET_LIST_PATHS,
@@ -22,6 +24,7 @@ from oktasync.config.schema import (
 from oktasync.config.secret import MASK
 from oktasync.config.templating import (
     EnvScope,
+    MissingEnv,
     Tracker,
     VarsScope,
     iter_paths,
@@ -30,16 +33,56 @@ from oktasync.config.templating import (
 )
 from oktasync.errors import ConfigError, Problem
 from oktasync.loopback import is_loopback_host
-from oktasync.yamlsource import Path_, SourceDocument, load_yaml_document
+from oktasync.yamlsource import Path_, SourceDocument, dotted_key, load_yaml_document
 
 # Empty optional secrets (e.g. `{{ env.OKTA_ADMIN_SESSION | default('') }}`) mean "not given".
 _OPTIONAL_SECRETS: tuple[Path_, ...] = (("okta", "admin_session"), ("okta", "token"))
+# Not a secret itself, but where the private key is: unset in CI like the secrets are.
+_SECRET_LOCATIONS: tuple[Path_, ...] = (("okta", "oauth", "private_key_file"),)
+
+
+@dataclass
+class TenantCheck:
+    """The outcome of checking one tenant config: its problems (errors and warnings, in file order) and
+    the config when there is no error. With ``secrets_required=False`` the secrets whose environment
+    variables are unset hold their template text: such a config is for reading, never for running."""
+
+    file: str
+    config: TenantConfig | None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
 
 
 def load_tenant(path: Path | str, environ: Mapping[str, str] | None = None) -> TenantConfig:
-    """Load and validate one tenant config, or raise ``ConfigError`` listing every problem."""
-    doc = load_yaml_document(path, what="tenant config")
-    data, problems, templated = _render(doc, os.environ if environ is None else environ, Path(path).parent)
+    """Load and validate one tenant config, or raise ``ConfigError`` listing every problem. Every secret
+    must be available: an unset environment variable a secret reads is an error here."""
+    check = check_tenant(path, environ, secrets_required=True)
+    if check.errors or check.config is None:
+        raise ConfigError(check.errors)
+    return check.config
+
+
+def check_tenant(
+    path: Path | str, environ: Mapping[str, str] | None = None, *, secrets_required: bool = False
+) -> TenantCheck:
+    """Check one tenant config without raising for its content (``validate``). Without
+    ``secrets_required``, an unset environment variable that only secrets read is a warning: checking a
+    config needs no production secrets. A file that cannot be read or parsed gives its one problem."""
+    try:
+        doc = load_yaml_document(path, what="tenant config")
+    except ConfigError as error:
+        return TenantCheck(str(path), None, error.problems)
+    tracker = Tracker()
+    env = os.environ if environ is None else environ
+    data, problems, templated, missing = _render(doc, env, Path(path).parent, tracker)
+    problems += _unset_env_problems(doc, missing, tracker, secrets_required=secrets_required)
     problems += _check_secrets_are_templates(doc, templated)
     source_problems, refused = _source_problems(doc, templated)
     problems += source_problems
@@ -52,11 +95,11 @@ def load_tenant(path: Path | str, environ: Mapping[str, str] | None = None) -> T
     try:
         config = TenantConfig.model_validate(data)
     except pydantic.ValidationError as error:
-        problems += [_schema_problem(doc, item) for item in error.errors(include_input=False)]
+        problems += [_schema_problem(doc, data, item) for item in error.errors(include_input=False)]
     problems += _cross_field_problems(doc, data)
-    if problems or config is None:
-        raise ConfigError(_dedupe(problems))
-    return config
+    problems = _dedupe(problems)
+    has_errors = any(problem.severity == "error" for problem in problems)
+    return TenantCheck(doc.file, None if has_errors else config, problems)
 
 
 def load_tenants(paths: list[str]) -> list[TenantConfig]:
@@ -74,9 +117,9 @@ def load_tenants(paths: list[str]) -> list[TenantConfig]:
 
 
 def _render(
-    doc: SourceDocument, environ: Mapping[str, str], base_dir: Path
-) -> tuple[Any, list[Problem], dict[Path_, frozenset[str]]]:
-    tracker = Tracker()
+    doc: SourceDocument, environ: Mapping[str, str], base_dir: Path, tracker: Tracker
+) -> tuple[Any, list[Problem], dict[Path_, frozenset[str]], dict[Path_, MissingEnv]]:
+    missing: dict[Path_, MissingEnv] = {}
     environment = make_environment(base_dir, tracker)
     env = EnvScope(environ, tracker)
     raw_vars = doc.data.get("vars", {})
@@ -88,7 +131,7 @@ def _render(
         raw_vars = {}
     # vars may use env, not other vars: render them first, then everything else with both in scope.
     rendered_vars, var_problems, var_templated = render_strings(
-        raw_vars, {"env": env}, doc, environment, path=("vars",), tracker=tracker
+        raw_vars, {"env": env}, doc, environment, path=("vars",), tracker=tracker, missing_env=missing
     )
     problems += var_problems
     for name in rendered_vars:
@@ -96,7 +139,13 @@ def _render(
         tracker.var_sources[name] = frozenset().union(*read)
     scope = {"env": env, "vars": VarsScope(rendered_vars, tracker)}
     data, other_problems, templated = render_strings(
-        doc.data, scope, doc, environment, skip=lambda p: p[:1] == ("vars",), tracker=tracker
+        doc.data,
+        scope,
+        doc,
+        environment,
+        skip=lambda p: p[:1] == ("vars",),
+        tracker=tracker,
+        missing_env=missing,
     )
     problems += other_problems
     if isinstance(data, dict) and isinstance(data.get("vars"), dict):
@@ -105,7 +154,37 @@ def _render(
         data["vars"] = {
             name: MASK if tracker.var_sources.get(name) else value for name, value in rendered_vars.items()
         }
-    return data, problems, {**var_templated, **templated}
+    return data, problems, {**var_templated, **templated}, missing
+
+
+def _unset_env_problems(
+    doc: SourceDocument, missing: Mapping[Path_, MissingEnv], tracker: Tracker, *, secrets_required: bool
+) -> list[Problem]:
+    """Templates that failed only for unset environment variables. When only secrets (or the private
+    key's location) read the variable, the problem says which secret needs it: a warning for
+    ``validate`` (it needs no secrets), an error for a command about to use the secret. Any other
+    unset variable is an error: the value it gives is checked."""
+    secret_paths = {*_secret_paths(doc.data), *_SECRET_LOCATIONS}
+    problems: list[Problem] = []
+    for at, unset in sorted(missing.items(), key=lambda item: tuple(map(str, item[0]))):
+        readers = [at]
+        if at[:1] == ("vars",) and len(at) > 1:
+            name = at[1]
+            readers = [p for p, read in tracker.var_readers.items() if name in read and p[:1] != ("vars",)]
+        if not readers or any(reader not in secret_paths for reader in readers):
+            problems.append(unset.problem)
+            continue
+        variable = unset.problem.message.split()[2]
+        what = "; ".join(_secret_role(reader) for reader in readers)
+        message = f"environment variable {variable} is not set ({what} reads it)"
+        if secrets_required:
+            fix = f"export {variable} before running this command (oktasync validate does not need it)"
+        else:
+            fix = (
+                f"export {variable} where plan, apply and the other commands run (validate --strict needs it)"
+            )
+        problems.append(doc.problem(at, message, fix, warning=not secrets_required))
+    return problems
 
 
 def _secret_paths(data: Any) -> list[Path_]:
@@ -117,11 +196,14 @@ def _secret_paths(data: Any) -> list[Path_]:
     return paths
 
 
+def _secret_role(path: Path_) -> str:
+    if path in _SECRET_LOCATIONS:
+        return f"{_dotted(path)}, the private key's location,"
+    return f"the secret {_dotted(path)}"
+
+
 def _dotted(path: Path_) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
+    return dotted_key(path) or "(top level)"
 
 
 def _source_problems(
@@ -209,16 +291,19 @@ def _resolve_relative_paths(data: Any, base_dir: Path) -> None:
         oauth["private_key_file"] = str(key_file if key_file.is_absolute() else base_dir / key_file)
 
 
-def _schema_problem(doc: SourceDocument, item: Mapping[str, Any]) -> Problem:
-    loc: Path_ = tuple(part for part in item["loc"] if not (isinstance(part, str) and "[" in part))
+def _schema_problem(doc: SourceDocument, data: Any, item: Mapping[str, Any]) -> Problem:
+    loc = document_path(item["loc"], data, item["type"])
     kind = item["type"]
     if kind == "extra_forbidden":
-        field = loc[-1]
-        return doc.problem(loc, f"unknown key '{field}'", "remove it or check its spelling", at_key=True)
+        key = str(loc[-1])
+        model = model_at(TenantConfig, loc[:-1])
+        fix = unknown_key_fix(key, field_names(model)) if model else "remove it or check its spelling"
+        where = f" in {_dotted(loc[:-1])}" if loc[:-1] else ""
+        return doc.problem(loc, f"unknown key '{key}'{where}", fix, at_key=True)
     if kind == "missing":
-        return doc.problem(loc[:-1], f"missing required key '{'.'.join(map(str, loc))}'", "add it")
-    where = ".".join(map(str, loc)) or "(top level)"
-    return doc.problem(loc, f"{where}: {item['msg']}")
+        problem = doc.problem(loc[:-1], f"missing required key '{_dotted(loc)}'", f"add {loc[-1]}:")
+        return Problem(problem.file, problem.line, problem.column, problem.message, problem.fix, _dotted(loc))
+    return doc.problem(loc, f"{_dotted(loc)}: {item['msg']}", type_fix(item))
 
 
 def _hostname(url: Any) -> str | None:

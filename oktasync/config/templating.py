@@ -37,6 +37,21 @@ class Tracker:
 
     sources: set[str] = field(default_factory=set)
     var_sources: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Unset environment variables the render in progress asked for, and the vars it read.
+    missing_env: set[str] = field(default_factory=set)
+    var_reads: set[str] = field(default_factory=set)
+    # For each rendered path, the vars its template read.
+    var_readers: dict[Path_, frozenset[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MissingEnv:
+    """A template that failed only because environment variables are unset: the caller decides whether
+    that is an error (a command about to use the value) or a warning (``validate``, which needs no
+    secrets)."""
+
+    names: frozenset[str]
+    problem: Problem
 
 
 class _WholeScope(jinja2.TemplateError):
@@ -68,6 +83,8 @@ class EnvScope(_Scope):
     _what = "env"
 
     def __getitem__(self, name: str) -> str:
+        if name not in self._values:
+            self._tracker.missing_env.add(name)
         value = self._values[name]  # KeyError: jinja2 makes it an undefined, named in the message
         self._tracker.sources.add(f"env.{name}")
         return str(value)
@@ -81,6 +98,7 @@ class VarsScope(_Scope):
     def __getitem__(self, name: str) -> Any:
         value = self._values[name]
         self._tracker.sources |= self._tracker.var_sources.get(name, frozenset())
+        self._tracker.var_reads.add(name)
         return value
 
 
@@ -197,15 +215,19 @@ def render_strings(
     path: Path_ = (),
     skip: Callable[[Path_], bool] = lambda p: False,
     tracker: Tracker | None = None,
+    missing_env: dict[Path_, MissingEnv] | None = None,
 ) -> tuple[Any, list[Problem], dict[Path_, frozenset[str]]]:
     """Render every string in ``data``; return the result, the problems, and for each template path the
-    sources it read (empty for a template that read none)."""
+    sources it read (empty for a template that read none). With ``missing_env``, a template that fails
+    only because environment variables are unset goes there instead of into the problems."""
     problems: list[Problem] = []
     templated: dict[Path_, frozenset[str]] = {}
     track = tracker or Tracker()
 
     def render(value: str, at: Path_) -> Any:
         track.sources = set()
+        track.missing_env = set()
+        track.var_reads = set()
         try:
             with time_limit():
                 return render_text(environment.from_string(value), scope, max_chars=MAX_RENDERED_CHARS)
@@ -220,10 +242,19 @@ def render_strings(
         ) as error:
             message = _failure_message(error, track)
             fix = "fix the template" if "syntax" in message else fix_for(message)
-            problems.append(doc.problem(at, message, fix))
+            problem = doc.problem(at, message, fix)
+            unset = frozenset(track.missing_env)
+            only_unset = isinstance(error, jinja2.UndefinedError) and message.startswith(
+                "environment variable"
+            )
+            if missing_env is not None and unset and only_unset:
+                missing_env[at] = MissingEnv(unset, problem)
+            else:
+                problems.append(problem)
             return value
         finally:
             templated[at] = frozenset(track.sources)
+            track.var_readers[at] = frozenset(track.var_reads)
 
     def walk(value: Any, at: Path_) -> Any:
         if skip(at):

@@ -138,7 +138,7 @@ def _inject(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
     def boom(path: str) -> Any:
         raise error
 
-    monkeypatch.setattr("oktasync.cli.validate.load_tenant", boom)
+    monkeypatch.setattr("oktasync.cli.validate.check_tenant", boom)
 
 
 def test_ctrl_c_is_a_json_record(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -179,7 +179,7 @@ def test_other_libraries_log_records_are_json_too(monkeypatch: pytest.MonkeyPatc
         logging.getLogger("asyncio").error("Unclosed client session %s", SECRET)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("oktasync.cli.validate.load_tenant", noisy)
+    monkeypatch.setattr("oktasync.cli.validate.check_tenant", noisy)
     code, _, err = _run("--log-format", "json", "validate", "x.yaml")
     assert code == 130
     records = _records(err)
