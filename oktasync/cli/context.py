@@ -170,13 +170,30 @@ class _RedactSecrets(logging.Filter):
         return True
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, not when logging was configured: while
+    progress bars are drawn, rich redirects stderr so that a log line is printed above the bars, never
+    through them (and a test's captured stderr receives the records)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        """The stream is always the current ``sys.stderr``."""
+
+
 class _OtherLibrariesHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The root logger's handler under ``--log-format json`` (its own type: the next run replaces it)."""
 
 
 def configure_logging(log_format: str, verbose: int) -> None:
     _output.log_format = log_format
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     if log_format == "json":
         handler.setFormatter(_JsonFormatter())
     else:
@@ -325,10 +342,31 @@ def confirm_err(question: str) -> bool:
             echo_err("invalid input: answer y or n", level="warning")
 
 
-def emit_json(document: Any, *, compact: bool = False) -> None:
+# The version of every JSON document the CLI prints (docs/json-output.md): it changes only when a key is
+# removed or changes meaning; new keys may be added within a version.
+JSON_FORMAT_VERSION = 1
+
+
+def versioned(document: Mapping[str, Any]) -> dict[str, Any]:
+    """``document`` with ``format_version`` as its first key (a version the document already carries is kept).
+
+    A document in a standard format that names its own version (a JSON Schema's ``$schema``, printed by
+    ``oktasync schema``) is left as the standard defines it."""
+    if "$schema" in document:
+        return dict(document)
+    version = document.get("format_version", JSON_FORMAT_VERSION)
+    return {"format_version": version, **{k: v for k, v in document.items() if k != "format_version"}}
+
+
+def json_text(document: Mapping[str, Any], *, compact: bool = False) -> str:
+    """A versioned JSON document as text: how the CLI writes every JSON document (stdout or a file)."""
+    return json.dumps(versioned(document), indent=None if compact else 2, sort_keys=False, default=str)
+
+
+def emit_json(document: Mapping[str, Any], *, compact: bool = False) -> None:
     """The one JSON document a ``--json`` command prints on stdout (``compact``: on one line, for the
-    one-document-per-line output of ``tasks --watch --json``)."""
-    click.echo(json.dumps(document, indent=None if compact else 2, sort_keys=False, default=str))
+    one-document-per-line output of ``tasks --watch --json``), ``format_version`` first."""
+    click.echo(json_text(document, compact=compact))
     _output.json_emitted = True
 
 
@@ -366,6 +404,52 @@ def terminal_console(*, stderr: bool = False) -> Any:
         highlight=False,
         soft_wrap=True,
     )
+
+
+# How a status word looks on a colour terminal: one palette for every command.
+_STATUS_STYLES = {
+    "ok": "green",
+    "pass": "green",
+    "passed": "green",
+    "in_sync": "green",
+    "recovered": "green",
+    "unchanged": "green",
+    "changed": "yellow",
+    "change": "yellow",
+    "warning": "yellow",
+    "warn": "yellow",
+    "pending": "yellow",
+    "info": "cyan",
+    "skipped": "dim",
+    "skip": "dim",
+    "manual": "magenta",
+    "failed": "bold red",
+    "fail": "bold red",
+    "refused": "bold red",
+    "declined": "bold red",
+    "error": "bold red",
+}
+
+
+def status_text(text: str, status: str | None = None) -> Any:
+    """``text`` as a ``rich.text.Text`` in the colour of ``status`` (default: ``text`` itself, lowercased
+    and stripped: ``FAIL`` is red); no style for a status the palette does not know."""
+    from rich.text import Text
+
+    key = (status if status is not None else text).strip().lower()
+    return Text(text, style=_STATUS_STYLES.get(key, ""))
+
+
+def echo_line(*parts: Any, err: bool = False) -> None:
+    """One line of human output made of plain strings and ``status_text`` parts: coloured only when
+    ``colour_enabled`` says so for that stream. Plain parts are printed as given (callers escape what
+    Okta or the target sent with ``for_terminal``)."""
+    from rich.text import Text
+
+    line = Text()
+    for part in parts:
+        line.append(part if isinstance(part, Text) else Text(str(part)))
+    terminal_console(stderr=err).print(line)
 
 
 def progress_enabled() -> bool:
