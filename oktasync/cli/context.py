@@ -20,6 +20,7 @@ document (invalid config, Okta unreachable, a refusal, Ctrl-C), ``handle_errors`
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import logging
 import os
@@ -109,6 +110,26 @@ def mark_json(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 def json_option(help_text: str = "Print one JSON document.") -> Callable[[Any], Any]:
     """The ``--json`` flag every command shares (parameter name ``as_json``)."""
     return click.option("--json", "as_json", is_flag=True, callback=mark_json, help=help_text)
+
+
+class SuggestingGroup(click.Group):
+    """A command group whose unknown-command error names the closest command, as click does for options:
+    ``No such command 'plna'. Did you mean 'plan'?`` (a usage error: exit 64). Newer click suggests from
+    the commands it holds; this also covers commands loaded lazily (``LazyGroup``) and older click."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as error:
+            typed = args[0] if args else ""
+            if getattr(error, "possibilities", None) or typed.startswith("-"):
+                raise  # click suggested already, or it is an option, not a command
+            close = difflib.get_close_matches(typed, self.list_commands(ctx), n=1)
+            if not close:
+                raise
+            raise click.UsageError(f"{error.message} Did you mean {close[0]!r}?", ctx) from None
 
 
 @dataclass

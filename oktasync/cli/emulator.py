@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import echo_err
+from oktasync.cli.context import SuggestingGroup, echo_err
 from oktasync.errors import ConfigError, Problem
 
 _SEED_FIX = 'a state file is a JSON (or .yaml) seed as --save-state writes it: docs/emulator.md "Seed format"'
@@ -83,7 +83,7 @@ def _check_save_path(path: str) -> None:
         )
 
 
-@click.group(name="emulator")
+@click.group(name="emulator", cls=SuggestingGroup)
 def command() -> None:
     """Run the loopback Okta emulator (for tests, benchmarks and the demo)."""
 

@@ -9,14 +9,22 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import CONFIG_PATH, echo_err, echo_error, emit_json, global_options, json_option
+from oktasync.cli.context import (
+    CONFIG_PATH,
+    SuggestingGroup,
+    echo_err,
+    echo_error,
+    emit_json,
+    global_options,
+    json_option,
+)
 from oktasync.config import load_tenants
 from oktasync.config.schema import TenantConfig
 from oktasync.errors import EXIT_FAILED, EXIT_OK, ConfigError, Problem
 from oktasync.state import StateDir
 
 
-@click.group("hooks")
+@click.group("hooks", cls=SuggestingGroup)
 def command() -> None:
     """Receive Okta event hooks: provisioning failures announced within seconds, into the same failure state,
     outbox, notifications and metrics as `tasks` (which stays the safety net)."""

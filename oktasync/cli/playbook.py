@@ -12,6 +12,7 @@ import click
 
 from oktasync.cli.context import (
     CONFIG_PATH,
+    SuggestingGroup,
     confirm_err,
     echo_err,
     emit_json,
@@ -35,6 +36,23 @@ def resolve_playbook_path(name: str) -> Path:
     from oktasync.playbooks.loader import shipped_playbook
 
     return shipped_playbook(name) or path
+
+
+def complete_playbook(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion for PLAYBOOK: the shipped playbooks' names (a team's ``./playbooks`` included),
+    then playbook files in the current directory."""
+    from click.shell_completion import CompletionItem
+
+    from oktasync.playbooks.catalog import shipped_playbook_names
+
+    names = [name for name in shipped_playbook_names() if name.startswith(incomplete)]
+    files = sorted(
+        str(path)
+        for pattern in ("*.yaml", "*.yml")
+        for path in Path.cwd().glob(pattern)
+        if str(path.name).startswith(incomplete)
+    )
+    return [CompletionItem(name) for name in names] + [CompletionItem(name, type="file") for name in files]
 
 
 def _parse_vars(values: tuple[str, ...]) -> dict[str, str]:
@@ -141,13 +159,13 @@ class _TerminalInteraction:
         return confirm_err(f"        {message}")
 
 
-@click.group("playbook")
+@click.group("playbook", cls=SuggestingGroup)
 def command() -> None:
     """Run YAML playbooks: ordered oktasync steps with inputs, conditions and a run record."""
 
 
 @command.command("run")
-@click.argument("playbook")
+@click.argument("playbook", shell_complete=complete_playbook)
 @click.option(
     "-c",
     "--config",
@@ -266,7 +284,7 @@ def validate_command(playbooks: tuple[str, ...]) -> int:
 
 
 @command.command("status")
-@click.argument("playbook")
+@click.argument("playbook", shell_complete=complete_playbook)
 @click.option("-c", "--config", "configs", multiple=True, required=True, type=CONFIG_PATH)
 @json_option("Print the run records as one JSON document.")
 @click.pass_context

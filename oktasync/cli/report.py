@@ -9,14 +9,14 @@ import io
 
 import click
 
-from oktasync.cli.context import CONFIG_PATH, echo_warning, emit_json, json_option, mark_json
+from oktasync.cli.context import CONFIG_PATH, SuggestingGroup, echo_warning, emit_json, json_option, mark_json
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenant
 from oktasync.textsafe import csv_cell, for_terminal
 from oktasync.workflows.report import COLUMNS, UnmanagedReport
 
 
-@click.group("report")
+@click.group("report", cls=SuggestingGroup)
 def command() -> None:
     """Reports on the SCIM target."""
 

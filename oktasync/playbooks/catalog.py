@@ -114,3 +114,17 @@ def step_writes(action: str, args: dict[str, Any]) -> bool:
     if action == "tasks":
         return bool(args.get("retry"))
     return spec.writes
+
+
+def shipped_playbook_names() -> list[str]:
+    """The names of the shipped playbooks (``verify``, ``resync``, …), a team's ``./playbooks`` included,
+    sorted: where ``loader.shipped_playbook`` looks them up."""
+    import sys
+    from pathlib import Path
+
+    directories = (
+        Path.cwd() / "playbooks",
+        Path(__file__).resolve().parents[2] / "playbooks",
+        Path(sys.prefix) / "share" / "oktasync" / "playbooks",
+    )
+    return sorted({path.stem for directory in directories for path in directory.glob("*.yaml")})
