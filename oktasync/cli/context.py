@@ -435,6 +435,7 @@ _STATUS_STYLES = {
     "in_sync": "green",
     "recovered": "green",
     "unchanged": "green",
+    "completed": "green",
     "changed": "yellow",
     "change": "yellow",
     "warning": "yellow",
@@ -449,6 +450,7 @@ _STATUS_STYLES = {
     "refused": "bold red",
     "declined": "bold red",
     "error": "bold red",
+    "stopped": "bold red",
 }
 
 

@@ -14,14 +14,17 @@ from oktasync.cli.context import (
     SuggestingGroup,
     echo_err,
     echo_error,
+    echo_line,
     emit_json,
     global_options,
     json_option,
+    status_text,
 )
 from oktasync.config import load_tenants
 from oktasync.config.schema import TenantConfig
 from oktasync.errors import EXIT_FAILED, EXIT_OK, ConfigError, Problem
 from oktasync.state import StateDir
+from oktasync.textsafe import for_terminal
 
 
 @click.group("hooks", cls=SuggestingGroup)
@@ -142,23 +145,29 @@ def register(ctx: click.Context, config: str, url: str, dry_run: bool, as_json: 
     if as_json:
         emit_json({"exit_code": EXIT_OK if result.ok else EXIT_FAILED, **result.to_dict()})
     else:
-        click.echo(f'Event hook "{result.name}" -> {result.uri}')
-        for change in result.changes:
-            click.echo(f"  {'would change' if dry_run else 'change'}: {change}")
-        if not result.changes:
-            click.echo("  unchanged")
-        if result.actions:
-            click.echo("  done: " + ", ".join(result.actions))
-        if result.hook is not None and not dry_run:
-            click.echo(
-                f"  Okta reports: {result.hook.status}, {result.hook.verification_status} ({result.hook.id})"
-            )
+        _print_registration(result, dry_run)
     if result.error:
         echo_error(
             f"event hook not verified: {result.error}",
             hint="is `oktasync hooks serve` running and reachable at the URL? then register again",
         )
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _print_registration(result: Any, dry_run: bool) -> None:
+    echo_line(for_terminal(f'Event hook "{result.name}" -> {result.uri}'))
+    for change in result.changes:
+        word = "would change" if dry_run else "change"
+        echo_line("  ", status_text(word, "changed"), for_terminal(f": {change}"))
+    if not result.changes:
+        echo_line("  ", status_text("unchanged"))
+    if result.actions:
+        echo_line("  done: " + ", ".join(result.actions))
+    if result.hook is not None and not dry_run:
+        hook = result.hook
+        healthy = hook.status == "ACTIVE" and hook.verification_status == "VERIFIED"
+        reported = status_text(f"{hook.status}, {hook.verification_status}", "ok" if healthy else "failed")
+        echo_line("  Okta reports: ", reported, for_terminal(f" ({hook.id})"))
 
 
 @command.command("status")
@@ -186,5 +195,8 @@ def status_command(configs: tuple[str, ...], as_json: bool) -> int:
         emit_json({"exit_code": code, "tenants": [s.to_dict() for s in found]})
     else:
         for item in found:
-            click.echo(f"{item.tenant}: {item.summary()}")
+            health = status_text(
+                "ok" if item.healthy else "needs attention", "ok" if item.healthy else "failed"
+            )
+            echo_line(for_terminal(f"{item.tenant}: "), health, for_terminal(f" ({item.summary()})"))
     return code

@@ -15,10 +15,12 @@ from oktasync.cli.context import (
     SuggestingGroup,
     confirm_err,
     echo_err,
+    echo_line,
     emit_json,
     global_options,
     json_option,
     numbered,
+    status_text,
 )
 from oktasync.cli.progress import make_progress
 from oktasync.errors import ConfigError, Problem, SafetyError
@@ -94,11 +96,14 @@ class _TextReporter:
         self.err = err
         self.verbose = verbose
 
-    def _echo(self, text: str) -> None:
+    def _echo(self, text: str, *, status: str | None = None, word: str = "") -> None:
+        """One progress line, after ``word`` (a status word, coloured on a terminal by ``status``)."""
         if self.err:
-            echo_err(text)  # JSON records under --log-format json
+            echo_err(word + text)  # JSON records under --log-format json
+        elif word:
+            echo_line(status_text(word, status), for_terminal(text))  # summaries quote Okta and the target
         else:
-            click.echo(for_terminal(text))  # step summaries quote Okta and the target
+            echo_line(for_terminal(text))
 
     def run_started(self, playbook: Playbook, tenant: str, run_id: str, resumed: bool) -> None:
         what = "resuming run" if resumed else "run"
@@ -128,7 +133,7 @@ class _TextReporter:
         seconds = entry.get("seconds")
         took = f" ({seconds:.1f}s{more})" if isinstance(seconds, int | float) else ""
         suffix = " — continuing (on_failure: continue)" if entry.get("continued") else ""
-        self._echo(f"        {mark}: {entry.get('summary')}{took}{suffix}")
+        self._echo(f": {entry.get('summary')}{took}{suffix}", status=status, word=f"        {mark}")
         result = entry.get("result") or {}
         if status in ("failed", "declined"):
             if result.get("hint"):
@@ -252,7 +257,10 @@ def _print_summary(result: Any) -> None:
             counts[step["status"]] = counts.get(step["status"], 0) + 1
         tally = ", ".join(f"{n} {status}" for status, n in counts.items())
         prefix = "dry run " if result.dry_run else ""
-        click.echo(f"{prefix}{run.status}: playbook {result.playbook} for {run.tenant} ({tally})")
+        echo_line(
+            status_text(f"{prefix}{run.status}", run.status),
+            for_terminal(f": playbook {result.playbook} for {run.tenant} ({tally})"),
+        )
         if run.continued_failures:
             click.echo(f"  steps that failed and were allowed to: {', '.join(run.continued_failures)}")
         if run.message:
