@@ -56,8 +56,9 @@ def _require_hook(tenants: list[TenantConfig], paths: tuple[str, ...]) -> None:
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="0: any free port."
 )
+@json_option("When listening, print one JSON document on one line (url, endpoints) on stdout.")
 @click.pass_context
-def serve(ctx: click.Context, configs: tuple[str, ...], host: str, port: int) -> int:
+def serve(ctx: click.Context, configs: tuple[str, ...], host: str, port: int, as_json: bool) -> int:
     """Serve POST/GET /okta/event-hooks/<tenant> (Okta's deliveries and verification), /healthz and /metrics
     until SIGTERM or Ctrl-C. Plain HTTP: put it behind TLS termination (docs/event-hooks.md).
 
@@ -69,10 +70,12 @@ def serve(ctx: click.Context, configs: tuple[str, ...], host: str, port: int) ->
     if len(set(names)) != len(names):
         raise click.UsageError("two configs name the same tenant: each tenant gets one endpoint")
     state_root = StateDir(global_options(ctx).resolved_state_dir())
-    return asyncio.run(_serve(tenants, state_root, host, port))
+    return asyncio.run(_serve(tenants, state_root, host, port, as_json=as_json))
 
 
-async def _serve(tenants: list[TenantConfig], state_root: StateDir, host: str, port: int) -> int:
+async def _serve(
+    tenants: list[TenantConfig], state_root: StateDir, host: str, port: int, *, as_json: bool
+) -> int:
     from aiohttp import web
 
     from oktasync.okta_gateway import open_gateway, resolve_app
@@ -92,13 +95,26 @@ async def _serve(tenants: list[TenantConfig], state_root: StateDir, host: str, p
         bound = runner.addresses[0]
         base = f"http://{host}:{bound[1]}"
         echo_err(f"oktasync hooks: listening on {base}", url=base)
+        endpoints = []
         for receiver in receivers:
             pending = receiver.inbox.pending()
+            endpoint = f"{base}{hook_path(receiver.config.tenant)}"
+            app = receiver.app
+            endpoints.append(
+                {
+                    "tenant": receiver.config.tenant,
+                    "url": endpoint,
+                    "app": {"id": app.id, "label": app.label},
+                    "pending_deliveries": pending,
+                }
+            )
             echo_err(
-                f"  {base}{hook_path(receiver.config.tenant)}  ({receiver.app.label}, {receiver.app.id}"
+                f"  {endpoint}  ({app.label}, {app.id}"
                 + (f"; {pending} deliveries from before to apply" if pending else "")
                 + ")"
             )
+        if as_json:
+            emit_json({"url": base, "endpoints": endpoints}, compact=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
