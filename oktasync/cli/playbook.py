@@ -1,4 +1,4 @@
-"""`oktasync playbook run|validate|status`: YAML runbooks of oktasync steps (docs/playbooks.md)."""
+"""`oktasync playbook run|list|validate|status`: YAML runbooks of oktasync steps (docs/playbooks.md)."""
 
 from __future__ import annotations
 
@@ -269,6 +269,40 @@ def _print_summary(result: Any) -> None:
             click.echo(f"  run record: {run.record_path}")
         if run.stopped_at:
             click.echo("  fix the cause, then continue with --resume (or start over with --fresh)")
+
+
+@command.command("list")
+@json_option("Print the playbooks as one JSON document.")
+def list_command(as_json: bool) -> int:
+    """List the playbooks `playbook run NAME` finds: shipped with oktasync, or in ./playbooks."""
+    from oktasync.playbooks.catalog import shipped_playbook_names
+    from oktasync.playbooks.loader import load_playbook, shipped_playbook
+
+    listed: list[dict[str, Any]] = []
+    for name in shipped_playbook_names():
+        path = shipped_playbook(name)
+        entry: dict[str, Any] = {"name": name, "file": str(path), "valid": False}
+        try:
+            book = load_playbook(path or name)
+        except ConfigError as error:
+            entry["problems"] = [str(problem) for problem in error.problems]
+        else:
+            first_line = book.description.strip().splitlines()[0] if book.description.strip() else ""
+            inputs = [spec.name for spec in book.inputs]
+            entry.update(valid=True, description=first_line, steps=len(book.steps), inputs=inputs)
+        listed.append(entry)
+    if as_json:
+        emit_json({"playbooks": listed})
+        return 0
+    width = max((len(entry["name"]) for entry in listed), default=0)
+    for entry in listed:
+        if entry["valid"]:
+            echo_line(
+                for_terminal(f"{entry['name']:<{width}}  {entry['steps']:>2} steps  {entry['description']}")
+            )
+        else:
+            echo_line(for_terminal(f"{entry['name']:<{width}}  "), status_text("invalid", "failed"))
+    return 0
 
 
 @command.command("validate")
