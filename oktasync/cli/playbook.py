@@ -49,10 +49,10 @@ def complete_playbook(ctx: click.Context, param: click.Parameter, incomplete: st
 
     names = [name for name in shipped_playbook_names() if name.startswith(incomplete)]
     files = sorted(
-        str(path)
+        path.name
         for pattern in ("*.yaml", "*.yml")
         for path in Path.cwd().glob(pattern)
-        if str(path.name).startswith(incomplete)
+        if path.name.startswith(incomplete)
     )
     return [CompletionItem(name) for name in names] + [CompletionItem(name, type="file") for name in files]
 
