@@ -306,3 +306,28 @@ def test_emulator_serve_json_prints_one_ready_document(tmp_path: Path) -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_demo_json_prints_one_document_and_tells_the_story_on_stderr(tmp_path: Path) -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("OKTA_", "CHRONOSPHERE_"))}
+    state_out = tmp_path / "demo.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "oktasync", "demo", "--json", "--users", "20", "--state-out", str(state_out)],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    document = json.loads(done.stdout)  # nothing else on stdout
+    keys = {"exit_code": int, "ok": bool, "playbook": dict, "facts": dict, "person": (dict, NULL)}
+    assert list(document)[0] == "format_version" and document["format_version"] == 1
+    assert set(document) - {"format_version"} == set(keys)
+    _check_types("demo", document, keys)
+    assert document["ok"] is True and document["exit_code"] == 0
+    assert "Step 1/" in done.stderr and "The runbook ran end to end" in done.stderr
+    written = json.loads(state_out.read_text())
+    assert list(written)[0] == "format_version" and written["facts"] == document["facts"]
