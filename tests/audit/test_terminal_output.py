@@ -94,6 +94,27 @@ def test_status_words_are_coloured_on_a_terminal(doctor_args: list[str]) -> None
     assert ANSI in ok_line  # the check's mark, not only some other part of the screen
 
 
+# Other commands: (arguments after the global options, with CONFIG for the config; a word of the line that
+# carries a coloured status word).
+COLOURED = {
+    "test-connector": (["test-connector", "CONFIG"], "passed"),
+    "tasks": (["tasks", "CONFIG"], "failed assignment"),
+    "playbook run": (["playbook", "run", "verify", "--config", "CONFIG"], "completed"),
+}
+
+
+@pytest.mark.parametrize("name", list(COLOURED))
+def test_other_commands_colour_their_status_words(doctor_args: list[str], name: str) -> None:
+    state, config = doctor_args[:2], doctor_args[-1]
+    words, marker = COLOURED[name]
+    args = [*state, *(config if word == "CONFIG" else word for word in words)]
+    _, seen = _on_a_terminal(args, _env_for_doctor())
+    coloured = [line for line in seen.splitlines() if marker in line]
+    assert coloured and all(ANSI in line for line in coloured), seen
+    _, plain = _on_a_terminal(["--no-color", *args], _env_for_doctor())
+    assert marker in plain and ANSI not in plain
+
+
 @pytest.mark.parametrize(
     ("flags", "changes"),
     [
