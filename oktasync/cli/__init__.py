@@ -14,6 +14,7 @@ import click
 
 from oktasync.cli.context import (
     GlobalOptions,
+    SuggestingGroup,
     configure_logging,
     handle_errors,
     json_logs,
@@ -38,6 +39,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "test-connector": ("oktasync.cli.test_connector", "Test the SCIM target as Okta does, and more."),
     "hooks": ("oktasync.cli.hooks", "Okta event hooks: receive provisioning failures in seconds; register."),
     "tasks": ("oktasync.cli.tasks", "Find, retry, report and notify failed assignments (cron or --watch)."),
+    "completion": ("oktasync.cli.completion", "Print the shell completion script (bash, zsh or fish)."),
     "report": ("oktasync.cli.report", "report unmanaged: target users Okta does not manage."),
     "resync": ("oktasync.cli.resync", "Safely unassign and reassign every group (journaled, resumable)."),
     "snapshot": (
@@ -51,7 +53,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class LazyGroup(click.Group):
+class LazyGroup(SuggestingGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
 

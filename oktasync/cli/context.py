@@ -20,6 +20,7 @@ document (invalid config, Okta unreachable, a refusal, Ctrl-C), ``handle_errors`
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import logging
 import os
@@ -111,6 +112,26 @@ def json_option(help_text: str = "Print one JSON document.") -> Callable[[Any], 
     return click.option("--json", "as_json", is_flag=True, callback=mark_json, help=help_text)
 
 
+class SuggestingGroup(click.Group):
+    """A command group whose unknown-command error names the closest command, as click does for options:
+    ``No such command 'plna'. Did you mean 'plan'?`` (a usage error: exit 64). Newer click suggests from
+    the commands it holds; this also covers commands loaded lazily (``LazyGroup``) and older click."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as error:
+            typed = args[0] if args else ""
+            if getattr(error, "possibilities", None) or typed.startswith("-"):
+                raise  # click suggested already, or it is an option, not a command
+            close = difflib.get_close_matches(typed, self.list_commands(ctx), n=1)
+            if not close:
+                raise
+            raise click.UsageError(f"{error.message} Did you mean {close[0]!r}?", ctx) from None
+
+
 @dataclass
 class GlobalOptions:
     log_format: str = "text"
@@ -172,13 +193,30 @@ class _RedactSecrets(logging.Filter):
         return True
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, not when logging was configured: while
+    progress bars are drawn, rich redirects stderr so that a log line is printed above the bars, never
+    through them (and a test's captured stderr receives the records)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        """The stream is always the current ``sys.stderr``."""
+
+
 class _OtherLibrariesHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The root logger's handler under ``--log-format json`` (its own type: the next run replaces it)."""
 
 
 def configure_logging(log_format: str, verbose: int) -> None:
     _output.log_format = log_format
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     if log_format == "json":
         handler.setFormatter(_JsonFormatter())
     else:
@@ -327,10 +365,31 @@ def confirm_err(question: str) -> bool:
             echo_err("invalid input: answer y or n", level="warning")
 
 
-def emit_json(document: Any, *, compact: bool = False) -> None:
+# The version of every JSON document the CLI prints (docs/json-output.md): it changes only when a key is
+# removed or changes meaning; new keys may be added within a version.
+JSON_FORMAT_VERSION = 1
+
+
+def versioned(document: Mapping[str, Any]) -> dict[str, Any]:
+    """``document`` with ``format_version`` as its first key (a version the document already carries is kept).
+
+    A document in a standard format that names its own version (a JSON Schema's ``$schema``, printed by
+    ``oktasync schema``) is left as the standard defines it."""
+    if "$schema" in document:
+        return dict(document)
+    version = document.get("format_version", JSON_FORMAT_VERSION)
+    return {"format_version": version, **{k: v for k, v in document.items() if k != "format_version"}}
+
+
+def json_text(document: Mapping[str, Any], *, compact: bool = False) -> str:
+    """A versioned JSON document as text: how the CLI writes every JSON document (stdout or a file)."""
+    return json.dumps(versioned(document), indent=None if compact else 2, sort_keys=False, default=str)
+
+
+def emit_json(document: Mapping[str, Any], *, compact: bool = False) -> None:
     """The one JSON document a ``--json`` command prints on stdout (``compact``: on one line, for the
-    one-document-per-line output of ``tasks --watch --json``)."""
-    click.echo(json.dumps(document, indent=None if compact else 2, sort_keys=False, default=str))
+    one-document-per-line output of ``tasks --watch --json``), ``format_version`` first."""
+    click.echo(json_text(document, compact=compact))
     _output.json_emitted = True
 
 
@@ -368,6 +427,73 @@ def terminal_console(*, stderr: bool = False) -> Any:
         highlight=False,
         soft_wrap=True,
     )
+
+
+# How a status word looks on a colour terminal: one palette for every command.
+_STATUS_STYLES = {
+    "ok": "green",
+    "pass": "green",
+    "passed": "green",
+    "in_sync": "green",
+    "recovered": "green",
+    "unchanged": "green",
+    "completed": "green",
+    "changed": "yellow",
+    "change": "yellow",
+    "warning": "yellow",
+    "warn": "yellow",
+    "pending": "yellow",
+    "info": "cyan",
+    "skipped": "dim",
+    "skip": "dim",
+    "manual": "magenta",
+    "failed": "bold red",
+    "fail": "bold red",
+    "refused": "bold red",
+    "declined": "bold red",
+    "error": "bold red",
+    "stopped": "bold red",
+}
+
+
+def status_text(text: str, status: str | None = None) -> Any:
+    """``text`` as a ``rich.text.Text`` in the colour of ``status`` (default: ``text`` itself, lowercased
+    and stripped: ``FAIL`` is red); no style for a status the palette does not know."""
+    from rich.text import Text
+
+    key = (status if status is not None else text).strip().lower()
+    return Text(text, style=_STATUS_STYLES.get(key, ""))
+
+
+def echo_line(*parts: Any, err: bool = False) -> None:
+    """One line of human output made of plain strings and ``status_text`` parts: coloured only when
+    ``colour_enabled`` says so for that stream. Plain parts are printed as given (callers escape what
+    Okta or the target sent with ``for_terminal``)."""
+    from rich.text import Text
+
+    stream = sys.stderr if err else sys.stdout
+    if not colour_enabled(stream):
+        # The same characters rich would print without colour, at a fraction of the cost (long reports).
+        click.echo("".join(part.plain if isinstance(part, Text) else str(part) for part in parts), err=err)
+        return
+    line = Text()
+    for part in parts:
+        line.append(part if isinstance(part, Text) else Text(str(part)))
+    _line_console(stream, err).print(line)
+
+
+# The console echo_line last used per stream (stdout, stderr): building one costs about a millisecond, too
+# much per line of a long report; it is rebuilt when the stream changes.
+_line_consoles: dict[bool, tuple[Any, Any]] = {}
+
+
+def _line_console(stream: Any, err: bool) -> Any:
+    cached = _line_consoles.get(err)
+    if cached is not None and cached[0] is stream:
+        return cached[1]
+    console = terminal_console(stderr=err)
+    _line_consoles[err] = (stream, console)
+    return console
 
 
 def progress_enabled() -> bool:

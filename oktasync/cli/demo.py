@@ -6,7 +6,6 @@ See docs/demo.md.
 from __future__ import annotations
 
 import asyncio
-import json
 import shlex
 import signal
 import tempfile
@@ -14,23 +13,51 @@ import textwrap
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
+from oktasync.cli.context import echo_err, echo_line, emit_json, json_option, json_text, status_text
 from oktasync.errors import EXIT_FAILED, EXIT_OK
 from oktasync.playbooks.model import Playbook, Step
 
 _WIDTH = 100
 
 
-def _wrap(label: str, text: str) -> None:
+@dataclass
+class _Narration:
+    """Where the demo's account goes: stdout, or stderr under --json (stdout holds the one document)."""
+
+    err: bool = False
+
+
+_narration = _Narration()
+
+
+def _say(*parts: Any) -> None:
+    """One line of the demo's account: plain strings and ``status_text`` parts (coloured on a terminal)."""
+    if _narration.err:
+        echo_err(
+            "".join(getattr(part, "plain", part) for part in parts)
+        )  # JSON records under --log-format json
+    else:
+        echo_line(*parts)
+
+
+def _wrap(label: str, text: str, *, status: str | None = None) -> None:
+    """``text`` wrapped under a label; with ``status``, its first word (the mark) coloured by it."""
     prefix = f"  {label:<10}"
     lines = textwrap.wrap(" ".join(text.split()), width=_WIDTH - len(prefix)) or [""]
-    click.echo(prefix + lines[0])
+    first = lines[0]
+    if status is not None:
+        mark, _, rest = first.partition(" ")
+        _say(prefix, status_text(mark, status), f" {rest}" if rest else "")
+    else:
+        _say(prefix + first)
     for line in lines[1:]:
-        click.echo(" " * len(prefix) + line)
+        _say(" " * len(prefix) + line)
 
 
 def _proof(step: Step, entry: Mapping[str, Any]) -> list[str]:
@@ -118,37 +145,38 @@ class _DemoReporter:
 
     def run_started(self, playbook: Playbook, tenant: str, run_id: str, resumed: bool) -> None:
         verb = "Resuming" if resumed else "Running"
-        click.echo(f"{verb} playbook {playbook.name} ({len(playbook.steps)} steps), run {run_id}\n")
+        _say(f"{verb} playbook {playbook.name} ({len(playbook.steps)} steps), run {run_id}")
+        _say()
 
     def step_started(self, step: Step, index: int, total: int, attempt: int) -> None:
         if attempt == 1:
             self.started[step.id] = time.monotonic()
-            click.echo(f"── Step {index}/{total} · {step.name} ({step.action})")
+            _say(f"── Step {index}/{total} · {step.name} ({step.action})")
             if step.description:
                 _wrap("runbook", step.description)
         else:
-            click.echo(f"  {'':<10}check {attempt}…")
+            _say(f"  {'':<10}check {attempt}…")
 
     def step_finished(
         self, step: Step, index: int, total: int, entry: Mapping[str, Any], reused: bool
     ) -> None:
         status = str(entry.get("status"))
         if reused:  # finished in the run this one resumes: already told above
-            click.echo(f"── Step {index}/{total} · {step.name}: done before")
+            _say(f"── Step {index}/{total} · {step.name}: done before")
             return
         if status == "skipped":
-            click.echo(f"── Step {index}/{total} · {step.name}: skipped")
+            _say(f"── Step {index}/{total} · {step.name}: skipped")
         mark = {"ok": "✓", "failed": "✗", "skipped": "–", "declined": "✗"}.get(status, "?")
         seconds = entry.get("seconds")
         took = f" ({seconds:.1f}s)" if isinstance(seconds, int | float) else ""
         note = " — allowed by the playbook (on_failure: continue)" if entry.get("continued") else ""
-        _wrap("oktasync", f"{mark} {entry.get('summary')}{took}{note}")
+        _wrap("oktasync", f"{mark} {entry.get('summary')}{took}{note}", status=status)
         for number, line in enumerate(_proof(step, entry)):
             _wrap("proved" if number == 0 else "", line)
-        click.echo("")
+        _say()
 
     def note(self, message: str) -> None:
-        click.echo(f"  {'':<10}{message}")
+        _say(f"  {'':<10}{message}")
 
 
 def _on_off(value: Any) -> str:
@@ -157,42 +185,42 @@ def _on_off(value: Any) -> str:
 
 def _summary(result: Any) -> None:
     facts = result.facts
-    click.echo("═" * 60)
-    click.echo("Final state, read from the emulator and the SCIM server:")
+    _say("═" * 60)
+    _say("Final state, read from the emulator and the SCIM server:")
     settings = facts["settings"]
-    click.echo(
+    _say(
         f"  Provisioning: base URL {settings.get('scim_base_url')}, unique identifier "
         f"{settings.get('unique_identifier')}, Push New Users {_on_off(settings.get('push_new_users'))}, "
         f"Push Profile Updates {_on_off(settings.get('push_profile_updates'))}, "
         f"Bearer token {'set' if facts['bearer_token_set'] else 'not set'}"
     )
-    click.echo(
+    _say(
         f"  To App: Create Users {_on_off(settings.get('create_users'))}, Update User Attributes "
         f"{_on_off(settings.get('update_user_attributes'))}, "
         f"Deactivate Users {_on_off(settings.get('deactivate_users'))}"
     )
     switches = " → ".join(_on_off(h["value"]) for h in facts["deactivate_users_history"])
-    click.echo(f"  Deactivate Users over time: {switches}")
+    _say(f"  Deactivate Users over time: {switches}")
     groups = ", ".join(f"{g['group']} ({g['priority']})" for g in facts["group_assignments"])
-    click.echo(f"  {len(facts['group_assignments'])} groups assigned (priority): {groups}")
+    _say(f"  {len(facts['group_assignments'])} groups assigned (priority): {groups}")
     states = ", ".join(f"{n} {s}" for s, n in sorted(facts["sync_states"].items()))
-    click.echo(f"  {facts['app_users']} app users: {states}")
-    click.echo(
+    _say(f"  {facts['app_users']} app users: {states}")
+    _say(
         f"  SCIM target: {facts['target_users_before']} users before, {facts['target_users']} after; "
         f"{facts['scim_pushes']} pushes, {facts['scim_deactivations']} deactivations"
     )
     if facts["push_errors"]:
-        click.echo(f"  Need attention: {', '.join(facts['push_errors'])} (the target refuses them)")
+        _say(f"  Need attention: {', '.join(facts['push_errors'])} (the target refuses them)")
     retries = _retry_summary(result)
     if retries:
         counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in retries.items())
-        click.echo(f"  Retries of the failed pushes, each read back: {counts}")
+        _say(f"  Retries of the failed pushes, each read back: {counts}")
         if retries.get("not_taken"):
-            click.echo(
+            _say(
                 "    Okta did not re-push them after the profile update (this emulator's default, "
                 "retry_repushes_failed=false): retry them by hand in Admin Console > Dashboard > Tasks"
             )
-    click.echo("")
+    _say()
     if result.ok:
         how = (
             "settings applied (what the Admin Console page offers through its form, read back; the rest by "
@@ -200,12 +228,13 @@ def _summary(result: Any) -> None:
             if result.person is not None
             else "settings applied and verified"
         )
-        click.echo(
-            f"The runbook ran end to end: {how}, every group resynced without deprovisioning anyone, "
-            "failed pushes found and each retry read back, unmanaged target users listed."
+        _say(
+            status_text("The runbook ran end to end", "ok"),
+            f": {how}, every group resynced without deprovisioning anyone, "
+            "failed pushes found and each retry read back, unmanaged target users listed.",
         )
     else:
-        click.echo("The demo did not complete: see the steps above.")
+        _say(status_text("The demo did not complete", "failed"), ": see the steps above.")
 
 
 def _retry_summary(result: Any) -> dict[str, int]:
@@ -218,22 +247,22 @@ def _retry_summary(result: Any) -> dict[str, int]:
 
 
 def _keep_running(env: Any) -> None:
-    click.echo("")
-    click.echo("The emulator and the SCIM server keep running. In another shell:")
-    click.echo("")
+    _say()
+    _say("The emulator and the SCIM server keep running. In another shell:")
+    _say()
     for name, value in env.env.items():
-        click.echo(f"  export {name}={shlex.quote(value)}")
-    click.echo(f"  export OKTASYNC_STATE_DIR={shlex.quote(str(env.state_dir))}")
+        _say(f"  export {name}={shlex.quote(value)}")
+    _say(f"  export OKTASYNC_STATE_DIR={shlex.quote(str(env.state_dir))}")
     config = shlex.quote(str(env.config_path))
-    click.echo("")
-    click.echo(f"  oktasync plan {config}")
-    click.echo(f"  oktasync tasks {config}")
-    click.echo(f"  oktasync report unmanaged {config}")
-    click.echo(f"  oktasync playbook run verify --config {config}")
-    click.echo("")
-    click.echo(f"Okta emulator: {env.emulator.url} (control API: {env.emulator.url}/__emulator/state)")
-    click.echo(f"SCIM server:   {env.scim.base_url}")
-    click.echo("These tokens are throwaway loopback values. Press Ctrl-C to stop.")
+    _say()
+    _say(f"  oktasync plan {config}")
+    _say(f"  oktasync tasks {config}")
+    _say(f"  oktasync report unmanaged {config}")
+    _say(f"  oktasync playbook run verify --config {config}")
+    _say()
+    _say(f"Okta emulator: {env.emulator.url} (control API: {env.emulator.url}/__emulator/state)")
+    _say(f"SCIM server:   {env.scim.base_url}")
+    _say("These tokens are throwaway loopback values. Press Ctrl-C to stop.")
     stop = threading.Event()
     # Ctrl-C or SIGTERM (e.g. `kill`, a process manager) end the wait; the servers then stop cleanly.
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -243,7 +272,8 @@ def _keep_running(env: Any) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    click.echo("\nStopping.")
+    _say()
+    _say("Stopping.")
 
 
 @click.command("demo")
@@ -258,8 +288,11 @@ def _keep_running(env: Any) -> None:
     type=click.Path(dir_okay=False),
     help="Also write the playbook result and the final emulator state as JSON to this file.",
 )
+@json_option(
+    "Print the playbook result and the final state as one JSON document (the account goes to stderr)."
+)
 @click.option("--users", type=click.IntRange(20, 2000), default=200, show_default=True, hidden=True)
-def command(keep_running: bool, workdir: str | None, state_out: str | None, users: int) -> int:
+def command(keep_running: bool, workdir: str | None, state_out: str | None, as_json: bool, users: int) -> int:
     """Run the whole Chronosphere runbook end to end on a local Okta emulator and SCIM server.
 
     Starts both on free loopback ports, seeds a believable org (~200 users, 12 groups, a Chronosphere
@@ -269,29 +302,32 @@ def command(keep_running: bool, workdir: str | None, state_out: str | None, user
     """
     from oktasync.demo import demo_environment, run_demo
 
+    _narration.err = as_json
     began = time.monotonic()
     with contextlib_dir(workdir, keep=keep_running) as directory:
-        click.echo("Starting a local Okta emulator and a SCIM server (standing in for Chronosphere)…")
+        _say("Starting a local Okta emulator and a SCIM server (standing in for Chronosphere)…")
         with demo_environment(directory, users=users) as env:
             org = env.org
-            click.echo(
+            _say(
                 f"Seeded {len(org.seed['users'])} Okta users in {len(org.seed['groups'])} groups; the "
                 f"Chronosphere app is SSO-only (provisioning not set up). The target already holds "
                 f"{len(org.target_users)} users, including {len(org.former_employees)} former employees and "
                 f"{len(org.email_changed)} people under an old email; it refuses {len(org.rejected)} users."
             )
-            click.echo(
+            _say(
                 "The emulator's Admin Console serves the page public evidence shows: no field for the unique "
                 "identifier, the authentication mode or the push actions, so those are console steps."
             )
-            click.echo(f"Tenant config: {env.config_path} (secrets come from environment variables)\n")
+            _say(f"Tenant config: {env.config_path} (secrets come from environment variables)")
+            _say()
             result = asyncio.run(run_demo(env, reporter=_DemoReporter()))
             _summary(result)
-            click.echo(f"\nDone in {time.monotonic() - began:.1f}s.")
+            _say()
+            _say(f"Done in {time.monotonic() - began:.1f}s.")
             if state_out:
-                Path(state_out).write_text(
-                    json.dumps(result.to_dict(), indent=2, default=str), encoding="utf-8"
-                )
+                Path(state_out).write_text(json_text(result.to_dict()), encoding="utf-8")
+            if as_json:
+                emit_json({"exit_code": EXIT_OK if result.ok else EXIT_FAILED, **result.to_dict()})
             if keep_running:
                 _keep_running(env)
     return EXIT_OK if result.ok else EXIT_FAILED

@@ -4,21 +4,45 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import click
 
-from oktasync.cli.context import CONFIG_PATH, echo_warning, emit_json, global_options, json_option
+from oktasync.cli.context import (
+    CONFIG_PATH,
+    echo_line,
+    echo_warning,
+    emit_json,
+    global_options,
+    json_option,
+    status_text,
+)
 from oktasync.config import load_tenant
 from oktasync.textsafe import for_terminal
 from oktasync.workflows.app_guard import unfinished_warning
 from oktasync.workflows.doctor import DoctorResult, doctor
 
-_MARK = {True: "ok  ", False: "FAIL", None: "info"}
+_MARK = {True: "ok", False: "FAIL", None: "info"}
 
 
-def render(result: DoctorResult) -> str:
-    lines = [f"Tenant {result.tenant} ({result.org_url}), auth: {result.auth_method}"]
-    lines += [f"  {'warn' if c.warning else _MARK[c.ok]}  {c.name:<18} {c.detail}" for c in result.checks]
+def render_lines(result: DoctorResult) -> list[Any]:
+    """The report as ``rich.text.Text`` lines: each check's mark coloured by its status, names and values
+    from Okta with controls escaped."""
+    from rich.text import Text
+
+    lines = [Text(for_terminal(f"Tenant {result.tenant} ({result.org_url}), auth: {result.auth_method}"))]
+    for check in result.checks:
+        mark = "warn" if check.warning else _MARK[check.ok]
+        line = Text("  ")
+        line.append(status_text(f"{mark:<4}", mark))
+        line.append(for_terminal(f"  {check.name:<18} {check.detail}"))
+        lines.append(line)
+    lines += [Text(for_terminal(text)) for text in _detail_lines(result)]
+    return lines
+
+
+def _detail_lines(result: DoctorResult) -> list[str]:
+    lines = []
     if result.scopes:
         lines.append("  Scopes: " + ", ".join(f"{scope} {state}" for scope, state in result.scopes.items()))
     if result.channels:
@@ -35,7 +59,12 @@ def render(result: DoctorResult) -> str:
         for r in result.rate_limits:
             reset = max(0.0, r.reset_epoch - now)
             lines.append(f"    {r.bucket:<24} {r.remaining}/{r.limit} left, resets in {reset:.0f}s")
-    return "\n".join(lines)
+    return lines
+
+
+def render(result: DoctorResult) -> str:
+    """The report as plain text."""
+    return "\n".join(line.plain for line in render_lines(result))
 
 
 @click.command("doctor")
@@ -61,7 +90,8 @@ def command(ctx: click.Context, config: str, as_json: bool) -> int:
     if as_json:
         emit_json(result.to_dict())
     else:
-        click.echo(for_terminal(render(result)))  # names and values from Okta: controls escaped
+        for line in render_lines(result):
+            echo_line(line)
     state_dir = global_options(ctx).resolved_state_dir()
     if (warning := unfinished_warning(state_dir, loaded, result.app, config)) is not None:
         echo_warning(warning)

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import echo_err
+from oktasync.cli.context import SuggestingGroup, echo_err, emit_json, json_option
 from oktasync.errors import ConfigError, Problem
 
 _SEED_FIX = 'a state file is a JSON (or .yaml) seed as --save-state writes it: docs/emulator.md "Seed format"'
@@ -83,7 +83,7 @@ def _check_save_path(path: str) -> None:
         )
 
 
-@click.group(name="emulator")
+@click.group(name="emulator", cls=SuggestingGroup)
 def command() -> None:
     """Run the loopback Okta emulator (for tests, benchmarks and the demo)."""
 
@@ -130,6 +130,10 @@ def command() -> None:
     help="Token the control API's changing calls must send (X-Emulator-Control-Token); default: a new "
     "random one, printed at start.",
 )
+@json_option(
+    "When listening, print one JSON document on one line (url, control_url, api_tokens, control_token) "
+    "instead of the text lines."
+)
 def serve(
     host: str,
     port: int,
@@ -142,6 +146,7 @@ def serve(
     behaviours: tuple[str, ...],
     allow_non_loopback: bool,
     control_token: str | None,
+    as_json: bool,
 ) -> None:
     """Serve the emulated Okta org until Ctrl-C; prints the URL and the API token(s)."""
     import asyncio
@@ -206,6 +211,16 @@ def serve(
     def ready(bound: int) -> None:
         nonlocal started
         started = True
+        if as_json:  # flushed at once: a script reads this line to learn the port, while the server runs
+            url = f"http://{host}:{bound}"
+            ready = {
+                "url": url,
+                "control_url": f"{url}/__emulator/",
+                "api_tokens": sorted(emulator.store.api_tokens),
+                "control_token": emulator.control_token,
+            }
+            emit_json(ready, compact=True)
+            return
         click.echo(f"Okta emulator listening on http://{host}:{bound}")
         for token in sorted(emulator.store.api_tokens):
             click.echo(f"  API token: SSWS {token}")

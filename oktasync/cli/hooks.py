@@ -9,14 +9,25 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import CONFIG_PATH, echo_err, echo_error, emit_json, global_options, json_option
+from oktasync.cli.context import (
+    CONFIG_PATH,
+    SuggestingGroup,
+    echo_err,
+    echo_error,
+    echo_line,
+    emit_json,
+    global_options,
+    json_option,
+    status_text,
+)
 from oktasync.config import load_tenants
 from oktasync.config.schema import TenantConfig
 from oktasync.errors import EXIT_FAILED, EXIT_OK, ConfigError, Problem
 from oktasync.state import StateDir
+from oktasync.textsafe import for_terminal
 
 
-@click.group("hooks")
+@click.group("hooks", cls=SuggestingGroup)
 def command() -> None:
     """Receive Okta event hooks: provisioning failures announced within seconds, into the same failure state,
     outbox, notifications and metrics as `tasks` (which stays the safety net)."""
@@ -45,8 +56,9 @@ def _require_hook(tenants: list[TenantConfig], paths: tuple[str, ...]) -> None:
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="0: any free port."
 )
+@json_option("When listening, print one JSON document on one line (url, endpoints) on stdout.")
 @click.pass_context
-def serve(ctx: click.Context, configs: tuple[str, ...], host: str, port: int) -> int:
+def serve(ctx: click.Context, configs: tuple[str, ...], host: str, port: int, as_json: bool) -> int:
     """Serve POST/GET /okta/event-hooks/<tenant> (Okta's deliveries and verification), /healthz and /metrics
     until SIGTERM or Ctrl-C. Plain HTTP: put it behind TLS termination (docs/event-hooks.md).
 
@@ -58,10 +70,12 @@ def serve(ctx: click.Context, configs: tuple[str, ...], host: str, port: int) ->
     if len(set(names)) != len(names):
         raise click.UsageError("two configs name the same tenant: each tenant gets one endpoint")
     state_root = StateDir(global_options(ctx).resolved_state_dir())
-    return asyncio.run(_serve(tenants, state_root, host, port))
+    return asyncio.run(_serve(tenants, state_root, host, port, as_json=as_json))
 
 
-async def _serve(tenants: list[TenantConfig], state_root: StateDir, host: str, port: int) -> int:
+async def _serve(
+    tenants: list[TenantConfig], state_root: StateDir, host: str, port: int, *, as_json: bool
+) -> int:
     from aiohttp import web
 
     from oktasync.okta_gateway import open_gateway, resolve_app
@@ -81,13 +95,26 @@ async def _serve(tenants: list[TenantConfig], state_root: StateDir, host: str, p
         bound = runner.addresses[0]
         base = f"http://{host}:{bound[1]}"
         echo_err(f"oktasync hooks: listening on {base}", url=base)
+        endpoints = []
         for receiver in receivers:
             pending = receiver.inbox.pending()
+            endpoint = f"{base}{hook_path(receiver.config.tenant)}"
+            app = receiver.app
+            endpoints.append(
+                {
+                    "tenant": receiver.config.tenant,
+                    "url": endpoint,
+                    "app": {"id": app.id, "label": app.label},
+                    "pending_deliveries": pending,
+                }
+            )
             echo_err(
-                f"  {base}{hook_path(receiver.config.tenant)}  ({receiver.app.label}, {receiver.app.id}"
+                f"  {endpoint}  ({app.label}, {app.id}"
                 + (f"; {pending} deliveries from before to apply" if pending else "")
                 + ")"
             )
+        if as_json:
+            emit_json({"url": base, "endpoints": endpoints}, compact=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -134,23 +161,29 @@ def register(ctx: click.Context, config: str, url: str, dry_run: bool, as_json: 
     if as_json:
         emit_json({"exit_code": EXIT_OK if result.ok else EXIT_FAILED, **result.to_dict()})
     else:
-        click.echo(f'Event hook "{result.name}" -> {result.uri}')
-        for change in result.changes:
-            click.echo(f"  {'would change' if dry_run else 'change'}: {change}")
-        if not result.changes:
-            click.echo("  unchanged")
-        if result.actions:
-            click.echo("  done: " + ", ".join(result.actions))
-        if result.hook is not None and not dry_run:
-            click.echo(
-                f"  Okta reports: {result.hook.status}, {result.hook.verification_status} ({result.hook.id})"
-            )
+        _print_registration(result, dry_run)
     if result.error:
         echo_error(
             f"event hook not verified: {result.error}",
             hint="is `oktasync hooks serve` running and reachable at the URL? then register again",
         )
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _print_registration(result: Any, dry_run: bool) -> None:
+    echo_line(for_terminal(f'Event hook "{result.name}" -> {result.uri}'))
+    for change in result.changes:
+        word = "would change" if dry_run else "change"
+        echo_line("  ", status_text(word, "changed"), for_terminal(f": {change}"))
+    if not result.changes:
+        echo_line("  ", status_text("unchanged"))
+    if result.actions:
+        echo_line("  done: " + ", ".join(result.actions))
+    if result.hook is not None and not dry_run:
+        hook = result.hook
+        healthy = hook.status == "ACTIVE" and hook.verification_status == "VERIFIED"
+        reported = status_text(f"{hook.status}, {hook.verification_status}", "ok" if healthy else "failed")
+        echo_line("  Okta reports: ", reported, for_terminal(f" ({hook.id})"))
 
 
 @command.command("status")
@@ -178,5 +211,8 @@ def status_command(configs: tuple[str, ...], as_json: bool) -> int:
         emit_json({"exit_code": code, "tenants": [s.to_dict() for s in found]})
     else:
         for item in found:
-            click.echo(f"{item.tenant}: {item.summary()}")
+            health = status_text(
+                "ok" if item.healthy else "needs attention", "ok" if item.healthy else "failed"
+            )
+            echo_line(for_terminal(f"{item.tenant}: "), health, for_terminal(f" ({item.summary()})"))
     return code

@@ -1,4 +1,4 @@
-"""`oktasync playbook run|validate|status`: YAML runbooks of oktasync steps (docs/playbooks.md)."""
+"""`oktasync playbook run|list|validate|status`: YAML runbooks of oktasync steps (docs/playbooks.md)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,15 @@ import click
 
 from oktasync.cli.context import (
     CONFIG_PATH,
+    SuggestingGroup,
     confirm_err,
     echo_err,
+    echo_line,
     emit_json,
     global_options,
     json_option,
     numbered,
+    status_text,
 )
 from oktasync.cli.progress import make_progress
 from oktasync.errors import ConfigError, Problem, SafetyError
@@ -35,6 +38,23 @@ def resolve_playbook_path(name: str) -> Path:
     from oktasync.playbooks.loader import shipped_playbook
 
     return shipped_playbook(name) or path
+
+
+def complete_playbook(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion for PLAYBOOK: the shipped playbooks' names (a team's ``./playbooks`` included),
+    then playbook files in the current directory."""
+    from click.shell_completion import CompletionItem
+
+    from oktasync.playbooks.catalog import shipped_playbook_names
+
+    names = [name for name in shipped_playbook_names() if name.startswith(incomplete)]
+    files = sorted(
+        path.name
+        for pattern in ("*.yaml", "*.yml")
+        for path in Path.cwd().glob(pattern)
+        if path.name.startswith(incomplete)
+    )
+    return [CompletionItem(name) for name in names] + [CompletionItem(name, type="file") for name in files]
 
 
 def _parse_vars(values: tuple[str, ...]) -> dict[str, str]:
@@ -76,11 +96,14 @@ class _TextReporter:
         self.err = err
         self.verbose = verbose
 
-    def _echo(self, text: str) -> None:
+    def _echo(self, text: str, *, status: str | None = None, word: str = "") -> None:
+        """One progress line, after ``word`` (a status word, coloured on a terminal by ``status``)."""
         if self.err:
-            echo_err(text)  # JSON records under --log-format json
+            echo_err(word + text)  # JSON records under --log-format json
+        elif word:
+            echo_line(status_text(word, status), for_terminal(text))  # summaries quote Okta and the target
         else:
-            click.echo(for_terminal(text))  # step summaries quote Okta and the target
+            echo_line(for_terminal(text))
 
     def run_started(self, playbook: Playbook, tenant: str, run_id: str, resumed: bool) -> None:
         what = "resuming run" if resumed else "run"
@@ -110,7 +133,7 @@ class _TextReporter:
         seconds = entry.get("seconds")
         took = f" ({seconds:.1f}s{more})" if isinstance(seconds, int | float) else ""
         suffix = " — continuing (on_failure: continue)" if entry.get("continued") else ""
-        self._echo(f"        {mark}: {entry.get('summary')}{took}{suffix}")
+        self._echo(f": {entry.get('summary')}{took}{suffix}", status=status, word=f"        {mark}")
         result = entry.get("result") or {}
         if status in ("failed", "declined"):
             if result.get("hint"):
@@ -141,13 +164,13 @@ class _TerminalInteraction:
         return confirm_err(f"        {message}")
 
 
-@click.group("playbook")
+@click.group("playbook", cls=SuggestingGroup)
 def command() -> None:
     """Run YAML playbooks: ordered oktasync steps with inputs, conditions and a run record."""
 
 
 @command.command("run")
-@click.argument("playbook")
+@click.argument("playbook", shell_complete=complete_playbook)
 @click.option(
     "-c",
     "--config",
@@ -234,7 +257,10 @@ def _print_summary(result: Any) -> None:
             counts[step["status"]] = counts.get(step["status"], 0) + 1
         tally = ", ".join(f"{n} {status}" for status, n in counts.items())
         prefix = "dry run " if result.dry_run else ""
-        click.echo(f"{prefix}{run.status}: playbook {result.playbook} for {run.tenant} ({tally})")
+        echo_line(
+            status_text(f"{prefix}{run.status}", run.status),
+            for_terminal(f": playbook {result.playbook} for {run.tenant} ({tally})"),
+        )
         if run.continued_failures:
             click.echo(f"  steps that failed and were allowed to: {', '.join(run.continued_failures)}")
         if run.message:
@@ -243,6 +269,40 @@ def _print_summary(result: Any) -> None:
             click.echo(f"  run record: {run.record_path}")
         if run.stopped_at:
             click.echo("  fix the cause, then continue with --resume (or start over with --fresh)")
+
+
+@command.command("list")
+@json_option("Print the playbooks as one JSON document.")
+def list_command(as_json: bool) -> int:
+    """List the playbooks `playbook run NAME` finds: shipped with oktasync, or in ./playbooks."""
+    from oktasync.playbooks.catalog import shipped_playbook_names
+    from oktasync.playbooks.loader import load_playbook, shipped_playbook
+
+    listed: list[dict[str, Any]] = []
+    for name in shipped_playbook_names():
+        path = shipped_playbook(name)
+        entry: dict[str, Any] = {"name": name, "file": str(path), "valid": False}
+        try:
+            book = load_playbook(path or name)
+        except ConfigError as error:
+            entry["problems"] = [str(problem) for problem in error.problems]
+        else:
+            first_line = book.description.strip().splitlines()[0] if book.description.strip() else ""
+            inputs = [spec.name for spec in book.inputs]
+            entry.update(valid=True, description=first_line, steps=len(book.steps), inputs=inputs)
+        listed.append(entry)
+    if as_json:
+        emit_json({"playbooks": listed})
+        return 0
+    width = max((len(entry["name"]) for entry in listed), default=0)
+    for entry in listed:
+        if entry["valid"]:
+            echo_line(
+                for_terminal(f"{entry['name']:<{width}}  {entry['steps']:>2} steps  {entry['description']}")
+            )
+        else:
+            echo_line(for_terminal(f"{entry['name']:<{width}}  "), status_text("invalid", "failed"))
+    return 0
 
 
 @command.command("validate")
@@ -277,7 +337,7 @@ def validate_command(playbooks: tuple[str, ...], as_json: bool) -> int:
 
 
 @command.command("status")
-@click.argument("playbook")
+@click.argument("playbook", shell_complete=complete_playbook)
 @click.option("-c", "--config", "configs", multiple=True, required=True, type=CONFIG_PATH)
 @json_option("Print the run records as one JSON document.")
 @click.pass_context

@@ -6,8 +6,9 @@ import logging
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from oktasync.cli.context import progress_enabled, register_live_display
+from oktasync.cli.context import progress_enabled, register_live_display, terminal_console
 from oktasync.progress import NullProgress, Progress
+from oktasync.textsafe import for_terminal
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
@@ -17,7 +18,6 @@ log = logging.getLogger("oktasync")
 
 class RichProgress:
     def __init__(self) -> None:
-        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
         from rich.progress import Progress as Bars
 
@@ -26,8 +26,8 @@ class RichProgress:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=True,
+            console=terminal_console(stderr=True),
+            transient=True,  # cleared when the work ends, before the command prints its result
         )
         self._tasks: dict[str, TaskID] = {}
 
@@ -50,11 +50,16 @@ class RichProgress:
             self._bars.advance(self._tasks[task], amount)
 
     def finish(self, task: str) -> None:
+        """The task's bar disappears at once: the next line printed is never drawn under a stale bar."""
         if task in self._tasks:
             self._bars.remove_task(self._tasks.pop(task))
 
     def note(self, message: str) -> None:
-        self._bars.console.log(message)
+        from rich.text import Text
+
+        # A plain line above the bars: console.log would add the time and the caller's source location
+        # (``progress.py:55``), which mean nothing to the person reading it.
+        self._bars.console.print(Text(for_terminal(message)))
 
 
 class _LoggingProgress(NullProgress):

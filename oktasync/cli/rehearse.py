@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from oktasync.cli.context import emit_json, mark_json
+from oktasync.cli.context import emit_json, json_text, mark_json
 
 
 def _is_playbook(words: tuple[str, ...]) -> Path | None:
@@ -119,11 +119,7 @@ def command(
             report: dict[str, Any] = build_report(env, run)
     text = render_markdown(report) if fmt == "markdown" else render_text(report)
     if out:
-        import json
-
-        Path(out).write_text(
-            json.dumps(report, indent=2, sort_keys=True) + "\n" if fmt == "json" else text, encoding="utf-8"
-        )
+        Path(out).write_text(json_text(report) + "\n" if fmt == "json" else text, encoding="utf-8")
     if fmt == "json":
         emit_json(report)
     else:

@@ -1,4 +1,5 @@
-"""`oktasync report unmanaged CONFIG [--format table|json|csv]`: target users Okta does not manage."""
+"""`oktasync report unmanaged CONFIG [--format table|json|csv] [--json]`: target users Okta does not
+manage."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ import io
 
 import click
 
-from oktasync.cli.context import CONFIG_PATH, echo_warning, emit_json, mark_json
+from oktasync.cli.context import CONFIG_PATH, SuggestingGroup, echo_warning, emit_json, json_option, mark_json
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenant
 from oktasync.textsafe import csv_cell, for_terminal
 from oktasync.workflows.report import COLUMNS, UnmanagedReport
 
 
-@click.group("report")
+@click.group("report", cls=SuggestingGroup)
 def command() -> None:
     """Reports on the SCIM target."""
 
@@ -31,7 +32,8 @@ def command() -> None:
     callback=mark_json,
     help="table for people, json for scripts (one document), csv for a spreadsheet review.",
 )
-def unmanaged(config_path: str, fmt: str) -> int:
+@json_option("Same as --format json.")
+def unmanaged(config_path: str, fmt: str, as_json: bool) -> int:
     """List every user of the SCIM target and whether Okta manages it, with a suggested action:
     none (managed, or already inactive), deactivate (no Okta user matches), change_email (the same person
     is in Okta under another email; both shown) or review (several Okta users could match).
@@ -39,6 +41,8 @@ def unmanaged(config_path: str, fmt: str) -> int:
     Read-only on both sides. Exits 0, or 1 when the target's paging lost users (the report is then
     incomplete and says so). Matching rules: docs/scim.md.
     """
+    if as_json:
+        fmt = "json"
     config = load_tenant(config_path)
     progress, live = make_progress(fmt != "table")
 

@@ -4,19 +4,18 @@ docs/scim.md."""
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import Any
 
 import click
 
-from oktasync.cli.context import CONFIG_PATH, emit_json, json_option
+from oktasync.cli.context import CONFIG_PATH, echo_line, emit_json, json_option, status_text
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenants
 from oktasync.textsafe import for_terminal
 from oktasync.workflows.connector_test import ConnectorReport, Status, test_connector
 
 _MARK = {Status.PASS: "pass", Status.WARN: "WARN", Status.FAIL: "FAIL", Status.SKIP: "skip"}
-_COLOUR = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "red", Status.SKIP: None}
+_STATUS = {Status.PASS: "passed", Status.WARN: "warning", Status.FAIL: "failed", Status.SKIP: "skipped"}
 
 
 @click.command("test-connector")
@@ -54,35 +53,35 @@ def command(configs: tuple[str, ...], as_json: bool, write_probe: bool) -> int:
     else:
         for index, report in enumerate(reports):
             if index:
-                click.echo()
+                echo_line()
             _render(report)
     return exit_code
 
 
 def _render(report: ConnectorReport) -> None:
-    colour = sys.stdout.isatty()
-
-    def style(text: str, status: Status) -> str:
-        return click.style(text, fg=_COLOUR[status]) if colour and _COLOUR[status] else text
-
-    click.echo(for_terminal(f"== {report.tenant}: {report.base_url}"))
+    echo_line(for_terminal(f"== {report.tenant}: {report.base_url}"))
     okta = "would SUCCEED" if report.okta_verdict is Status.PASS else "would FAIL"
-    click.echo(
-        f"Okta's Test Connector Configuration {style(okta, report.okta_verdict)}: "
-        + for_terminal(report.okta_message)
+    echo_line(
+        "Okta's Test Connector Configuration ",
+        status_text(okta, _STATUS[report.okta_verdict]),
+        ": " + for_terminal(report.okta_message),
     )
-    click.echo()
+    echo_line()
     width = max((len(c.title) for c in report.checks), default=10)
     for check in report.checks:
-        mark = style(f"{_MARK[check.status]:<4}", check.status)
-        click.echo(f"  {mark}  " + for_terminal(f"{check.title:<{width}}  {check.detail}"))
+        mark = status_text(f"{_MARK[check.status]:<4}", _STATUS[check.status])
+        echo_line("  ", mark, "  " + for_terminal(f"{check.title:<{width}}  {check.detail}"))
         if check.fix and check.status in (Status.FAIL, Status.WARN):
-            click.echo(for_terminal(f"        {'':<{width}}  fix: {check.fix}"))
+            echo_line(for_terminal(f"        {'':<{width}}  fix: {check.fix}"))
     counts = report.counts()
-    click.echo()
-    click.echo(
-        f"{counts['pass']} passed, {counts['warn']} warnings, {counts['fail']} failed, "
-        f"{counts['skip']} skipped; {report.requests_sent} requests"
+    echo_line()
+    echo_line(
+        status_text(f"{counts['pass']} passed", "passed" if counts["pass"] else "none"),
+        ", ",
+        status_text(f"{counts['warn']} warnings", "warning" if counts["warn"] else "none"),
+        ", ",
+        status_text(f"{counts['fail']} failed", "failed" if counts["fail"] else "none"),
+        f", {counts['skip']} skipped; {report.requests_sent} requests",
     )
     for left in report.leftovers:
-        click.echo(for_terminal(f"Left behind in the target: {left.user_name} (id {left.id}, {left.state})"))
+        echo_line(for_terminal(f"Left behind in the target: {left.user_name} (id {left.id}, {left.state})"))
