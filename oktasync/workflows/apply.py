@@ -467,9 +467,12 @@ async def apply_configs(
     token_sources: Sequence[str | None] | None = None,
     progress: Progress | None = None,
     concurrency: int = DEFAULT_TENANT_CONCURRENCY,
+    check: Callable[[PlanResult], bool] | None = None,
 ) -> tuple[PlanResult, ApplyResult | None]:
     """Plan every tenant, ask ``approve(plan, needed)`` once, then apply every tenant; all concurrently
-    (bounded). A "no" matters only when ``needed`` (the plan would write something).
+    (bounded). A "no" matters only when ``needed`` (the plan would write something). ``check(plan)``, when
+    given, runs first on the fresh plan (under the apps' write locks): False refuses, whatever is needed
+    (a saved plan that no longer matches, see ``saved_plan``).
 
     Gateways stay open from plan to apply so that each tenant is applied through the same session.
     Returns ``(plan, None)`` when ``approve`` says no. Tenants whose plan failed keep their error.
@@ -515,6 +518,8 @@ async def apply_configs(
         indexed = list(enumerate(configs))
         plans = await gather_bounded(indexed, plan_item, concurrency=concurrency)
         plan_result = PlanResult(tuple(plans))
+        if check is not None and not check(plan_result):
+            return plan_result, None
         needed = any(needs_approval(p, options) for p in plans if not p.error)
         if not await approve(plan_result, needed) and needed:
             return plan_result, None
