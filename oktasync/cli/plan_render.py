@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from rich.console import Console, Group
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -33,9 +34,9 @@ _LEGEND = (
 )
 
 
-def value_text(value: Any) -> str:
+def value_text(value: Any, known: bool = False) -> str:
     if value is None:
-        return "(unknown)"
+        return "(none)" if known else "(unknown)"
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -56,11 +57,9 @@ def current_and_desired(item: SettingPlan) -> tuple[str, str]:
     """The "current → desired" pair as a reader wants it: one value when nothing moves."""
     if item.status is Status.NOT_APPLICABLE:
         return "", "not applicable"
-    if item.status is Status.IN_SYNC:
-        return value_text(item.actual), value_text(item.desired)
     if item.status is Status.CONFIRMED_MANUALLY:
         return "(confirmed)", value_text(item.desired)
-    return value_text(item.actual), value_text(item.desired)
+    return value_text(item.actual, item.actual_known), value_text(item.desired)
 
 
 def notes(item: SettingPlan) -> list[str]:
@@ -70,7 +69,7 @@ def notes(item: SettingPlan) -> list[str]:
     if item.needs_person and item.status is Status.CHANGE:
         out.append("a person changes it in the Admin Console")
     if item.assumed and item.status is not Status.NOT_APPLICABLE:
-        out.append(f"assumed: {item.assumed} (docs/okta-behaviour.md)")
+        out.append(f"{item.assumed} (docs/okta-behaviour.md)")
     return out
 
 
@@ -121,7 +120,7 @@ def tenant_table(plan: TenantPlan) -> Group:
             Text(item.channel.value if item.channel else "-", style="dim"),
             Text(_safe("; ".join(notes(item))), style="dim"),
         )
-    parts += [table, Text("  Plan: " + summary(plan) + ".", style="bold")]
+    parts += [Padding(table, (0, 0, 0, 2)), Text("  Plan: " + summary(plan) + ".", style="bold")]
     if plan.manual_steps:
         parts.append(Text("  Needs a person in the Admin Console (apply prints these again):"))
         parts += [Text(f"    {n}. {_safe(step)}") for n, step in enumerate(plan.manual_steps, 1)]
@@ -164,7 +163,10 @@ def tenant_markdown(plan: TenantPlan) -> list[str]:
     if plan.error:
         return [title, "", f"**Could not be planned:** {md(plan.error)}", ""]
     changes = len(plan.changes)
-    state = "no changes" if not changes and not plan.manual_steps else f"{changes} to change"
+    people = sum(1 for s in plan.settings if s.needs_person)
+    state = f"{changes} to change" if changes else "no changes"
+    if people:
+        state += f", {people} for a person"
     where = f"{md(plan.org_url)} · {md(_app_line(plan))}"
     if plan.source:
         where += f" · config {md(plan.source)}"
