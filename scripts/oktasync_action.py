@@ -7,6 +7,10 @@ and updated in place (``gh api`` with the workflow's token: PATCH the marked com
 On a push to the default branch: ``oktasync apply --yes`` of the saved plan when one is given and present
 (refused, exit 4, when stale), else of the configs.
 
+``gh api`` (https://cli.github.com/manual/gh_api): ``--paginate`` with ``--jq`` filters every page; a field
+``-F body=@FILE`` takes its value from the file. The comment endpoints are GitHub's issue comments
+(https://docs.github.com/en/rest/issues/comments): a pull request is an issue for them.
+
 Standard library only: it runs with the Python that installed oktasync (``python -m oktasync``).
 Environment (set by action.yml from its inputs): ``OKTASYNC_CONFIGS`` (whitespace-separated paths or globs),
 ``OKTASYNC_MODE`` (auto | plan | apply), ``OKTASYNC_PLAN_FILE``, ``OKTASYNC_APPLY_ARGS``, ``OKTASYNC_COMMENT``
