@@ -12,8 +12,9 @@ A saved plan is one JSON document (docs/plan-apply.md, Saved plans)::
 
 What binds the plan to what was reviewed:
 
-* the config file's bytes (``config_sha256``) and the config as rendered, secrets masked
-  (``effective_config_sha256``: covers values templated from the environment, ``vars`` and ``file()``);
+* the config file's bytes (``config_sha256``) and what the plan is made of as rendered, secrets masked
+  (``effective_config_sha256``: the org, the app and the settings, so values templated from the
+  environment, ``vars`` and ``file()`` count too);
 * the SCIM Bearer token through a salted scrypt fingerprint (``token_fingerprint``), never its value;
 * the actual value of every setting as Okta showed it (``observed``), kept so a refusal can say what moved;
 * each setting's planned status, channel and desired value (covers the state dir's records too).
@@ -61,8 +62,16 @@ def file_sha256(path: str | Path) -> str:
 
 
 def effective_config_sha256(config: TenantConfig) -> str:
-    """The config as rendered (templates resolved, secrets masked by their type), in canonical JSON."""
-    rendered = config.model_dump(mode="json")
+    """What the plan is made of, as rendered (templates resolved, secrets masked by their type), in canonical
+    JSON: the tenant, the org, the app and the settings. Credentials and paths (an OAuth key file resolved
+    to an absolute path differs between checkouts) do not change what apply writes, so they are left out."""
+    rendered = {
+        "tenant": config.tenant,
+        "org_url": config.okta.org_url,
+        "app": config.app.model_dump(mode="json"),
+        "scim": config.scim.model_dump(mode="json"),
+        "to_app": config.to_app.model_dump(mode="json"),
+    }
     return hashlib.sha256(json.dumps(rendered, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
 

@@ -138,3 +138,24 @@ def test_plan_of_a_tenant_that_failed_is_not_saved(h: Harness, monkeypatch: pyte
     code, _, err = h.run("plan", config, "--out", str(out))
     assert code == 1 and "was not saved" in err
     assert not out.exists()
+
+
+def test_changed_template_value_refuses_though_the_file_is_the_same(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file's bytes are not all: a value templated from the environment that changed moves the plan."""
+    config = Path(h.config("zs", "Zscaler", admin=False, monkeypatch=monkeypatch))
+    config.write_text(config.read_text().replace(f'"{h.scim.base_url}"', '"{{ env.E2E_BASE_URL }}"'))
+    monkeypatch.setenv("E2E_BASE_URL", h.scim.base_url)
+    out = _plan_file(h, str(config))
+    monkeypatch.setenv("E2E_BASE_URL", h.scim.base_url + "/other")
+
+    h.org.control.reset_stats()
+    code, stdout, err = h.run("apply", "--yes", str(out))
+    assert code == 4, stdout + err
+    assert h.writes() == {}
+    assert "config file" not in err  # the bytes did not change ...
+    assert "zs: config as rendered (templated values): saved " in err  # ... what they render to did
+    assert (
+        f"SCIM connector base URL (desired): saved '{h.scim.base_url}', now '{h.scim.base_url}/other'" in err
+    )
