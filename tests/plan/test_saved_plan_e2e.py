@@ -159,3 +159,25 @@ def test_changed_template_value_refuses_though_the_file_is_the_same(
     assert (
         f"SCIM connector base URL (desired): saved '{h.scim.base_url}', now '{h.scim.base_url}/other'" in err
     )
+
+
+def test_plan_naming_a_config_that_is_gone_refuses(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = h.config("zs", "Zscaler", admin=False, monkeypatch=monkeypatch)
+    out = _plan_file(h, config)
+    Path(config).unlink()
+    code, stdout, err = h.run("apply", "--yes", str(out))
+    assert code == 4, stdout + err
+    assert f"names configs that are not there now: {config}" in err and "--out" in err
+
+
+def test_plan_json_output_is_not_a_saved_plan(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`plan --json > file` is a report, not a saved plan: apply reads it as a config and rejects it."""
+    config = h.config("zs", "Zscaler", admin=False, monkeypatch=monkeypatch)
+    code, stdout, _ = h.run("plan", "--json", config)
+    report = h.tmp_path / "plan-report.json"
+    report.write_text(stdout)
+    h.org.control.reset_stats()
+    code, stdout, err = h.run("apply", "--yes", str(report))
+    assert code == 3, stdout + err
+    assert str(report) in err and "Traceback" not in err
+    assert h.writes() == {}
