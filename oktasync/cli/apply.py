@@ -32,6 +32,7 @@ from oktasync.workflows.saved_plan import (
     apply_saved_plan,
     check_config_files,
     read_saved_plan,
+    refuse_plan_report,
     replan_command,
     sniff_saved_plan,
 )
@@ -210,6 +211,8 @@ def _saved_plan_argument(arguments: tuple[str, ...]) -> str | None:
     """The saved plan among the arguments, if one is: then it must be the only argument."""
     plans = [path for path in arguments if sniff_saved_plan(path)]
     if not plans:
+        for path in arguments:
+            refuse_plan_report(path)
         return None
     if len(arguments) > 1:
         raise click.UsageError(

@@ -218,6 +218,21 @@ def sniff_saved_plan(path: str) -> bool:
     return DOCUMENT.encode() in head
 
 
+def refuse_plan_report(path: str) -> None:
+    """``plan --json`` output given where a saved plan (or a config) belongs: say which file to make instead
+    of listing it as a config with every key wrong (ConfigError, exit 3)."""
+    try:
+        doc = json.loads(Path(path).read_bytes()[:MAX_PLAN_BYTES])
+    except (OSError, ValueError):
+        return
+    if isinstance(doc, dict) and doc.get("command") == "plan" and "format_version" in doc:
+        raise _bad(
+            path,
+            "this is the output of plan --json (a report), not a saved plan nor a tenant config",
+            "save a plan to apply with: oktasync plan CONFIG... --out FILE, then oktasync apply FILE",
+        )
+
+
 def _tenant_from(path: str, doc: Any, index: int) -> SavedTenant:
     where = f"tenants[{index}]"
     if not isinstance(doc, dict):
@@ -484,6 +499,7 @@ __all__ = [
     "make_saved_plan",
     "plan_moves",
     "read_saved_plan",
+    "refuse_plan_report",
     "replan_command",
     "sniff_saved_plan",
     "write_saved_plan",

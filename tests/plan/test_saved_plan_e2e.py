@@ -179,5 +179,6 @@ def test_plan_json_output_is_not_a_saved_plan(h: Harness, monkeypatch: pytest.Mo
     h.org.control.reset_stats()
     code, stdout, err = h.run("apply", "--yes", str(report))
     assert code == 3, stdout + err
-    assert str(report) in err and "Traceback" not in err
+    assert str(report) in err and "output of plan --json" in err and "--out FILE" in err
+    assert "Traceback" not in err
     assert h.writes() == {}
