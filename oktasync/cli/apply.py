@@ -16,7 +16,7 @@ from oktasync.cli.context import (
     json_option,
     numbered,
 )
-from oktasync.cli.plan import render_plan
+from oktasync.cli.plan import print_plan
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenants
 from oktasync.errors import EXIT_REFUSED
@@ -154,7 +154,7 @@ def command(
 
     async def approve(plan: PlanResult, needed: bool) -> bool:
         if not as_json:
-            click.echo(for_terminal(render_plan(plan)))
+            print_plan(plan, "text")  # a table on a terminal, plain lines in a pipe
             click.echo()
         if yes or not needed:
             return True

@@ -143,3 +143,13 @@ def test_markdown_file_can_be_written_from_a_pipe(h: Harness, monkeypatch: pytes
     code, out, _ = h.run("plan", "--format", "markdown", config)
     target.write_text(out)
     assert code == 0 and Path(target).read_text().endswith("not applicable.\n")
+
+
+def test_apply_on_a_terminal_shows_the_table(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = h.config("zs", "Zscaler", admin=False, monkeypatch=monkeypatch)
+    code, shown = _on_a_terminal(h, "apply", "--yes", config)
+    assert code == 0, shown
+    assert "current → desired" in shown and ESC in shown
+    assert "Done: every setting verified" in shown
+    for secret in SECRETS:
+        assert secret not in shown
