@@ -1,4 +1,4 @@
-"""`oktasync apply CONFIG... [--yes] [--json] [--confirm-manual] [--wait] [--rotate-token]`."""
+"""`oktasync apply CONFIG...|PLAN_FILE [--yes] [--json] [--confirm-manual] [--wait] [--rotate-token]`."""
 
 from __future__ import annotations
 
@@ -16,16 +16,26 @@ from oktasync.cli.context import (
     json_option,
     numbered,
 )
-from oktasync.cli.plan import render_plan
+from oktasync.cli.plan import print_plan
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenants
 from oktasync.errors import EXIT_REFUSED
 from oktasync.state import StateDir
 from oktasync.textsafe import for_terminal
 from oktasync.workflows.app_guard import ignoring_okta_activity
-from oktasync.workflows.apply import ApplyOptions, ApplyResult, TenantApplyResult, apply_configs
+from oktasync.workflows.apply import ApplyOptions, TenantApplyResult, apply_configs
 from oktasync.workflows.manual_steps import token_source_of
 from oktasync.workflows.plan import PlanResult
+from oktasync.workflows.saved_plan import (
+    SavedApply,
+    SavedPlan,
+    apply_saved_plan,
+    check_config_files,
+    read_saved_plan,
+    refuse_plan_report,
+    replan_command,
+    sniff_saved_plan,
+)
 
 
 def _interactive() -> bool:
@@ -55,7 +65,7 @@ def _render_result(result: TenantApplyResult) -> list[str]:
 
 
 @click.command("apply")
-@click.argument("configs", nargs=-1, required=True, type=CONFIG_PATH)
+@click.argument("configs", nargs=-1, required=True, type=CONFIG_PATH, metavar="CONFIG...|PLAN_FILE")
 @click.option("--yes", is_flag=True, help="Apply without asking.")
 @json_option("Print one JSON document (docs/plan-json.md).")
 @click.option(
@@ -102,12 +112,25 @@ def command(
 ) -> int:
     """Apply the plan through each setting's channel, re-read every write and verify it.
 
+    Give tenant configs, or one saved plan (a file `plan --out` wrote, told apart by its content): then
+    exactly that plan is applied, and the apply is refused (exit 4, showing what moved and the command
+    to re-plan) when a config or the org changed since.
+
     Shows the plan and asks before writing unless --yes (without a terminal and without --yes it refuses,
     exit 4). Settings only a person can change are printed as console steps with the values filled in
     (exit 5), unless --wait sees them change or --confirm-manual records them. Exit 0 applied and verified,
     1 a write's read-back disagreed or Okta failed, 4 refused, 5 manual action required (worst tenant wins).
     """
-    loaded = load_tenants(list(configs))
+    saved_path = _saved_plan_argument(configs)
+    if saved_path is not None and rotate_token:
+        raise click.UsageError(
+            "--rotate-token is part of the plan: re-plan with `plan --rotate-token --out FILE`"
+        )
+    saved = read_saved_plan(saved_path) if saved_path is not None else None
+    if saved is not None and saved_path is not None:
+        check_config_files(saved, saved_path)
+    paths = saved.config_paths if saved is not None else list(configs)
+    loaded = load_tenants(paths)
     state = StateDir(global_options(ctx).resolved_state_dir())
     progress, display = make_progress(as_json)
 
@@ -131,7 +154,7 @@ def command(
 
     async def approve(plan: PlanResult, needed: bool) -> bool:
         if not as_json:
-            click.echo(for_terminal(render_plan(plan)))
+            print_plan(plan, "text")  # a table on a terminal, plain lines in a pipe
             click.echo()
         if yes or not needed:
             return True
@@ -143,36 +166,90 @@ def command(
             refused.append("not confirmed")
         return bool(answer)
 
-    async def run() -> tuple[PlanResult, ApplyResult | None]:
-        return await apply_configs(
-            list(zip(loaded, configs, strict=True)),
+    token_sources = [token_source_of(path) for path in paths]
+
+    async def run() -> SavedApply:
+        if saved is not None:
+            return await apply_saved_plan(
+                saved,
+                loaded,
+                state=state,
+                options=options,
+                approve=approve,
+                token_sources=token_sources,
+                progress=progress,
+            )
+        plan, result = await apply_configs(
+            list(zip(loaded, paths, strict=True)),
             state=state,
             options=options,
             approve=approve,
-            token_sources=[token_source_of(path) for path in configs],
+            token_sources=token_sources,
             progress=progress,
         )
+        return SavedApply(plan, result)
 
     with ignoring_okta_activity(ignore_okta_activity):
         if display is not None:
             with display:
-                plan, result = asyncio.run(run())
+                outcome = asyncio.run(run())
         else:
-            plan, result = asyncio.run(run())
-    if result is None:
-        if as_json:
-            doc = plan.to_dict(detailed=True)
-            doc.update(command="apply", exit_code=EXIT_REFUSED, refused=refused[0] if refused else "refused")
-            emit_json(doc)
-        echo_err(
-            f"Refused: {refused[0] if refused else 'not confirmed'}. Nothing was changed.",
-            level="error",
-            exit_code=EXIT_REFUSED,
-        )
-        return EXIT_REFUSED
+            outcome = asyncio.run(run())
+    if outcome.moved and saved is not None and saved_path is not None:
+        return _refuse_stale(outcome, saved, saved_path, as_json)
+    if outcome.result is None:
+        return _refuse(outcome.plan, refused, as_json)
     if as_json:
-        emit_json(result.to_dict())
+        emit_json(outcome.result.to_dict())
     else:
-        for tenant in result.tenants:
+        for tenant in outcome.result.tenants:
             click.echo(for_terminal("\n".join(_render_result(tenant))))
-    return result.exit_code
+    return outcome.result.exit_code
+
+
+def _saved_plan_argument(arguments: tuple[str, ...]) -> str | None:
+    """The saved plan among the arguments, if one is: then it must be the only argument."""
+    plans = [path for path in arguments if sniff_saved_plan(path)]
+    if not plans:
+        for path in arguments:
+            refuse_plan_report(path)
+        return None
+    if len(arguments) > 1:
+        raise click.UsageError(
+            f"{plans[0]} is a saved plan: apply takes one saved plan, or tenant configs, not both"
+        )
+    return plans[0]
+
+
+def _refuse(plan: PlanResult, refused: list[str], as_json: bool) -> int:
+    reason = refused[0] if refused else "not confirmed"
+    if as_json:
+        doc = plan.to_dict(detailed=True)
+        doc.update(command="apply", exit_code=EXIT_REFUSED, refused=reason)
+        emit_json(doc)
+    echo_err(f"Refused: {reason}. Nothing was changed.", level="error", exit_code=EXIT_REFUSED)
+    return EXIT_REFUSED
+
+
+def _refuse_stale(outcome: SavedApply, saved: SavedPlan, saved_path: str, as_json: bool) -> int:
+    """The saved plan no longer matches the configs or the org: say what moved and how to re-plan."""
+    replan = replan_command(saved, saved_path)
+    if as_json:
+        doc = outcome.plan.to_dict(detailed=True)
+        doc.update(
+            command="apply",
+            exit_code=EXIT_REFUSED,
+            refused=f"the saved plan {saved_path} is stale",
+            moved=[m.to_dict() for m in outcome.moved],
+            replan=replan,
+        )
+        emit_json(doc)
+    echo_err(
+        f"Refused: the saved plan {saved_path} no longer matches what it was made from "
+        f"(planned {saved.created_at or 'at an unknown time'}). Nothing was changed. What moved:",
+        level="error",
+        details=[f"  {for_terminal(str(m))}" for m in outcome.moved]
+        + [f"Review the new plan, then apply it: {replan}"],
+        exit_code=EXIT_REFUSED,
+    )
+    return EXIT_REFUSED

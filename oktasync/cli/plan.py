@@ -1,4 +1,6 @@
-"""`oktasync plan CONFIG... [--json] [--detailed-exitcode]`: desired vs actual for every managed setting."""
+"""`oktasync plan CONFIG... [--format text|markdown|json] [--out FILE] [--detailed-exitcode]`.
+
+Desired vs actual for every managed setting."""
 
 from __future__ import annotations
 
@@ -9,19 +11,25 @@ import click
 
 from oktasync.cli.context import (
     CONFIG_PATH,
+    echo_err,
     echo_warning,
     emit_json,
     global_options,
     json_option,
+    mark_json,
     numbered,
+    terminal_console,
 )
+from oktasync.cli.plan_render import print_tables, render_markdown
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenants
+from oktasync.config.schema import TenantConfig
 from oktasync.state import StateDir
 from oktasync.textsafe import for_terminal
 from oktasync.workflows.app_guard import unfinished_warning
 from oktasync.workflows.manual_steps import token_source_of
 from oktasync.workflows.plan import PlanResult, SettingPlan, Status, TenantPlan, plan_configs
+from oktasync.workflows.saved_plan import make_saved_plan, write_saved_plan
 
 _MARK = {
     Status.CHANGE: "~",
@@ -93,26 +101,93 @@ def render_plan(result: PlanResult) -> str:
     return "\n\n".join([*blocks, legend])
 
 
+def print_plan(result: PlanResult, fmt: str, *, detailed: bool = False) -> None:
+    """The plan on stdout: ``json`` one document, ``markdown`` for a pull request, ``text`` a table on a
+    terminal and plain, stable lines in a pipe."""
+    if fmt == "json":
+        emit_json(result.to_dict(detailed=detailed))
+    elif fmt == "markdown":
+        click.echo(render_markdown(result), nl=False)
+    else:
+        console = terminal_console()
+        if console.is_terminal:
+            print_tables(result, console)
+        else:
+            click.echo(for_terminal(render_plan(result)))  # names and values from Okta: controls escaped
+
+
+def _save_plan(
+    result: PlanResult,
+    loaded: list[TenantConfig],
+    configs: tuple[str, ...],
+    out: str,
+    rotate_token: bool,
+) -> bool:
+    """Write the plan file; False (with the reason on stderr) when a tenant could not be planned."""
+    failed = [t.tenant for t in result.tenants if t.error]
+    if failed:
+        echo_err(
+            f"The plan was not saved to {out}: {', '.join(failed)} could not be planned (see above).",
+            level="error",
+        )
+        return False
+    saved = make_saved_plan(
+        result,
+        list(zip(loaded, configs, strict=True)),
+        rotate_token=rotate_token,
+        token_sources=[token_source_of(path) for path in configs],
+    )
+    write_saved_plan(saved, out)
+    echo_err(f"Saved the plan to {out}; apply exactly it with: oktasync apply {out}")
+    return True
+
+
 @click.command("plan")
 @click.argument("configs", nargs=-1, required=True, type=CONFIG_PATH)
-@json_option("Print one JSON document (docs/plan-json.md).")
+@json_option("Print one JSON document (docs/plan-json.md); the same as --format json.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "markdown", "json"]),
+    default=None,
+    callback=mark_json,
+    help="text (a table on a terminal, plain lines in a pipe), markdown (for a pull-request comment) or "
+    "json (docs/plan-json.md). [default: text]",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Also save the plan to FILE (JSON, no secrets) for `oktasync apply FILE`, which applies exactly "
+    "it and refuses when the configs or the org changed since (docs/plan-apply.md, Saved plans).",
+)
 @click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 2 when verifiable drift exists (0 = nothing to change)."
 )
 @click.option("--rotate-token", is_flag=True, help="Show the Bearer token as to be rewritten.")
 @click.pass_context
 def command(
-    ctx: click.Context, configs: tuple[str, ...], as_json: bool, detailed_exitcode: bool, rotate_token: bool
+    ctx: click.Context,
+    configs: tuple[str, ...],
+    as_json: bool,
+    output_format: str | None,
+    out: str | None,
+    detailed_exitcode: bool,
+    rotate_token: bool,
 ) -> int:
     """Show desired vs actual for every managed setting, per tenant, with the channel that would apply it.
 
     Settings nothing can read are listed as "cannot be verified" with their console step; they are not
-    drift. Reads only. Exit 0; with --detailed-exitcode 2 when a verifiable setting differs; 1 when a
-    tenant could not be planned (worst tenant wins).
+    drift. Reads Okta only (--out writes the plan file). Exit 0; with --detailed-exitcode 2 when a
+    verifiable setting differs; 1 when a tenant could not be planned (worst tenant wins; a plan with such a
+    tenant is not saved).
     """
+    if as_json and output_format not in (None, "json"):
+        raise click.UsageError("--json is --format json: give one of them")
+    fmt = "json" if as_json else output_format or "text"
     loaded = load_tenants(list(configs))
     state = StateDir(global_options(ctx).resolved_state_dir())
-    progress, display = make_progress(as_json)
+    progress, display = make_progress(fmt == "json")
 
     async def run() -> PlanResult:
         return await plan_configs(
@@ -128,11 +203,10 @@ def command(
             result = asyncio.run(run())
     else:
         result = asyncio.run(run())
-    if as_json:
-        emit_json(result.to_dict(detailed=detailed_exitcode))
-    else:
-        click.echo(for_terminal(render_plan(result)))  # names and values from Okta: controls escaped
+    print_plan(result, fmt, detailed=detailed_exitcode)
     for config, path, tenant in zip(loaded, configs, result.tenants, strict=True):
         if (warning := unfinished_warning(state.root, config, tenant.app, path)) is not None:
             echo_warning(f"tenant {config.tenant}: {warning}", tenant=config.tenant)
+    if out is not None:
+        _save_plan(result, loaded, configs, out, rotate_token)  # not saved: the exit code says why
     return result.exit_code(detailed_exitcode)

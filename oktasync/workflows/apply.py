@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from oktasync.config.schema import TenantConfig
@@ -300,6 +301,49 @@ async def _wait_for_reads(
         await asyncio.sleep(options.poll_interval)
 
 
+@dataclass
+class _TenantApply:
+    """One tenant's apply in progress: what it works on, the latest plan and the actions so far."""
+
+    config: TenantConfig
+    gateway: OktaGateway
+    app: App
+    state: StateDir
+    options: ApplyOptions
+    progress: Progress
+    kind: AppKind
+    before: TenantPlan  # the plan being applied (re-made once a person switched Provisioning on)
+    last: TenantPlan  # the latest plan: a re-plan without reading reuses its reads
+    run: _Run = field(default_factory=_Run)
+
+    @property
+    def app_dir(self) -> Path:
+        return app_state_dir(self.state, self.config, self.app)
+
+    async def replan(self, reread: bool = True) -> TenantPlan:
+        """The plan now: from fresh reads, or (``reread=False``) from the last reads and the state dir."""
+        fresh = await plan_tenant(
+            self.config,
+            self.gateway,
+            self.app,
+            state=self.state,
+            token_source=self.options.token_source,
+            progress=self.progress,
+            kind=self.kind,
+            actual=None if reread else self.last.actual,
+        )
+        self.last = replace(fresh, source=self.before.source)
+        return self.last
+
+    async def wait_for(self, keys: list[str]) -> ActualSettings:
+        return await _wait_for_reads(
+            self.config, self.gateway, self.app, self.kind, keys, self.options, self.progress
+        )
+
+    def result(self, after: TenantPlan | None, **outcome: Any) -> TenantApplyResult:
+        return TenantApplyResult(self.config.tenant, self.before, after, tuple(self.run.actions), **outcome)
+
+
 async def apply_tenant(
     config: TenantConfig,
     gateway: OktaGateway,
@@ -312,111 +356,115 @@ async def apply_tenant(
 ) -> TenantApplyResult:
     """Apply one tenant's ``plan`` (see the module docstring). Never raises ``OktasyncError``: the result
     carries the error and its exit code, so that other tenants' results survive."""
-    options = options or ApplyOptions()
-    progress = progress or NullProgress()
-    run = _Run()
     if plan.error or plan.kind is None:
         return TenantApplyResult(config.tenant, plan, error=plan.error, exit_code=plan.exit_code)
-    kind = plan.kind
-    app_dir = app_state_dir(state, config, app)
-
-    last = plan
-
-    async def replan(reread: bool = True) -> TenantPlan:
-        """The plan now: from fresh reads, or (``reread=False``) from the last reads and the state dir."""
-        nonlocal last
-        last = await plan_tenant(
-            config,
-            gateway,
-            app,
-            state=state,
-            token_source=options.token_source,
-            progress=progress,
-            kind=kind,
-            actual=None if reread else last.actual,
-        )
-        last = replace(last, source=plan.source)
-        return last
-
+    tenant = _TenantApply(
+        config,
+        gateway,
+        app,
+        state,
+        options or ApplyOptions(),
+        progress or NullProgress(),
+        plan.kind,
+        before=plan,
+        last=plan,
+    )
     try:
-        if plan.actual is not None and plan.actual.provisioning_off:
-            if not options.wait:
-                return _provisioning_first(config, app, plan, run, options)
-            await _show(options, config.tenant, list(plan.manual_steps))
-            await _wait_for_reads(config, gateway, app, kind, [PROVISIONING.key], options, progress)
-            run.add(PROVISIONING.key, Channel.MANUAL, "waited", "the read now shows the change")
-            plan = replace(await replan(), source=plan.source)
-        written = await _write_api(config, gateway, app, plan, run)
-        written += await _write_admin(config, gateway, app, plan, run)
-        after = await replan() if written else plan
-        if written:
-            bad = _verify(after, written, run)
-            if bad:
-                raise VerificationError(
-                    f"{config.tenant}: Okta accepted the writes, but reading back disagrees: "
-                    + "; ".join(bad),
-                    hint="check the app's Provisioning tab; nothing else was changed",
-                )
-            if BEARER_TOKEN.key in written:
-                channel = next(a.channel for a in run.actions if a.key == BEARER_TOKEN.key)
-                token_fingerprint.save(
-                    app_dir,
-                    token_fingerprint.make_record(desired_values(config)[BEARER_TOKEN.key].reveal(), channel),
-                )
-                after = await replan(reread=False)  # the token now reads "in sync" through its fingerprint
-        # --- settings a person must change -------------------------------------------------------------
-        people = [s for s in after.settings if s.needs_person]
-        readable = [s.key for s in people if s.status is Status.CHANGE]
-        unreadable = [s for s in people if s.status is Status.UNVERIFIABLE]
-        steps = list(after.manual_steps)
-        if people and options.wait and readable:
-            await _show(options, config.tenant, steps)
-            last = replace(
-                last, actual=await _wait_for_reads(config, gateway, app, kind, readable, options, progress)
-            )
-            for key in readable:
-                run.add(key, Channel.MANUAL, "waited", "the read now shows the change")
-            readable = []
-        if options.confirm_manual:
-            # A setting written in this very run (a token the form took) was not checked by anyone yet.
-            _record_confirmations(app_dir, [s for s in unreadable if s.key not in written], config, run)
-            unreadable = []
-        if people:
-            after = await replan(reread=False)  # from the last reads (the wait's) and the new records
-        pending = [s for s in after.settings if s.needs_person]
-        for item in pending:
-            detail = (
-                "nothing can read it: once done, confirm it with --confirm-manual"
-                if item.status is Status.UNVERIFIABLE
-                else ""
-            )
-            run.add(item.key, Channel.MANUAL, "pending", detail)
-        if pending:
-            changes = manual_changes(pending, config)
-            steps = steps_for(app, changes, token_source=options.token_source)
-            return TenantApplyResult(
-                config.tenant,
-                plan,
-                after,
-                tuple(run.actions),
-                tuple(steps),
-                error=f"{len(pending)} setting(s) need a person in the Admin Console",
-                exit_code=EXIT_MANUAL,
-            )
-        if after.has_drift:
-            raise VerificationError(
-                f"{config.tenant}: still differs after apply: " + ", ".join(s.label for s in after.changes)
-            )
-        return TenantApplyResult(config.tenant, plan, after, tuple(run.actions))
+        return await _apply_steps(tenant)
     except OktasyncError as error:
-        return TenantApplyResult(
-            config.tenant,
-            plan,
+        return tenant.result(
             None,
-            tuple(run.actions),
             error=error.message + (f" (hint: {error.hint})" if error.hint else ""),
             exit_code=error.exit_code if error.exit_code != EXIT_OK else EXIT_FAILED,
         )
+
+
+async def _apply_steps(tenant: _TenantApply) -> TenantApplyResult:
+    """Provisioning first, then the writes and their read-back, then what a person must do."""
+    actual = tenant.before.actual
+    if actual is not None and actual.provisioning_off:
+        if not tenant.options.wait:
+            return _provisioning_first(tenant.config, tenant.app, tenant.before, tenant.run, tenant.options)
+        await _wait_for_provisioning(tenant)
+    written = await _write_api(tenant.config, tenant.gateway, tenant.app, tenant.before, tenant.run)
+    written += await _write_admin(tenant.config, tenant.gateway, tenant.app, tenant.before, tenant.run)
+    after = await _read_back(tenant, written) if written else tenant.before
+    after = await _settle_manual(tenant, after, written)
+    return _outcome(tenant, after)
+
+
+async def _wait_for_provisioning(tenant: _TenantApply) -> None:
+    """Show the steps, poll until General > Provisioning reads on, and plan again from there."""
+    await _show(tenant.options, tenant.config.tenant, list(tenant.before.manual_steps))
+    await tenant.wait_for([PROVISIONING.key])
+    tenant.run.add(PROVISIONING.key, Channel.MANUAL, "waited", "the read now shows the change")
+    tenant.before = await tenant.replan()
+
+
+async def _read_back(tenant: _TenantApply, written: list[str]) -> TenantPlan:
+    """Re-read everything; every written setting must read back as desired (VerificationError if not).
+    A written token is remembered by its fingerprint, after which it plans "in sync"."""
+    after = await tenant.replan()
+    bad = _verify(after, written, tenant.run)
+    if bad:
+        raise VerificationError(
+            f"{tenant.config.tenant}: Okta accepted the writes, but reading back disagrees: "
+            + "; ".join(bad),
+            hint="check the app's Provisioning tab; nothing else was changed",
+        )
+    if BEARER_TOKEN.key in written:
+        channel = next(a.channel for a in tenant.run.actions if a.key == BEARER_TOKEN.key)
+        token = desired_values(tenant.config)[BEARER_TOKEN.key].reveal()
+        token_fingerprint.save(tenant.app_dir, token_fingerprint.make_record(token, channel))
+        after = await tenant.replan(reread=False)  # the token now reads "in sync" through its fingerprint
+    return after
+
+
+async def _settle_manual(tenant: _TenantApply, after: TenantPlan, written: list[str]) -> TenantPlan:
+    """The settings a person must change: wait for the readable ones (``wait``), record the unreadable
+    ones (``confirm_manual``), and plan again from those reads and records."""
+    people = [s for s in after.settings if s.needs_person]
+    if not people:
+        return after
+    readable = [s.key for s in people if s.status is Status.CHANGE]
+    if tenant.options.wait and readable:
+        await _show(tenant.options, tenant.config.tenant, list(after.manual_steps))
+        tenant.last = replace(tenant.last, actual=await tenant.wait_for(readable))
+        for key in readable:
+            tenant.run.add(key, Channel.MANUAL, "waited", "the read now shows the change")
+    if tenant.options.confirm_manual:
+        unreadable = [s for s in people if s.status is Status.UNVERIFIABLE]
+        # A setting written in this very run (a token the form took) was not checked by anyone yet.
+        _record_confirmations(
+            tenant.app_dir, [s for s in unreadable if s.key not in written], tenant.config, tenant.run
+        )
+    return await tenant.replan(reread=False)  # from the last reads (the wait's) and the new records
+
+
+def _outcome(tenant: _TenantApply, after: TenantPlan) -> TenantApplyResult:
+    """Done, or exit 5 with the console steps for what a person still has to do."""
+    pending = [s for s in after.settings if s.needs_person]
+    for item in pending:
+        detail = (
+            "nothing can read it: once done, confirm it with --confirm-manual"
+            if item.status is Status.UNVERIFIABLE
+            else ""
+        )
+        tenant.run.add(item.key, Channel.MANUAL, "pending", detail)
+    if pending:
+        changes = manual_changes(pending, tenant.config)
+        steps = steps_for(tenant.app, changes, token_source=tenant.options.token_source)
+        return tenant.result(
+            after,
+            manual_steps=tuple(steps),
+            error=f"{len(pending)} setting(s) need a person in the Admin Console",
+            exit_code=EXIT_MANUAL,
+        )
+    if after.has_drift:
+        raise VerificationError(
+            f"{tenant.config.tenant}: still differs after apply: " + ", ".join(s.label for s in after.changes)
+        )
+    return tenant.result(after)
 
 
 async def _show(options: ApplyOptions, tenant: str, steps: list[str]) -> None:
@@ -467,9 +515,12 @@ async def apply_configs(
     token_sources: Sequence[str | None] | None = None,
     progress: Progress | None = None,
     concurrency: int = DEFAULT_TENANT_CONCURRENCY,
+    check: Callable[[PlanResult], bool] | None = None,
 ) -> tuple[PlanResult, ApplyResult | None]:
     """Plan every tenant, ask ``approve(plan, needed)`` once, then apply every tenant; all concurrently
-    (bounded). A "no" matters only when ``needed`` (the plan would write something).
+    (bounded). A "no" matters only when ``needed`` (the plan would write something). ``check(plan)``, when
+    given, runs first on the fresh plan (under the apps' write locks): False refuses, whatever is needed
+    (a saved plan that no longer matches, see ``saved_plan``).
 
     Gateways stay open from plan to apply so that each tenant is applied through the same session.
     Returns ``(plan, None)`` when ``approve`` says no. Tenants whose plan failed keep their error.
@@ -515,6 +566,8 @@ async def apply_configs(
         indexed = list(enumerate(configs))
         plans = await gather_bounded(indexed, plan_item, concurrency=concurrency)
         plan_result = PlanResult(tuple(plans))
+        if check is not None and not check(plan_result):
+            return plan_result, None
         needed = any(needs_approval(p, options) for p in plans if not p.error)
         if not await approve(plan_result, needed) and needed:
             return plan_result, None

@@ -115,13 +115,14 @@ def test_usage_error_is_one_json_record(args: list[str], message: str, help_comm
 
 
 def test_usage_error_text_mode_unchanged() -> None:
-    code, out, err = _run("plan", "--bogus", "x.yaml")
+    # An option no real one resembles: click would add "Did you mean" for a near miss (--bogus ~ --out).
+    code, out, err = _run("plan", "--qqqq", "x.yaml")
     assert code == 64 and out == ""
     assert err == (
         "Usage: oktasync plan [OPTIONS] CONFIGS...\n"
         "Try 'oktasync plan --help' for help.\n"
         "\n"
-        "Error: No such option '--bogus'.\n"
+        "Error: No such option '--qqqq'.\n"
     )
 
 
