@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -182,3 +183,30 @@ def test_a_failure_no_longer_in_error_is_not_announced(tmp_path: Path, receiver:
         apply_events(config, org.gw, org.app, state, parse_events([stale]), now=datetime.now(UTC))
     )
     assert applied.new_failures == () and receiver.bodies() == []  # bob is SYNCHRONIZED by now
+
+
+def test_receiver_metrics_are_valid_exposition_whatever_the_label_values() -> None:
+    """The receiver's counters go through prometheus_client: an app id Okta returns with a quote, a
+    backslash or a newline in it is escaped, so a scraper still reads every sample."""
+    from types import SimpleNamespace
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from oktasync.workflows.hooks.receiver import render_receiver_metrics
+
+    counters = collections.Counter({"deliveries_accepted": 2, "events_applied": 5})
+    odd_id = '0oa"x\\y\nz'
+    tenant = SimpleNamespace(
+        config=SimpleNamespace(tenant="acme"),
+        app=SimpleNamespace(id=odd_id),
+        counters=counters,
+        inbox=SimpleNamespace(pending=lambda: 3),
+    )
+    families = {f.name: f for f in text_string_to_metric_families(render_receiver_metrics([tenant]))}
+    accepted = [
+        s for s in families["oktasync_hooks_deliveries"].samples if s.labels.get("result") == "accepted"
+    ]
+    assert [(s.labels["app_id"], s.value) for s in accepted] == [(odd_id, 2.0)]
+    applied = families["oktasync_hooks_events_applied"].samples
+    assert [(s.name, s.value) for s in applied] == [("oktasync_hooks_events_applied_total", 5.0)]
+    assert [s.value for s in families["oktasync_hooks_inbox_pending"].samples] == [3.0]

@@ -26,6 +26,7 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,9 @@ from typing import Any
 
 import httpx
 from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from oktasync.config import TenantConfig
 from oktasync.errors import LockedError
@@ -262,48 +266,57 @@ class Receiver:
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 
-_RECEIVER_METRICS: tuple[tuple[str, str, str, str], ...] = (
-    ("oktasync_hooks_deliveries_total", "counter", "Event hook deliveries, by result.", "deliveries_"),
-    ("oktasync_hooks_events_received_total", "counter", "Events in accepted deliveries.", "events_received"),
-    ("oktasync_hooks_events_kept_total", "counter", "Provisioning events of the app, kept.", "events_kept"),
+_RECEIVER_METRICS: tuple[tuple[str, str, str], ...] = (
+    ("oktasync_hooks_deliveries_total", "Event hook deliveries, by result.", "deliveries_"),
+    ("oktasync_hooks_events_received_total", "Events in accepted deliveries.", "events_received"),
+    ("oktasync_hooks_events_kept_total", "Provisioning events of the app, kept.", "events_kept"),
     (
         "oktasync_hooks_events_applied_total",
-        "counter",
         "Kept events applied to the failure state.",
         "events_applied",
     ),
     (
         "oktasync_hooks_events_duplicate_total",
-        "counter",
         "Kept events already applied (skipped).",
         "events_duplicate",
     ),
     (
         "oktasync_hooks_apply_errors_total",
-        "counter",
         "Batches that failed to apply (retried).",
         "apply_errors",
     ),
 )
 
 
-def render_receiver_metrics(tenants: Any) -> str:
-    lines: list[str] = []
-    tenants = list(tenants)
-    for name, kind, help_text, key in _RECEIVER_METRICS:
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-        for t in tenants:
-            labels = f'tenant="{t.config.tenant}",app_id="{t.app.id}"'
-            if key == "deliveries_":
-                for result in ("accepted", "unauthorized", "invalid"):
-                    lines.append(f'{name}{{{labels},result="{result}"}} {t.counters["deliveries_" + result]}')
-            else:
-                lines.append(f"{name}{{{labels}}} {t.counters[key]}")
-    lines += [
-        "# HELP oktasync_hooks_inbox_pending Accepted deliveries not applied yet.",
-        "# TYPE oktasync_hooks_inbox_pending gauge",
-    ]
-    for t in tenants:
-        labels = f'tenant="{t.config.tenant}",app_id="{t.app.id}"'
-        lines.append(f"oktasync_hooks_inbox_pending{{{labels}}} {t.inbox.pending()}")
-    return "\n".join(lines) + "\n"
+class _ReceiverCollector(Collector):
+    """The receiver's own counters and inbox gauge, per tenant+app (label values escaped by the library)."""
+
+    def __init__(self, tenants: list[Any]) -> None:
+        self.tenants = tenants
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ("tenant", "app_id")
+        for name, help_text, key in _RECEIVER_METRICS:
+            with_result = key == "deliveries_"
+            family_labels = (*labels, "result") if with_result else labels
+            family = CounterMetricFamily(name, help_text, labels=family_labels)
+            for t in self.tenants:
+                base = [t.config.tenant, t.app.id]
+                if with_result:
+                    for result in ("accepted", "unauthorized", "invalid"):
+                        family.add_metric([*base, result], t.counters["deliveries_" + result])
+                else:
+                    family.add_metric(base, t.counters[key])
+            yield family
+        pending = GaugeMetricFamily(
+            "oktasync_hooks_inbox_pending", "Accepted deliveries not applied yet.", labels=labels
+        )
+        for t in self.tenants:
+            pending.add_metric([t.config.tenant, t.app.id], t.inbox.pending())
+        yield pending
+
+
+def render_receiver_metrics(tenants: Iterable[Any]) -> str:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_ReceiverCollector(list(tenants)))
+    return generate_latest(registry).decode("utf-8")
