@@ -12,10 +12,20 @@ from oktasync.cli.context import CONFIG_PATH, echo_line, emit_json, json_option,
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenants
 from oktasync.textsafe import for_terminal
-from oktasync.workflows.connector_test import ConnectorReport, Status, test_connector
+from oktasync.workflows.connector_test import CheckStatus, ConnectorReport, test_connector
 
-_MARK = {Status.PASS: "pass", Status.WARN: "WARN", Status.FAIL: "FAIL", Status.SKIP: "skip"}
-_STATUS = {Status.PASS: "passed", Status.WARN: "warning", Status.FAIL: "failed", Status.SKIP: "skipped"}
+_MARK = {
+    CheckStatus.PASS: "pass",
+    CheckStatus.WARN: "WARN",
+    CheckStatus.FAIL: "FAIL",
+    CheckStatus.SKIP: "skip",
+}
+_STATUS = {
+    CheckStatus.PASS: "passed",
+    CheckStatus.WARN: "warning",
+    CheckStatus.FAIL: "failed",
+    CheckStatus.SKIP: "skipped",
+}
 
 
 @click.command("test-connector")
@@ -60,7 +70,7 @@ def command(configs: tuple[str, ...], as_json: bool, write_probe: bool) -> int:
 
 def _render(report: ConnectorReport) -> None:
     echo_line(for_terminal(f"== {report.tenant}: {report.base_url}"))
-    okta = "would SUCCEED" if report.okta_verdict is Status.PASS else "would FAIL"
+    okta = "would SUCCEED" if report.okta_verdict is CheckStatus.PASS else "would FAIL"
     echo_line(
         "Okta's Test Connector Configuration ",
         status_text(okta, _STATUS[report.okta_verdict]),
@@ -71,7 +81,7 @@ def _render(report: ConnectorReport) -> None:
     for check in report.checks:
         mark = status_text(f"{_MARK[check.status]:<4}", _STATUS[check.status])
         echo_line("  ", mark, "  " + for_terminal(f"{check.title:<{width}}  {check.detail}"))
-        if check.fix and check.status in (Status.FAIL, Status.WARN):
+        if check.fix and check.status in (CheckStatus.FAIL, CheckStatus.WARN):
             echo_line(for_terminal(f"        {'':<{width}}  fix: {check.fix}"))
     counts = report.counts()
     echo_line()

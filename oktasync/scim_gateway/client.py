@@ -118,10 +118,6 @@ class ScimResponse:
         return 200 <= self.status < 300
 
     @property
-    def is_json(self) -> bool:
-        return self._json_error is None and self.text.strip() != ""
-
-    @property
     def json(self) -> Any:
         """The parsed body with its raw JSON types (``"1"`` stays a string); None if not JSON."""
         return self._json

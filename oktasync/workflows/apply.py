@@ -169,7 +169,7 @@ def _now() -> str:
 
 
 @dataclass
-class _Run:
+class _ApplyRun:
     """Mutable bookkeeping of one tenant's apply."""
 
     actions: list[Action] = field(default_factory=list)
@@ -179,7 +179,7 @@ class _Run:
 
 
 async def _write_api(
-    config: TenantConfig, gateway: OktaGateway, app: App, plan: TenantPlan, run: _Run
+    config: TenantConfig, gateway: OktaGateway, app: App, plan: TenantPlan, run: _ApplyRun
 ) -> list[str]:
     desired = desired_values(config)
     todo = [s for s in plan.changes if s.channel is Channel.API]
@@ -207,7 +207,7 @@ async def _write_api(
 
 
 async def _write_admin(
-    config: TenantConfig, gateway: OktaGateway, app: App, plan: TenantPlan, run: _Run
+    config: TenantConfig, gateway: OktaGateway, app: App, plan: TenantPlan, run: _ApplyRun
 ) -> list[str]:
     desired = desired_values(config)
     todo = [s for s in plan.changes if s.channel is Channel.ADMIN]
@@ -229,7 +229,7 @@ async def _write_admin(
     return [item.key for item in todo]
 
 
-def _verify(after: TenantPlan, written: list[str], run: _Run) -> list[str]:
+def _verify(after: TenantPlan, written: list[str], run: _ApplyRun) -> list[str]:
     """Keys whose read-back disagrees with the desired value."""
     bad: list[str] = []
     for key in written:
@@ -248,7 +248,9 @@ def _verify(after: TenantPlan, written: list[str], run: _Run) -> list[str]:
     return bad
 
 
-def _record_confirmations(app_dir: Any, settings: list[SettingPlan], config: TenantConfig, run: _Run) -> None:
+def _record_confirmations(
+    app_dir: Any, settings: list[SettingPlan], config: TenantConfig, run: _ApplyRun
+) -> None:
     """Remember what the operator confirmed (date + values, never a secret)."""
     if not settings:
         return
@@ -314,7 +316,7 @@ class _TenantApply:
     kind: AppKind
     before: TenantPlan  # the plan being applied (re-made once a person switched Provisioning on)
     last: TenantPlan  # the latest plan: a re-plan without reading reuses its reads
-    run: _Run = field(default_factory=_Run)
+    run: _ApplyRun = field(default_factory=_ApplyRun)
 
     @property
     def app_dir(self) -> Path:
@@ -475,7 +477,7 @@ async def _show(options: ApplyOptions, tenant: str, steps: list[str]) -> None:
 
 
 def _provisioning_first(
-    config: TenantConfig, app: App, plan: TenantPlan, run: _Run, options: ApplyOptions
+    config: TenantConfig, app: App, plan: TenantPlan, run: _ApplyRun, options: ApplyOptions
 ) -> TenantApplyResult:
     """Provisioning (General tab) is off: nothing else can land. Exit 5 with the steps, nothing written."""
     for item in plan.settings:

@@ -54,7 +54,7 @@ PROBE_DOMAIN = "example.com"  # RFC 2606: nobody receives mail there, and email 
 _ACCEPTED_MEDIA_TYPES = ("application/scim+json", "application/json")
 
 
-class Status(enum.StrEnum):
+class CheckStatus(enum.StrEnum):
     PASS = "pass"
     WARN = "warn"
     FAIL = "fail"
@@ -65,7 +65,7 @@ class Status(enum.StrEnum):
 class Check:
     key: str  # stable id, e.g. "okta_test", "paging_integers"
     title: str
-    status: Status
+    status: CheckStatus
     detail: str
     fix: str | None = None  # one line; set for every fail (and for warns that have one)
     request: str | None = None  # "GET /Users?…" as sent (no headers: the token never leaves the wire)
@@ -95,7 +95,7 @@ class Leftover:
 class ConnectorReport:
     tenant: str
     base_url: str
-    okta_verdict: Status  # PASS or FAIL: what Okta's Test Connector Configuration would say
+    okta_verdict: CheckStatus  # PASS or FAIL: what Okta's Test Connector Configuration would say
     okta_message: str
     checks: tuple[Check, ...]
     write_probe: bool
@@ -104,12 +104,12 @@ class ConnectorReport:
 
     @property
     def exit_code(self) -> int:
-        if self.okta_verdict is Status.FAIL or any(c.status is Status.FAIL for c in self.checks):
+        if self.okta_verdict is CheckStatus.FAIL or any(c.status is CheckStatus.FAIL for c in self.checks):
             return EXIT_FAILED
         return EXIT_OK
 
     def counts(self) -> dict[str, int]:
-        return {s.value: sum(1 for c in self.checks if c.status is s) for s in Status}
+        return {s.value: sum(1 for c in self.checks if c.status is s) for s in CheckStatus}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -135,7 +135,7 @@ def _status_text(response: ScimResponse) -> str:
     return f"HTTP {response.status}" + (f" ({detail})" if detail and not response.ok else "")
 
 
-class _Run:
+class _ConnectorRun:
     """One tenant's checks; collects results in order."""
 
     def __init__(self, config: TenantConfig, scim: ScimGateway, progress: Progress) -> None:
@@ -151,23 +151,25 @@ class _Run:
 
     # --- 1. Okta's own test ---------------------------------------------------------------------------
 
-    async def okta_test(self) -> tuple[Status, str, ScimResponse | None]:
+    async def okta_test(self) -> tuple[CheckStatus, str, ScimResponse | None]:
         title = "Okta's Test Connector Configuration"
         try:
             # Okta sends it once; a retry here would hide what Okta's button would show.
             response = await self.scim.request("GET", OKTA_TEST_PATH, retry=False)
         except ScimError as error:
             message = f"Okta cannot reach the connector: {error.message}"
-            self.add(Check("okta_test", title, Status.FAIL, message, error.hint, f"GET {OKTA_TEST_PATH}"))
-            return Status.FAIL, message, None
+            self.add(
+                Check("okta_test", title, CheckStatus.FAIL, message, error.hint, f"GET {OKTA_TEST_PATH}")
+            )
+            return CheckStatus.FAIL, message, None
         request = _req(response)
         if response.status in (401, 403):
             message = f"Okta would report an authentication failure: {_status_text(response)}"
             fix = (
                 "put the target's current service-account token in scim.auth.bearer_token (HTTP Header mode)"
             )
-            self.add(Check("okta_test", title, Status.FAIL, message, fix, request))
-            return Status.FAIL, message, response
+            self.add(Check("okta_test", title, CheckStatus.FAIL, message, fix, request))
+            return CheckStatus.FAIL, message, response
         if not response.ok:
             message = f"Okta would report the connector test failed: {_status_text(response)}"
             fix = (
@@ -175,23 +177,23 @@ class _Run:
                 if response.status >= 500
                 else "scim.base_url must be the SCIM 2.0 root, e.g. https://ADDRESS.chronosphere.io/api/scim/v2"
             )
-            self.add(Check("okta_test", title, Status.FAIL, message, fix, request))
-            return Status.FAIL, message, response
+            self.add(Check("okta_test", title, CheckStatus.FAIL, message, fix, request))
+            return CheckStatus.FAIL, message, response
         try:
             page = parse_list_response(response)
         except ScimError as error:
             message = f"Okta would reject the answer: {error.message.split(': ', 1)[-1]}"
             fix = "scim.base_url must be the SCIM 2.0 root that serves /Users as a SCIM ListResponse"
-            self.add(Check("okta_test", title, Status.FAIL, message, fix, request))
-            return Status.FAIL, message, response
+            self.add(Check("okta_test", title, CheckStatus.FAIL, message, fix, request))
+            return CheckStatus.FAIL, message, response
         if (page.total_results or 0) > 0 and "Resources" not in response.json:
             message = "Okta would reject the answer: totalResults > 0 but no Resources array"
             fix = "return the users in a Resources array (RFC 7644 §3.4.2)"
-            self.add(Check("okta_test", title, Status.FAIL, message, fix, request))
-            return Status.FAIL, message, response
+            self.add(Check("okta_test", title, CheckStatus.FAIL, message, fix, request))
+            return CheckStatus.FAIL, message, response
         message = f"HTTP 200, SCIM ListResponse, totalResults {page.total_results}, {len(page.users)} user(s)"
-        self.add(Check("okta_test", title, Status.PASS, message, None, request))
-        return Status.PASS, message, response
+        self.add(Check("okta_test", title, CheckStatus.PASS, message, None, request))
+        return CheckStatus.PASS, message, response
 
     # --- 2. read-only checks ------------------------------------------------------------------------
 
@@ -203,7 +205,7 @@ class _Run:
                 Check(
                     "paging_integers",
                     title,
-                    Status.PASS,
+                    CheckStatus.PASS,
                     "totalResults, startIndex, itemsPerPage are integers",
                     None,
                     _req(response),
@@ -214,16 +216,16 @@ class _Run:
         fix = 'send totalResults, startIndex and itemsPerPage as JSON numbers (1, not "1"), as Okta requires'
         if set(bad) == {"startIndex", "itemsPerPage"} and all(v == "absent" for v in bad.values()):
             # RFC 7644 makes only totalResults REQUIRED; Okta's docs ask for all three. Absent is a warning.
-            self.add(Check("paging_integers", title, Status.WARN, detail, fix, _req(response)))
+            self.add(Check("paging_integers", title, CheckStatus.WARN, detail, fix, _req(response)))
             return
-        self.add(Check("paging_integers", title, Status.FAIL, detail, fix, _req(response)))
+        self.add(Check("paging_integers", title, CheckStatus.FAIL, detail, fix, _req(response)))
 
     def content_type(self, response: ScimResponse) -> None:
         title = "Content-Type of SCIM answers"
         media = response.media_type
         seen = response.content_type or "(none)"
         if media in _ACCEPTED_MEDIA_TYPES:
-            self.add(Check("content_type", title, Status.PASS, seen, None, _req(response)))
+            self.add(Check("content_type", title, CheckStatus.PASS, seen, None, _req(response)))
         else:
             # Okta's own doc examples show text/json, so Okta tolerates it; RFC 7644 §8.1 wants scim+json.
             fix = "answer with Content-Type: application/scim+json (RFC 7644 §8.1)"
@@ -231,7 +233,7 @@ class _Run:
                 Check(
                     "content_type",
                     title,
-                    Status.WARN,
+                    CheckStatus.WARN,
                     f"{seen} is not application/scim+json",
                     fix,
                     _req(response),
@@ -249,13 +251,18 @@ class _Run:
             # SCIM target).
             self.add(
                 Check(
-                    "filter_miss", title, Status.PASS, "HTTP 404 (Okta treats it as not found)", None, request
+                    "filter_miss",
+                    title,
+                    CheckStatus.PASS,
+                    "HTTP 404 (Okta treats it as not found)",
+                    None,
+                    request,
                 )
             )
             return
         if not response.ok:
             fix = 'serve GET /Users?filter=userName eq "…": Okta sends it before creating every user'
-            self.add(Check("filter_miss", title, Status.FAIL, _status_text(response), fix, request))
+            self.add(Check("filter_miss", title, CheckStatus.FAIL, _status_text(response), fix, request))
             return
         try:
             page = parse_list_response(response)
@@ -264,7 +271,7 @@ class _Run:
                 Check(
                     "filter_miss",
                     title,
-                    Status.FAIL,
+                    CheckStatus.FAIL,
                     error.message,
                     "answer filters with a SCIM ListResponse",
                     request,
@@ -272,24 +279,24 @@ class _Run:
             )
             return
         if (page.total_results or 0) == 0 and not page.users:
-            self.add(Check("filter_miss", title, Status.PASS, "0 results", None, request))
+            self.add(Check("filter_miss", title, CheckStatus.PASS, "0 results", None, request))
             return
         fix = 'honour filter=userName eq "…"; otherwise Okta links new users to unrelated existing accounts'
         detail = f"{page.total_results} result(s) for a userName that does not exist: the filter is ignored"
-        self.add(Check("filter_miss", title, Status.FAIL, detail, fix, request))
+        self.add(Check("filter_miss", title, CheckStatus.FAIL, detail, fix, request))
 
     async def unique_identifier_lookup(self, known: TargetUser | None) -> None:
         attr = self.config.scim.unique_identifier
         title = f"Lookup by the unique identifier ({attr})"
         if known is None:
-            self.add(Check("unique_identifier", title, Status.SKIP, "the target has no user to look up"))
+            self.add(Check("unique_identifier", title, CheckStatus.SKIP, "the target has no user to look up"))
             return
         # Okta substitutes the app user's userName into `userName eq "<value>"`; with unique identifier
         # `email` that value is the user's email (docs/okta-behaviour.md, What Okta sends to a SCIM target;
         # the emulator does the same).
         value = (known.email or known.user_name) if attr == "email" else known.user_name
         if not value:
-            self.add(Check("unique_identifier", title, Status.SKIP, f"user {known.id} has no {attr}"))
+            self.add(Check("unique_identifier", title, CheckStatus.SKIP, f"user {known.id} has no {attr}"))
             return
         path = "/Users?" + filter_query(eq_filter("userName", value))
         response = await self.scim.request("GET", path)
@@ -303,7 +310,7 @@ class _Run:
                     Check(
                         "unique_identifier",
                         title,
-                        Status.FAIL,
+                        CheckStatus.FAIL,
                         error.message,
                         "answer filters with a SCIM ListResponse",
                         request,
@@ -312,7 +319,9 @@ class _Run:
                 return
         if page is None:
             fix = 'serve GET /Users?filter=userName eq "<value>" with a ListResponse'
-            self.add(Check("unique_identifier", title, Status.FAIL, _status_text(response), fix, request))
+            self.add(
+                Check("unique_identifier", title, CheckStatus.FAIL, _status_text(response), fix, request)
+            )
             return
         ids = [u.id for u in page.users]
         if ids == [known.id]:
@@ -320,7 +329,7 @@ class _Run:
                 Check(
                     "unique_identifier",
                     title,
-                    Status.PASS,
+                    CheckStatus.PASS,
                     f'userName eq "{value}" found exactly user {known.id}',
                     None,
                     request,
@@ -333,12 +342,12 @@ class _Run:
                 else "the target must find users by userName eq"
             )
             detail = f'userName eq "{value}" found nobody, though user {known.id} has it as its {attr}'
-            self.add(Check("unique_identifier", title, Status.FAIL, detail, fix, request))
+            self.add(Check("unique_identifier", title, CheckStatus.FAIL, detail, fix, request))
             return
         else:
             fix = 'honour filter=userName eq "…" (exact, one user); otherwise Okta links to the wrong account'
             detail = f'userName eq "{value}" returned {len(ids)} users (totalResults {page.total_results})'
-            self.add(Check("unique_identifier", title, Status.FAIL, detail, fix, request))
+            self.add(Check("unique_identifier", title, CheckStatus.FAIL, detail, fix, request))
             return
         # SPEC test step 9: Okta's usernames are case-insensitive; a case-sensitive target makes duplicates.
         upper = await self.scim.request("GET", "/Users?" + filter_query(eq_filter("userName", value.upper())))
@@ -354,7 +363,7 @@ class _Run:
                 Check(
                     "case_insensitive",
                     title_ci,
-                    Status.PASS,
+                    CheckStatus.PASS,
                     f'"{value.upper()}" found the same user',
                     None,
                     _req(upper),
@@ -366,7 +375,7 @@ class _Run:
                 Check(
                     "case_insensitive",
                     title_ci,
-                    Status.WARN,
+                    CheckStatus.WARN,
                     f'"{value.upper()}" found {len(found)} user(s)',
                     fix,
                     _req(upper),
@@ -380,7 +389,7 @@ class _Run:
         )
         request = _req(response) + " (Bearer <invalid>)"
         if response.status == 401:
-            status = Status.PASS
+            status = CheckStatus.PASS
             detail = "HTTP 401" + (
                 "" if response.is_scim_error() else " (body is not a SCIM Error; fine for Okta)"
             )
@@ -390,7 +399,7 @@ class _Run:
                 Check(
                     "wrong_token",
                     title,
-                    Status.WARN,
+                    CheckStatus.WARN,
                     "HTTP 403 (expected 401)",
                     "answer 401 to an invalid token (RFC 6750 §3.1)",
                     request,
@@ -398,13 +407,15 @@ class _Run:
             )
         elif response.ok:
             fix = "the target must authenticate the Bearer token: anyone can read and write its users"
-            self.add(Check("wrong_token", title, Status.FAIL, "HTTP 200 with an invalid token", fix, request))
+            self.add(
+                Check("wrong_token", title, CheckStatus.FAIL, "HTTP 200 with an invalid token", fix, request)
+            )
         else:
             self.add(
                 Check(
                     "wrong_token",
                     title,
-                    Status.FAIL,
+                    CheckStatus.FAIL,
                     _status_text(response),
                     "answer 401 to an invalid token",
                     request,
@@ -421,7 +432,7 @@ class _Run:
                 Check(
                     "unknown_id",
                     title,
-                    Status.PASS if not extra else Status.WARN,
+                    CheckStatus.PASS if not extra else CheckStatus.WARN,
                     "HTTP 404" + extra,
                     None if not extra else "send a SCIM Error body with a 404",
                     request,
@@ -431,7 +442,12 @@ class _Run:
             fix = "answer GET /Users/<unknown id> with 404 + SCIM Error: Okta reads a user before each update"
             self.add(
                 Check(
-                    "unknown_id", title, Status.FAIL, _status_text(response) + " (expected 404)", fix, request
+                    "unknown_id",
+                    title,
+                    CheckStatus.FAIL,
+                    _status_text(response) + " (expected 404)",
+                    fix,
+                    request,
                 )
             )
 
@@ -444,13 +460,13 @@ class _Run:
             title = f"Discovery: {path} (advisory; Okta never calls it)"
             response = await self.scim.request("GET", path)
             if response.ok and isinstance(response.json, dict):
-                self.add(Check(key, title, Status.PASS, "HTTP 200", None, _req(response)))
+                self.add(Check(key, title, CheckStatus.PASS, "HTTP 200", None, _req(response)))
             else:
                 self.add(
                     Check(
                         key,
                         title,
-                        Status.WARN,
+                        CheckStatus.WARN,
                         _status_text(response),
                         f"optional: serve {path} (RFC 7644 §4)",
                         _req(response),
@@ -475,12 +491,12 @@ class _Run:
             fix = (
                 "POST /Users must answer 201 with the user (else Okta: 'Create new user returned empty user')"
             )
-            self.add(Check("probe_create", title, Status.FAIL, detail, fix, request))
+            self.add(Check("probe_create", title, CheckStatus.FAIL, detail, fix, request))
             await self._find_and_clean(user_name)
             return
         self.leftovers[user.id] = Leftover(user.id, user_name, "active")
-        self.add(Check("probe_create", title, Status.PASS, f"HTTP 201, id {user.id}", None, request))
-        skipped = [c for c in self.checks if c.key == "unique_identifier" and c.status is Status.SKIP]
+        self.add(Check("probe_create", title, CheckStatus.PASS, f"HTTP 201, id {user.id}", None, request))
+        skipped = [c for c in self.checks if c.key == "unique_identifier" and c.status is CheckStatus.SKIP]
         if skipped:
             # An empty target had nobody to look up; the probe user (userName = email) stands in.
             self.checks.remove(skipped[0])
@@ -493,7 +509,7 @@ class _Run:
                 Check(
                     "probe_duplicate",
                     title,
-                    Status.PASS,
+                    CheckStatus.PASS,
                     _status_text(duplicate).split(" (")[0],
                     None,
                     _req(duplicate),
@@ -508,7 +524,7 @@ class _Run:
                 Check(
                     "probe_duplicate",
                     title,
-                    Status.FAIL,
+                    CheckStatus.FAIL,
                     _status_text(duplicate) + " (expected 409)",
                     fix,
                     _req(duplicate),
@@ -529,7 +545,7 @@ class _Run:
                     Check(
                         "probe_deactivate",
                         title,
-                        Status.FAIL,
+                        CheckStatus.FAIL,
                         f"GET before PUT: {_status_text(current)}",
                         "GET /Users/{id} must return the user",
                         _req(current),
@@ -556,7 +572,7 @@ class _Run:
                     Check(
                         "probe_deactivate",
                         title,
-                        Status.PASS,
+                        CheckStatus.PASS,
                         "HTTP 200, active false, confirmed by GET",
                         None,
                         _req(put),
@@ -571,7 +587,7 @@ class _Run:
             else:
                 detail = f"HTTP {put.status} but active is still true"
             fix = "PUT /Users/{id} must replace the user, honour active: false and answer 200 with it"
-            self.add(Check("probe_deactivate", title, Status.FAIL, detail, fix, _req(put)))
+            self.add(Check("probe_deactivate", title, CheckStatus.FAIL, detail, fix, _req(put)))
 
     async def _delete(self, user_id: str, *, report: bool) -> None:
         title = "Write probe: clean up (DELETE; Okta itself never deletes)"
@@ -587,7 +603,7 @@ class _Run:
                     Check(
                         "probe_cleanup",
                         title,
-                        Status.PASS,
+                        CheckStatus.PASS,
                         f"HTTP {deleted.status}; GET is 404",
                         None,
                         _req(deleted),
@@ -600,7 +616,7 @@ class _Run:
             Check(
                 "probe_cleanup",
                 title,
-                Status.WARN,
+                CheckStatus.WARN,
                 f"{_status_text(deleted)}; user left {left.state}",
                 fix,
                 _req(deleted),
@@ -651,11 +667,11 @@ async def test_connector(
     progress = progress or NullProgress()
     own = scim is None
     gateway = scim if scim is not None else (scim_factory or _default_gateway)(config)
-    run = _Run(config, gateway, progress)
+    run = _ConnectorRun(config, gateway, progress)
     progress.start("test-connector", total=13 if write_probe else 9)
     try:
         verdict, message, first = await run.okta_test()
-        if first is not None and verdict is Status.PASS:
+        if first is not None and verdict is CheckStatus.PASS:
             run.paging_integers(first)
             run.content_type(first)
             page = parse_list_response(first)
@@ -670,7 +686,12 @@ async def test_connector(
         elif first is not None:
             # The target answered but Okta's test fails: the remaining checks would only repeat it.
             run.add(
-                Check("remaining", "Other checks", Status.SKIP, "skipped: Okta's test fails; fix that first")
+                Check(
+                    "remaining",
+                    "Other checks",
+                    CheckStatus.SKIP,
+                    "skipped: Okta's test fails; fix that first",
+                )
             )
         return ConnectorReport(
             tenant=config.tenant,
@@ -695,4 +716,4 @@ def _default_gateway(config: TenantConfig) -> ScimGateway:
     return ScimGateway.from_config(config.scim)
 
 
-__all__ = ["Check", "ConnectorReport", "Leftover", "Status", "okta_create_body", "test_connector"]
+__all__ = ["Check", "ConnectorReport", "Leftover", "CheckStatus", "okta_create_body", "test_connector"]
