@@ -27,7 +27,6 @@ import hashlib
 import importlib
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -47,6 +46,7 @@ from oktasync.okta_gateway.auth import PrivateKeyJwtAuth, SswsAuth
 from oktasync.okta_gateway.base import EventHook, EventHookSpec
 from oktasync.okta_gateway.pacing import Clock, Pacer, RetryPolicy, shared_buckets
 from oktasync.okta_gateway.transport import Authenticator, OktaTransport
+from oktasync.timestamps import okta_time
 
 if TYPE_CHECKING:
     from oktasync.config.schema import OktaConfig
@@ -64,11 +64,6 @@ LOGS_PAGE = 1000
 
 def _id(value: str) -> str:
     return quote(value, safe="")
-
-
-def _iso_now() -> str:
-    moment = datetime.now(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 class _SdkResponse:
@@ -399,7 +394,7 @@ class SdkGateway:
         # limits and paging).
         params: dict[str, str | int] = {
             "since": since,
-            "until": until or _iso_now(),
+            "until": until or okta_time(),
             "limit": LOGS_PAGE,
             "sortOrder": "ASCENDING",
         }

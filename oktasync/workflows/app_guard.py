@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from oktasync.errors import OktasyncError, ResumeRequiredError, SafetyError
 from oktasync.state import Journal, StateFileError, exclusive_lock
+from oktasync.timestamps import okta_time, parse_time
 from oktasync.workflows.resync.journal import LOCK_NAME, ResyncJournal, app_dir
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ def app_write_lock(
 
 def _parse(stamp: str) -> datetime | None:
     try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        return parse_time(stamp)
     except ValueError:
         return None
 
@@ -173,7 +174,7 @@ async def check_okta_activity(
     recent = []
     for event_type in UNASSIGN_EVENTS:
         expression = f'target.id eq "{app.id}" and eventType eq "{event_type}"'
-        stamp = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        stamp = okta_time(since)
         for event in await gateway.list_log_events(since=stamp, filter=expression):
             published = _parse(event.published)
             if explained is not None and published is not None and published <= explained:

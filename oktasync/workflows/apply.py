@@ -46,6 +46,7 @@ from oktasync.models import App, AppKind, Channel
 from oktasync.okta_gateway.base import OktaGateway
 from oktasync.progress import NullProgress, Progress
 from oktasync.state import StateDir, atomic_write_json
+from oktasync.timestamps import utc_seconds
 from oktasync.workflows import token_fingerprint
 from oktasync.workflows.channels import ActualSettings, read_actual
 from oktasync.workflows.manual_steps import steps_for
@@ -164,10 +165,6 @@ class ApplyResult:
         }
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass
 class _ApplyRun:
     """Mutable bookkeeping of one tenant's apply."""
@@ -257,7 +254,7 @@ def _record_confirmations(
     desired = desired_values(config)
     doc = load_confirmations(app_dir)
     moment = datetime.now(UTC)
-    when = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = utc_seconds(moment)
     for item in settings:
         if item.key == BEARER_TOKEN.key:
             record = token_fingerprint.make_record(desired[item.key].reveal(), "manual", now=moment)

@@ -25,6 +25,7 @@ from oktasync.errors import EXIT_FAILED, EXIT_OK, AuthError, OktaApiError, Oktas
 from oktasync.models import AdminProvisioningForm, App, AppKind, Channel, RateLimitState
 from oktasync.okta_gateway.admin import IDLE_MINUTES, non_interactive_signs
 from oktasync.okta_gateway.base import OktaGateway
+from oktasync.timestamps import okta_time
 from oktasync.workflows.channels import probe_kind, routes
 from oktasync.workflows.settings import FEATURE_FLAGS, PROVISIONING, SETTINGS
 
@@ -299,8 +300,7 @@ class _Doctor:
 
     async def read_logs(self, app: App) -> str:
         moment = self.now or datetime.now(UTC)
-        since = (moment - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-        until = moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        since, until = okta_time(moment - timedelta(minutes=5)), okta_time(moment)
         events = await self.gateway.list_log_events(
             since=since, until=until, filter=f'target.id eq "{app.id}"'
         )

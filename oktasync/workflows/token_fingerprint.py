@@ -33,11 +33,12 @@ import hashlib
 import hmac
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from oktasync.state import atomic_write_json, read_json
+from oktasync.timestamps import utc_seconds
 
 FILE_NAME = "bearer-token.json"
 _N, _R, _P, _LEN = 2**14, 8, 1, 32
@@ -102,7 +103,7 @@ def make_record(
 ) -> TokenRecord:
     """A fresh record for ``token`` with a new random salt (or a given one, for tests)."""
     salt = salt if salt is not None else os.urandom(32)
-    when = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = utc_seconds(now)
     return TokenRecord(fingerprint=_scrypt(token, salt), salt=salt.hex(), applied_at=when, channel=channel)
 
 
