@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from filelock import lock_descriptor
 
@@ -56,6 +57,11 @@ class StateWriteError(OktasyncError):
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "default"
+
+
+def org_host(org_url: str) -> str:
+    """``https://acme.okta.com/`` → ``acme.okta.com``: the org part of an app's state-dir key."""
+    return (urlparse(org_url).hostname or org_url).lower()
 
 
 def _refuse_link(path: Path, what: str) -> StateFileError:
@@ -119,6 +125,12 @@ class StateDir:
         """The directory of one Okta org + app, whatever the tenant is called: where the app's write lock
         and resync journal live, so that two configs naming the same app share them."""
         return safe_mkdirs(self.root / "apps" / _slug(org_host) / _slug(app_id), self.root)
+
+    def app_dir(self, org_url: str, app_id: str) -> Path:
+        """The one state directory of an Okta app, keyed by org and app id whatever a config calls the
+        tenant or the app: its write lock, resync journals, tasks and hooks state, plan confirmations and
+        playbook run records all live here."""
+        return self.for_okta_app(org_host(org_url), app_id)
 
 
 def _fsync_dir(path: Path) -> None:

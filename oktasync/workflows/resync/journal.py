@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 from oktasync.state import Journal, StateDir, StateFileError
 from oktasync.workflows.resync.steps import (
@@ -55,11 +54,6 @@ LOCK_NAME = "app.lock"  # the app's write lock: resync, apply, tasks --retry, pl
 FORMAT = 1
 
 
-def org_host(org_url: str) -> str:
-    """``https://acme.okta.com/`` → ``acme.okta.com``: the org part of the app's state-dir key."""
-    return (urlparse(org_url).hostname or org_url).lower()
-
-
 def app_dir(config: TenantConfig, app: App, state_dir: Path) -> Path:
     """The journal's directory: one per Okta org + app, whatever the config calls the tenant."""
     return resync_dir(state_dir, config.okta.org_url, app.id)
@@ -69,7 +63,7 @@ def resync_dir(state_dir: Path, org_url: str, app_id: str) -> Path:
     """The state directory of one Okta org + app (``StateDir.for_okta_app``). Journals that a version keyed
     by the tenant name left in ``<state dir>/<tenant>/<app id>`` (any tenant name) are moved here first."""
     state = StateDir(state_dir)
-    target = state.for_okta_app(org_host(org_url), app_id)
+    target = state.app_dir(org_url, app_id)
     for legacy in state.app_paths(app_id):
         for old in sorted(legacy.glob("resync.*jsonl")):
             new = target / old.name
