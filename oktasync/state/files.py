@@ -126,10 +126,15 @@ class StateDir:
         and resync journal live, so that two configs naming the same app share them."""
         return safe_mkdirs(self.root / "apps" / _slug(org_host) / _slug(app_id), self.root)
 
-    def app_dir(self, org_url: str, app_id: str) -> Path:
+    def app_dir(
+        self, org_url: str, app_id: str, *, tenant: str | None = None, label: str | None = None
+    ) -> Path:
         """The one state directory of an Okta app, keyed by org and app id whatever a config calls the
-        tenant or the app: its write lock, resync journals, tasks and hooks state, plan confirmations and
-        playbook run records all live here."""
+        tenant or the app: its write lock, resync journals, tasks and hooks state, plan confirmations,
+        playbook run records and snapshot checkpoints all live here.
+
+        With ``tenant`` (and the app's ``label``), state a config of that tenant kept under
+        ``<state>/<tenant>/<app id or label>/`` is moved here first."""
         return self.for_okta_app(org_host(org_url), app_id)
 
 
