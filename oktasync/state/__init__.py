@@ -1,19 +1,19 @@
 """The state dir: locks, journals, cursors and run records. Nothing secret is ever written here.
 
-Layout: ``<state_dir>/<tenant>/<app key>/…`` (app key = app id once resolved, else a slug of the label), so
-one GitOps repository may keep the state dir of many tenants; and ``<state_dir>/apps/<org host>/<app id>/``
-for what belongs to the Okta app itself whatever the tenant is called (its write lock, the resync journal).
+Layout (``state.layout``): ``<state_dir>/apps/<org host>/<app id>/…``, one directory per Okta org + app,
+whatever a config calls the tenant or the app, so one GitOps repository may keep the state of many tenants
+and two configs naming one app share its lock, journals and records.
 """
 
 from oktasync.state.files import (
     Journal,
-    StateDir,
     StateFileError,
     StateWriteError,
     atomic_write_json,
     exclusive_lock,
     read_json,
 )
+from oktasync.state.layout import StateDir, org_host
 
 __all__ = [
     "Journal",
@@ -22,5 +22,6 @@ __all__ = [
     "StateWriteError",
     "atomic_write_json",
     "exclusive_lock",
+    "org_host",
     "read_json",
 ]

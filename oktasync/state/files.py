@@ -27,14 +27,12 @@ import hashlib
 import json
 import logging
 import os
-import re
 import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from filelock import lock_descriptor
 
@@ -55,16 +53,7 @@ class StateWriteError(OktasyncError):
     """A state file could not be written (disk full, I/O error); what was on disk before is intact."""
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "default"
-
-
-def org_host(org_url: str) -> str:
-    """``https://acme.okta.com/`` → ``acme.okta.com``: the org part of an app's state-dir key."""
-    return (urlparse(org_url).hostname or org_url).lower()
-
-
-def _refuse_link(path: Path, what: str) -> StateFileError:
+def link_refused(path: Path, what: str) -> StateFileError:
     return StateFileError(
         f"{what} {path} is a symbolic link or not of the expected kind; oktasync never writes through links "
         "in the state dir",
@@ -88,7 +77,7 @@ def safe_mkdirs(path: Path, root: Path | None = None) -> Path:
         with contextlib.suppress(FileExistsError):
             os.mkdir(current, DIR_MODE)
         if not stat.S_ISDIR(os.lstat(current).st_mode):
-            raise _refuse_link(current, "state directory")
+            raise link_refused(current, "state directory")
     return path
 
 
@@ -99,46 +88,10 @@ def check_dir(path: Path) -> None:
     except FileNotFoundError:
         return
     if not stat.S_ISDIR(info.st_mode):
-        raise _refuse_link(path, "state directory")
+        raise link_refused(path, "state directory")
 
 
-@dataclass(frozen=True)
-class StateDir:
-    root: Path
-
-    def app_paths(self, app_key: str) -> list[Path]:
-        """Every tenant's directory of this app (``for_app``), whatever the tenant is called (not created)."""
-        if not self.root.is_dir():
-            return []
-        key = _slug(app_key)
-        return sorted(
-            tenant / key
-            for tenant in self.root.iterdir()
-            if tenant.name != "apps" and not tenant.is_symlink() and (tenant / key).is_dir()
-        )
-
-    def for_app(self, tenant: str, app_key: str) -> Path:
-        """The directory of one tenant+app, created on first use (0700, no links on the way)."""
-        return safe_mkdirs(self.root / _slug(tenant) / _slug(app_key), self.root)
-
-    def for_okta_app(self, org_host: str, app_id: str) -> Path:
-        """The directory of one Okta org + app, whatever the tenant is called: where the app's write lock
-        and resync journal live, so that two configs naming the same app share them."""
-        return safe_mkdirs(self.root / "apps" / _slug(org_host) / _slug(app_id), self.root)
-
-    def app_dir(
-        self, org_url: str, app_id: str, *, tenant: str | None = None, label: str | None = None
-    ) -> Path:
-        """The one state directory of an Okta app, keyed by org and app id whatever a config calls the
-        tenant or the app: its write lock, resync journals, tasks and hooks state, plan confirmations,
-        playbook run records and snapshot checkpoints all live here.
-
-        With ``tenant`` (and the app's ``label``), state a config of that tenant kept under
-        ``<state>/<tenant>/<app id or label>/`` is moved here first."""
-        return self.for_okta_app(org_host(org_url), app_id)
-
-
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | _OPEN_FLAGS)
     try:
         os.fsync(fd)
@@ -152,11 +105,11 @@ def _open_regular(path: Path, flags: int, what: str) -> int:
         fd = os.open(path, flags | _OPEN_FLAGS, FILE_MODE)
     except OSError as error:
         if error.errno == errno.ELOOP:
-            raise _refuse_link(path, what) from None
+            raise link_refused(path, what) from None
         raise
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise _refuse_link(path, what)
+        raise link_refused(path, what)
     return fd
 
 
@@ -182,7 +135,7 @@ def atomic_write_json(path: Path, document: Any) -> None:
     check_dir(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
     if path.is_symlink() or (path.exists() and not path.is_file()):
-        raise _refuse_link(path, "state file")
+        raise link_refused(path, "state file")
     data = (json.dumps(document, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
     try:
@@ -194,7 +147,7 @@ def atomic_write_json(path: Path, document: Any) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -335,7 +288,7 @@ class Journal:
         finally:
             os.close(fd)
         if new_file:
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
 
 
 # Locks this process holds, by path: a playbook holds the app lock and its resync step takes it again.
