@@ -4,11 +4,12 @@ Keying by org and app id (not by what a config calls the tenant or the app) mean
 same Okta app share its write lock, its resync journals and its run records, and renaming a tenant or an app
 label in a config never loses track of a run in flight.
 
-Configs used to keep part of that state under ``<state>/<tenant>/<app id>/`` (tasks and hooks state, plan
-confirmations) and ``<state>/<tenant>/<app id or label>/`` (playbook run records, snapshot checkpoints).
-``StateDir.app_dir`` adopts it: every file found there for the config's tenant is moved into the app's
-directory, one atomic rename at a time, so a run killed half-way is finished by the next one. Two different
-files of one name are never merged: that is refused, naming both, for a person to decide.
+A state dir written by an earlier release of oktasync may also hold per-app state keyed by the tenant's name:
+``<state>/<tenant>/<app id>/`` (tasks and hooks state, plan confirmations) and ``<state>/<tenant>/<app id or
+label>/`` (playbook run records, snapshot checkpoints). ``StateDir.app_dir`` adopts it: every file found there
+for the config's tenant is moved into the app's directory, one atomic rename at a time, so a run killed
+half-way is finished by the next one. Two different files of one name are never merged: that is refused,
+naming both, for a person to decide.
 """
 
 from __future__ import annotations
