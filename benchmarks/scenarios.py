@@ -12,7 +12,6 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -324,13 +323,6 @@ def _count_tenants(doc: Any) -> int:
 
 
 # --- CLI start-up -------------------------------------------------------------------------------------------
-@dataclass
-class StartupRow:
-    command: str
-    median_s: float
-    runs: int
-
-
 def startup(scale: Scale, work: Path) -> list[Run]:
     import os
 
