@@ -144,7 +144,14 @@ async def send_with_policy(
     Returns the first answer that is not retried: a success, or an error the caller translates.
     """
     request = _PolicedRequest(
-        pacer, retry, retry.start(idempotent=idempotent), method, url, bucket, who, channel
+        pacer,
+        retry,
+        retry.start(idempotent=idempotent),
+        method=method,
+        url=url,
+        bucket=bucket,
+        who=who,
+        channel=channel,
     )
     while True:
         if prepare is not None:
@@ -195,12 +202,13 @@ class _PolicedRequest:
             self.trace(started, error=exc)
             raise
         concurrency_429 = self.pacer.observe(self.bucket, response.headers, status=response.status_code)
-        self.trace(started, response=response)
+        self.trace(started, answer=response)
         return response, concurrency_429
 
     def trace(
-        self, started: float, *, response: httpx.Response | None = None, error: BaseException | None = None
+        self, started: float, *, answer: httpx.Response | None = None, error: BaseException | None = None
     ) -> None:
+        """The ``-vv`` line of the attempt begun at ``started``: its answer's status, or the error instead."""
         trace(
             log,
             self.channel,
@@ -208,8 +216,8 @@ class _PolicedRequest:
             self.url,
             attempt=self.state.attempt,
             elapsed=time.monotonic() - started,
-            status=None if response is None else response.status_code,
-            headers=None if response is None else response.headers,
+            status=None if answer is None else answer.status_code,
+            headers=None if answer is None else answer.headers,
             error=error,
         )
 
