@@ -416,16 +416,8 @@ async def set_deactivate_users(
         shown = wait_for_person(steps)
         if inspect.isawaitable(shown):
             await shown
-        await _poll_until_switched(
-            gateway,
-            app,
-            kind,
-            enabled,
-            poll_interval=poll_interval,
-            timeout=timeout,
-            progress=progress or NullProgress(),
-            clock=clock,
-        )
+        poll = _Poll(poll_interval, timeout, progress or NullProgress(), clock)
+        await _poll_until_switched(gateway, app, kind, enabled, poll)
         return Channel.MANUAL
     actual, _ = await read_deactivate_users(gateway, app, kind)
     if actual != enabled:
@@ -454,31 +446,33 @@ def _person_must_switch(
     )
 
 
+@dataclass(frozen=True)
+class _Poll:
+    """How to wait for a person: every ``interval`` seconds, ``timeout`` seconds at most."""
+
+    interval: float
+    timeout: float
+    progress: Progress
+    clock: Callable[[], float]
+
+
 async def _poll_until_switched(
-    gateway: OktaGateway,
-    app: App,
-    kind: AppKind,
-    enabled: bool,
-    *,
-    poll_interval: float,
-    timeout: float,
-    progress: Progress,
-    clock: Callable[[], float],
+    gateway: OktaGateway, app: App, kind: AppKind, enabled: bool, poll: _Poll
 ) -> None:
     """Poll ``features[]`` until it shows Deactivate Users switched to ``enabled``; ``SafetyError`` after
-    ``timeout`` seconds, so that the caller never goes on unconfirmed."""
-    deadline = clock() + timeout
-    progress.note(f"{app.label}: waiting for Deactivate Users to be switched {_on_off(enabled)}")
+    ``poll.timeout`` seconds, so that the caller never goes on unconfirmed."""
+    deadline = poll.clock() + poll.timeout
+    poll.progress.note(f"{app.label}: waiting for Deactivate Users to be switched {_on_off(enabled)}")
     while True:
         actual, _ = await read_deactivate_users(gateway, app, kind)
         if actual == enabled:
             return
-        if clock() >= deadline:
+        if poll.clock() >= deadline:
             raise SafetyError(
-                f"{app.label}: Deactivate Users still {_on_off(not enabled)} after waiting {timeout:g}s",
+                f"{app.label}: Deactivate Users still {_on_off(not enabled)} after waiting {poll.timeout:g}s",
                 hint="do the console steps, then run the command again",
             )
-        await asyncio.sleep(poll_interval)
+        await asyncio.sleep(poll.interval)
 
 
 def _on_off(enabled: bool) -> str:
