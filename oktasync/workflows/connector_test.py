@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -492,7 +492,7 @@ class _ConnectorRun:
         for probe_id in list(self.leftovers):
             await self._delete(probe_id, report=probe_id == user.id)
 
-    async def _probe_create(self, user_name: str, body: dict[str, Any]) -> TargetUser | None:
+    async def _probe_create(self, user_name: str, body: Mapping[str, Any]) -> TargetUser | None:
         """POST the probe user; the user when the target answered 201 with it, else None (with a failed check,
         after removing any user the target made anyway)."""
         title = "Write probe: create a user as Okta does"
@@ -510,7 +510,7 @@ class _ConnectorRun:
         await self._find_and_clean(user_name)
         return None
 
-    async def _probe_duplicate(self, user: TargetUser, user_name: str, body: dict[str, Any]) -> None:
+    async def _probe_duplicate(self, user: TargetUser, user_name: str, body: Mapping[str, Any]) -> None:
         """POST the same user again: Okta relies on a 409 to link instead of creating a second account."""
         title = "Write probe: duplicate create is 409"
         duplicate = await self.scim.create_user(body)
