@@ -8,7 +8,8 @@ endpoint included), the Admin Console page and the SCIM target.
 * **For which requests**: a 429 means the server did not process the request, so it is retried for every
   method. A 5xx or a transport error is retried only for an idempotent request (GET, HEAD, OPTIONS, PUT,
   DELETE, or a request the caller declares idempotent): a POST that may have been processed is never sent
-  twice. A connection that could not even be opened is retried for every method.
+  twice. A request that never reached the server (``request_never_sent``: the connection could not be
+  opened, or no pooled connection came free) is retried for every method.
 * **How long to wait**: a bounded, jittered exponential backoff (attempt n waits between c/2 and c,
   c = min(``cap``, ``base``·2ⁿ)); a server's ``Retry-After`` (delta-seconds or an HTTP date, RFC 9110
   section 10.2.3) when it sends one; for Okta's 429, the bucket's ``X-Rate-Limit-Reset`` that the Okta
@@ -27,8 +28,8 @@ come from the server (the Okta bucket's reset learned by the pacer, ``Retry-Afte
 in kind (a count for 5xx, a time for 429), and every sleep must go through the injected clock that the
 fault tests drive. tenacity expresses that only through custom ``retry``/``wait``/``stop`` callables that
 would hold this same logic, and stamina's timeouts run on the real monotonic clock and cannot be given a
-per-status budget. The decision logic stays in this one small, dependency-free class; the request loops
-that call it live with each channel.
+per-status budget. The decision logic stays in this one small class (its only dependency is httpx, for the
+transport errors ``request_never_sent`` names); the request loops that call it live with each channel.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ import email.utils
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+import httpx
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -58,6 +61,19 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     except (TypeError, ValueError, IndexError):
         return None
     return max(0.0, when.timestamp() - now)
+
+
+def request_never_sent(error: BaseException) -> bool:
+    """True when a transport error means the request never reached the server.
+
+    httpx raises these before a byte of the request is written: the connection could not be opened (refused,
+    DNS, TLS handshake: ``ConnectError``), opening it timed out (``ConnectTimeout``), or no pooled connection
+    came free in time (``PoolTimeout``). The server cannot have acted on such a request, so even a
+    non-idempotent one (a ``POST`` that creates a user) is safe to send again. Any other transport error
+    (a read or write that failed or timed out, a dropped connection) may come after the server processed the
+    request, so only an idempotent request is retried after it.
+    """
+    return isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
 @dataclass

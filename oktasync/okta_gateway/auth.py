@@ -35,6 +35,7 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -274,6 +275,7 @@ class PrivateKeyJwtAuth:
         return self.dpop is not None and self.dpop.challenged(response, server=DpopProver.API)
 
     async def _mint(self, transport: OktaTransport) -> None:
+        """Exchange a fresh client assertion for an access token at the org's token endpoint."""
         audience = transport.org_url + TOKEN_PATH
         form = {
             "grant_type": "client_credentials",
@@ -281,19 +283,7 @@ class PrivateKeyJwtAuth:
             "client_assertion_type": ASSERTION_TYPE,
             "client_assertion": self.assertion(audience),
         }
-        dpop = self.dpop
-
-        def sign(method: str, url: str) -> dict[str, str]:
-            assert dpop is not None
-            return {"DPoP": dpop.proof(method, url, server=DpopProver.TOKEN)}
-
-        def challenged(response: httpx.Response) -> bool:
-            assert dpop is not None
-            if not dpop.challenged(response, server=DpopProver.TOKEN):
-                return False
-            form["client_assertion"] = self.assertion(audience)  # the next attempt sends a fresh one too
-            return True
-
+        sign, challenged = self._token_request_dpop(form, audience)
         try:
             doc = await transport.json(
                 "POST",
@@ -301,24 +291,52 @@ class PrivateKeyJwtAuth:
                 form=form,
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
                 authenticate=False,
-                sign=sign if dpop is not None else None,
-                challenged=challenged if dpop is not None else None,
+                sign=sign,
+                challenged=challenged,
             )
         except OktaApiError as exc:
-            d = exc.details
-            why = f"{d.error_code or d.status} {d.summary or ''}".rstrip()
-            if dpop is None and d.error_code in ("invalid_dpop_proof", "use_dpop_nonce"):
-                hint = "the service app requires DPoP-bound tokens: set okta.oauth.dpop: true"
-            else:
-                hint = (
-                    "check okta.oauth: client_id, the key registered on the service app (key_id), and that "
-                    f"the app is granted the scopes {' '.join(self.scopes)}"
-                )
-            raise AuthError(f"Okta refused the OAuth client {self.client_id!r}: {why}", d, hint=hint) from exc
+            raise self._refused(exc) from exc
+        self._keep_token(doc)
+
+    def _token_request_dpop(
+        self, form: dict[str, str], audience: str
+    ) -> tuple[Callable[[str, str], dict[str, str]] | None, Callable[[httpx.Response], bool] | None]:
+        """The token request's ``sign`` and ``challenged`` hooks (``OktaTransport.request``): a DPoP proof on
+        every attempt, and one retry with the nonce Okta asks for. Both None without DPoP."""
+        dpop = self.dpop
+        if dpop is None:
+            return None, None
+
+        def sign(method: str, url: str) -> dict[str, str]:
+            return {"DPoP": dpop.proof(method, url, server=DpopProver.TOKEN)}
+
+        def challenged(response: httpx.Response) -> bool:
+            if not dpop.challenged(response, server=DpopProver.TOKEN):
+                return False
+            form["client_assertion"] = self.assertion(audience)  # the next attempt sends a fresh one too
+            return True
+
+        return sign, challenged
+
+    def _refused(self, exc: OktaApiError) -> AuthError:
+        """The error of a token request Okta refused, with the likely fix."""
+        d = exc.details
+        why = f"{d.error_code or d.status} {d.summary or ''}".rstrip()
+        if self.dpop is None and d.error_code in ("invalid_dpop_proof", "use_dpop_nonce"):
+            hint = "the service app requires DPoP-bound tokens: set okta.oauth.dpop: true"
+        else:
+            hint = (
+                "check okta.oauth: client_id, the key registered on the service app (key_id), and that "
+                f"the app is granted the scopes {' '.join(self.scopes)}"
+            )
+        return AuthError(f"Okta refused the OAuth client {self.client_id!r}: {why}", d, hint=hint)
+
+    def _keep_token(self, doc: Any) -> None:
+        """Keep the access token of the token endpoint's answer ``doc``, renewed before it expires."""
         if not isinstance(doc, dict) or not isinstance(doc.get("access_token"), str):
             raise AuthError("Okta's token endpoint answered without an access_token")
         token_type = str(doc.get("token_type", "Bearer"))
-        if token_type.lower() == "dpop" and dpop is not None:
+        if token_type.lower() == "dpop" and self.dpop is not None:
             self._scheme = "DPoP"
         elif token_type.lower() == "bearer":
             self._scheme = "Bearer"  # not bound (the app does not bind tokens): used as a Bearer token

@@ -19,6 +19,7 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -36,7 +37,7 @@ from oktasync.errors import (
 from oktasync.httptrace import trace
 from oktasync.loopback import is_loopback_host
 from oktasync.okta_gateway.pacing import Pacer, bucket_for
-from oktasync.retrying import IDEMPOTENT_METHODS, RetryPolicy
+from oktasync.retrying import IDEMPOTENT_METHODS, RetryPolicy, RetryState, request_never_sent
 
 log = logging.getLogger("oktasync.okta")
 
@@ -142,89 +143,157 @@ async def send_with_policy(
 
     Returns the first answer that is not retried: a success, or an error the caller translates.
     """
-    state = retry.start(idempotent=idempotent)
-    short = url.split("?", 1)[0]
+    request = _PolicedRequest(
+        pacer,
+        retry,
+        retry.start(idempotent=idempotent),
+        method=method,
+        url=url,
+        bucket=bucket,
+        who=who,
+        channel=channel,
+    )
     while True:
         if prepare is not None:
             await prepare()
         await pacer.acquire(bucket)
-        started = time.monotonic()
         try:
-            async with pacer.semaphore:
-                response = await send()
-            concurrency_429 = pacer.observe(bucket, response.headers, status=response.status_code)
+            response, concurrency_429 = await request.attempt(send)
         except httpx.TransportError as exc:
-            trace(
-                log,
-                channel,
-                method,
-                url,
-                attempt=state.attempt,
-                elapsed=time.monotonic() - started,
-                error=exc,
-            )
-            never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-            delay = state.after_error(never_sent=never_sent)
-            if delay is not None:
-                log.info(
-                    "%s %s: %s; retry %d in %.1fs", method, short, type(exc).__name__, state.failures, delay
-                )
-                await pacer.clock.sleep(delay)
-                continue
-            details = ApiErrorDetails(method=method, url=short)
-            raise TransientApiError(
-                f"no answer from {who} for {method} {short} ({type(exc).__name__}: {exc})"
-                + (
-                    ""
-                    if idempotent or never_sent
-                    else "; not retried because the request may have been processed"
-                ),
-                details,
-                hint="check the network and retry",
-            ) from exc
+            # Released after the backoff (``finally``): the failed attempt may have reached Okta and used
+            # the bucket's budget, so it counts as in flight until it is retried.
+            await pacer.clock.sleep(request.wait_after_error(exc))
+            continue
         finally:
             pacer.release(bucket)
-        status = response.status_code
+        wait = request.wait_after_answer(response, concurrency_429)
+        if wait is None:
+            return response
+        await pacer.clock.sleep(wait)
+
+
+@dataclass
+class _PolicedRequest:
+    """One logical request's way through ``send_with_policy``: its attempts, their traces and the waits
+    between them."""
+
+    pacer: Pacer
+    retry: RetryPolicy
+    state: RetryState
+    method: str
+    url: str  # as traced: with its query string
+    bucket: str
+    who: str  # who answers, in messages: "Okta", "the Admin Console"
+    channel: str  # the trace's channel name
+
+    @property
+    def short(self) -> str:
+        """The URL without its query, for log lines and error messages (query values may be secret)."""
+        return self.url.split("?", 1)[0]
+
+    async def attempt(self, send: Callable[[], Awaitable[httpx.Response]]) -> tuple[httpx.Response, bool]:
+        """One attempt inside the concurrency bound, traced; the answer and whether it is Okta's concurrency
+        429. A transport error is traced and raised."""
+        started = time.monotonic()
+        try:
+            async with self.pacer.semaphore:
+                response = await send()
+        except httpx.TransportError as exc:
+            self.trace(started, error=exc)
+            raise
+        concurrency_429 = self.pacer.observe(self.bucket, response.headers, status=response.status_code)
+        self.trace(started, answer=response)
+        return response, concurrency_429
+
+    def trace(
+        self, started: float, *, answer: httpx.Response | None = None, error: BaseException | None = None
+    ) -> None:
+        """The ``-vv`` line of the attempt begun at ``started``: its answer's status, or the error instead."""
         trace(
             log,
-            channel,
-            method,
-            url,
-            attempt=state.attempt,
+            self.channel,
+            self.method,
+            self.url,
+            attempt=self.state.attempt,
             elapsed=time.monotonic() - started,
-            status=status,
-            headers=response.headers,
+            status=None if answer is None else answer.status_code,
+            headers=None if answer is None else answer.headers,
+            error=error,
         )
-        wait = state.after_status(
+
+    def wait_after_error(self, exc: httpx.TransportError) -> float:
+        """The backoff before retrying an attempt that got no answer; raises ``TransientApiError`` when the
+        policy gives up (attempts spent, or a request that may have been processed and is not idempotent)."""
+        never_sent = request_never_sent(exc)
+        delay = self.state.after_error(never_sent=never_sent)
+        if delay is not None:
+            log.info(
+                "%s %s: %s; retry %d in %.1fs",
+                self.method,
+                self.short,
+                type(exc).__name__,
+                self.state.failures,
+                delay,
+            )
+            return delay
+        unsafe = not (self.state.idempotent or never_sent)
+        raise TransientApiError(
+            f"no answer from {self.who} for {self.method} {self.short} ({type(exc).__name__}: {exc})"
+            + ("; not retried because the request may have been processed" if unsafe else ""),
+            ApiErrorDetails(method=self.method, url=self.short),
+            hint="check the network and retry",
+        ) from exc
+
+    def wait_after_answer(self, response: httpx.Response, concurrency_429: bool) -> float | None:
+        """The wait before retrying ``response``, or None to return it; raises ``TransientApiError`` for a
+        429 whose next wait is over the request's time budget."""
+        status = response.status_code
+        wait = self.state.after_status(
             status,
             response.headers,
-            now=pacer.clock.time(),
-            reset_wait=pacer.reset_wait(bucket) if status == 429 else 0.0,
+            now=self.pacer.clock.time(),
+            reset_wait=self.pacer.reset_wait(self.bucket) if status == 429 else 0.0,
             concurrency=concurrency_429,
         )
         if wait is None:
             if status == 429:
-                details = error_details(response, method, url)
-                raise TransientApiError(
-                    f"{who} kept answering 429 (rate limited) to {method} {short}: "
-                    f"waited {state.waited:.0f}s for resets, and the next one is "
-                    f"{state.over_budget or 0:.0f}s away, over the "
-                    f"{retry.max_429_wait:.0f}s this request may wait",
-                    details,
-                    hint="another client may be using up this rate-limit bucket; retry later",
-                )
-            return response
+                raise self.rate_limited(response)
+            return None
         if status == 429:
-            if wait >= pacer.NOTE_AFTER or state.waited >= 30.0:
-                pacer.note(
-                    f"{who} rate limit (429) on {bucket}: waiting {wait:.0f}s for the reset "
-                    f"({state.waited:.0f}s of at most {retry.max_429_wait:.0f}s for this request)"
-                )
-            log.info("%s %s: 429; waiting %.1fs (%.1fs in total)", method, short, wait, state.waited)
-            pacer.waited += wait
+            self.note_rate_limit_wait(wait)
         else:
-            log.info("%s %s: HTTP %d; retry %d in %.1fs", method, short, status, state.failures, wait)
-        await pacer.clock.sleep(wait)
+            log.info(
+                "%s %s: HTTP %d; retry %d in %.1fs",
+                self.method,
+                self.short,
+                status,
+                self.state.failures,
+                wait,
+            )
+        return wait
+
+    def rate_limited(self, response: httpx.Response) -> TransientApiError:
+        """The error of a 429 the request may no longer wait for."""
+        return TransientApiError(
+            f"{self.who} kept answering 429 (rate limited) to {self.method} {self.short}: "
+            f"waited {self.state.waited:.0f}s for resets, and the next one is "
+            f"{self.state.over_budget or 0:.0f}s away, over the "
+            f"{self.retry.max_429_wait:.0f}s this request may wait",
+            error_details(response, self.method, self.url),
+            hint="another client may be using up this rate-limit bucket; retry later",
+        )
+
+    def note_rate_limit_wait(self, wait: float) -> None:
+        """Log a 429's wait; a long one (or a long total) is also shown to the operator, who would
+        otherwise see a run stand still."""
+        waited = self.state.waited
+        if wait >= self.pacer.NOTE_AFTER or waited >= 30.0:
+            self.pacer.note(
+                f"{self.who} rate limit (429) on {self.bucket}: waiting {wait:.0f}s for the reset "
+                f"({waited:.0f}s of at most {self.retry.max_429_wait:.0f}s for this request)"
+            )
+        log.info("%s %s: 429; waiting %.1fs (%.1fs in total)", self.method, self.short, wait, waited)
+        self.pacer.waited += wait
 
 
 class Authenticator(Protocol):
@@ -307,53 +376,21 @@ class OktaTransport:
         authenticated request both come from the authenticator."""
         method = method.upper()
         url = self.url(path_or_url)
-        bucket = bucket_for(urlsplit(url).path, method)
-        if idempotent is None:
-            idempotent = method in IDEMPOTENT_METHODS
-        auth_retried = False
-        nonce_retried = False
+        attempts = _Attempts(self, method, url, params, json_body, content, form, headers, authenticate, sign)
         if challenged is None and authenticate and self.auth is not None:
             challenged = self.auth.challenged
-        send_headers: dict[str, str] = {}
-
-        async def prepare() -> None:
-            # Per attempt, before pacing: an OAuth access token may be renewed while a retry waits, and
-            # fetching it is itself a paced request (so not while holding a concurrency slot).
-            send_headers.clear()
-            send_headers.update(headers or {})
-            if json_body is not None:
-                send_headers["Content-Type"] = "application/json"
-            if authenticate and self.auth is not None:
-                send_headers.update(await self.auth.headers(self, method, url))
-            if sign is not None:
-                send_headers.update(sign(method, url))  # a fresh DPoP proof per attempt
-
-        async def send() -> httpx.Response:
-            self.sent += 1
-            try:
-                async with asyncio.timeout(self.deadline):
-                    return await self.client.request(
-                        method,
-                        url,
-                        params=params,
-                        content=content if content is not None else _encode(json_body),
-                        data=form,
-                        headers=send_headers,
-                    )
-            except TimeoutError:
-                # httpx bounds each read; this bounds the whole answer (retried as a transport error)
-                raise httpx.ReadTimeout(f"no complete answer within {self.deadline:g}s") from None
-
+        bucket = bucket_for(urlsplit(url).path, method)
+        nonce_retried = auth_retried = False
         while True:
             response = await send_with_policy(
                 self.pacer,
                 self.retry,
-                send,
-                prepare=prepare,
+                attempts.send,
+                prepare=attempts.prepare,
                 method=method,
                 url=str(httpx.URL(url, params=params)) if params else url,  # traced with its query
                 bucket=bucket,
-                idempotent=idempotent,
+                idempotent=method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
             )
             if challenged is not None and challenged(response) and not nonce_retried:
                 nonce_retried = True  # the server handed out a DPoP nonce and wants it in the proof
@@ -397,6 +434,56 @@ class OktaTransport:
                 return items
             seen.add(nxt)
             url, query = nxt, None  # follow the link as given: it carries the cursor and limit
+
+
+@dataclass
+class _Attempts:
+    """What each attempt of one ``OktaTransport.request`` sends: the same request, with its headers made
+    anew before every attempt."""
+
+    transport: OktaTransport
+    method: str
+    url: str
+    params: Mapping[str, str | int] | None
+    json_body: Any
+    content: bytes | None
+    form: Mapping[str, str] | None
+    extra_headers: Mapping[str, str] | None
+    authenticate: bool
+    sign: Callable[[str, str], Mapping[str, str]] | None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    async def prepare(self) -> None:
+        """The headers of the next attempt. Per attempt, before pacing: an OAuth access token may be renewed
+        while a retry waits, and fetching it is itself a paced request (so not while holding a concurrency
+        slot)."""
+        auth = self.transport.auth
+        self.headers.clear()
+        self.headers.update(self.extra_headers or {})
+        if self.json_body is not None:
+            self.headers["Content-Type"] = "application/json"
+        if self.authenticate and auth is not None:
+            self.headers.update(await auth.headers(self.transport, self.method, self.url))
+        if self.sign is not None:
+            self.headers.update(self.sign(self.method, self.url))  # a fresh DPoP proof per attempt
+
+    async def send(self) -> httpx.Response:
+        """One attempt; its whole answer must come within the transport's deadline."""
+        transport = self.transport
+        transport.sent += 1
+        try:
+            async with asyncio.timeout(transport.deadline):
+                return await transport.client.request(
+                    self.method,
+                    self.url,
+                    params=self.params,
+                    content=self.content if self.content is not None else _encode(self.json_body),
+                    data=self.form,
+                    headers=self.headers,
+                )
+        except TimeoutError:
+            # httpx bounds each read; this bounds the whole answer (retried as a transport error)
+            raise httpx.ReadTimeout(f"no complete answer within {transport.deadline:g}s") from None
 
 
 def _encode(body: Any) -> bytes | None:

@@ -45,7 +45,7 @@ import httpx
 from oktasync.config.secret import Secret
 from oktasync.errors import ScimError
 from oktasync.httptrace import masked_path, trace
-from oktasync.retrying import IDEMPOTENT_METHODS, RetryPolicy
+from oktasync.retrying import IDEMPOTENT_METHODS, RetryPolicy, RetryState, request_never_sent
 
 log = logging.getLogger("oktasync.scim")
 
@@ -81,6 +81,30 @@ class ScimTransportError(ScimError):
     """No usable answer: connection refused, DNS, TLS, timeout (after retries)."""
 
 
+def _trace(
+    method: str,
+    path: str,
+    attempt: int,
+    elapsed: float,
+    *,
+    answer: httpx.Response | None = None,
+    error: BaseException | None = None,
+) -> None:
+    """The ``-vv`` line of one SCIM attempt: its answer's status, or the error that came instead."""
+    status, headers = (None, None) if answer is None else (answer.status_code, answer.headers)
+    trace(
+        log,
+        "SCIM",
+        method,
+        path,
+        attempt=attempt,
+        elapsed=elapsed,
+        status=status,
+        headers=headers,
+        error=error,
+    )
+
+
 def quote_value(value: str) -> str:
     """Percent-encode a query value the way Okta does (space → %20, quote → %22, @ → %40)."""
     return quote(value, safe="")
@@ -112,6 +136,39 @@ class ScimResponse:
     retried_statuses: tuple[int, ...] = ()
     _json: Any = field(default=None, repr=False)
     _json_error: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(
+        cls,
+        method: str,
+        path: str,
+        raw: httpx.Response,
+        text: str,
+        elapsed: float,
+        attempts: int,
+        retried_statuses: tuple[int, ...],
+    ) -> ScimResponse:
+        """The answer ``raw`` (whose body is ``text``), parsed as JSON when it is JSON."""
+        parsed: Any = None
+        json_error: str | None = None
+        if text.strip():
+            try:
+                parsed = json.loads(text)
+            except ValueError as error:
+                json_error = f"body is not JSON ({error})"
+        return cls(
+            method=method,
+            path=path,
+            status=raw.status_code,
+            content_type=raw.headers.get("Content-Type"),
+            headers=dict(raw.headers),
+            text=text,
+            elapsed_ms=elapsed * 1000,
+            attempts=attempts,
+            retried_statuses=retried_statuses,
+            _json=parsed,
+            _json_error=json_error,
+        )
 
     @property
     def ok(self) -> bool:
@@ -240,72 +297,51 @@ class ScimGateway:
         content = None if body is None else json.dumps(body).encode()
         state = self.retry.start(idempotent=method.upper() in IDEMPOTENT_METHODS)
         retried: list[int] = []
-        shown = masked_path(path)
         while True:
-            self.request_count += 1
-            started = time.monotonic()
-            try:
-                raw = await self._send(method, path, content, token)
-                text = raw.text
-            except httpx.HTTPError as error:
-                trace(
-                    log,
-                    "SCIM",
-                    method,
-                    path,
-                    attempt=state.attempt,
-                    elapsed=time.monotonic() - started,
-                    error=error,
-                )
-                never_sent = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-                wait = state.after_error(never_sent=never_sent) if retry else None
-                if wait is not None:
-                    log.info("SCIM %s %s: %s; retry in %.1fs", method, shown, type(error).__name__, wait)
-                    await self._sleep(wait)
-                    continue
-                raise ScimTransportError(
-                    f"SCIM target unreachable: {method} {self.base_url}{shown}: "
-                    f"{type(error).__name__}: {error}",
-                    hint="check scim.base_url, the network path and the target's TLS certificate",
-                ) from error
-            elapsed = time.monotonic() - started
-            trace(
-                log,
-                "SCIM",
-                method,
-                path,
-                attempt=state.attempt,
-                elapsed=elapsed,
-                status=raw.status_code,
-                headers=raw.headers,
-            )
             attempt = state.attempt
-            wait = state.after_status(raw.status_code, raw.headers, now=self._clock()) if retry else None
-            if wait is not None:
-                retried.append(raw.status_code)
-                log.info("SCIM %s %s: HTTP %s; retry in %.1fs", method, shown, raw.status_code, wait)
-                await self._sleep(wait)
+            try:
+                raw, text, elapsed = await self._attempt(method, path, content, token, attempt)
+            except httpx.HTTPError as error:
+                await self._sleep(self._wait_after_error(error, method, path, state if retry else None))
                 continue
-            parsed: Any = None
-            json_error: str | None = None
-            if text.strip():
-                try:
-                    parsed = json.loads(text)
-                except ValueError as error:
-                    json_error = f"body is not JSON ({error})"
-            return ScimResponse(
-                method=method,
-                path=path,
-                status=raw.status_code,
-                content_type=raw.headers.get("Content-Type"),
-                headers=dict(raw.headers),
-                text=text,
-                elapsed_ms=elapsed * 1000,
-                attempts=attempt,
-                retried_statuses=tuple(retried),
-                _json=parsed,
-                _json_error=json_error,
-            )
+            wait = state.after_status(raw.status_code, raw.headers, now=self._clock()) if retry else None
+            if wait is None:
+                return ScimResponse.of(method, path, raw, text, elapsed, attempt, tuple(retried))
+            retried.append(raw.status_code)
+            log.info("SCIM %s %s: HTTP %s; retry in %.1fs", method, masked_path(path), raw.status_code, wait)
+            await self._sleep(wait)
+
+    async def _attempt(
+        self, method: str, path: str, content: bytes | None, token: str | None, attempt: int
+    ) -> tuple[httpx.Response, str, float]:
+        """One attempt, traced: the answer, its text and the seconds it took. Raises ``httpx.HTTPError`` when
+        no answer came."""
+        self.request_count += 1
+        started = time.monotonic()
+        try:
+            raw = await self._send(method, path, content, token)
+            text = raw.text
+        except httpx.HTTPError as error:
+            _trace(method, path, attempt, time.monotonic() - started, error=error)
+            raise
+        elapsed = time.monotonic() - started
+        _trace(method, path, attempt, elapsed, answer=raw)
+        return raw, text, elapsed
+
+    def _wait_after_error(
+        self, error: httpx.HTTPError, method: str, path: str, state: RetryState | None
+    ) -> float:
+        """The backoff before retrying an attempt that got no answer (``state`` None: no retries); raises
+        ``ScimTransportError`` when the policy gives up."""
+        shown = masked_path(path)
+        wait = None if state is None else state.after_error(never_sent=request_never_sent(error))
+        if wait is None:
+            raise ScimTransportError(
+                f"SCIM target unreachable: {method} {self.base_url}{shown}: {type(error).__name__}: {error}",
+                hint="check scim.base_url, the network path and the target's TLS certificate",
+            ) from error
+        log.info("SCIM %s %s: %s; retry in %.1fs", method, shown, type(error).__name__, wait)
+        return wait
 
     # --- high level -------------------------------------------------------------------------------------
 

@@ -402,7 +402,6 @@ async def set_deactivate_users(
     Never raises after a write without having re-read. Gateway errors (``OktaApiError``,
     ``AdminSessionError``) propagate unchanged.
     """
-    progress = progress or NullProgress()
     actual, channel = await read_deactivate_users(gateway, app, kind)
     if actual == enabled:
         return channel
@@ -413,35 +412,13 @@ async def set_deactivate_users(
     else:
         steps = steps_for(app, {DEACTIVATE_USERS.key: enabled})
         if wait_for_person is None:
-            state = "on" if enabled else "off"
-            raise ManualActionRequired(
-                f"{app.label}: only a person can switch Deactivate Users {state} on this custom SCIM app "
-                + (
-                    "(the Admin Console page has no Deactivate Users field)"
-                    if gateway.has_admin_session()
-                    else "(no admin session given)"
-                ),
-                steps,
-                hint="do these steps in the Admin Console, or give an admin session (okta.admin_session)",
-            )
+            raise _person_must_switch(gateway, app, enabled, steps)
         shown = wait_for_person(steps)
         if inspect.isawaitable(shown):
             await shown
-        deadline = clock() + timeout
-        progress.note(
-            f"{app.label}: waiting for Deactivate Users to be switched {'on' if enabled else 'off'}"
-        )
-        while True:
-            actual, _ = await read_deactivate_users(gateway, app, kind)
-            if actual == enabled:
-                return Channel.MANUAL
-            if clock() >= deadline:
-                raise SafetyError(
-                    f"{app.label}: Deactivate Users still {'off' if enabled else 'on'} "
-                    f"after waiting {timeout:g}s",
-                    hint="do the console steps, then run the command again",
-                )
-            await asyncio.sleep(poll_interval)
+        poll = _Poll(poll_interval, timeout, progress or NullProgress(), clock)
+        await _poll_until_switched(gateway, app, kind, enabled, poll)
+        return Channel.MANUAL
     actual, _ = await read_deactivate_users(gateway, app, kind)
     if actual != enabled:
         raise VerificationError(
@@ -450,6 +427,56 @@ async def set_deactivate_users(
             hint="Okta accepted the write without applying it; check the app's Provisioning tab",
         )
     return channel
+
+
+def _person_must_switch(
+    gateway: OktaGateway, app: App, enabled: bool, steps: list[str]
+) -> ManualActionRequired:
+    """The error that hands the console steps to the caller when nobody waits for a person."""
+    why = (
+        "(the Admin Console page has no Deactivate Users field)"
+        if gateway.has_admin_session()
+        else "(no admin session given)"
+    )
+    return ManualActionRequired(
+        f"{app.label}: only a person can switch Deactivate Users {_on_off(enabled)} on this custom SCIM app "
+        + why,
+        steps,
+        hint="do these steps in the Admin Console, or give an admin session (okta.admin_session)",
+    )
+
+
+@dataclass(frozen=True)
+class _Poll:
+    """How to wait for a person: every ``interval`` seconds, ``timeout`` seconds at most."""
+
+    interval: float
+    timeout: float
+    progress: Progress
+    clock: Callable[[], float]
+
+
+async def _poll_until_switched(
+    gateway: OktaGateway, app: App, kind: AppKind, enabled: bool, poll: _Poll
+) -> None:
+    """Poll ``features[]`` until it shows Deactivate Users switched to ``enabled``; ``SafetyError`` after
+    ``poll.timeout`` seconds, so that the caller never goes on unconfirmed."""
+    deadline = poll.clock() + poll.timeout
+    poll.progress.note(f"{app.label}: waiting for Deactivate Users to be switched {_on_off(enabled)}")
+    while True:
+        actual, _ = await read_deactivate_users(gateway, app, kind)
+        if actual == enabled:
+            return
+        if poll.clock() >= deadline:
+            raise SafetyError(
+                f"{app.label}: Deactivate Users still {_on_off(not enabled)} after waiting {poll.timeout:g}s",
+                hint="do the console steps, then run the command again",
+            )
+        await asyncio.sleep(poll.interval)
+
+
+def _on_off(enabled: bool) -> str:
+    return "on" if enabled else "off"
 
 
 __all__ = [

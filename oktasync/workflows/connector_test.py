@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,7 @@ from oktasync.scim_gateway import (
     ScimGateway,
     ScimResponse,
     TargetUser,
+    UserPage,
     eq_filter,
     filter_query,
     parse_list_response,
@@ -286,70 +287,83 @@ class _ConnectorRun:
         self.add(Check("filter_miss", title, CheckStatus.FAIL, detail, fix, request))
 
     async def unique_identifier_lookup(self, known: TargetUser | None) -> None:
-        attr = self.config.scim.unique_identifier
-        title = f"Lookup by the unique identifier ({attr})"
+        """Okta's lookup of an existing user by its unique identifier, then the same lookup upper-cased."""
+        title = self._lookup_title()
         if known is None:
             self.add(Check("unique_identifier", title, CheckStatus.SKIP, "the target has no user to look up"))
             return
-        # Okta substitutes the app user's userName into `userName eq "<value>"`; with unique identifier
-        # `email` that value is the user's email (docs/okta-behaviour.md, What Okta sends to a SCIM target;
-        # the emulator does the same).
-        value = (known.email or known.user_name) if attr == "email" else known.user_name
+        value = self._lookup_value(known)
         if not value:
-            self.add(Check("unique_identifier", title, CheckStatus.SKIP, f"user {known.id} has no {attr}"))
-            return
-        path = "/Users?" + filter_query(eq_filter("userName", value))
-        response = await self.scim.request("GET", path)
-        request = _req(response)
-        page = None
-        if response.ok:
-            try:
-                page = parse_list_response(response)
-            except ScimError as error:
-                self.add(
-                    Check(
-                        "unique_identifier",
-                        title,
-                        CheckStatus.FAIL,
-                        error.message,
-                        "answer filters with a SCIM ListResponse",
-                        request,
-                    )
-                )
-                return
-        if page is None:
-            fix = 'serve GET /Users?filter=userName eq "<value>" with a ListResponse'
-            self.add(
-                Check("unique_identifier", title, CheckStatus.FAIL, _status_text(response), fix, request)
-            )
-            return
-        ids = [u.id for u in page.users]
-        if ids == [known.id]:
             self.add(
                 Check(
                     "unique_identifier",
                     title,
-                    CheckStatus.PASS,
-                    f'userName eq "{value}" found exactly user {known.id}',
-                    None,
-                    request,
+                    CheckStatus.SKIP,
+                    f"user {known.id} has no {self.config.scim.unique_identifier}",
                 )
             )
-        elif not ids:
+            return
+        found = await self._user_name_lookup(value)
+        if found is not None and self._found_exactly(known, value, *found):
+            await self._case_insensitive_lookup(known, value)
+
+    def _lookup_title(self) -> str:
+        return f"Lookup by the unique identifier ({self.config.scim.unique_identifier})"
+
+    def _lookup_value(self, known: TargetUser) -> str | None:
+        """What Okta puts in its lookup of ``known``.
+
+        Okta substitutes the app user's userName into `userName eq "<value>"`; with unique identifier `email`
+        that value is the user's email (docs/okta-behaviour.md, What Okta sends to a SCIM target; the
+        emulator does the same)."""
+        if self.config.scim.unique_identifier == "email":
+            return known.email or known.user_name
+        return known.user_name
+
+    async def _user_name_lookup(self, value: str) -> tuple[ScimResponse, UserPage] | None:
+        """``userName eq "<value>"`` as Okta sends it, and the page it found; None (with a failed check) when
+        the answer is not a SCIM ListResponse."""
+        title = self._lookup_title()
+        response = await self.scim.request("GET", "/Users?" + filter_query(eq_filter("userName", value)))
+        request = _req(response)
+        if not response.ok:
+            fix = 'serve GET /Users?filter=userName eq "<value>" with a ListResponse'
+            self.add(
+                Check("unique_identifier", title, CheckStatus.FAIL, _status_text(response), fix, request)
+            )
+            return None
+        try:
+            return response, parse_list_response(response)
+        except ScimError as error:
+            fix = "answer filters with a SCIM ListResponse"
+            self.add(Check("unique_identifier", title, CheckStatus.FAIL, error.message, fix, request))
+            return None
+
+    def _found_exactly(self, known: TargetUser, value: str, response: ScimResponse, page: UserPage) -> bool:
+        """Check that the lookup found ``known`` and nobody else; True when it did."""
+        attr = self.config.scim.unique_identifier
+        title = self._lookup_title()
+        ids = [u.id for u in page.users]
+        if ids == [known.id]:
+            detail = f'userName eq "{value}" found exactly user {known.id}'
+            self.add(Check("unique_identifier", title, CheckStatus.PASS, detail, None, _req(response)))
+            return True
+        if not ids:
             fix = (
                 f"Okta looks users up by userName = their {attr}; make the target's userName equal the {attr}"
                 if attr == "email"
                 else "the target must find users by userName eq"
             )
             detail = f'userName eq "{value}" found nobody, though user {known.id} has it as its {attr}'
-            self.add(Check("unique_identifier", title, CheckStatus.FAIL, detail, fix, request))
-            return
         else:
             fix = 'honour filter=userName eq "…" (exact, one user); otherwise Okta links to the wrong account'
             detail = f'userName eq "{value}" returned {len(ids)} users (totalResults {page.total_results})'
-            self.add(Check("unique_identifier", title, CheckStatus.FAIL, detail, fix, request))
-            return
-        # SPEC test step 9: Okta's usernames are case-insensitive; a case-sensitive target makes duplicates.
+        self.add(Check("unique_identifier", title, CheckStatus.FAIL, detail, fix, _req(response)))
+        return False
+
+    async def _case_insensitive_lookup(self, known: TargetUser, value: str) -> None:
+        """The lookup again, upper-cased: Okta's usernames are case-insensitive (and RFC 7643 §4.1.1 makes
+        userName caseExact false), so a case-sensitive target makes duplicates."""
         upper = await self.scim.request("GET", "/Users?" + filter_query(eq_filter("userName", value.upper())))
         found = []
         if upper.ok:
@@ -357,30 +371,14 @@ class _ConnectorRun:
                 found = [u.id for u in parse_list_response(upper).users]
             except ScimError:
                 found = []
-        title_ci = "userName filter is case-insensitive"
+        title = "userName filter is case-insensitive"
         if found == [known.id]:
-            self.add(
-                Check(
-                    "case_insensitive",
-                    title_ci,
-                    CheckStatus.PASS,
-                    f'"{value.upper()}" found the same user',
-                    None,
-                    _req(upper),
-                )
-            )
+            detail = f'"{value.upper()}" found the same user'
+            self.add(Check("case_insensitive", title, CheckStatus.PASS, detail, None, _req(upper)))
         else:
             fix = "compare userName case-insensitively (RFC 7643 §4.1.1 caseExact false), as Okta does"
-            self.add(
-                Check(
-                    "case_insensitive",
-                    title_ci,
-                    CheckStatus.WARN,
-                    f'"{value.upper()}" found {len(found)} user(s)',
-                    fix,
-                    _req(upper),
-                )
-            )
+            detail = f'"{value.upper()}" found {len(found)} user(s)'
+            self.add(Check("case_insensitive", title, CheckStatus.WARN, detail, fix, _req(upper)))
 
     async def wrong_token(self) -> None:
         title = "A wrong token is refused"
@@ -476,65 +474,56 @@ class _ConnectorRun:
     # --- 3. write probe ---------------------------------------------------------------------------------
 
     async def write_probe(self) -> None:
+        """Create a throwaway user as Okta does, create it again (must be 409), deactivate it by PUT, then
+        delete it; what cannot be removed is reported as left behind."""
         user_name = f"oktasync-probe-{uuid.uuid4().hex[:12]}@{PROBE_DOMAIN}"
         body = okta_create_body(user_name)
-        title = "Write probe: create a user as Okta does"
-        created = await self.scim.create_user(body)
-        request = _req(created)
-        user = parse_user(created.json)[0] if created.ok and isinstance(created.json, dict) else None
-        if created.status != 201 or user is None:
-            if user is not None:
-                self.leftovers[user.id] = Leftover(user.id, user_name, "active")
-            detail = _status_text(created) + (
-                "" if created.status == 201 else " (expected 201 with the user)"
-            )
-            fix = (
-                "POST /Users must answer 201 with the user (else Okta: 'Create new user returned empty user')"
-            )
-            self.add(Check("probe_create", title, CheckStatus.FAIL, detail, fix, request))
-            await self._find_and_clean(user_name)
+        user = await self._probe_create(user_name, body)
+        if user is None:
             return
-        self.leftovers[user.id] = Leftover(user.id, user_name, "active")
-        self.add(Check("probe_create", title, CheckStatus.PASS, f"HTTP 201, id {user.id}", None, request))
         skipped = [c for c in self.checks if c.key == "unique_identifier" and c.status is CheckStatus.SKIP]
         if skipped:
             # An empty target had nobody to look up; the probe user (userName = email) stands in.
             self.checks.remove(skipped[0])
             await self.unique_identifier_lookup(user)
-
-        title = "Write probe: duplicate create is 409"
-        duplicate = await self.scim.create_user(body)
-        if duplicate.status == 409:
-            self.add(
-                Check(
-                    "probe_duplicate",
-                    title,
-                    CheckStatus.PASS,
-                    _status_text(duplicate).split(" (")[0],
-                    None,
-                    _req(duplicate),
-                )
-            )
-        else:
-            dup = parse_user(duplicate.json)[0] if duplicate.ok and isinstance(duplicate.json, dict) else None
-            if dup is not None and dup.id != user.id:
-                self.leftovers[dup.id] = Leftover(dup.id, user_name, "active")
-            fix = "refuse a second user with the same userName with 409 uniqueness (Okta relies on it)"
-            self.add(
-                Check(
-                    "probe_duplicate",
-                    title,
-                    CheckStatus.FAIL,
-                    _status_text(duplicate) + " (expected 409)",
-                    fix,
-                    _req(duplicate),
-                )
-            )
-
+        await self._probe_duplicate(user, user_name, body)
         for probe_id in list(self.leftovers):
             await self._deactivate(probe_id, user_name, report=probe_id == user.id)
         for probe_id in list(self.leftovers):
             await self._delete(probe_id, report=probe_id == user.id)
+
+    async def _probe_create(self, user_name: str, body: Mapping[str, Any]) -> TargetUser | None:
+        """POST the probe user; the user when the target answered 201 with it, else None (with a failed check,
+        after removing any user the target made anyway)."""
+        title = "Write probe: create a user as Okta does"
+        created = await self.scim.create_user(body)
+        request = _req(created)
+        user = parse_user(created.json)[0] if created.ok and isinstance(created.json, dict) else None
+        if user is not None:
+            self.leftovers[user.id] = Leftover(user.id, user_name, "active")
+        if created.status == 201 and user is not None:
+            self.add(Check("probe_create", title, CheckStatus.PASS, f"HTTP 201, id {user.id}", None, request))
+            return user
+        detail = _status_text(created) + ("" if created.status == 201 else " (expected 201 with the user)")
+        fix = "POST /Users must answer 201 with the user (else Okta: 'Create new user returned empty user')"
+        self.add(Check("probe_create", title, CheckStatus.FAIL, detail, fix, request))
+        await self._find_and_clean(user_name)
+        return None
+
+    async def _probe_duplicate(self, user: TargetUser, user_name: str, body: Mapping[str, Any]) -> None:
+        """POST the same user again: Okta relies on a 409 to link instead of creating a second account."""
+        title = "Write probe: duplicate create is 409"
+        duplicate = await self.scim.create_user(body)
+        if duplicate.status == 409:
+            detail = _status_text(duplicate).split(" (")[0]
+            self.add(Check("probe_duplicate", title, CheckStatus.PASS, detail, None, _req(duplicate)))
+            return
+        dup = parse_user(duplicate.json)[0] if duplicate.ok and isinstance(duplicate.json, dict) else None
+        if dup is not None and dup.id != user.id:
+            self.leftovers[dup.id] = Leftover(dup.id, user_name, "active")
+        fix = "refuse a second user with the same userName with 409 uniqueness (Okta relies on it)"
+        detail = _status_text(duplicate) + " (expected 409)"
+        self.add(Check("probe_duplicate", title, CheckStatus.FAIL, detail, fix, _req(duplicate)))
 
     async def _deactivate(self, user_id: str, user_name: str, *, report: bool) -> None:
         title = "Write probe: deactivate by PUT (active: false), as a custom app does"

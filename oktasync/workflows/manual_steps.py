@@ -42,70 +42,93 @@ def steps_for(app: App, changes: Mapping[str, Any], *, token_source: str | None 
         f'Sign in to the Okta Admin Console, open Applications > Applications and select "{app.label}" '
         f"(app id {app.id})."
     ]
-    connector = [key for key in changes if key.startswith("scim.")]
-    to_app = [key for key in changes if key.startswith("to_app.")]
     if PROVISIONING.key in changes:
-        steps.append(
-            "Open the General tab, click Edit in App Settings, set Provisioning to SCIM, then click Save "
-            "(the Provisioning tab appears)."
-        )
-        steps.append(
-            "With an admin session (okta.admin_session), run `oktasync apply` again now: it writes the "
-            "Provisioning tab's settings through the Admin Console form; otherwise go on below."
-        )
-    token_sent = changes.get(BEARER_TOKEN.key) == TOKEN_SENT
-    if token_sent and connector == [BEARER_TOKEN.key]:
-        steps.append(
-            "Open the Provisioning tab, choose Integration, click Edit, then Test Connector Configuration: "
-            "oktasync sent the Bearer token through the form, but nothing can read it back. When the test "
-            "succeeds, click Cancel and confirm with `oktasync apply --confirm-manual`."
-        )
-        connector = []
-    if connector:
-        steps.append("Open the Provisioning tab, choose Integration in the side menu, then click Edit.")
-        if BASE_URL.key in changes:
-            steps.append(f"SCIM connector base URL: enter {changes[BASE_URL.key]}")
-        if UNIQUE_IDENTIFIER.key in changes:
-            steps.append(f"Unique identifier field for users: enter {changes[UNIQUE_IDENTIFIER.key]}")
-        if PUSH_NEW_USERS.key in changes:
-            steps.append(
-                f"Supported provisioning actions: {_tick(changes[PUSH_NEW_USERS.key])} Push New Users"
-            )
-        if PUSH_PROFILE_UPDATES.key in changes:
-            tick = _tick(changes[PUSH_PROFILE_UPDATES.key])
-            steps.append(f"Supported provisioning actions: {tick} Push Profile Updates")
-        if AUTH_MODE.key in changes:
-            steps.append("Authentication Mode: choose HTTP Header.")
-        if token_sent:
-            steps.append(
-                "Authorization > Bearer: leave it as it is (oktasync sent the token through the form; the "
-                "connector test below checks it)."
-            )
-        elif BEARER_TOKEN.key in changes:
-            steps.append(
-                "Authorization > Bearer: paste the target's service-account token, taken from "
-                f"{token_source or DEFAULT_TOKEN_SOURCE} (oktasync never prints it)."
-            )
-        steps.append(
-            "Click Test Connector Configuration and make sure it succeeds, then click Save "
-            "(the Provisioning to App page opens)."
-        )
-    if to_app:
-        steps.append("On the Provisioning tab, choose To App in the side menu, then click Edit.")
-        labels = {
-            CREATE_USERS.key: "Create Users",
-            UPDATE_USER_ATTRIBUTES.key: "Update User Attributes",
-            DEACTIVATE_USERS.key: "Deactivate Users",
-        }
-        for key in (CREATE_USERS.key, UPDATE_USER_ATTRIBUTES.key, DEACTIVATE_USERS.key):
-            if key in changes:
-                steps.append(f"{labels[key]}: {_tick(changes[key])} the Enable checkbox.")
-        steps.append("Click Save.")
+        steps += _provisioning_steps()
+    steps += _integration_steps(changes, token_source)
+    steps += _to_app_steps(changes)
     if changes.get(PUSH_NEW_USERS.key) is True or changes.get(CREATE_USERS.key) is True:
         steps.append(
             "Note: Push New Users (Integration) and Create Users (To App) are both needed; provisioning "
             "fails if either is missing."
         )
+    return steps
+
+
+def _provisioning_steps() -> list[str]:
+    """General tab: switch provisioning to SCIM, which makes the Provisioning tab appear."""
+    return [
+        "Open the General tab, click Edit in App Settings, set Provisioning to SCIM, then click Save "
+        "(the Provisioning tab appears).",
+        "With an admin session (okta.admin_session), run `oktasync apply` again now: it writes the "
+        "Provisioning tab's settings through the Admin Console form; otherwise go on below.",
+    ]
+
+
+def _integration_steps(changes: Mapping[str, Any], token_source: str | None) -> list[str]:
+    """Provisioning > Integration: the SCIM connector's fields, then Test Connector Configuration."""
+    connector = [key for key in changes if key.startswith("scim.")]
+    token_sent = changes.get(BEARER_TOKEN.key) == TOKEN_SENT
+    if token_sent and connector == [BEARER_TOKEN.key]:
+        # Only the token changed, and it was written: nothing to type, only the connector test can check it.
+        return [
+            "Open the Provisioning tab, choose Integration, click Edit, then Test Connector Configuration: "
+            "oktasync sent the Bearer token through the form, but nothing can read it back. When the test "
+            "succeeds, click Cancel and confirm with `oktasync apply --confirm-manual`."
+        ]
+    if not connector:
+        return []
+    steps = ["Open the Provisioning tab, choose Integration in the side menu, then click Edit."]
+    steps += _connector_field_steps(changes)
+    if token_sent:
+        steps.append(
+            "Authorization > Bearer: leave it as it is (oktasync sent the token through the form; the "
+            "connector test below checks it)."
+        )
+    elif BEARER_TOKEN.key in changes:
+        steps.append(
+            "Authorization > Bearer: paste the target's service-account token, taken from "
+            f"{token_source or DEFAULT_TOKEN_SOURCE} (oktasync never prints it)."
+        )
+    steps.append(
+        "Click Test Connector Configuration and make sure it succeeds, then click Save "
+        "(the Provisioning to App page opens)."
+    )
+    return steps
+
+
+def _connector_field_steps(changes: Mapping[str, Any]) -> list[str]:
+    """The connector form's fields other than the Bearer token, in the form's order."""
+    steps = []
+    if BASE_URL.key in changes:
+        steps.append(f"SCIM connector base URL: enter {changes[BASE_URL.key]}")
+    if UNIQUE_IDENTIFIER.key in changes:
+        steps.append(f"Unique identifier field for users: enter {changes[UNIQUE_IDENTIFIER.key]}")
+    if PUSH_NEW_USERS.key in changes:
+        steps.append(f"Supported provisioning actions: {_tick(changes[PUSH_NEW_USERS.key])} Push New Users")
+    if PUSH_PROFILE_UPDATES.key in changes:
+        tick = _tick(changes[PUSH_PROFILE_UPDATES.key])
+        steps.append(f"Supported provisioning actions: {tick} Push Profile Updates")
+    if AUTH_MODE.key in changes:
+        steps.append("Authentication Mode: choose HTTP Header.")
+    return steps
+
+
+_TO_APP_LABELS = {
+    CREATE_USERS.key: "Create Users",
+    UPDATE_USER_ATTRIBUTES.key: "Update User Attributes",
+    DEACTIVATE_USERS.key: "Deactivate Users",
+}
+
+
+def _to_app_steps(changes: Mapping[str, Any]) -> list[str]:
+    """Provisioning > To App: the checkboxes, in the page's order."""
+    if not any(key.startswith("to_app.") for key in changes):
+        return []
+    steps = ["On the Provisioning tab, choose To App in the side menu, then click Edit."]
+    for key, label in _TO_APP_LABELS.items():
+        if key in changes:
+            steps.append(f"{label}: {_tick(changes[key])} the Enable checkbox.")
+    steps.append("Click Save.")
     return steps
 
 

@@ -20,7 +20,7 @@ from oktasync.okta_gateway.auth import SswsAuth
 from oktasync.okta_gateway.pacing import Pacer
 from oktasync.okta_gateway.sdk import SdkGateway
 from oktasync.okta_gateway.transport import OktaTransport
-from oktasync.retrying import RETRYABLE_STATUSES, RetryPolicy
+from oktasync.retrying import RETRYABLE_STATUSES, RetryPolicy, request_never_sent
 from oktasync.scim_gateway import ScimGateway
 
 ORG = "http://127.0.0.1:9"
@@ -143,3 +143,52 @@ def test_a_post_is_not_repeated_after_a_5xx_but_is_after_a_429(channel: str) -> 
     clock, answers = FakeClock(), Answers(429, times=1, headers={"Retry-After": "1"})
     assert run(CHANNELS[channel](RetryPolicy(), clock, answers, "POST")) in {"200"}
     assert answers.seen == 2
+
+
+@pytest.mark.parametrize(
+    ("error", "never_sent"),
+    [
+        (httpx.ConnectError("refused"), True),
+        (httpx.ConnectTimeout("no connection in time"), True),
+        (httpx.PoolTimeout("no free pooled connection"), True),
+        (httpx.ReadError("connection dropped"), False),
+        (httpx.ReadTimeout("no answer in time"), False),
+        (httpx.WriteError("broken pipe"), False),
+        (httpx.WriteTimeout("send stalled"), False),
+        (httpx.RemoteProtocolError("server disconnected"), False),
+    ],
+)
+def test_only_errors_before_the_request_left_count_as_never_sent(
+    error: httpx.TransportError, never_sent: bool
+) -> None:
+    assert request_never_sent(error) is never_sent
+
+
+class Refused:
+    """Raises ``error`` on the first ``times`` requests (the connection could not be used), then 200."""
+
+    def __init__(self, error: httpx.TransportError, times: int = 1) -> None:
+        self.error, self.times, self.seen = error, times, 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.seen += 1
+        if self.seen <= self.times:
+            raise self.error
+        return httpx.Response(200, json={})
+
+
+@pytest.mark.parametrize("channel", sorted(CHANNELS))
+@pytest.mark.parametrize("error", [httpx.ConnectError("refused"), httpx.PoolTimeout("pool full")])
+def test_a_post_that_never_left_is_sent_again_on_every_channel(
+    channel: str, error: httpx.TransportError
+) -> None:
+    clock, answers = FakeClock(), Refused(error)
+    assert run(CHANNELS[channel](RetryPolicy(), clock, answers, "POST")) == "200"
+    assert answers.seen == 2 and len(clock.sleeps) == 1
+
+
+@pytest.mark.parametrize("channel", ["okta", "scim"])
+def test_a_post_whose_answer_was_lost_is_not_sent_again(channel: str) -> None:
+    clock, answers = FakeClock(), Refused(httpx.ReadError("connection dropped"))
+    assert run(CHANNELS[channel](RetryPolicy(), clock, answers, "POST")) != "200"
+    assert answers.seen == 1 and clock.sleeps == []
