@@ -32,6 +32,7 @@ from oktasync.errors import OktaApiError
 from oktasync.models import AppUser
 from oktasync.okta_gateway.base import OktaGateway
 from oktasync.progress import Progress
+from oktasync.timestamps import okta_time
 from oktasync.workflows.tasks.model import (
     CANNOT_RETRY,
     DEACTIVATE,
@@ -47,7 +48,6 @@ from oktasync.workflows.tasks.model import (
     Failure,
     RetryOutcome,
     console_steps,
-    iso,
 )
 from oktasync.workflows.tasks.scan import (
     NULL_PROGRESS,
@@ -203,7 +203,9 @@ async def _attempt_all(
             attempt.push_seen = current.sync_state == "SYNCING"
             continue
         record = state.attempts.setdefault(uid, {})
-        record.update(count=state.attempt_count(uid) + 1, last=iso(wallclock()), operation=failure.operation)
+        record.update(
+            count=state.attempt_count(uid) + 1, last=okta_time(wallclock()), operation=failure.operation
+        )
         state.bump("retried_total")
         save()  # the attempt is on disk before the write it counts
         try:
@@ -308,7 +310,7 @@ async def _collect_events(
     by_name = {a.user_name.lower(): uid for uid, a in attempts.items() if a.user_name}
     for attempt in attempts.values():
         attempt.events.clear()
-    for event in await read_events(gateway, app_id, iso(started), iso(wallclock())):
+    for event in await read_events(gateway, app_id, okta_time(started), okta_time(wallclock())):
         if event.event_type not in OPERATIONS:
             continue
         user = event_user(event)

@@ -20,6 +20,7 @@ from oktasync.models import App
 from oktasync.okta_gateway.base import OktaGateway
 from oktasync.progress import Progress
 from oktasync.state import exclusive_lock
+from oktasync.timestamps import okta_time
 from oktasync.workflows.tasks.metrics import AppMetrics
 from oktasync.workflows.tasks.model import (
     DEACTIVATE,
@@ -32,7 +33,6 @@ from oktasync.workflows.tasks.model import (
     RetryOutcome,
     ScanStats,
     admin_tasks_url,
-    iso,
     split_reason,
 )
 from oktasync.workflows.tasks.notify import DeliveryFailure, Notifier
@@ -184,7 +184,7 @@ async def run_tasks(
     calls_before = gateway.request_count()
     started = now()
     console = admin_tasks_url(config.okta.org_url)
-    run = _TasksRun(config, app, app_dir, options, at=iso(started), console=console)
+    run = _TasksRun(config, app, app_dir, options, at=okta_time(started), console=console)
     clocks = _Clocks(now, sleep, clock)
 
     current, resolutions, stats = await scan(
@@ -208,7 +208,7 @@ async def run_tasks(
     new_failures = run.record_failures(current, resolutions, retries, notifiers)
     delivered, failures_sent = await send_outbox(run.state, notifiers, http_client)
     finished = now()
-    run.state.last_success = iso(finished)
+    run.state.last_success = okta_time(finished)
     run.save()
 
     api_calls = gateway.request_count() - calls_before
@@ -332,7 +332,7 @@ class _TasksRun:
                 old = current.pop(uid)
                 if uid in self.previous:
                     how = "recovered" if outcome.outcome == RECOVERED else "unassigned"
-                    resolutions.append(Resolution(uid, old.login, old.operation, how, iso(now())))
+                    resolutions.append(Resolution(uid, old.login, old.operation, how, okta_time(now())))
                 self.state.last_events.pop(uid, None)
         for uid, event in fresh.items():
             if uid in current and event.get("result") == "FAILURE":

@@ -11,12 +11,13 @@ Nothing secret is written: webhook URLs are referred to by a short hash, never s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from oktasync.state import atomic_write_json, read_json
-from oktasync.workflows.tasks.model import EventSummary, Failure, parse_iso
+from oktasync.timestamps import okta_time, parse_time
+from oktasync.workflows.tasks.model import LOG_OVERLAP, EventSummary, Failure
 
 STATE_FILE = "tasks-state.json"
 LOCK_FILE = "tasks.lock"
@@ -42,6 +43,8 @@ class TasksState:
     counters: dict[str, int] = field(default_factory=dict)
     last_success: str | None = None
     hook_events: dict[str, str] = field(default_factory=dict)  # uuid -> when the receiver applied it
+    # Times in this file are Okta's format (``oktasync.timestamps.okta_time``); files written before that
+    # hold ``+00:00`` times in ``hook_events``. They are compared as times, never as strings.
 
     def knows_event(self, uuid: str) -> bool:
         """Whether this System Log event was already applied, by a `tasks` scan or the hook receiver."""
@@ -50,15 +53,15 @@ class TasksState:
     def remember_hook_events(self, events: dict[str, str], now: datetime) -> None:
         """Record events the receiver applied (uuid -> published): `tasks` skips them as already seen, and
         the receiver drops redeliveries for ``HOOK_EVENTS_KEEP``."""
-        at = now.astimezone(UTC).isoformat()
-        horizon = (now - HOOK_EVENTS_KEEP).astimezone(UTC).isoformat()
-        self.hook_events = {u: t for u, t in self.hook_events.items() if t >= horizon}
-        # `tasks` reads the System Log from its cursor minus an overlap (scan.OVERLAP, 2 minutes): only events
-        # it can still read need to be marked seen for it.
-        oldest = (parse_iso(self.cursor) - timedelta(minutes=2)).isoformat() if self.cursor else None
+        at = okta_time(now)
+        horizon = now - HOOK_EVENTS_KEEP
+        self.hook_events = {u: t for u, t in self.hook_events.items() if parse_time(t) >= horizon}
+        # `tasks` reads the System Log from its cursor minus an overlap: only events it can still read need
+        # to be marked seen for it.
+        oldest = parse_time(self.cursor) - LOG_OVERLAP if self.cursor else None
         for uuid, published in events.items():
             self.hook_events[uuid] = at
-            if oldest is None or parse_iso(published).isoformat() >= oldest:
+            if oldest is None or parse_time(published) >= oldest:
                 self.seen_events[uuid] = published
 
     def attempt_count(self, user_id: str) -> int:

@@ -1,0 +1,65 @@
+"""The `tasks` state file's times: written in Okta's format, compared as times, so that a file written with
+``+00:00`` times (before) reads the same."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from oktasync.timestamps import okta_time
+from oktasync.workflows.tasks.model import LOG_OVERLAP
+from oktasync.workflows.tasks.state import HOOK_EVENTS_KEEP, TasksState, load_state, save_state
+
+NOW = datetime(2026, 12, 5, 7, 0, 0, tzinfo=UTC)
+
+
+def old_format(moment: datetime) -> str:
+    """How the state file wrote a hook event's time before: ``isoformat()`` with ``+00:00``."""
+    return moment.astimezone(UTC).isoformat()
+
+
+def test_hook_events_are_written_in_okta_format() -> None:
+    state = TasksState()
+    state.remember_hook_events({"e1": okta_time(NOW)}, NOW)
+    assert state.hook_events == {"e1": "2026-12-05T07:00:00.000Z"}
+
+
+def test_old_format_hook_events_are_kept_and_dropped_by_their_time() -> None:
+    horizon = NOW - HOOK_EVENTS_KEEP
+    state = TasksState(
+        hook_events={
+            # At the horizon itself: kept, although as a string it sorts before the horizon in Okta format.
+            "inside-old": old_format(horizon),
+            "inside-new": okta_time(horizon + timedelta(seconds=1)),
+            "outside-old": old_format(horizon - timedelta(microseconds=1)),
+            "outside-new": okta_time(horizon - timedelta(seconds=1)),
+        }
+    )
+    assert old_format(horizon) < okta_time(horizon)  # compared as strings, it would be dropped
+    state.remember_hook_events({}, NOW)
+    assert set(state.hook_events) == {"inside-old", "inside-new"}
+    assert state.hook_events["inside-old"] == old_format(horizon)  # kept as it was read
+
+
+def test_events_are_marked_seen_when_tasks_can_still_read_them_whatever_the_cursor_format() -> None:
+    cursor = NOW - timedelta(minutes=10)
+    oldest = cursor - LOG_OVERLAP
+    events = {
+        "at-the-edge": okta_time(oldest),
+        "just-inside": old_format(oldest + timedelta(microseconds=500_000)),
+        "too-old": okta_time(oldest - timedelta(milliseconds=1)),
+    }
+    for written in (okta_time(cursor), old_format(cursor)):
+        state = TasksState(cursor=written)
+        state.remember_hook_events(events, NOW)
+        assert set(state.seen_events) == {"at-the-edge", "just-inside"}, written
+        assert set(state.hook_events) == set(events)
+
+
+def test_a_state_file_with_old_format_times_reads_the_same(tmp_path: Path) -> None:
+    state = TasksState(cursor=old_format(NOW), hook_events={"e1": old_format(NOW - timedelta(hours=1))})
+    save_state(tmp_path, state)
+    loaded = load_state(tmp_path)
+    assert loaded.cursor == old_format(NOW) and loaded.hook_events == state.hook_events
+    loaded.remember_hook_events({}, NOW)
+    assert loaded.hook_events == state.hook_events
