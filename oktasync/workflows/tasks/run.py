@@ -183,25 +183,11 @@ async def run_tasks(
     """
     calls_before = gateway.request_count()
     started = now()
-    console = admin_tasks_url(config.okta.org_url)
-    run = _TasksRun(config, app, app_dir, options, at=okta_time(started), console=console)
-    clocks = _Clocks(now, sleep, clock)
-
-    current, resolutions, stats = await scan(
-        gateway,
-        app.id,
-        run.state,
-        now=started,
-        lookback=options.lookback,
-        full_scan_interval=options.full_scan_interval,
-        force_full=options.force_full,
-        progress=progress,
-    )
-    run.notes.extend(stats.notes)
-    resolutions = run.apply_dismissals(current, resolutions)
+    run = _TasksRun(config, app, app_dir, options, at=okta_time(started))
+    current, resolutions, stats = await run.find_failures(gateway, started, progress)
     retries: list[RetryOutcome] = []
     if options.retry and current:
-        retries = await run.retry(gateway, current, resolutions, clocks, progress)
+        retries = await run.retry(gateway, current, resolutions, _Clocks(now, sleep, clock), progress)
     exhausted = run.forget_recovered_attempts(current)
 
     notifiers = notifiers_for(config, options.notify_urls)
@@ -249,10 +235,10 @@ class _TasksRun:
     """The state of one `tasks` run between its steps: the app's state dir, the notes, the dismissals."""
 
     def __init__(
-        self, config: TenantConfig, app: App, app_dir: Path, options: TasksOptions, *, at: str, console: str
+        self, config: TenantConfig, app: App, app_dir: Path, options: TasksOptions, *, at: str
     ) -> None:
         self.config, self.app, self.app_dir, self.options = config, app, app_dir, options
-        self.at, self.console = at, console
+        self.at, self.console = at, admin_tasks_url(config.okta.org_url)
         self.state: TasksState = load_state(app_dir)
         self.previous = dict(self.state.failures)
         self.notes: list[str] = []
@@ -260,6 +246,25 @@ class _TasksRun:
 
     def save(self) -> None:
         save_state(self.app_dir, self.state)
+
+    async def find_failures(
+        self, gateway: OktaGateway, started: datetime, progress: Progress
+    ) -> tuple[dict[str, Failure], list[Resolution], ScanStats]:
+        """The app's current failures (less the dismissed ones), what resolved since the last run, and how
+        they were found."""
+        options = self.options
+        current, resolutions, stats = await scan(
+            gateway,
+            self.app.id,
+            self.state,
+            now=started,
+            lookback=options.lookback,
+            full_scan_interval=options.full_scan_interval,
+            force_full=options.force_full,
+            progress=progress,
+        )
+        self.notes.extend(stats.notes)
+        return current, self.apply_dismissals(current, resolutions), stats
 
     def apply_dismissals(
         self, current: dict[str, Failure], resolutions: list[Resolution]
