@@ -300,7 +300,7 @@ def test_retry_bookkeeping(env: None, tmp_path: Path) -> None:
     third = run_paced(org, config, state_dir, clock, retry=True)
     assert {r.login: r.outcome for r in third.retries}["bob@example.com"] == "exhausted"
     assert pushes.count(org.bob) == 2 and pushes.count(org.alice) == 1
-    assert load_state(state_dir).attempts[org.bob]["count"] == 2
+    assert load_state(state_dir).attempts[org.bob].count == 2
     # bob recovers by other means: his attempts are cleared.
     org.set_sync(org.bob, "SYNCHRONIZED")
     run(org, config, state_dir, force_full=True)

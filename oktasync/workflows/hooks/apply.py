@@ -117,5 +117,5 @@ def _touched_users(fresh: list[LogEvent], state: TasksState) -> dict[str, EventS
 def _drop_dismissed(state: TasksState, current: dict[str, Failure]) -> None:
     """A failure an operator dismissed stays dismissed until it fails again (a new event)."""
     for uid in [u for u in list(state.dismissed) if u in current]:
-        if current[uid].event_id == state.dismissed[uid].get("event_id"):
+        if current[uid].event_id == state.dismissed[uid].event_id:
             current.pop(uid)

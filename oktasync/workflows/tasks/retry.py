@@ -25,7 +25,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from oktasync.errors import OktaApiError
@@ -57,7 +57,7 @@ from oktasync.workflows.tasks.scan import (
     read_events,
     summarize,
 )
-from oktasync.workflows.tasks.state import TasksState
+from oktasync.workflows.tasks.state import RetryAttempts, TasksState
 
 log = logging.getLogger("oktasync.tasks")
 
@@ -202,9 +202,9 @@ async def _attempt_all(
             # Already being pushed again (or pushed) since the scan: read it back, no attempt spent.
             attempt.push_seen = current.sync_state == "SYNCING"
             continue
-        record = state.attempts.setdefault(uid, {})
-        record.update(
-            count=state.attempt_count(uid) + 1, last=okta_time(wallclock()), operation=failure.operation
+        before = state.attempts.get(uid, RetryAttempts())
+        state.attempts[uid] = replace(
+            before, count=before.count + 1, last=okta_time(wallclock()), operation=failure.operation
         )
         state.bump("retried_total")
         save()  # the attempt is on disk before the write it counts

@@ -47,7 +47,7 @@ from oktasync.workflows.tasks.publish import (
 )
 from oktasync.workflows.tasks.retry import UNASSIGNED, RetryContext, Sleep, retry_failures
 from oktasync.workflows.tasks.scan import NULL_PROGRESS, scan
-from oktasync.workflows.tasks.state import LOCK_FILE, TasksState, load_state, save_state
+from oktasync.workflows.tasks.state import LOCK_FILE, Dismissal, TasksState, load_state, save_state
 
 
 @dataclass(frozen=True)
@@ -152,8 +152,8 @@ def _first_not_taken(
         record = state.attempts.get(outcome.user_id)
         if outcome.outcome != NOT_TAKEN or outcome.user_id not in current or record is None:
             continue
-        if not record.get("not_taken_announced"):
-            record["not_taken_announced"] = True
+        if not record.not_taken_announced:
+            state.attempts[outcome.user_id] = replace(record, not_taken_announced=True)
             news.append(outcome)
     return news
 
@@ -276,15 +276,13 @@ class _TasksRun:
             if not hits:
                 self.notes.append(f"--dismiss {ref}: not a current failure")
             for failure in hits:
-                self.state.dismissed[failure.user_id] = {
-                    "at": self.at,
-                    "event_id": failure.event_id,
-                    "operation": failure.operation,
-                }
+                self.state.dismissed[failure.user_id] = Dismissal(
+                    self.at, failure.event_id, failure.operation
+                )
                 self.dismissed_now.append(failure.user_id)
         for uid, record in list(self.state.dismissed.items()):
             listed = current.get(uid)
-            if listed is None or listed.event_id != record.get("event_id"):
+            if listed is None or listed.event_id != record.event_id:
                 self.state.dismissed.pop(uid)
                 continue
             current.pop(uid)

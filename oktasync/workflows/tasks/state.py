@@ -10,6 +10,7 @@ Nothing secret is written: webhook URLs are referred to by a short hash, never s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,6 +29,49 @@ OUTBOX_LIMIT = 5000  # undelivered messages kept per app; the oldest are dropped
 HOOK_EVENTS_KEEP = timedelta(hours=24)
 
 
+@dataclass(frozen=True)
+class RetryAttempts:
+    """One user's retries across runs: how many, when the last one was made and for which operation, and
+    whether a retry that did not take was announced (once per user until it recovers)."""
+
+    count: int = 0
+    last: str | None = None
+    operation: str | None = None
+    not_taken_announced: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        document: dict[str, object] = {"count": self.count, "last": self.last, "operation": self.operation}
+        if self.not_taken_announced:
+            document["not_taken_announced"] = True
+        return document
+
+    @staticmethod
+    def from_json(raw: Mapping[str, Any]) -> RetryAttempts:
+        return RetryAttempts(
+            count=int(raw.get("count") or 0),
+            last=raw.get("last"),
+            operation=raw.get("operation"),
+            not_taken_announced=bool(raw.get("not_taken_announced")),
+        )
+
+
+@dataclass(frozen=True)
+class Dismissal:
+    """An operator's "handled outside oktasync" for one failure event (``tasks --dismiss``): a new failure
+    of the same user (another event) is listed again."""
+
+    at: str
+    event_id: str | None
+    operation: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"at": self.at, "event_id": self.event_id, "operation": self.operation}
+
+    @staticmethod
+    def from_json(raw: Mapping[str, Any]) -> Dismissal:
+        return Dismissal(str(raw.get("at")), raw.get("event_id"), str(raw.get("operation")))
+
+
 @dataclass
 class TasksState:
     cursor: str | None = None  # `until` of the last System Log query: the next run reads from here
@@ -37,8 +81,8 @@ class TasksState:
     failures: dict[str, Failure] = field(default_factory=dict)
     # Latest provisioning event per user whose latest event was a failure (reason, operation, when).
     last_events: dict[str, EventSummary] = field(default_factory=dict)
-    attempts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    dismissed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    attempts: dict[str, RetryAttempts] = field(default_factory=dict)
+    dismissed: dict[str, Dismissal] = field(default_factory=dict)
     outbox: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     last_success: str | None = None
@@ -66,7 +110,8 @@ class TasksState:
 
     def attempt_count(self, user_id: str) -> int:
         """Retry attempts made for this user so far, across runs (0 when none)."""
-        return int(self.attempts.get(user_id, {}).get("count", 0))
+        attempts = self.attempts.get(user_id)
+        return attempts.count if attempts is not None else 0
 
     def bump(self, name: str, amount: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + amount
@@ -80,8 +125,8 @@ class TasksState:
             "app_user_count": self.app_user_count,
             "failures": {uid: f.to_state() for uid, f in sorted(self.failures.items())},
             "last_events": self.last_events,
-            "attempts": self.attempts,
-            "dismissed": self.dismissed,
+            "attempts": {uid: a.to_json() for uid, a in self.attempts.items()},
+            "dismissed": {uid: d.to_json() for uid, d in self.dismissed.items()},
             "outbox": self.outbox[-OUTBOX_LIMIT:],
             "counters": self.counters,
             "last_success": self.last_success,
@@ -99,8 +144,8 @@ class TasksState:
             app_user_count=int(raw.get("app_user_count") or 0),
             failures={uid: Failure.from_state(f) for uid, f in (raw.get("failures") or {}).items()},
             last_events=dict(raw.get("last_events") or {}),
-            attempts=dict(raw.get("attempts") or {}),
-            dismissed=dict(raw.get("dismissed") or {}),
+            attempts={uid: RetryAttempts.from_json(a) for uid, a in (raw.get("attempts") or {}).items()},
+            dismissed={uid: Dismissal.from_json(d) for uid, d in (raw.get("dismissed") or {}).items()},
             outbox=list(raw.get("outbox") or []),
             counters={k: int(v) for k, v in (raw.get("counters") or {}).items()},
             last_success=raw.get("last_success"),

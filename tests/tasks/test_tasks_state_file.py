@@ -1,14 +1,24 @@
-"""The `tasks` state file's times: written in Okta's format, compared as times, so that a file written with
-``+00:00`` times (before) reads the same."""
+"""The `tasks` state file: its typed records write back what they read, and its times are written in Okta's
+format and compared as times, so that a file written with ``+00:00`` times (before) reads the same."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from oktasync.state import atomic_write_json
 from oktasync.timestamps import okta_time
 from oktasync.workflows.tasks.model import LOG_OVERLAP
-from oktasync.workflows.tasks.state import HOOK_EVENTS_KEEP, TasksState, load_state, save_state
+from oktasync.workflows.tasks.state import (
+    HOOK_EVENTS_KEEP,
+    STATE_FILE,
+    Dismissal,
+    RetryAttempts,
+    TasksState,
+    load_state,
+    save_state,
+)
 
 NOW = datetime(2026, 12, 5, 7, 0, 0, tzinfo=UTC)
 
@@ -63,3 +73,56 @@ def test_a_state_file_with_old_format_times_reads_the_same(tmp_path: Path) -> No
     assert loaded.cursor == old_format(NOW) and loaded.hook_events == state.hook_events
     loaded.remember_hook_events({}, NOW)
     assert loaded.hook_events == state.hook_events
+
+
+# A state file as `tasks` wrote it before its records were typed (attempts and dismissals as plain objects).
+WRITTEN_BEFORE: dict[str, Any] = {
+    "version": 1,
+    "cursor": "2026-12-05T06:58:00.000Z",
+    "seen_events": {"e1": "2026-12-05T06:57:00.000Z"},
+    "last_full_scan": "2026-12-05T06:00:00.000Z",
+    "app_user_count": 3,
+    "failures": {},
+    "last_events": {},
+    "attempts": {
+        "00u1": {"count": 2, "last": "2026-12-05T06:58:00.000Z", "operation": "update"},
+        "00u2": {
+            "count": 1,
+            "last": "2026-12-05T06:50:00.000Z",
+            "operation": "create",
+            "not_taken_announced": True,
+        },
+    },
+    "dismissed": {
+        "00u3": {"at": "2026-12-05T06:40:00.000Z", "event_id": "ev-9", "operation": "deactivate"},
+        "00u4": {"at": "2026-12-05T06:41:00.000Z", "event_id": None, "operation": "update"},
+    },
+    "outbox": [],
+    "counters": {"retried_total": 3},
+    "last_success": "2026-12-05T06:58:01.000Z",
+    "hook_events": {"e1": "2026-12-05T06:57:30.123456+00:00"},
+}
+
+
+def test_a_state_file_written_before_reads_into_typed_records_and_writes_back_byte_for_byte(
+    tmp_path: Path,
+) -> None:
+    before, after = tmp_path / "before", tmp_path / "after"
+    before.mkdir()
+    after.mkdir()
+    atomic_write_json(before / STATE_FILE, WRITTEN_BEFORE)
+    state = load_state(before)
+    assert state.attempts["00u1"] == RetryAttempts(2, "2026-12-05T06:58:00.000Z", "update")
+    assert state.attempts["00u2"].not_taken_announced and state.attempt_count("00u2") == 1
+    assert state.attempt_count("00u9") == 0
+    assert state.dismissed["00u3"] == Dismissal("2026-12-05T06:40:00.000Z", "ev-9", "deactivate")
+    assert state.dismissed["00u4"].event_id is None
+    save_state(after, state)
+    assert (after / STATE_FILE).read_bytes() == (before / STATE_FILE).read_bytes()
+
+
+def test_retry_attempts_and_dismissals_round_trip() -> None:
+    for raw in WRITTEN_BEFORE["attempts"].values():
+        assert RetryAttempts.from_json(raw).to_json() == raw
+    for raw in WRITTEN_BEFORE["dismissed"].values():
+        assert Dismissal.from_json(raw).to_json() == raw
