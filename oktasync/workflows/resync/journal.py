@@ -87,7 +87,7 @@ class GroupRecord:
     priority: int | None
     profile: dict[str, Any]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "group_id": self.group_id,
             "name": self.name,
@@ -118,7 +118,7 @@ class Snapshot:
     affected_users: int
     missing_named_groups: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "assignments": [a.to_dict() for a in self.assignments],
             "targets": list(self.targets),
@@ -154,7 +154,7 @@ class GroupChange:
     before: GroupRecord
     after: GroupRecord
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {"before": self.before.to_dict(), "after": self.after.to_dict()}
 
     @staticmethod
@@ -171,7 +171,7 @@ class ConcurrentChanges:
     changed_before_cycle: tuple[GroupChange, ...] = ()
     added: tuple[GroupRecord, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "removed_before_cycle": [g.to_dict() for g in self.removed_before_cycle],
             "changed_before_cycle": [c.to_dict() for c in self.changed_before_cycle],

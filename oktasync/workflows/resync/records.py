@@ -51,7 +51,7 @@ class RunBegin:
         """The groups filter in the config's shape (``"all"`` or a list of names)."""
         return "all" if self.groups_filter == "all" else list(self.groups_filter)
 
-    def to_fields(self) -> dict[str, Any]:
+    def to_fields(self) -> dict[str, object]:
         return {
             "tenant": self.tenant,
             "app_id": self.app_id,
@@ -100,7 +100,7 @@ class Completed:
     def outcome(self) -> Outcome:
         return Outcome.COMPLETED
 
-    def to_fields(self) -> dict[str, Any]:
+    def to_fields(self) -> dict[str, object]:
         return {"outcome": str(self.outcome), "report": dict(self.report)}
 
 
@@ -117,7 +117,7 @@ class RolledBack:
     def outcome(self) -> Outcome:
         return Outcome.ROLLED_BACK
 
-    def to_fields(self) -> dict[str, Any]:
+    def to_fields(self) -> dict[str, object]:
         return {
             "outcome": str(self.outcome),
             "reassigned": list(self.reassigned),
@@ -133,7 +133,7 @@ class Aborted:
     outcome: Outcome  # ABORTED or INTERRUPTED
     reason: str
 
-    def to_fields(self) -> dict[str, Any]:
+    def to_fields(self) -> dict[str, object]:
         return {"outcome": str(self.outcome), "reason": self.reason}
 
 

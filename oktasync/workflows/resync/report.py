@@ -86,13 +86,13 @@ def _concurrent_changes(run: ResyncRun, deleted: list[str]) -> dict[str, list[An
     """What other admins changed during the run (refresh and verification), for the report."""
     state = run.state
     verify = state.verified
-    before = state.concurrent.to_dict()
-    seen = {a.group_id for a in state.concurrent.added}
+    before = state.concurrent
+    seen = {a.group_id for a in before.added}
     added_during = [dict(a) for a in (verify.added_during_run if verify else ()) if a["group_id"] not in seen]
     return {
-        "removed_before_cycle": before["removed_before_cycle"],
-        "changed_before_cycle": before["changed_before_cycle"],
-        "added": before["added"] + added_during,
+        "removed_before_cycle": [g.to_dict() for g in before.removed_before_cycle],
+        "changed_before_cycle": [c.to_dict() for c in before.changed_before_cycle],
+        "added": [*(g.to_dict() for g in before.added), *added_during],
         "deleted_during_run": [{"group_id": gid, "name": run.expected[gid].name} for gid in deleted],
         "changed_not_cycled": [dict(c) for c in verify.changed_not_cycled] if verify else [],
         "repaired": list(verify.repaired) if verify else [],
