@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,7 +96,7 @@ class GroupRecord:
         }
 
     @staticmethod
-    def from_dict(raw: dict[str, Any]) -> GroupRecord:
+    def from_dict(raw: Mapping[str, Any]) -> GroupRecord:
         return GroupRecord(
             raw["group_id"], raw.get("name"), raw.get("priority"), dict(raw.get("profile") or {})
         )
@@ -131,7 +131,7 @@ class Snapshot:
         }
 
     @staticmethod
-    def from_dict(raw: dict[str, Any]) -> Snapshot:
+    def from_dict(raw: Mapping[str, Any]) -> Snapshot:
         return Snapshot(
             assignments=tuple(GroupRecord.from_dict(a) for a in raw["assignments"]),
             targets=tuple(raw["targets"]),
@@ -321,7 +321,7 @@ _APP_STEP_FIELDS: dict[Step, tuple[str, Callable[[Mapping[str, Any]], DoneRecord
 }
 
 
-def replay(records: list[dict[str, Any]]) -> RunState:
+def replay(records: Iterable[Mapping[str, Any]]) -> RunState:
     """The run state a journal's records describe (``ValueError``/``KeyError`` on a record it cannot read)."""
     replayed = _Replay()
     for record in records:
