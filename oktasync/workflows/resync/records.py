@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
@@ -52,17 +52,7 @@ class RunBegin:
         return "all" if self.groups_filter == "all" else list(self.groups_filter)
 
     def to_fields(self) -> dict[str, object]:
-        return {
-            "tenant": self.tenant,
-            "app_id": self.app_id,
-            "app_label": self.app_label,
-            "app_name": self.app_name,
-            "kind": str(self.kind),
-            "groups_filter": self.groups,
-            "max_affected_users": self.max_affected_users,
-            "pid": self.pid,
-            "format": self.format,
-        }
+        return {**asdict(self), "kind": str(self.kind), "groups_filter": self.groups}
 
     @staticmethod
     def from_fields(raw: Mapping[str, Any]) -> RunBegin:
