@@ -10,6 +10,7 @@ from typing import Any
 from oktasync.state import atomic_write_json
 from oktasync.timestamps import okta_time
 from oktasync.workflows.tasks.model import LOG_OVERLAP
+from oktasync.workflows.tasks.notify import OutboxMessage
 from oktasync.workflows.tasks.state import (
     HOOK_EVENTS_KEEP,
     STATE_FILE,
@@ -75,7 +76,8 @@ def test_a_state_file_with_old_format_times_reads_the_same(tmp_path: Path) -> No
     assert loaded.hook_events == state.hook_events
 
 
-# A state file as `tasks` wrote it before its records were typed (attempts and dismissals as plain objects).
+# A state file as `tasks` wrote it before its records were typed (attempts, dismissals and the outbox as
+# plain objects).
 WRITTEN_BEFORE: dict[str, Any] = {
     "version": 1,
     "cursor": "2026-12-05T06:58:00.000Z",
@@ -97,7 +99,28 @@ WRITTEN_BEFORE: dict[str, Any] = {
         "00u3": {"at": "2026-12-05T06:40:00.000Z", "event_id": "ev-9", "operation": "deactivate"},
         "00u4": {"at": "2026-12-05T06:41:00.000Z", "event_id": None, "operation": "update"},
     },
-    "outbox": [],
+    "outbox": [
+        {
+            "id": "7b0c1e52-1d5e-4c1a-9a55-0c1f0e0f0a01",
+            "target": "3f2a9c",
+            "event": "failure",
+            "body": {
+                "tenant": "acme",
+                "user": {"id": "00u1", "login": "a@example.com"},
+                "operation": "update",
+            },
+            "tries": 0,
+            "last_error": None,
+        },
+        {
+            "id": "7b0c1e52-1d5e-4c1a-9a55-0c1f0e0f0a02",
+            "target": "3f2a9c",
+            "event": "recovered",
+            "body": {"tenant": "acme", "how": "recovered"},
+            "tries": 2,
+            "last_error": "HTTP 503",
+        },
+    ],
     "counters": {"retried_total": 3},
     "last_success": "2026-12-05T06:58:01.000Z",
     "hook_events": {"e1": "2026-12-05T06:57:30.123456+00:00"},
@@ -117,12 +140,19 @@ def test_a_state_file_written_before_reads_into_typed_records_and_writes_back_by
     assert state.attempt_count("00u9") == 0
     assert state.dismissed["00u3"] == Dismissal("2026-12-05T06:40:00.000Z", "ev-9", "deactivate")
     assert state.dismissed["00u4"].event_id is None
+    assert [(m.event, m.tries, m.last_error) for m in state.outbox] == [
+        ("failure", 0, None),
+        ("recovered", 2, "HTTP 503"),
+    ]
+    assert state.outbox[0].body["user"]["login"] == "a@example.com"
     save_state(after, state)
     assert (after / STATE_FILE).read_bytes() == (before / STATE_FILE).read_bytes()
 
 
-def test_retry_attempts_and_dismissals_round_trip() -> None:
+def test_retry_attempts_dismissals_and_outbox_messages_round_trip() -> None:
     for raw in WRITTEN_BEFORE["attempts"].values():
         assert RetryAttempts.from_json(raw).to_json() == raw
     for raw in WRITTEN_BEFORE["dismissed"].values():
         assert Dismissal.from_json(raw).to_json() == raw
+    for raw in WRITTEN_BEFORE["outbox"]:
+        assert OutboxMessage.from_json(raw).to_json() == raw

@@ -19,6 +19,7 @@ from typing import Any
 from oktasync.state import atomic_write_json, read_json
 from oktasync.timestamps import okta_time, parse_time
 from oktasync.workflows.tasks.model import LOG_OVERLAP, EventSummary, Failure
+from oktasync.workflows.tasks.notify import OutboxMessage
 
 STATE_FILE = "tasks-state.json"
 LOCK_FILE = "tasks.lock"
@@ -83,7 +84,7 @@ class TasksState:
     last_events: dict[str, EventSummary] = field(default_factory=dict)
     attempts: dict[str, RetryAttempts] = field(default_factory=dict)
     dismissed: dict[str, Dismissal] = field(default_factory=dict)
-    outbox: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[OutboxMessage] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     last_success: str | None = None
     hook_events: dict[str, str] = field(default_factory=dict)  # uuid -> when the receiver applied it
@@ -127,7 +128,7 @@ class TasksState:
             "last_events": self.last_events,
             "attempts": {uid: a.to_json() for uid, a in self.attempts.items()},
             "dismissed": {uid: d.to_json() for uid, d in self.dismissed.items()},
-            "outbox": self.outbox[-OUTBOX_LIMIT:],
+            "outbox": [m.to_json() for m in self.outbox[-OUTBOX_LIMIT:]],
             "counters": self.counters,
             "last_success": self.last_success,
             "hook_events": self.hook_events,
@@ -146,7 +147,7 @@ class TasksState:
             last_events=dict(raw.get("last_events") or {}),
             attempts={uid: RetryAttempts.from_json(a) for uid, a in (raw.get("attempts") or {}).items()},
             dismissed={uid: Dismissal.from_json(d) for uid, d in (raw.get("dismissed") or {}).items()},
-            outbox=list(raw.get("outbox") or []),
+            outbox=[OutboxMessage.from_json(m) for m in raw.get("outbox") or []],
             counters={k: int(v) for k, v in (raw.get("counters") or {}).items()},
             last_success=raw.get("last_success"),
             hook_events=dict(raw.get("hook_events") or {}),
