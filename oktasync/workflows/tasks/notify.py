@@ -18,7 +18,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -82,24 +82,13 @@ class OutboxMessage:
     last_error: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "target": self.target,
-            "event": self.event,
-            "body": dict(self.body),
-            "tries": self.tries,
-            "last_error": self.last_error,
-        }
+        return asdict(self)
 
     @staticmethod
     def from_json(raw: Mapping[str, Any]) -> OutboxMessage:
+        body, tries, error = dict(raw.get("body") or {}), int(raw.get("tries", 0)), raw.get("last_error")
         return OutboxMessage(
-            id=str(raw["id"]),
-            target=str(raw.get("target", "")),
-            event=str(raw["event"]),
-            body=dict(raw.get("body") or {}),
-            tries=int(raw.get("tries", 0)),
-            last_error=raw.get("last_error"),
+            str(raw["id"]), str(raw.get("target", "")), str(raw["event"]), body, tries, error
         )
 
 
