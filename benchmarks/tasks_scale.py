@@ -25,8 +25,8 @@ from oktasync.emulator.seed import build_org
 from oktasync.emulator.testing import run_emulator
 from oktasync.okta_gateway import open_gateway, resolve_app
 from oktasync.state import StateDir
+from oktasync.timestamps import okta_time
 from oktasync.workflows.tasks import TasksOptions, run_tasks
-from oktasync.workflows.tasks.model import iso
 
 TOKEN = "bench-token"
 
@@ -46,7 +46,7 @@ def seed(users: int, failures: int, groups: int) -> dict[str, Any]:
     org["events"] = [
         {
             "uuid": f"bench-{n}",
-            "published": iso(base + timedelta(seconds=n)),
+            "published": okta_time(base + timedelta(seconds=n)),
             "eventType": "application.provision.user.push",
             "displayMessage": "Push new user to external application",
             "outcome": {

@@ -17,10 +17,10 @@ from oktasync.config import TenantConfig, load_tenant
 from oktasync.errors import ConfigError
 from oktasync.models import App
 from oktasync.okta_gateway.fake import FakeGateway
+from oktasync.timestamps import okta_time
 from oktasync.workflows.hooks import SUBSCRIBED_EVENTS, doctor_check, register, status
 from oktasync.workflows.hooks.apply import apply_events
 from oktasync.workflows.hooks.events import DeliveryError, app_events, delivery_events, parse_events
-from oktasync.workflows.tasks.model import iso
 from oktasync.workflows.tasks.state import TasksState
 
 SECRET = "unit-hook-secret-0123456789"
@@ -140,7 +140,7 @@ class Org:
         login = self.gw.users[user]["login"]
         return {
             "uuid": str(uuid.uuid4()),
-            "published": iso(datetime.now(UTC)),
+            "published": okta_time(datetime.now(UTC)),
             "eventType": kind,
             "outcome": {"result": result, "reason": reason},
             "target": [

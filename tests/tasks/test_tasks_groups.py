@@ -16,8 +16,9 @@ from oktasync.config import TenantConfig, load_tenant
 from oktasync.errors import ApiErrorDetails, AuthError, OktaApiError
 from oktasync.models import App
 from oktasync.okta_gateway.fake import FakeGateway
+from oktasync.timestamps import okta_time
 from oktasync.workflows.tasks import TasksOptions, run_tasks
-from oktasync.workflows.tasks.model import Failure, ScanStats, iso
+from oktasync.workflows.tasks.model import Failure, ScanStats
 from oktasync.workflows.tasks.scan import attribute_groups
 
 # Assigned groups, listed here in creation order; their priorities put them in a different order.
@@ -192,7 +193,7 @@ def fail_push(org: GroupOrg, index: int, at: datetime) -> None:
         "application.provision.user.push",
         result="FAILURE",
         reason="Automatic provisioning failed: Bad Request. Errors reported by remote server: bad request",
-        published=iso(at),
+        published=okta_time(at),
         targets=real_targets(org.app.id, uid, login),
     )
 

@@ -17,6 +17,7 @@ from oktasync.config import TenantConfig, load_tenant
 from oktasync.errors import LockedError
 from oktasync.models import App, AppUser
 from oktasync.okta_gateway.fake import FakeGateway
+from oktasync.timestamps import okta_time
 from oktasync.workflows.tasks import (
     TasksOptions,
     admin_tasks_url,
@@ -25,7 +26,6 @@ from oktasync.workflows.tasks import (
     split_reason,
     tasks_lock,
 )
-from oktasync.workflows.tasks.model import iso
 from oktasync.workflows.tasks.notify import detect_kind
 from oktasync.workflows.tasks.state import load_state
 
@@ -115,7 +115,7 @@ class Org:
             kind,
             result=result,
             reason=reason,
-            published=iso(self.base + timedelta(minutes=minutes)),
+            published=okta_time(self.base + timedelta(minutes=minutes)),
             targets=real_targets(self.app.id, user, login),
         )
 
@@ -300,7 +300,7 @@ def test_retry_bookkeeping(env: None, tmp_path: Path) -> None:
     third = run_paced(org, config, state_dir, clock, retry=True)
     assert {r.login: r.outcome for r in third.retries}["bob@example.com"] == "exhausted"
     assert pushes.count(org.bob) == 2 and pushes.count(org.alice) == 1
-    assert load_state(state_dir).attempts[org.bob]["count"] == 2
+    assert load_state(state_dir).attempts[org.bob].count == 2
     # bob recovers by other means: his attempts are cleared.
     org.set_sync(org.bob, "SYNCHRONIZED")
     run(org, config, state_dir, force_full=True)
@@ -491,7 +491,7 @@ def test_events_without_a_user_target_are_matched_by_app_username_or_reported(
             "application.provision.user.push",
             result="FAILURE",
             reason=text,
-            published=iso(org.base),
+            published=okta_time(org.base),
             targets=app_user_only,
         )
     second = run(org, config, state_dir)

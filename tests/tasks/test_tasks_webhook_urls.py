@@ -93,7 +93,7 @@ def test_deliver_records_any_failure_and_never_raises(url: str) -> None:
     message = new_message("failure", {"user": {"login": "a@example.com"}}, notifier.id)
     left, delivered, failures = asyncio.run(deliver([message], [notifier], timeout=2.0))
     assert delivered == 0 and len(left) == 1 and len(failures) == 1
-    text = failures[0].target + failures[0].error + str(left[0].get("last_error"))
+    text = failures[0].target + failures[0].error + str(left[0].last_error)
     assert "SECRET" not in text
 
 

@@ -19,8 +19,9 @@ import httpx
 from oktasync.config import TenantConfig
 from oktasync.models import App, LogEvent
 from oktasync.okta_gateway.base import OktaGateway
+from oktasync.timestamps import okta_time
 from oktasync.workflows.hooks.events import event_user
-from oktasync.workflows.tasks.model import EventSummary, Failure, Resolution, ScanStats, admin_tasks_url, iso
+from oktasync.workflows.tasks.model import EventSummary, Failure, Resolution, ScanStats, admin_tasks_url
 from oktasync.workflows.tasks.notify import DeliveryFailure
 from oktasync.workflows.tasks.publish import (
     failure_body,
@@ -65,7 +66,7 @@ async def apply_events(
     """Apply ``events`` (oldest first) to ``state``, queue and send the notifications. The caller holds the
     `tasks` lock and saves ``state`` afterwards; ``save`` (if given) is called once the outbox is queued,
     before anything is sent, so a crash during delivery loses no message."""
-    now_iso = iso(now)
+    now_iso = okta_time(now)
     fresh = [e for e in events if not state.knows_event(e.uuid)]
     touched = _touched_users(fresh, state)
     remember_touched(state, touched)
@@ -116,5 +117,5 @@ def _touched_users(fresh: list[LogEvent], state: TasksState) -> dict[str, EventS
 def _drop_dismissed(state: TasksState, current: dict[str, Failure]) -> None:
     """A failure an operator dismissed stays dismissed until it fails again (a new event)."""
     for uid in [u for u in list(state.dismissed) if u in current]:
-        if current[uid].event_id == state.dismissed[uid].get("event_id"):
+        if current[uid].event_id == state.dismissed[uid].event_id:
             current.pop(uid)

@@ -13,7 +13,8 @@ from oktasync.errors import (
     VerificationError,
 )
 from oktasync.workflows.resync.crash import crashpoint
-from oktasync.workflows.resync.journal import GroupRecord
+from oktasync.workflows.resync.journal import ConcurrentChanges, GroupChange, GroupRecord
+from oktasync.workflows.resync.records import Aborted, Outcome
 from oktasync.workflows.resync.run import ResyncRun, chunks
 from oktasync.workflows.resync.steps import GroupOutcome, Step, SwitchedOff
 
@@ -38,8 +39,8 @@ def _off_failed(run: ResyncRun, error: OktasyncError) -> SafetyError:
         detail += "\n" + "\n".join(f"  {n}. {s}" for n, s in enumerate(error.steps, 1))
     if not run.state.touched_groups:
         # No group was touched: the run is over and nothing changed. Archive it so a new run may start.
-        run.journal.append("aborted", outcome="aborted", reason=error.message)
-        run.journal.archive("aborted")
+        run.journal.end(Aborted(Outcome.ABORTED, error.message))
+        run.journal.archive(Outcome.ABORTED)
         return SafetyError(
             f"resync of {run.app.label} refused: Deactivate Users could not be confirmed off, so no "
             f"group was unassigned and nothing changed: {detail}",
@@ -58,24 +59,25 @@ async def refresh(run: ResyncRun) -> None:
     fresh = {a.group_id: a for a in await run.gateway.list_group_assignments(run.app.id)}
     snap = run.snapshot.by_id()
     expected: list[GroupRecord] = []
-    removed, changed = [], []
+    removed: list[GroupRecord] = []
+    changed: list[GroupChange] = []
     for gid in run.snapshot.targets:
         before = snap[gid]
         now = fresh.get(gid)
         if now is None:
-            removed.append(before.to_dict())
+            removed.append(before)
             continue
         record = GroupRecord(gid, now.group_name or before.name, now.priority, dict(now.profile))
         if (record.priority, record.profile) != (before.priority, before.profile):
-            changed.append({"before": before.to_dict(), "after": record.to_dict()})
+            changed.append(GroupChange(before, record))
         expected.append(record)
     added = [
-        GroupRecord(gid, a.group_name, a.priority, dict(a.profile)).to_dict()
+        GroupRecord(gid, a.group_name, a.priority, dict(a.profile))
         for gid, a in fresh.items()
         if gid not in snap
     ]
-    concurrent = {"removed_before_cycle": removed, "changed_before_cycle": changed, "added": added}
-    run.journal.append("refresh", expected=[r.to_dict() for r in expected], concurrent=concurrent)
+    concurrent = ConcurrentChanges(tuple(removed), tuple(changed), tuple(added))
+    run.journal.append("refresh", expected=[r.to_dict() for r in expected], concurrent=concurrent.to_dict())
     run.reload()
 
 

@@ -57,6 +57,7 @@ from oktasync.workflows.resync import cycle, jobs, verify
 from oktasync.workflows.resync.crash import crashpoint
 from oktasync.workflows.resync.journal import ResyncJournal, RunState, app_dir
 from oktasync.workflows.resync.options import DEFAULT_JOB_TIMEOUT, ResyncOptions
+from oktasync.workflows.resync.records import Completed, Outcome, RolledBack, RunBegin
 from oktasync.workflows.resync.report import finish
 from oktasync.workflows.resync.result import ResyncPlan, ResyncResult
 from oktasync.workflows.resync.roster import take_roster
@@ -195,9 +196,9 @@ class _Opening:
         if state is None or state.finished is None:
             return state, None
         journal.run_id = state.run_id
-        archived = journal.archive(str(state.finished.get("outcome") or "completed"))
-        if self.options.resume and state.finished.get("report"):
-            return None, ResyncResult.from_report(state.finished["report"], str(archived))
+        archived = journal.archive(state.finished.outcome)
+        if self.options.resume and isinstance(state.finished, Completed):
+            return None, ResyncResult.from_report(dict(state.finished.report), str(archived))
         return None, None
 
     def _switch(self, kind: AppKind, switch: DeactivateUsersSwitch | None) -> DeactivateUsersSwitch:
@@ -238,14 +239,17 @@ class _Opening:
             raise limit_error(plan)
         if confirm is not None and not confirm(plan):
             raise SafetyError("resync not confirmed; nothing changed")
+        groups = config.resync.groups
         journal.start(
-            tenant=config.tenant,
-            app_id=app.id,
-            app_label=app.label,
-            app_name=app.name,
-            kind=str(kind),
-            groups_filter=config.resync.groups,
-            max_affected_users=limit,
+            RunBegin(
+                tenant=config.tenant,
+                app_id=app.id,
+                app_label=app.label,
+                app_name=app.name,
+                kind=kind,
+                groups_filter="all" if groups == "all" else tuple(groups),
+                max_affected_users=limit,
+            )
         )
         journal.append("snapshot", snapshot=snapshot.to_dict())
         crashpoint("snapshot")
@@ -265,11 +269,12 @@ class _Opening:
             )
         journal.run_id = state.run_id
         journal.append("resume")
-        kind = AppKind(state.begin.get("kind") or (kind or await probe_kind(gateway, app)))
+        begin = state.begin
+        kind = begin.kind if begin is not None else (kind or await probe_kind(gateway, app))
         switch = self._switch(kind, switch)
         if state.snapshot is None:
             # Killed between the begin and snapshot records: nothing changed yet, so snapshot now.
-            groups = state.begin.get("groups_filter", self.config.resync.groups)
+            groups = begin.groups if begin is not None else self.config.resync.groups
             snapshot = await take_snapshot(gateway, app, switch, groups)
             journal.append("snapshot", snapshot=snapshot.to_dict())
         return _Started(kind, switch, None)
@@ -361,8 +366,8 @@ async def roll_back(run: ResyncRun) -> ResyncResult:
         )
     elif run.state.has_intent(Step.DEACTIVATE_OFF):
         await verify.restore(run)
-    run.journal.append("finish", outcome="rolled_back", reassigned=sorted(back), unsettled=unsettled)
-    path = run.journal.archive("rolled_back")
+    run.journal.end(RolledBack(tuple(sorted(back)), tuple(unsettled)))
+    path = run.journal.archive(Outcome.ROLLED_BACK)
     raise Interrupted(
         f"resync of {run.app.label} interrupted: no further group was unassigned; the {len(back)} "
         "group(s) already unassigned are reassigned with their recorded priority and profile and "

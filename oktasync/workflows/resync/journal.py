@@ -25,13 +25,14 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oktasync.state import Journal, StateDir, StateFileError
+from oktasync.timestamps import okta_time, run_stamp
+from oktasync.workflows.resync.records import Outcome, RunBegin, RunEnd, run_end_from
 from oktasync.workflows.resync.steps import (
     DoneRecord,
     FoundOn,
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
 
 JOURNAL_NAME = "resync.journal.jsonl"
 LOCK_NAME = "app.lock"  # the app's write lock: resync, apply, tasks --retry, playbooks
-FORMAT = 1
 
 
 def app_dir(config: TenantConfig, app: App, state_dir: Path) -> Path:
@@ -78,10 +78,6 @@ def resync_dir(state_dir: Path, org_url: str, app_id: str) -> Path:
     return target
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 @dataclass(frozen=True)
 class GroupRecord:
     """One group assignment as snapshotted: what must be back, exactly, after the resync."""
@@ -91,7 +87,7 @@ class GroupRecord:
     priority: int | None
     profile: dict[str, Any]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "group_id": self.group_id,
             "name": self.name,
@@ -100,7 +96,7 @@ class GroupRecord:
         }
 
     @staticmethod
-    def from_dict(raw: dict[str, Any]) -> GroupRecord:
+    def from_dict(raw: Mapping[str, Any]) -> GroupRecord:
         return GroupRecord(
             raw["group_id"], raw.get("name"), raw.get("priority"), dict(raw.get("profile") or {})
         )
@@ -122,7 +118,7 @@ class Snapshot:
     affected_users: int
     missing_named_groups: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "assignments": [a.to_dict() for a in self.assignments],
             "targets": list(self.targets),
@@ -135,7 +131,7 @@ class Snapshot:
         }
 
     @staticmethod
-    def from_dict(raw: dict[str, Any]) -> Snapshot:
+    def from_dict(raw: Mapping[str, Any]) -> Snapshot:
         return Snapshot(
             assignments=tuple(GroupRecord.from_dict(a) for a in raw["assignments"]),
             targets=tuple(raw["targets"]),
@@ -152,16 +148,60 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class GroupChange:
+    """A cycled group whose priority or profile someone else changed between the snapshot and the refresh."""
+
+    before: GroupRecord
+    after: GroupRecord
+
+    def to_dict(self) -> dict[str, object]:
+        return {"before": self.before.to_dict(), "after": self.after.to_dict()}
+
+    @staticmethod
+    def from_dict(raw: Mapping[str, Any]) -> GroupChange:
+        return GroupChange(GroupRecord.from_dict(raw["before"]), GroupRecord.from_dict(raw["after"]))
+
+
+@dataclass(frozen=True)
+class ConcurrentChanges:
+    """What other admins changed between the snapshot and the refresh (the ``concurrent`` field of the
+    ``refresh`` record): target groups removed, target groups changed, groups added."""
+
+    removed_before_cycle: tuple[GroupRecord, ...] = ()
+    changed_before_cycle: tuple[GroupChange, ...] = ()
+    added: tuple[GroupRecord, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "removed_before_cycle": [g.to_dict() for g in self.removed_before_cycle],
+            "changed_before_cycle": [c.to_dict() for c in self.changed_before_cycle],
+            "added": [g.to_dict() for g in self.added],
+        }
+
+    @staticmethod
+    def from_dict(raw: Mapping[str, Any]) -> ConcurrentChanges:
+        return ConcurrentChanges(
+            removed_before_cycle=tuple(
+                GroupRecord.from_dict(g) for g in raw.get("removed_before_cycle") or ()
+            ),
+            changed_before_cycle=tuple(
+                GroupChange.from_dict(c) for c in raw.get("changed_before_cycle") or ()
+            ),
+            added=tuple(GroupRecord.from_dict(g) for g in raw.get("added") or ()),
+        )
+
+
+@dataclass(frozen=True)
 class RunState:
     """A journal replayed: what has been done, what may have been done, what is left."""
 
     run_id: str | None = None
-    begin: Mapping[str, Any] = field(default_factory=dict)
+    begin: RunBegin | None = None
     snapshot: Snapshot | None = None
     # Set by the refresh record: the groups to cycle and the values to restore (fresh listing just before
     # the first unassignment), plus what other admins changed between snapshot and refresh.
     expected: Mapping[str, GroupRecord] | None = None
-    concurrent: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    concurrent: ConcurrentChanges = ConcurrentChanges()
     intents: Mapping[Step, frozenset[str]] = field(default_factory=dict)  # group ids ("" for app steps)
     switched_off: SwitchedOff | None = None
     roster: Roster | None = None
@@ -177,7 +217,7 @@ class RunState:
     interruptions: int = 0
     processes: int = 0  # begin + resume records
     api_calls: int = 0  # summed over the processes that journaled a count
-    finished: Mapping[str, Any] | None = None
+    finished: RunEnd | None = None
     rolling_back: bool = False  # Ctrl-C during the unassignments: reassign, restore, stop
 
     def has_intent(self, step: Step, key: str = "") -> bool:
@@ -199,10 +239,10 @@ class RunState:
 
 
 class _Replay:
-    """Accumulates a journal's records, oldest first, into the fields of a ``RunState``."""
+    """Accumulates a journal's records, oldest first, into a ``RunState``."""
 
     def __init__(self) -> None:
-        self.fields: dict[str, Any] = {}
+        self.state = RunState()
         self.intents: dict[Step, set[str]] = {}
         self.unassigned: set[str] = set()
         self.assigned: dict[str, GroupOutcome] = {}
@@ -210,19 +250,23 @@ class _Replay:
         self.found_on: list[FoundOn] = []
         self.interruptions = self.processes = self.api_calls = 0
 
+    def _set(self, **changes: Any) -> None:
+        self.state = replace(self.state, **changes)
+
     def add(self, record: Mapping[str, Any]) -> None:
         kind = record.get("rec")
         if kind == "begin":
-            self.fields.update(run_id=record.get("run_id"), begin=dict(record))
+            self._set(run_id=record.get("run_id"), begin=RunBegin.from_fields(record))
             self.processes += 1
         elif kind == "resume":
             self.processes += 1
         elif kind == "snapshot":
-            self.fields["snapshot"] = Snapshot.from_dict(record["snapshot"])
+            self._set(snapshot=Snapshot.from_dict(record["snapshot"]))
         elif kind == "refresh":
-            self.fields["expected"] = {g["group_id"]: GroupRecord.from_dict(g) for g in record["expected"]}
-            concurrent = record.get("concurrent") or {}
-            self.fields["concurrent"] = {k: tuple(v) for k, v in concurrent.items()}
+            expected = {g["group_id"]: GroupRecord.from_dict(g) for g in record["expected"]}
+            self._set(
+                expected=expected, concurrent=ConcurrentChanges.from_dict(record.get("concurrent") or {})
+            )
         elif kind == "intent":
             self.intents.setdefault(Step(record["step"]), set()).add(record.get("group_id") or "")
         elif kind == "done":
@@ -230,15 +274,15 @@ class _Replay:
         elif kind == "deactivate_found_on":
             self.found_on.append(FoundOn.from_fields(record))
         elif kind == "verify":
-            self.fields["verified"] = Verified.from_fields(record) if record.get("ok") else None
+            self._set(verified=Verified.from_fields(record) if record.get("ok") else None)
         elif kind == "interrupted":
             self.interruptions += 1
         elif kind == "rollback":
-            self.fields["rolling_back"] = True
+            self._set(rolling_back=True)
         elif kind == "calls":
             self.api_calls += int(record.get("count") or 0)
         elif kind in ("finish", "aborted"):
-            self.fields["finished"] = dict(record)
+            self._set(finished=run_end_from(record))
 
     def _done(self, step: Step, group_id: str, record: Mapping[str, Any]) -> None:
         if step is Step.UNASSIGN:
@@ -248,14 +292,14 @@ class _Replay:
         elif step is Step.REPAIR:
             self.repaired[group_id] = GroupOutcome.from_fields(record)
         elif step is Step.UNASSIGN_PHASE:
-            self.fields["unassign_phase_done"] = True
+            self._set(unassign_phase_done=True)
         else:
             name, parse = _APP_STEP_FIELDS[step]
-            self.fields[name] = parse(record)
+            self._set(**{name: parse(record)})
 
-    def state(self) -> RunState:
-        return RunState(
-            **self.fields,
+    def result(self) -> RunState:
+        return replace(
+            self.state,
             interruptions=self.interruptions,
             processes=self.processes,
             api_calls=self.api_calls,
@@ -277,12 +321,12 @@ _APP_STEP_FIELDS: dict[Step, tuple[str, Callable[[Mapping[str, Any]], DoneRecord
 }
 
 
-def replay(records: list[dict[str, Any]]) -> RunState:
+def replay(records: Iterable[Mapping[str, Any]]) -> RunState:
     """The run state a journal's records describe (``ValueError``/``KeyError`` on a record it cannot read)."""
     replayed = _Replay()
     for record in records:
         replayed.add(record)
-    return replayed.state()
+    return replayed.result()
 
 
 class ResyncJournal:
@@ -347,13 +391,17 @@ class ResyncJournal:
                         return Snapshot.from_dict(record["snapshot"])
         return None
 
-    def start(self, **fields: Any) -> str:
-        self.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
-        self.append("begin", format=FORMAT, pid=os.getpid(), **fields)
+    def start(self, begin: RunBegin) -> str:
+        self.run_id = run_stamp() + "-" + uuid.uuid4().hex[:8]
+        self.append("begin", **begin.to_fields())
         return self.run_id
 
     def append(self, rec: str, **fields: Any) -> None:
-        self._journal.append({"rec": rec, "at": now_iso(), "run_id": self.run_id, **fields})
+        self._journal.append({"rec": rec, "at": okta_time(), "run_id": self.run_id, **fields})
+
+    def end(self, end: RunEnd) -> None:
+        """Journal how the run ended (its ``finish`` or ``aborted`` record)."""
+        self.append(end.RECORD, **end.to_fields())
 
     def intent(self, step: Step, group_id: str | None = None) -> None:
         """Journal that ``step`` (for ``group_id``) is about to act on Okta."""
@@ -364,7 +412,7 @@ class ResyncJournal:
         fields = record.to_fields() if record is not None else {}
         self.append("done", step=str(step), **({"group_id": group_id} if group_id else {}), **fields)
 
-    def archive(self, outcome: str) -> Path:
+    def archive(self, outcome: Outcome) -> Path:
         """Rename the finished journal out of the way (kept for the record)."""
         target = self.app_dir / f"resync.{self.run_id or 'unknown'}.{outcome}.jsonl"
         os.replace(self.path, target)

@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from oktasync.workflows.resync.crash import crashpoint
+from oktasync.workflows.resync.records import Completed, Outcome
 from oktasync.workflows.resync.result import ResyncResult
 from oktasync.workflows.resync.run import ResyncRun
 from oktasync.workflows.resync.snapshot import count_users
@@ -85,13 +86,13 @@ def _concurrent_changes(run: ResyncRun, deleted: list[str]) -> dict[str, list[An
     """What other admins changed during the run (refresh and verification), for the report."""
     state = run.state
     verify = state.verified
-    added_before = list(state.concurrent.get("added", ()))
-    seen = {a["group_id"] for a in added_before}
+    before = state.concurrent
+    seen = {a.group_id for a in before.added}
     added_during = [dict(a) for a in (verify.added_during_run if verify else ()) if a["group_id"] not in seen]
     return {
-        "removed_before_cycle": list(state.concurrent.get("removed_before_cycle", ())),
-        "changed_before_cycle": list(state.concurrent.get("changed_before_cycle", ())),
-        "added": added_before + added_during,
+        "removed_before_cycle": [g.to_dict() for g in before.removed_before_cycle],
+        "changed_before_cycle": [c.to_dict() for c in before.changed_before_cycle],
+        "added": [*(g.to_dict() for g in before.added), *added_during],
         "deleted_during_run": [{"group_id": gid, "name": run.expected[gid].name} for gid in deleted],
         "changed_not_cycled": [dict(c) for c in verify.changed_not_cycled] if verify else [],
         "repaired": list(verify.repaired) if verify else [],
@@ -125,7 +126,8 @@ def _notes(run: ResyncRun) -> list[str]:
         f"{direct} directly assigned user(s) are not touched by a group resync",
         "push results arrive asynchronously: run `oktasync tasks CONFIG` to list and retry failed pushes",
     ]
-    if run.state.begin.get("groups_filter", "all") != "all":
+    begin = run.state.begin
+    if begin is not None and begin.groups_filter != "all":
         notes.append(
             "resync.groups restricts the cycle: users who are also in groups that were not cycled stayed "
             "entitled throughout and were not re-pushed"
@@ -172,7 +174,7 @@ async def finish(run: ResyncRun, *, resumed: bool) -> ResyncResult:
         missing_named_groups=snap.missing_named_groups,
         notes=tuple(_notes(run)),
     )
-    run.journal.append("finish", outcome="completed", report=result.to_dict())
+    run.journal.end(Completed(result.to_dict()))
     crashpoint("finish")
-    path = run.journal.archive("completed")
+    path = run.journal.archive(Outcome.COMPLETED)
     return replace(result, journal=str(path))

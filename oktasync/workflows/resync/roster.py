@@ -45,9 +45,10 @@ async def _roster_listing(run: ResyncRun) -> tuple[Sequence[AppUser], str]:
 def groups_not_cycled(run: ResyncRun) -> list[str]:
     """Groups that stay assigned throughout: not cycled by resync.groups, or assigned by someone else."""
     cycled = set(run.expected)
-    removed = {g["group_id"] for g in run.state.concurrent.get("removed_before_cycle", ())}
+    concurrent = run.state.concurrent
+    removed = {g.group_id for g in concurrent.removed_before_cycle}
     kept = [g.group_id for g in run.snapshot.assignments if g.group_id not in cycled | removed]
-    return kept + [g["group_id"] for g in run.state.concurrent.get("added", ())]
+    return kept + [g.group_id for g in concurrent.added]
 
 
 def roster_users(run: ResyncRun) -> dict[str, str]:

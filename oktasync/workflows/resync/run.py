@@ -13,6 +13,7 @@ from oktasync.okta_gateway.base import OktaGateway
 from oktasync.progress import Progress
 from oktasync.workflows.resync.journal import GroupRecord, ResyncJournal, RunState, Snapshot
 from oktasync.workflows.resync.options import ResyncOptions
+from oktasync.workflows.resync.records import Aborted, Outcome
 from oktasync.workflows.resync.snapshot import AppUserListing
 from oktasync.workflows.resync.steps import FoundOn, Step
 from oktasync.workflows.resync.switch import DeactivateUsersSwitch
@@ -79,8 +80,8 @@ class ResyncRun:
             return  # a roll back is what the stop asked for: it runs to its end (a second Ctrl-C cancels)
         if not self.state.has_intent(Step.DEACTIVATE_OFF):
             self.journal.append("interrupted", phase=phase)
-            self.journal.append("aborted", outcome="interrupted", reason="interrupted before any change")
-            path = self.journal.archive("interrupted")
+            self.journal.end(Aborted(Outcome.INTERRUPTED, "interrupted before any change"))
+            path = self.journal.archive(Outcome.INTERRUPTED)
             raise Interrupted(
                 f"resync of {self.app.label} interrupted before any change; nothing to resume "
                 f"(journal: {path})"

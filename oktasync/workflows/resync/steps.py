@@ -40,7 +40,7 @@ class SwitchedOff:
 
     channel: str
 
-    def to_fields(self) -> dict[str, Any]:
+    def to_fields(self) -> dict[str, object]:
         return {"channel": self.channel}
 
     @staticmethod
@@ -56,8 +56,8 @@ class Roster:
     users: Mapping[str, str]
     source: str | None = None
 
-    def to_fields(self) -> dict[str, Any]:
-        fields: dict[str, Any] = {"users": dict(self.users)}
+    def to_fields(self) -> dict[str, object]:
+        fields: dict[str, object] = {"users": dict(self.users)}
         if self.source is not None:
             fields["source"] = self.source
         return fields
@@ -79,7 +79,7 @@ class GroupOutcome:
     def group_deleted(self) -> bool:
         return self.outcome == "group_deleted"
 
-    def to_fields(self) -> dict[str, Any]:
+    def to_fields(self) -> dict[str, object]:
         if self.outcome is None:
             return {}
         if self.outcome == "assigned":
@@ -100,7 +100,7 @@ class RemovalWait:
     seconds: float
     polls: int
 
-    def to_fields(self) -> dict[str, Any]:
+    def to_fields(self) -> dict[str, object]:
         return {
             "outcome": self.outcome,
             "still_present": list(self.still_present),
@@ -128,7 +128,7 @@ class NotRepushed:
     reason: str
     sync_state: str | None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "user_id": self.user_id,
             "user_name": self.user_name,
@@ -158,8 +158,8 @@ class ReturnWait:
     app_users_after: Mapping[str, int] | None = None
     sync_states_after: Mapping[str, int] | None = None
 
-    def to_fields(self) -> dict[str, Any]:
-        fields: dict[str, Any] = {
+    def to_fields(self) -> dict[str, object]:
+        fields: dict[str, object] = {
             "outcome": self.outcome,
             "expected": self.expected,
             "repushed": self.repushed,
@@ -199,8 +199,8 @@ class Restored:
     withheld: int | None = None
     read_channel: str | None = None
 
-    def to_fields(self) -> dict[str, Any]:
-        fields: dict[str, Any] = {"channel": self.channel, "final": self.final}
+    def to_fields(self) -> dict[str, object]:
+        fields: dict[str, object] = {"channel": self.channel, "final": self.final}
         if self.withheld is not None:
             fields["withheld"] = self.withheld
         if self.read_channel is not None:
@@ -230,7 +230,7 @@ class FoundOn:
         """Found on after unassignments were sent: users of the last batch may have been deactivated."""
         return self.phase in ("after_unassign", "after_removal")
 
-    def to_fields(self) -> dict[str, Any]:
+    def to_fields(self) -> dict[str, object]:
         return {"phase": self.phase, "batch": self.batch, "channel": self.channel}
 
     @staticmethod
@@ -247,7 +247,7 @@ class Verified:
     added_during_run: tuple[Mapping[str, Any], ...] = ()
     changed_not_cycled: tuple[Mapping[str, Any], ...] = ()
 
-    def to_fields(self) -> dict[str, Any]:
+    def to_fields(self) -> dict[str, object]:
         return {
             "ok": True,
             "repaired": list(self.repaired),

@@ -2,34 +2,50 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from oktasync.errors import VerificationError
 from oktasync.models import GroupAssignment
 from oktasync.workflows.resync.crash import crashpoint
 from oktasync.workflows.resync.cycle import assign_one
 from oktasync.workflows.resync.jobs import removals_unseen
+from oktasync.workflows.resync.journal import GroupRecord
 from oktasync.workflows.resync.run import ResyncRun
 from oktasync.workflows.resync.steps import Restored, Step, Verified
 
 Assignments = dict[str, GroupAssignment]
 
 
-def _mismatches(run: ResyncRun, fresh: Assignments) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Mismatch:
+    """A cycled group that does not read back as recorded: unassigned (``actual`` None) or assigned with
+    another priority or profile."""
+
+    group: GroupRecord
+    actual: GroupAssignment | None
+
+    def to_dict(self) -> dict[str, object]:
+        """As the failed ``verify`` record journals it."""
+        now = self.actual
+        return {
+            "group": self.group.to_dict(),
+            "actual": None if now is None else {"priority": now.priority, "profile": now.profile},
+        }
+
+
+def _mismatches(run: ResyncRun, fresh: Assignments) -> list[Mismatch]:
     deleted = run.state.deleted_groups()
     out = []
     for gid, record in run.expected.items():
         if gid in deleted:
             continue
         now = fresh.get(gid)
-        if now is None:
-            out.append({"group": record.to_dict(), "actual": None})
-        elif now.profile != record.profile or (
-            record.priority is not None and now.priority != record.priority
+        if (
+            now is None
+            or now.profile != record.profile
+            or (record.priority is not None and now.priority != record.priority)
         ):
-            out.append(
-                {"group": record.to_dict(), "actual": {"priority": now.priority, "profile": now.profile}}
-            )
+            out.append(Mismatch(record, now))
     return out
 
 
@@ -45,14 +61,14 @@ async def verify(run: ResyncRun) -> None:
     mismatches = _mismatches(run, fresh)
     repaired: list[str] = []
     if mismatches:
-        repaired = [m["group"]["group_id"] for m in mismatches]
+        repaired = [m.group.group_id for m in mismatches]
         await run.bounded(repaired, lambda gid: assign_one(run, gid, Step.REPAIR))
         run.reload()
         fresh = await _listing(run)
         mismatches = _mismatches(run, fresh)
     if mismatches:
-        run.journal.append("verify", ok=False, mismatches=mismatches)
-        names = ", ".join(m["group"]["name"] or m["group"]["group_id"] for m in mismatches[:10])
+        run.journal.append("verify", ok=False, mismatches=[m.to_dict() for m in mismatches])
+        names = ", ".join(m.group.name or m.group.group_id for m in mismatches[:10])
         raise VerificationError(
             f"{len(mismatches)} group assignment(s) of {run.app.label} do not match the snapshot after "
             f"reassigning and one repair round: {names}; Deactivate Users is left off",

@@ -14,10 +14,9 @@ two places; we read both:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypedDict
 from urllib.parse import urlsplit, urlunsplit
-
-from oktasync.timestamps import okta_time, parse_time
 
 # System Log event type -> the operation it pushes (docs/okta-behaviour.md, "System Log and provisioning
 # events"). ``verify_exists`` is the look-up Okta runs before it creates a user ("Error while verifying if
@@ -72,9 +71,9 @@ def split_reason(reason: str | None) -> tuple[str | None, str | None]:
     return okta.strip() or None, target.strip() or None
 
 
-# Okta's timestamp format (oktasync/timestamps.py), under the names the `tasks` modules use.
-iso = okta_time
-parse_iso = parse_time
+# `tasks` reads the System Log from its cursor minus this overlap, because Okta says events may reach the
+# log late (scan.py); events inside it are de-duplicated by uuid.
+LOG_OVERLAP = timedelta(minutes=2)
 
 
 def admin_tasks_url(org_url: str) -> str:

@@ -17,7 +17,8 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -67,29 +68,46 @@ class Notifier:
         return f"{self.kind} webhook on {host} ({self.id})"
 
 
-def new_message(event: str, body: dict[str, Any], target: str) -> dict[str, Any]:
-    """An outbox entry: the non-secret facts of one failure/recovery for one target."""
-    return {
-        "id": str(uuid.uuid4()),
-        "target": target,
-        "event": event,
-        "body": body,
-        "tries": 0,
-        "last_error": None,
-    }
+@dataclass(frozen=True)
+class OutboxMessage:
+    """An outbox entry: the non-secret facts (``body``) of one failure, recovery or retry not taken, for one
+    target (``Notifier.id``), kept until that target answers 2xx; ``tries`` and ``last_error`` say how its
+    deliveries failed so far."""
+
+    id: str
+    target: str
+    event: str
+    body: Mapping[str, Any]
+    tries: int = 0
+    last_error: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+    @staticmethod
+    def from_json(raw: Mapping[str, Any]) -> OutboxMessage:
+        body, tries, error = dict(raw.get("body") or {}), int(raw.get("tries", 0)), raw.get("last_error")
+        return OutboxMessage(
+            str(raw["id"]), str(raw.get("target", "")), str(raw["event"]), body, tries, error
+        )
 
 
-def _user_label(body: dict[str, Any]) -> str:
+def new_message(event: str, body: Mapping[str, Any], target: str) -> OutboxMessage:
+    """A new outbox entry for ``target``, with a stable id (sent as ``X-Oktasync-Message-Id``)."""
+    return OutboxMessage(str(uuid.uuid4()), target, event, body)
+
+
+def _user_label(body: Mapping[str, Any]) -> str:
     user = body.get("user") or {}
     return str(user.get("login") or user.get("email") or user.get("id"))
 
 
-def _how_assigned(body: dict[str, Any]) -> str:
+def _how_assigned(body: Mapping[str, Any]) -> str:
     via = str(body.get("assigned_via"))
     return via if via == "no longer assigned" else f"assigned {via}"
 
 
-def slack_text(event: str, body: dict[str, Any]) -> str:
+def slack_text(event: str, body: Mapping[str, Any]) -> str:
     app = body.get("app") or {}
     where = f"*{app.get('label')}* (tenant {body.get('tenant')})"
     who = f"`{_user_label(body)}`"
@@ -116,8 +134,8 @@ def slack_text(event: str, body: dict[str, Any]) -> str:
     )
 
 
-def payload(kind: str, message: dict[str, Any]) -> dict[str, Any]:
-    event, body = message["event"], message["body"]
+def payload(kind: str, message: OutboxMessage) -> dict[str, Any]:
+    event, body = message.event, message.body
     if kind == "slack":
         # Slack incoming webhooks take {"text": ...}; so do Mattermost, Rocket.Chat and Teams' Slack shim.
         return {"text": slack_text(event, body)}
@@ -125,7 +143,7 @@ def payload(kind: str, message: dict[str, Any]) -> dict[str, Any]:
         # Okta Workflows "API Endpoint" flows map top-level JSON keys to card outputs: keep it flat.
         user, app, reason = body.get("user") or {}, body.get("app") or {}, body.get("reason") or {}
         return {
-            "messageId": message["id"],
+            "messageId": message.id,
             "event": event,
             "tenant": body.get("tenant"),
             "appId": app.get("id"),
@@ -144,7 +162,7 @@ def payload(kind: str, message: dict[str, Any]) -> dict[str, Any]:
             "consoleUrl": body.get("console_url"),
             "at": body.get("at"),
         }
-    return {"source": "oktasync", "type": f"oktasync.tasks.{event}", "id": message["id"], **body}
+    return {"source": "oktasync", "type": f"oktasync.tasks.{event}", "id": message.id, **body}
 
 
 def _safe_error(error: Exception, url: str) -> str:
@@ -175,19 +193,19 @@ class DeliveryFailure:
 
 
 async def deliver(
-    outbox: list[dict[str, Any]],
+    outbox: list[OutboxMessage],
     notifiers: list[Notifier],
     *,
     client: httpx.AsyncClient | None = None,
     timeout: float = TIMEOUT,
-) -> tuple[list[dict[str, Any]], int, list[DeliveryFailure]]:
+) -> tuple[list[OutboxMessage], int, list[DeliveryFailure]]:
     """Send what the outbox holds; return (the outbox left, delivered count, failures).
 
     Messages for a target no longer configured are dropped. After a target's first failure in a run, its
     remaining messages wait for the next run (one dead webhook does not cost a timeout per message).
     """
     by_id = {n.id: n for n in notifiers}
-    left: list[dict[str, Any]] = []
+    left: list[OutboxMessage] = []
     delivered = 0
     failures: list[DeliveryFailure] = []
     broken: set[str] = set()
@@ -195,7 +213,7 @@ async def deliver(
     http = client or httpx.AsyncClient(timeout=timeout, follow_redirects=False)
     try:
         for message in outbox:
-            notifier = by_id.get(message.get("target", ""))
+            notifier = by_id.get(message.target)
             if notifier is None:
                 continue
             if notifier.id in broken:
@@ -210,7 +228,7 @@ async def deliver(
                         http,
                         url,
                         json=payload(notifier.kind, message),
-                        headers={"X-Oktasync-Message-Id": message["id"], "User-Agent": "oktasync-tasks"},
+                        headers={"X-Oktasync-Message-Id": message.id, "User-Agent": "oktasync-tasks"},
                         allow_private=notifier.allow_private,
                     )
                 ok = 200 <= response.status_code < 300
@@ -223,10 +241,10 @@ async def deliver(
             if ok:
                 delivered += 1
                 continue
-            message = {**message, "tries": int(message.get("tries", 0)) + 1, "last_error": error}
+            message = replace(message, tries=message.tries + 1, last_error=error)
             left.append(message)
             broken.add(notifier.id)
-            failures.append(DeliveryFailure(notifier.describe(), message["id"], message["event"], str(error)))
+            failures.append(DeliveryFailure(notifier.describe(), message.id, message.event, str(error)))
             log.warning("notification to %s failed (%s); kept for the next run", notifier.describe(), error)
     finally:
         if own:

@@ -15,8 +15,9 @@ import httpx
 from oktasync.config import TenantConfig
 from oktasync.config.secret import Secret
 from oktasync.models import App
+from oktasync.timestamps import parse_time
 from oktasync.workflows.tasks.metrics import AppMetrics
-from oktasync.workflows.tasks.model import DEACTIVATE, Failure, Resolution, RetryOutcome, parse_iso
+from oktasync.workflows.tasks.model import DEACTIVATE, Failure, Resolution, RetryOutcome
 from oktasync.workflows.tasks.notify import DeliveryFailure, Notifier, deliver, detect_kind, new_message
 from oktasync.workflows.tasks.state import TasksState
 
@@ -122,7 +123,7 @@ def app_metrics(
         if f.operation != DEACTIVATE and state.attempt_count(uid) >= config.tasks.retry.max_attempts
     )
     if last_success is None and state.last_success:
-        last_success = parse_iso(state.last_success)
+        last_success = parse_time(state.last_success)
     return AppMetrics(
         tenant=config.tenant,
         app=app.label,

@@ -25,13 +25,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from oktasync.errors import OktaApiError
 from oktasync.models import AppUser
 from oktasync.okta_gateway.base import OktaGateway
 from oktasync.progress import Progress
+from oktasync.timestamps import okta_time
 from oktasync.workflows.tasks.model import (
     CANNOT_RETRY,
     DEACTIVATE,
@@ -47,7 +48,6 @@ from oktasync.workflows.tasks.model import (
     Failure,
     RetryOutcome,
     console_steps,
-    iso,
 )
 from oktasync.workflows.tasks.scan import (
     NULL_PROGRESS,
@@ -57,7 +57,7 @@ from oktasync.workflows.tasks.scan import (
     read_events,
     summarize,
 )
-from oktasync.workflows.tasks.state import TasksState
+from oktasync.workflows.tasks.state import RetryAttempts, TasksState
 
 log = logging.getLogger("oktasync.tasks")
 
@@ -202,8 +202,10 @@ async def _attempt_all(
             # Already being pushed again (or pushed) since the scan: read it back, no attempt spent.
             attempt.push_seen = current.sync_state == "SYNCING"
             continue
-        record = state.attempts.setdefault(uid, {})
-        record.update(count=state.attempt_count(uid) + 1, last=iso(wallclock()), operation=failure.operation)
+        before = state.attempts.get(uid, RetryAttempts())
+        state.attempts[uid] = replace(
+            before, count=before.count + 1, last=okta_time(wallclock()), operation=failure.operation
+        )
         state.bump("retried_total")
         save()  # the attempt is on disk before the write it counts
         try:
@@ -308,7 +310,7 @@ async def _collect_events(
     by_name = {a.user_name.lower(): uid for uid, a in attempts.items() if a.user_name}
     for attempt in attempts.values():
         attempt.events.clear()
-    for event in await read_events(gateway, app_id, iso(started), iso(wallclock())):
+    for event in await read_events(gateway, app_id, okta_time(started), okta_time(wallclock())):
         if event.event_type not in OPERATIONS:
             continue
         user = event_user(event)

@@ -20,6 +20,7 @@ from oktasync.models import App
 from oktasync.okta_gateway.base import OktaGateway
 from oktasync.progress import Progress
 from oktasync.state import exclusive_lock
+from oktasync.timestamps import okta_time
 from oktasync.workflows.tasks.metrics import AppMetrics
 from oktasync.workflows.tasks.model import (
     DEACTIVATE,
@@ -32,7 +33,6 @@ from oktasync.workflows.tasks.model import (
     RetryOutcome,
     ScanStats,
     admin_tasks_url,
-    iso,
     split_reason,
 )
 from oktasync.workflows.tasks.notify import DeliveryFailure, Notifier
@@ -47,7 +47,7 @@ from oktasync.workflows.tasks.publish import (
 )
 from oktasync.workflows.tasks.retry import UNASSIGNED, RetryContext, Sleep, retry_failures
 from oktasync.workflows.tasks.scan import NULL_PROGRESS, scan
-from oktasync.workflows.tasks.state import LOCK_FILE, TasksState, load_state, save_state
+from oktasync.workflows.tasks.state import LOCK_FILE, Dismissal, TasksState, load_state, save_state
 
 
 @dataclass(frozen=True)
@@ -152,8 +152,8 @@ def _first_not_taken(
         record = state.attempts.get(outcome.user_id)
         if outcome.outcome != NOT_TAKEN or outcome.user_id not in current or record is None:
             continue
-        if not record.get("not_taken_announced"):
-            record["not_taken_announced"] = True
+        if not record.not_taken_announced:
+            state.attempts[outcome.user_id] = replace(record, not_taken_announced=True)
             news.append(outcome)
     return news
 
@@ -183,32 +183,18 @@ async def run_tasks(
     """
     calls_before = gateway.request_count()
     started = now()
-    console = admin_tasks_url(config.okta.org_url)
-    run = _TasksRun(config, app, app_dir, options, at=iso(started), console=console)
-    clocks = _Clocks(now, sleep, clock)
-
-    current, resolutions, stats = await scan(
-        gateway,
-        app.id,
-        run.state,
-        now=started,
-        lookback=options.lookback,
-        full_scan_interval=options.full_scan_interval,
-        force_full=options.force_full,
-        progress=progress,
-    )
-    run.notes.extend(stats.notes)
-    resolutions = run.apply_dismissals(current, resolutions)
+    run = _TasksRun(config, app, app_dir, options, at=okta_time(started))
+    current, resolutions, stats = await run.find_failures(gateway, started, progress)
     retries: list[RetryOutcome] = []
     if options.retry and current:
-        retries = await run.retry(gateway, current, resolutions, clocks, progress)
+        retries = await run.retry(gateway, current, resolutions, _Clocks(now, sleep, clock), progress)
     exhausted = run.forget_recovered_attempts(current)
 
     notifiers = notifiers_for(config, options.notify_urls)
     new_failures = run.record_failures(current, resolutions, retries, notifiers)
     delivered, failures_sent = await send_outbox(run.state, notifiers, http_client)
     finished = now()
-    run.state.last_success = iso(finished)
+    run.state.last_success = okta_time(finished)
     run.save()
 
     api_calls = gateway.request_count() - calls_before
@@ -249,10 +235,10 @@ class _TasksRun:
     """The state of one `tasks` run between its steps: the app's state dir, the notes, the dismissals."""
 
     def __init__(
-        self, config: TenantConfig, app: App, app_dir: Path, options: TasksOptions, *, at: str, console: str
+        self, config: TenantConfig, app: App, app_dir: Path, options: TasksOptions, *, at: str
     ) -> None:
         self.config, self.app, self.app_dir, self.options = config, app, app_dir, options
-        self.at, self.console = at, console
+        self.at, self.console = at, admin_tasks_url(config.okta.org_url)
         self.state: TasksState = load_state(app_dir)
         self.previous = dict(self.state.failures)
         self.notes: list[str] = []
@@ -260,6 +246,25 @@ class _TasksRun:
 
     def save(self) -> None:
         save_state(self.app_dir, self.state)
+
+    async def find_failures(
+        self, gateway: OktaGateway, started: datetime, progress: Progress
+    ) -> tuple[dict[str, Failure], list[Resolution], ScanStats]:
+        """The app's current failures (less the dismissed ones), what resolved since the last run, and how
+        they were found."""
+        options = self.options
+        current, resolutions, stats = await scan(
+            gateway,
+            self.app.id,
+            self.state,
+            now=started,
+            lookback=options.lookback,
+            full_scan_interval=options.full_scan_interval,
+            force_full=options.force_full,
+            progress=progress,
+        )
+        self.notes.extend(stats.notes)
+        return current, self.apply_dismissals(current, resolutions), stats
 
     def apply_dismissals(
         self, current: dict[str, Failure], resolutions: list[Resolution]
@@ -271,15 +276,13 @@ class _TasksRun:
             if not hits:
                 self.notes.append(f"--dismiss {ref}: not a current failure")
             for failure in hits:
-                self.state.dismissed[failure.user_id] = {
-                    "at": self.at,
-                    "event_id": failure.event_id,
-                    "operation": failure.operation,
-                }
+                self.state.dismissed[failure.user_id] = Dismissal(
+                    self.at, failure.event_id, failure.operation
+                )
                 self.dismissed_now.append(failure.user_id)
         for uid, record in list(self.state.dismissed.items()):
             listed = current.get(uid)
-            if listed is None or listed.event_id != record.get("event_id"):
+            if listed is None or listed.event_id != record.event_id:
                 self.state.dismissed.pop(uid)
                 continue
             current.pop(uid)
@@ -332,7 +335,7 @@ class _TasksRun:
                 old = current.pop(uid)
                 if uid in self.previous:
                     how = "recovered" if outcome.outcome == RECOVERED else "unassigned"
-                    resolutions.append(Resolution(uid, old.login, old.operation, how, iso(now())))
+                    resolutions.append(Resolution(uid, old.login, old.operation, how, okta_time(now())))
                 self.state.last_events.pop(uid, None)
         for uid, event in fresh.items():
             if uid in current and event.get("result") == "FAILURE":

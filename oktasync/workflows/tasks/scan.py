@@ -17,10 +17,10 @@ and provisioning events"). Everything here is keyed by the ``User`` target. An e
 to an app user by the ``AppUser`` target's ``alternateId`` (the app username, ``credentials.userName``) on a
 full scan; what still matches nobody is reported in the run's notes, never dropped silently.
 
-The log query is bounded (``since``..``until``): bounded queries end, polling queries never do. Consecutive
-windows overlap by ``OVERLAP`` and events are de-duplicated by uuid, because Okta says events may reach the
-log late ("Not all events for the specified time range may be present— events may be delayed", System Log
-API reference, bounded requests).
+The log query is bounded (``since``..``until``): bounded queries end, polling queries never do.
+Consecutive windows overlap by ``model.LOG_OVERLAP`` and events are de-duplicated by uuid, because Okta says
+events may reach the log late ("Not all events for the specified time range may be present— events may be
+delayed", System Log API reference, bounded requests).
 """
 
 from __future__ import annotations
@@ -36,10 +36,12 @@ from oktasync.errors import AuthError, NotFoundError
 from oktasync.models import AppUser, LogEvent
 from oktasync.okta_gateway.base import OktaGateway
 from oktasync.progress import NullProgress, Progress
+from oktasync.timestamps import okta_time, parse_time
 from oktasync.workflows.tasks.model import (
     CREATE,
     DEACTIVATE,
     EVENT_TYPES,
+    LOG_OVERLAP,
     MEMBERSHIP_REMOVE,
     OPERATIONS,
     UPDATE,
@@ -47,8 +49,6 @@ from oktasync.workflows.tasks.model import (
     Failure,
     Resolution,
     ScanStats,
-    iso,
-    parse_iso,
     split_reason,
 )
 from oktasync.workflows.tasks.state import TasksState
@@ -56,7 +56,6 @@ from oktasync.workflows.tasks.state import TasksState
 log = logging.getLogger("oktasync.tasks")
 NULL_PROGRESS: Progress = NullProgress()
 
-OVERLAP = timedelta(minutes=2)
 APP_USER_PAGE = 500  # list_app_users page size (the spec's limit for app users: 1..500)
 PROVISION_PREFIX = "application.provision.user."
 
@@ -88,7 +87,7 @@ async def read_events(gateway: OktaGateway, app_id: str, since: str, until: str)
         if e.event_type in EVENT_TYPES and any(t.get("id") == app_id for t in e.targets)
     }
     # In one millisecond, a removal precedes the deactivation push it causes; otherwise keep Okta's order.
-    return sorted(kept.values(), key=lambda e: (parse_iso(e.published), e.event_type != MEMBERSHIP_REMOVE))
+    return sorted(kept.values(), key=lambda e: (parse_time(e.published), e.event_type != MEMBERSHIP_REMOVE))
 
 
 def _target(event: LogEvent, kind: str) -> dict[str, Any] | None:
@@ -336,7 +335,7 @@ async def scan(
     """The app's current failures and what resolved since the last run. Updates the cursor fields of
     ``state`` (cursor, seen events, last events, last full scan); the caller stores ``failures``."""
     stats = ScanStats()
-    now_iso = iso(now)
+    now_iso = okta_time(now)
     events = await _read_window(gateway, app_id, state, now, lookback, stats, progress)
     fresh = [e for e in events if e.uuid not in state.seen_events]
     stats.events_read = len(fresh)
@@ -352,8 +351,8 @@ async def scan(
 
     touched = _touched_users(fresh, state, resolve, stats)
     remember_touched(state, touched)
-    horizon = now - OVERLAP
-    state.seen_events = {e.uuid: e.published for e in events if parse_iso(e.published) >= horizon}
+    horizon = now - LOG_OVERLAP
+    state.seen_events = {e.uuid: e.published for e in events if parse_time(e.published) >= horizon}
     state.cursor = now_iso
 
     assigned: set[str] | None = None  # users known to be assigned (full mode) for resolution reasons
@@ -382,10 +381,10 @@ async def _read_window(
     stats: ScanStats,
     progress: Progress,
 ) -> list[LogEvent]:
-    """The events since the cursor (less ``OVERLAP``), or ``lookback`` on a first run, within retention."""
-    since_dt = parse_iso(state.cursor) - OVERLAP if state.cursor else now - lookback
+    """The events since the cursor (less the overlap), or ``lookback`` on a first run, within retention."""
+    since_dt = parse_time(state.cursor) - LOG_OVERLAP if state.cursor else now - lookback
     since_dt = max(since_dt, now - timedelta(days=90))  # System Log retention: 90 days
-    stats.since, stats.until = iso(since_dt), iso(now)
+    stats.since, stats.until = okta_time(since_dt), okta_time(now)
     progress.start("tasks: reading the System Log")
     events = await read_events(gateway, app_id, stats.since, stats.until)
     progress.finish("tasks: reading the System Log")
@@ -435,7 +434,7 @@ def _needs_full_scan(
     return (
         forced
         or state.last_full_scan is None
-        or now - parse_iso(state.last_full_scan) >= full_scan_interval
+        or now - parse_time(state.last_full_scan) >= full_scan_interval
         or len(new_lookups) > lookup_budget
     )
 

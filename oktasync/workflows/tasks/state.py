@@ -10,13 +10,16 @@ Nothing secret is written: webhook URLs are referred to by a short hash, never s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from oktasync.state import atomic_write_json, read_json
-from oktasync.workflows.tasks.model import EventSummary, Failure, parse_iso
+from oktasync.timestamps import okta_time, parse_time
+from oktasync.workflows.tasks.model import LOG_OVERLAP, EventSummary, Failure
+from oktasync.workflows.tasks.notify import OutboxMessage
 
 STATE_FILE = "tasks-state.json"
 LOCK_FILE = "tasks.lock"
@@ -25,6 +28,49 @@ OUTBOX_LIMIT = 5000  # undelivered messages kept per app; the oldest are dropped
 # How long an event uuid applied by the event-hook receiver is remembered: Okta delivers at least once, and a
 # retried or late duplicate must not announce a failure twice (docs/event-hooks.md).
 HOOK_EVENTS_KEEP = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class RetryAttempts:
+    """One user's retries across runs: how many, when the last one was made and for which operation, and
+    whether a retry that did not take was announced (once per user until it recovers)."""
+
+    count: int = 0
+    last: str | None = None
+    operation: str | None = None
+    not_taken_announced: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        document: dict[str, object] = {"count": self.count, "last": self.last, "operation": self.operation}
+        if self.not_taken_announced:
+            document["not_taken_announced"] = True
+        return document
+
+    @staticmethod
+    def from_json(raw: Mapping[str, Any]) -> RetryAttempts:
+        return RetryAttempts(
+            count=int(raw.get("count") or 0),
+            last=raw.get("last"),
+            operation=raw.get("operation"),
+            not_taken_announced=bool(raw.get("not_taken_announced")),
+        )
+
+
+@dataclass(frozen=True)
+class Dismissal:
+    """An operator's "handled outside oktasync" for one failure event (``tasks --dismiss``): a new failure
+    of the same user (another event) is listed again."""
+
+    at: str
+    event_id: str | None
+    operation: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"at": self.at, "event_id": self.event_id, "operation": self.operation}
+
+    @staticmethod
+    def from_json(raw: Mapping[str, Any]) -> Dismissal:
+        return Dismissal(str(raw.get("at")), raw.get("event_id"), str(raw.get("operation")))
 
 
 @dataclass
@@ -36,12 +82,14 @@ class TasksState:
     failures: dict[str, Failure] = field(default_factory=dict)
     # Latest provisioning event per user whose latest event was a failure (reason, operation, when).
     last_events: dict[str, EventSummary] = field(default_factory=dict)
-    attempts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    dismissed: dict[str, dict[str, Any]] = field(default_factory=dict)
-    outbox: list[dict[str, Any]] = field(default_factory=list)
+    attempts: dict[str, RetryAttempts] = field(default_factory=dict)
+    dismissed: dict[str, Dismissal] = field(default_factory=dict)
+    outbox: list[OutboxMessage] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     last_success: str | None = None
     hook_events: dict[str, str] = field(default_factory=dict)  # uuid -> when the receiver applied it
+    # Times in this file are Okta's format (``oktasync.timestamps.okta_time``); files written before that
+    # hold ``+00:00`` times in ``hook_events``. They are compared as times, never as strings.
 
     def knows_event(self, uuid: str) -> bool:
         """Whether this System Log event was already applied, by a `tasks` scan or the hook receiver."""
@@ -50,20 +98,21 @@ class TasksState:
     def remember_hook_events(self, events: dict[str, str], now: datetime) -> None:
         """Record events the receiver applied (uuid -> published): `tasks` skips them as already seen, and
         the receiver drops redeliveries for ``HOOK_EVENTS_KEEP``."""
-        at = now.astimezone(UTC).isoformat()
-        horizon = (now - HOOK_EVENTS_KEEP).astimezone(UTC).isoformat()
-        self.hook_events = {u: t for u, t in self.hook_events.items() if t >= horizon}
-        # `tasks` reads the System Log from its cursor minus an overlap (scan.OVERLAP, 2 minutes): only events
-        # it can still read need to be marked seen for it.
-        oldest = (parse_iso(self.cursor) - timedelta(minutes=2)).isoformat() if self.cursor else None
+        at = okta_time(now)
+        horizon = now - HOOK_EVENTS_KEEP
+        self.hook_events = {u: t for u, t in self.hook_events.items() if parse_time(t) >= horizon}
+        # `tasks` reads the System Log from its cursor minus an overlap: only events it can still read need
+        # to be marked seen for it.
+        oldest = parse_time(self.cursor) - LOG_OVERLAP if self.cursor else None
         for uuid, published in events.items():
             self.hook_events[uuid] = at
-            if oldest is None or parse_iso(published).isoformat() >= oldest:
+            if oldest is None or parse_time(published) >= oldest:
                 self.seen_events[uuid] = published
 
     def attempt_count(self, user_id: str) -> int:
         """Retry attempts made for this user so far, across runs (0 when none)."""
-        return int(self.attempts.get(user_id, {}).get("count", 0))
+        attempts = self.attempts.get(user_id)
+        return attempts.count if attempts is not None else 0
 
     def bump(self, name: str, amount: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + amount
@@ -77,9 +126,9 @@ class TasksState:
             "app_user_count": self.app_user_count,
             "failures": {uid: f.to_state() for uid, f in sorted(self.failures.items())},
             "last_events": self.last_events,
-            "attempts": self.attempts,
-            "dismissed": self.dismissed,
-            "outbox": self.outbox[-OUTBOX_LIMIT:],
+            "attempts": {uid: a.to_json() for uid, a in self.attempts.items()},
+            "dismissed": {uid: d.to_json() for uid, d in self.dismissed.items()},
+            "outbox": [m.to_json() for m in self.outbox[-OUTBOX_LIMIT:]],
             "counters": self.counters,
             "last_success": self.last_success,
             "hook_events": self.hook_events,
@@ -96,9 +145,9 @@ class TasksState:
             app_user_count=int(raw.get("app_user_count") or 0),
             failures={uid: Failure.from_state(f) for uid, f in (raw.get("failures") or {}).items()},
             last_events=dict(raw.get("last_events") or {}),
-            attempts=dict(raw.get("attempts") or {}),
-            dismissed=dict(raw.get("dismissed") or {}),
-            outbox=list(raw.get("outbox") or []),
+            attempts={uid: RetryAttempts.from_json(a) for uid, a in (raw.get("attempts") or {}).items()},
+            dismissed={uid: Dismissal.from_json(d) for uid, d in (raw.get("dismissed") or {}).items()},
+            outbox=[OutboxMessage.from_json(m) for m in raw.get("outbox") or []],
             counters={k: int(v) for k, v in (raw.get("counters") or {}).items()},
             last_success=raw.get("last_success"),
             hook_events=dict(raw.get("hook_events") or {}),
