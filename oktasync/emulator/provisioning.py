@@ -361,7 +361,8 @@ class ProvisioningEngine:
         base = (app.settings.scim_base_url or "").rstrip("/")
         headers = _scim_headers(app.settings.bearer_token, has_body=body is not None)
         data = None if body is None else json.dumps(body).encode()
-        record = self._record_call(app, user, method, path, body, params)
+        query = f"?filter={params['filter']}" if params and "filter" in params else ""
+        record = self._record_call(app, user, method, path + query, body)
         status, text = await self._send(
             method, base, path, headers=headers, data=data, params=params, record=record, okta=okta
         )
@@ -377,21 +378,16 @@ class ProvisioningEngine:
             raise PushError(okta, f"Invalid response from remote server: {text[:200]}") from exc
 
     def _record_call(
-        self,
-        app: App,
-        user: User,
-        method: str,
-        path: str,
-        body: dict[str, Any] | None,
-        params: dict[str, str] | None,
+        self, app: App, user: User, method: str, shown_path: str, body: dict[str, Any] | None
     ) -> dict[str, Any]:
-        """Add the call to ``store.scim_calls`` (its status is filled in once answered) and count it."""
+        """Add the call to ``store.scim_calls`` (its status is filled in once answered) and count it;
+        ``shown_path`` is the path with the filter, if any, as the record shows it."""
         record: dict[str, Any] = {
             "at": iso(),
             "app_id": app.id,
             "user_id": user.id,
             "method": method,
-            "path": path + (f"?filter={params['filter']}" if params and "filter" in params else ""),
+            "path": shown_path,
             "userName": body.get("userName") if body else None,
             "active": body.get("active") if body else None,
             "password_sent": bool(body and "password" in body),  # the placeholder's presence, never its value

@@ -306,16 +306,19 @@ def dump_state(store: Store, *, secrets: bool = False) -> dict[str, Any]:
     }
 
 
+# A service app's fields in the order a seed lists them: its public key only, so nothing here is secret.
+_SERVICE_APP_SEED_KEYS = (
+    "client_id",
+    "name",
+    "scopes",
+    "public_jwk",
+    "public_key_pem",
+    "dpop_bound_access_tokens",
+)
+
+
 def _dump_service_app(service_app: ServiceApp) -> dict[str, Any]:
-    """A service app in seed format: its public key only, so nothing here is secret."""
-    return {
-        "client_id": service_app.client_id,
-        "name": service_app.name,
-        "scopes": service_app.scopes,
-        "public_jwk": service_app.public_jwk,
-        "public_key_pem": service_app.public_key_pem,
-        "dpop_bound_access_tokens": service_app.dpop_bound_access_tokens,
-    }
+    return {key: getattr(service_app, key) for key in _SERVICE_APP_SEED_KEYS}
 
 
 def _dump_app(app: App, *, secrets: bool) -> dict[str, Any]:
