@@ -33,7 +33,7 @@ import json
 import logging
 import secrets
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -378,7 +378,7 @@ class ProvisioningEngine:
             raise PushError(okta, f"Invalid response from remote server: {text[:200]}") from exc
 
     def _record_call(
-        self, app: App, user: User, method: str, shown_path: str, body: dict[str, Any] | None
+        self, app: App, user: User, method: str, shown_path: str, body: Mapping[str, Any] | None
     ) -> dict[str, Any]:
         """Add the call to ``store.scim_calls`` (its status is filled in once answered) and count it;
         ``shown_path`` is the path with the filter, if any, as the record shows it."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -135,7 +136,7 @@ def _step_totals(
     return totals
 
 
-def _snapshot_summary(snapshot: dict[str, Any]) -> dict[str, Any]:
+def _snapshot_summary(snapshot: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "taken": snapshot.get("taken"),
         "pseudonymised": snapshot.get("pseudonymised"),
