@@ -12,7 +12,7 @@ import tempfile
 import textwrap
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,78 +63,110 @@ def _wrap(label: str, text: str, *, status: str | None = None) -> None:
 def _proof(step: Step, entry: Mapping[str, Any]) -> list[str]:
     """What the step's result proves, in a sentence or two (from the workflow's own result)."""
     result: Mapping[str, Any] = entry.get("result") or {}
-    action = step.action
     if entry.get("status") == "skipped":
         return ["nothing to approve: the plan had no changes"]
-    if action == "apply" and result.get("error"):
-        verified = [a["key"] for a in result.get("actions", []) if a.get("action") == "verified"]
-        sent = [a["key"] for a in result.get("actions", []) if a.get("action") == "sent"]
-        return [
-            f"wrote {len(verified) + len(sent)} setting(s) through their channel and read "
-            f"{len(verified)} back ({', '.join(verified) or 'none'})"
-            + (f"; {', '.join(sent)} cannot be read back" if sent else ""),
-            f"stopped: {result['error']}",
-        ]
+    if step.action == "apply" and result.get("error"):
+        return _stopped_apply_proof(result)
     if result.get("error"):
         return [f"stopped: {result['error']}"]
-    if action == "validate":
-        return ["the config is well-formed and follows the runbook's rules; no API was called"]
-    if action == "doctor":
-        return ["the token works and every setting has a channel that can write and verify it"]
-    if action == "test-connector":
-        counts = result.get("counts", {})
-        return [
-            f"Okta's connector test would say {result.get('okta_verdict')}; "
-            f"{counts.get('pass', 0)} checks passed, {counts.get('fail', 0)} failed"
-        ]
-    if action == "plan":
-        settings = result.get("settings", [])
-        changes = [s["label"] for s in settings if s.get("status") == "change"]
-        channels = sorted({s["channel"] for s in settings if s.get("channel")})
-        return [f"{len(changes)} of {len(settings)} settings differ; channels: {', '.join(channels)}"]
-    if action == "confirm":
-        return ["a person would be asked here; the demo answers yes (as --yes does)"]
-    if action == "apply":
-        after = (result.get("after") or {}).get("summary", {})
-        written = [a["key"] for a in result.get("actions", []) if a.get("action") == "written"]
-        return [
-            f"wrote {len(written)} setting(s), then read every one back: "
-            f"{after.get('in_sync', '?')} in sync, {after.get('change', '?')} still different"
-        ]
-    if action == "resync":
-        users = result.get("app_users", {})
-        before = (users.get("before") or {}).get("total", "?")
-        after = (users.get("after") or {}).get("total", "?")
-        deactivate = result.get("deactivate_users", {})
-        final = deactivate.get("final")
-        restored = _on_off(final) if isinstance(final, bool) else "its recorded state"
-        return [
-            f"{result.get('groups_cycled')} groups unassigned and reassigned with their priorities; "
-            f"app users {before} → {after}; Deactivate Users was off during the cycle and is back "
-            f"{restored} (read back through the "
-            f"{deactivate.get('restored_channel', '?')} channel); nobody was deprovisioned"
-        ]
-    if action == "tasks":
-        failures = result.get("failures", [])
-        lines = [
-            f"{result.get('failed', 0)} assignment(s) failed after {entry.get('attempts', 1)} check(s); "
-            f"{result.get('pending_pushes', 0)} push(es) still in progress"
-        ]
-        for failure in failures[:5]:
-            reason = (failure.get("reason") or {}).get("target") or (failure.get("reason") or {}).get("full")
-            lines.append(f"  · {failure['user']['login']}: {reason}")
-        if failures:
-            lines.append("these need a person (the target refuses them): expected in this demo")
-        return lines
-    if action == "report":
-        summary = result.get("summary", {})
-        return [
-            f"{summary.get('target_users')} target users: {summary.get('managed', 0)} managed by Okta, "
-            f"{summary.get('action_deactivate', 0)} to deactivate (nobody in Okta), "
-            f"{summary.get('action_change_email', 0)} whose email changed, "
-            f"{summary.get('inactive', 0)} already inactive"
-        ]
-    return []
+    if step.action in _PROOF_WITHOUT_RESULT:
+        return [_PROOF_WITHOUT_RESULT[step.action]]
+    prove = _PROOF_FROM_RESULT.get(step.action)
+    return prove(result, entry) if prove else []
+
+
+def _stopped_apply_proof(result: Mapping[str, Any]) -> list[str]:
+    """An apply that stopped still proves what it wrote and read back before it stopped."""
+    verified = [a["key"] for a in result.get("actions", []) if a.get("action") == "verified"]
+    sent = [a["key"] for a in result.get("actions", []) if a.get("action") == "sent"]
+    return [
+        f"wrote {len(verified) + len(sent)} setting(s) through their channel and read "
+        f"{len(verified)} back ({', '.join(verified) or 'none'})"
+        + (f"; {', '.join(sent)} cannot be read back" if sent else ""),
+        f"stopped: {result['error']}",
+    ]
+
+
+# Steps whose success proves the same thing every time.
+_PROOF_WITHOUT_RESULT = {
+    "validate": "the config is well-formed and follows the runbook's rules; no API was called",
+    "doctor": "the token works and every setting has a channel that can write and verify it",
+    "confirm": "a person would be asked here; the demo answers yes (as --yes does)",
+}
+
+
+def _connector_test_proof(result: Mapping[str, Any], entry: Mapping[str, Any]) -> list[str]:
+    counts = result.get("counts", {})
+    return [
+        f"Okta's connector test would say {result.get('okta_verdict')}; "
+        f"{counts.get('pass', 0)} checks passed, {counts.get('fail', 0)} failed"
+    ]
+
+
+def _plan_proof(result: Mapping[str, Any], entry: Mapping[str, Any]) -> list[str]:
+    settings = result.get("settings", [])
+    changes = [s["label"] for s in settings if s.get("status") == "change"]
+    channels = sorted({s["channel"] for s in settings if s.get("channel")})
+    return [f"{len(changes)} of {len(settings)} settings differ; channels: {', '.join(channels)}"]
+
+
+def _apply_proof(result: Mapping[str, Any], entry: Mapping[str, Any]) -> list[str]:
+    after = (result.get("after") or {}).get("summary", {})
+    written = [a["key"] for a in result.get("actions", []) if a.get("action") == "written"]
+    return [
+        f"wrote {len(written)} setting(s), then read every one back: "
+        f"{after.get('in_sync', '?')} in sync, {after.get('change', '?')} still different"
+    ]
+
+
+def _resync_proof(result: Mapping[str, Any], entry: Mapping[str, Any]) -> list[str]:
+    users = result.get("app_users", {})
+    before = (users.get("before") or {}).get("total", "?")
+    after = (users.get("after") or {}).get("total", "?")
+    deactivate = result.get("deactivate_users", {})
+    final = deactivate.get("final")
+    restored = _on_off(final) if isinstance(final, bool) else "its recorded state"
+    return [
+        f"{result.get('groups_cycled')} groups unassigned and reassigned with their priorities; "
+        f"app users {before} → {after}; Deactivate Users was off during the cycle and is back "
+        f"{restored} (read back through the "
+        f"{deactivate.get('restored_channel', '?')} channel); nobody was deprovisioned"
+    ]
+
+
+def _tasks_proof(result: Mapping[str, Any], entry: Mapping[str, Any]) -> list[str]:
+    failures = result.get("failures", [])
+    lines = [
+        f"{result.get('failed', 0)} assignment(s) failed after {entry.get('attempts', 1)} check(s); "
+        f"{result.get('pending_pushes', 0)} push(es) still in progress"
+    ]
+    for failure in failures[:5]:
+        reason = (failure.get("reason") or {}).get("target") or (failure.get("reason") or {}).get("full")
+        lines.append(f"  · {failure['user']['login']}: {reason}")
+    if failures:
+        lines.append("these need a person (the target refuses them): expected in this demo")
+    return lines
+
+
+def _report_proof(result: Mapping[str, Any], entry: Mapping[str, Any]) -> list[str]:
+    summary = result.get("summary", {})
+    return [
+        f"{summary.get('target_users')} target users: {summary.get('managed', 0)} managed by Okta, "
+        f"{summary.get('action_deactivate', 0)} to deactivate (nobody in Okta), "
+        f"{summary.get('action_change_email', 0)} whose email changed, "
+        f"{summary.get('inactive', 0)} already inactive"
+    ]
+
+
+# Steps whose proof is read from their result (and, for tasks, how many checks it took).
+_PROOF_FROM_RESULT: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], list[str]]] = {
+    "test-connector": _connector_test_proof,
+    "plan": _plan_proof,
+    "apply": _apply_proof,
+    "resync": _resync_proof,
+    "tasks": _tasks_proof,
+    "report": _report_proof,
+}
 
 
 class _DemoReporter:

@@ -14,12 +14,16 @@ import errno
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from oktasync.cli.context import SuggestingGroup, echo_err, emit_json, json_option
 from oktasync.errors import ConfigError, Problem
+
+if TYPE_CHECKING:
+    from oktasync.emulator.behaviour import Behaviour
+    from oktasync.emulator.server import Emulator
 
 _SEED_FIX = 'a state file is a JSON (or .yaml) seed as --save-state writes it: docs/emulator.md "Seed format"'
 
@@ -149,47 +153,19 @@ def serve(
     as_json: bool,
 ) -> None:
     """Serve the emulated Okta org until Ctrl-C; prints the URL and the API token(s)."""
-    import asyncio
     import secrets
 
-    import yaml
-
-    from oktasync.emulator.behaviour import Behaviour, parse_assignments
-    from oktasync.emulator.ratelimit import DEFAULT_LIMITS
-    from oktasync.emulator.runtime import serve_forever
-    from oktasync.emulator.seed import SeedError, dump_state, load_file
-    from oktasync.emulator.seed import save_file as write_state
+    from oktasync.emulator.seed import SeedError
     from oktasync.emulator.server import Emulator
     from oktasync.loopback import is_loopback_host
 
     if not is_loopback_host(host) and not allow_non_loopback:
         raise click.UsageError(f"refusing to listen on non-loopback {host!r}; pass --allow-non-loopback")
-    limits: dict[str, int] = {}
-    for item in rate_limits:
-        bucket, sep, value = item.rpartition("=")
-        if not sep or not value.isdigit():
-            raise click.UsageError(f"--rate-limit expects BUCKET=N, got {item!r}")
-        if bucket not in DEFAULT_LIMITS:
-            # An unknown name would be accepted and never used: the limit the user asked for would not apply.
-            known = ", ".join(DEFAULT_LIMITS)
-            raise click.UsageError(f"--rate-limit: unknown bucket {bucket!r}; buckets: {known}")
-        limits[bucket] = int(value)
-    try:
-        behaviour = Behaviour().updated(parse_assignments(behaviours))
-    except ValueError as exc:
-        raise click.UsageError(f"--behaviour: {exc}") from None
+    limits = _parse_rate_limits(rate_limits)
+    behaviour = _parse_behaviour(behaviours)
     if save_file:
         _check_save_path(save_file)
-    seed: dict[str, Any] = {}
-    if state_file:
-        try:
-            seed = load_file(state_file)
-        except (OSError, ValueError) as exc:  # SeedError, JSON and YAML errors, bad UTF-8 are ValueErrors
-            raise ConfigError([_state_problem(state_file, exc)]) from None
-        except yaml.YAMLError as exc:
-            raise ConfigError([_state_problem(state_file, exc)]) from None
-        except ConfigError as exc:  # not a regular file, too large, binary, bounded YAML: file and line
-            raise ConfigError([_with_seed_fix(problem) for problem in exc.problems]) from None
+    seed = _load_seed(state_file) if state_file else {}
     tokens = list(api_tokens)
     if not tokens and not seed.get("api_tokens"):
         tokens = [secrets.token_urlsafe(24)]
@@ -205,27 +181,69 @@ def serve(
         )
     except SeedError as exc:
         raise ConfigError([_state_problem(state_file or "--state", exc)]) from None
+    _serve_until_stopped(emulator, host, port, save_file, as_json)
+
+
+def _parse_rate_limits(rate_limits: tuple[str, ...]) -> dict[str, int]:
+    """``--rate-limit BUCKET=N`` items as per-minute limits by bucket name."""
+    from oktasync.emulator.ratelimit import DEFAULT_LIMITS
+
+    limits: dict[str, int] = {}
+    for item in rate_limits:
+        bucket, sep, value = item.rpartition("=")
+        if not sep or not value.isdigit():
+            raise click.UsageError(f"--rate-limit expects BUCKET=N, got {item!r}")
+        if bucket not in DEFAULT_LIMITS:
+            # An unknown name would be accepted and never used: the limit the user asked for would not apply.
+            known = ", ".join(DEFAULT_LIMITS)
+            raise click.UsageError(f"--rate-limit: unknown bucket {bucket!r}; buckets: {known}")
+        limits[bucket] = int(value)
+    return limits
+
+
+def _parse_behaviour(behaviours: tuple[str, ...]) -> Behaviour:
+    """The default behaviour with the ``--behaviour NAME=VALUE`` switches; a bad one is a usage error."""
+    from oktasync.emulator.behaviour import Behaviour, parse_assignments
+
+    try:
+        return Behaviour().updated(parse_assignments(behaviours))
+    except ValueError as exc:
+        raise click.UsageError(f"--behaviour: {exc}") from None
+
+
+def _load_seed(state_file: str) -> dict[str, Any]:
+    """The ``--state`` seed; anything wrong with the file is invalid input naming it, with the fix."""
+    import yaml
+
+    from oktasync.emulator.seed import load_file
+
+    try:
+        return load_file(state_file)
+    except (OSError, ValueError) as exc:  # SeedError, JSON and YAML errors, bad UTF-8 are ValueErrors
+        raise ConfigError([_state_problem(state_file, exc)]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([_state_problem(state_file, exc)]) from None
+    except ConfigError as exc:  # not a regular file, too large, binary, bounded YAML: file and line
+        raise ConfigError([_with_seed_fix(problem) for problem in exc.problems]) from None
+
+
+def _serve_until_stopped(
+    emulator: Emulator, host: str, port: int, save_file: str | None, as_json: bool
+) -> None:
+    """Serve until Ctrl-C, then save the state if asked. A socket that cannot be bound is invalid input; an
+    OSError once serving has begun is not about the options, so it is raised as it is."""
+    import asyncio
+
+    from oktasync.emulator.runtime import serve_forever
+    from oktasync.emulator.seed import dump_state
+    from oktasync.emulator.seed import save_file as write_state
 
     started = False
 
     def ready(bound: int) -> None:
         nonlocal started
         started = True
-        if as_json:  # flushed at once: a script reads this line to learn the port, while the server runs
-            url = f"http://{host}:{bound}"
-            ready = {
-                "url": url,
-                "control_url": f"{url}/__emulator/",
-                "api_tokens": sorted(emulator.store.api_tokens),
-                "control_token": emulator.control_token,
-            }
-            emit_json(ready, compact=True)
-            return
-        click.echo(f"Okta emulator listening on http://{host}:{bound}")
-        for token in sorted(emulator.store.api_tokens):
-            click.echo(f"  API token: SSWS {token}")
-        click.echo(f"  control API: http://{host}:{bound}/__emulator/  (Ctrl-C to stop)")
-        click.echo(f"  control token: {emulator.control_token}  (header X-Emulator-Control-Token)")
+        _announce(emulator, host, bound, as_json)
 
     try:
         asyncio.run(serve_forever(emulator, host, port, ready))
@@ -239,6 +257,25 @@ def serve(
         if save_file and started:  # nothing was served, so there is no session state to keep
             write_state(save_file, dump_state(emulator.store, secrets=True))
             echo_err(f"state saved to {save_file}")
+
+
+def _announce(emulator: Emulator, host: str, bound: int, as_json: bool) -> None:
+    """Tell the user (or a script) where the emulator listens and which tokens it accepts."""
+    url = f"http://{host}:{bound}"
+    if as_json:  # flushed at once: a script reads this line to learn the port, while the server runs
+        document = {
+            "url": url,
+            "control_url": f"{url}/__emulator/",
+            "api_tokens": sorted(emulator.store.api_tokens),
+            "control_token": emulator.control_token,
+        }
+        emit_json(document, compact=True)
+        return
+    click.echo(f"Okta emulator listening on {url}")
+    for token in sorted(emulator.store.api_tokens):
+        click.echo(f"  API token: SSWS {token}")
+    click.echo(f"  control API: {url}/__emulator/  (Ctrl-C to stop)")
+    click.echo(f"  control token: {emulator.control_token}  (header X-Emulator-Control-Token)")
 
 
 def _listen_problem(host: str, port: int, error: OSError) -> Problem:

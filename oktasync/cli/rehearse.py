@@ -11,11 +11,14 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from oktasync.cli.context import emit_json, json_text, mark_json
+
+if TYPE_CHECKING:
+    from oktasync.rehearsal.rehearse import RehearsalEnvironment, RehearsalRun
 
 
 def _is_playbook(words: tuple[str, ...]) -> Path | None:
@@ -78,13 +81,8 @@ def command(
     which users will fail or not link and why, which steps wait for a person, and the final state versus
     the snapshot. Nothing leaves this machine; confirm steps are answered yes and listed.
     """
-    from oktasync.rehearsal.rehearse import (
-        load_snapshot,
-        measure_command,
-        rehearsal_environment,
-        rehearse_playbook,
-    )
-    from oktasync.rehearsal.report import build_report, render_markdown, render_text
+    from oktasync.rehearsal.rehearse import load_snapshot, rehearsal_environment
+    from oktasync.rehearsal.report import build_report
 
     fmt = "json" if as_json else output_format
     snapshot = load_snapshot(Path(snapshot_path))
@@ -92,31 +90,43 @@ def command(
     with tempfile.TemporaryDirectory(prefix="oktasync-rehearsal-") as scratch:
         root = Path(workdir) if workdir else Path(scratch)
         with rehearsal_environment(snapshot, root, time_scale=time_scale) as env:
-            if playbook is not None:
-                click.echo(f"rehearsing playbook {playbook.stem} on {snapshot['app']['label']} …", err=True)
-                run = asyncio.run(rehearse_playbook(env, playbook))
-            else:
-                args = _command_args(what, env.config_path, env.state_dir)
-                click.echo(
-                    f"rehearsing `oktasync {' '.join(what)}` on {snapshot['app']['label']} …", err=True
-                )
+            report: dict[str, Any] = build_report(env, _rehearse(env, playbook, what))
+    _emit_report(report, fmt, out)
+    return 0
 
-                def invoke() -> int:
-                    # Its output goes to stderr: stdout holds the report.
-                    done = subprocess.run(
-                        [sys.executable, "-m", "oktasync", *args],
-                        env=dict(os.environ),
-                        capture_output=True,
-                        text=True,
-                        check=False,
-                    )
-                    for stream in (done.stdout, done.stderr):
-                        if stream.strip():
-                            click.echo(stream.rstrip("\n"), err=True)
-                    return done.returncode
 
-                run = measure_command(env, " ".join(what), invoke)
-            report: dict[str, Any] = build_report(env, run)
+def _rehearse(env: RehearsalEnvironment, playbook: Path | None, what: tuple[str, ...]) -> RehearsalRun:
+    """Run the playbook, else the oktasync command ``what``, against the rehearsal's emulator and target."""
+    from oktasync.rehearsal.rehearse import measure_command, rehearse_playbook
+
+    label = env.snapshot["app"]["label"]
+    if playbook is not None:
+        click.echo(f"rehearsing playbook {playbook.stem} on {label} …", err=True)
+        return asyncio.run(rehearse_playbook(env, playbook))
+    args = _command_args(what, env.config_path, env.state_dir)
+    click.echo(f"rehearsing `oktasync {' '.join(what)}` on {label} …", err=True)
+    return measure_command(env, " ".join(what), lambda: _run_oktasync(args))
+
+
+def _run_oktasync(args: list[str]) -> int:
+    """Run ``oktasync ARGS`` in a child process; its output goes to stderr, as stdout holds the report."""
+    done = subprocess.run(
+        [sys.executable, "-m", "oktasync", *args],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    for stream in (done.stdout, done.stderr):
+        if stream.strip():
+            click.echo(stream.rstrip("\n"), err=True)
+    return done.returncode
+
+
+def _emit_report(report: dict[str, Any], fmt: str, out: str | None) -> None:
+    """Print the report in ``fmt``, and write it to ``out`` too when given."""
+    from oktasync.rehearsal.report import render_markdown, render_text
+
     text = render_markdown(report) if fmt == "markdown" else render_text(report)
     if out:
         Path(out).write_text(json_text(report) + "\n" if fmt == "json" else text, encoding="utf-8")
@@ -124,4 +134,3 @@ def command(
         emit_json(report)
     else:
         click.echo(text)
-    return 0

@@ -220,54 +220,75 @@ def render_strings(
     """Render every string in ``data``; return the result, the problems, and for each template path the
     sources it read (empty for a template that read none). With ``missing_env``, a template that fails
     only because environment variables are unset goes there instead of into the problems."""
-    problems: list[Problem] = []
-    templated: dict[Path_, frozenset[str]] = {}
-    track = tracker or Tracker()
+    renderer = _StringRenderer(scope, doc, environment, skip, tracker or Tracker(), missing_env)
+    return renderer.walk(data, path), renderer.problems, renderer.templated
 
-    def render(value: str, at: Path_) -> Any:
+
+# What a template may raise while rendering: each is reported as a problem at the template's path.
+_RENDER_ERRORS = (
+    jinja2.TemplateError,
+    TypeError,
+    ValueError,
+    ArithmeticError,
+    LookupError,
+    MemoryError,
+    RecursionError,
+)
+
+
+@dataclass
+class _StringRenderer:
+    """One ``render_strings`` pass: what it renders with, and the problems and sources found so far."""
+
+    scope: Mapping[str, Any]
+    doc: SourceDocument
+    environment: jinja2.Environment
+    skip: Callable[[Path_], bool]
+    track: Tracker
+    missing_env: dict[Path_, MissingEnv] | None
+    problems: list[Problem] = field(default_factory=list)
+    templated: dict[Path_, frozenset[str]] = field(default_factory=dict)
+
+    def walk(self, value: Any, at: Path_) -> Any:
+        if self.skip(at):
+            return value
+        if isinstance(value, dict):
+            return {key: self.walk(item, (*at, key)) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.walk(item, (*at, index)) for index, item in enumerate(value)]
+        if isinstance(value, str) and ("{{" in value or "{%" in value):
+            return self.render(value, at)
+        return value
+
+    def render(self, value: str, at: Path_) -> Any:
+        """The rendered template, or ``value`` itself when it fails (the failure recorded)."""
+        track = self.track
         track.sources = set()
         track.missing_env = set()
         track.var_reads = set()
         try:
             with time_limit():
-                return render_text(environment.from_string(value), scope, max_chars=MAX_RENDERED_CHARS)
-        except (
-            jinja2.TemplateError,
-            TypeError,
-            ValueError,
-            ArithmeticError,
-            LookupError,
-            MemoryError,
-            RecursionError,
-        ) as error:
-            message = _failure_message(error, track)
-            fix = "fix the template" if "syntax" in message else fix_for(message)
-            problem = doc.problem(at, message, fix)
-            unset = frozenset(track.missing_env)
-            only_unset = isinstance(error, jinja2.UndefinedError) and message.startswith(
-                "environment variable"
-            )
-            if missing_env is not None and unset and only_unset:
-                missing_env[at] = MissingEnv(unset, problem)
-            else:
-                problems.append(problem)
+                return render_text(
+                    self.environment.from_string(value), self.scope, max_chars=MAX_RENDERED_CHARS
+                )
+        except _RENDER_ERRORS as error:
+            self._record_failure(error, at)
             return value
         finally:
-            templated[at] = frozenset(track.sources)
+            self.templated[at] = frozenset(track.sources)
             track.var_readers[at] = frozenset(track.var_reads)
 
-    def walk(value: Any, at: Path_) -> Any:
-        if skip(at):
-            return value
-        if isinstance(value, dict):
-            return {key: walk(item, (*at, key)) for key, item in value.items()}
-        if isinstance(value, list):
-            return [walk(item, (*at, index)) for index, item in enumerate(value)]
-        if isinstance(value, str) and ("{{" in value or "{%" in value):
-            return render(value, at)
-        return value
-
-    return walk(data, path), problems, templated
+    def _record_failure(self, error: Exception, at: Path_) -> None:
+        """A problem, or with ``missing_env`` a template that fails only for unset environment variables."""
+        message = _failure_message(error, self.track)
+        fix = "fix the template" if "syntax" in message else fix_for(message)
+        problem = self.doc.problem(at, message, fix)
+        unset = frozenset(self.track.missing_env)
+        only_unset = isinstance(error, jinja2.UndefinedError) and message.startswith("environment variable")
+        if self.missing_env is not None and unset and only_unset:
+            self.missing_env[at] = MissingEnv(unset, problem)
+        else:
+            self.problems.append(problem)
 
 
 def iter_paths(templated: Mapping[Path_, frozenset[str]]) -> Iterator[tuple[Path_, frozenset[str]]]:

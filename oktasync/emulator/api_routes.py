@@ -57,6 +57,57 @@ _APP_GROUPS_EXPAND = frozenset({"group", "metadata"})
 _APP_USERS_EXPAND = frozenset({"user"})
 
 
+def _app_settings_json(app: App) -> dict[str, Any]:
+    """An app's ``settings`` as Okta answers them; a SAML app's also carry its ``signOn`` block."""
+    settings: dict[str, Any] = {
+        "app": {},
+        "notifications": {"vpn": {"network": {"connection": "DISABLED"}, "message": None, "helpUrl": None}},
+        "manualProvisioning": False,
+        "implicitAssignment": False,
+        "notes": {"admin": None, "enduser": None},
+    }
+    if app.sign_on_mode == "SAML_2_0":
+        settings["signOn"] = _saml_sign_on_json()
+    return settings
+
+
+def _saml_sign_on_json() -> dict[str, Any]:
+    return {
+        "defaultRelayState": "",
+        "ssoAcsUrl": "https://example.invalid/sso/saml",
+        "idpIssuer": "http://www.okta.com/${org.externalKey}",
+        "audience": "https://example.invalid",
+        "recipient": "https://example.invalid/sso/saml",
+        "destination": "https://example.invalid/sso/saml",
+        "subjectNameIdTemplate": "${user.userName}",
+        "subjectNameIdFormat": "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
+        "responseSigned": True,
+        "assertionSigned": True,
+        "signatureAlgorithm": "RSA_SHA256",
+        "digestAlgorithm": "SHA256",
+        "honorForceAuthn": True,
+        "authnContextClassRef": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
+        "requestCompressed": False,
+        "allowMultipleAcsEndpoints": False,
+        "acsEndpoints": [],
+        "attributeStatements": [],
+    }
+
+
+def _app_links_json(org_url: str, app: App) -> dict[str, Any]:
+    """An app's ``_links``: itself, its users and groups, deactivation, and its end-user link."""
+    base = f"{org_url}/api/v1/apps/{app.id}"
+    return {
+        "self": {"href": base},
+        "users": {"href": base + "/users"},
+        "groups": {"href": base + "/groups"},
+        "deactivate": {"href": base + "/lifecycle/deactivate"},
+        "appLinks": [
+            {"name": f"{app.name}_link", "href": f"{org_url}/home/{app.name}/{app.id}/1", "type": "text/html"}
+        ],
+    }
+
+
 class ApiRoutes:
     def __init__(self, em: Emulator) -> None:
         self.em = em
@@ -98,37 +149,6 @@ class ApiRoutes:
         return f"{request.scheme}://{request.host}"
 
     def app_json(self, request: web.Request, app: App) -> dict[str, Any]:
-        base = f"{self.base(request)}/api/v1/apps/{app.id}"
-        settings: dict[str, Any] = {
-            "app": {},
-            "notifications": {
-                "vpn": {"network": {"connection": "DISABLED"}, "message": None, "helpUrl": None}
-            },
-            "manualProvisioning": False,
-            "implicitAssignment": False,
-            "notes": {"admin": None, "enduser": None},
-        }
-        if app.sign_on_mode == "SAML_2_0":
-            settings["signOn"] = {
-                "defaultRelayState": "",
-                "ssoAcsUrl": "https://example.invalid/sso/saml",
-                "idpIssuer": "http://www.okta.com/${org.externalKey}",
-                "audience": "https://example.invalid",
-                "recipient": "https://example.invalid/sso/saml",
-                "destination": "https://example.invalid/sso/saml",
-                "subjectNameIdTemplate": "${user.userName}",
-                "subjectNameIdFormat": "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
-                "responseSigned": True,
-                "assertionSigned": True,
-                "signatureAlgorithm": "RSA_SHA256",
-                "digestAlgorithm": "SHA256",
-                "honorForceAuthn": True,
-                "authnContextClassRef": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
-                "requestCompressed": False,
-                "allowMultipleAcsEndpoints": False,
-                "acsEndpoints": [],
-                "attributeStatements": [],
-            }
         return {
             "id": app.id,
             "name": app.name,
@@ -148,20 +168,8 @@ class ApiRoutes:
                 "userNameTemplate": {"template": "${source.login}", "type": "BUILT_IN"},
                 "signing": {"kid": "emulator-signing-key"},
             },
-            "settings": settings,
-            "_links": {
-                "self": {"href": base},
-                "users": {"href": base + "/users"},
-                "groups": {"href": base + "/groups"},
-                "deactivate": {"href": base + "/lifecycle/deactivate"},
-                "appLinks": [
-                    {
-                        "name": f"{app.name}_link",
-                        "href": f"{self.base(request)}/home/{app.name}/{app.id}/1",
-                        "type": "text/html",
-                    }
-                ],
-            },
+            "settings": _app_settings_json(app),
+            "_links": _app_links_json(self.base(request), app),
         }
 
     def group_json(self, request: web.Request, group: Group) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import hashlib
 import json
 import secrets
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -32,6 +33,7 @@ from yarl import URL
 
 if TYPE_CHECKING:
     from oktasync.emulator.server import Emulator
+    from oktasync.emulator.store import ServiceApp
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TOKEN_LIFETIME = 3600
@@ -175,90 +177,129 @@ def check_resource_proof(
         raise refuse("invalid_dpop_proof", "The DPoP proof key is not the key the token is bound to.")
 
 
+class _Refused(Exception):
+    """An OAuth error answer. The token endpoint's checks raise it, so each check reads as one straight line
+    and the endpoint answers with the first one that fails."""
+
+    def __init__(self, status: int, error: str, description: str, headers: dict[str, str] | None = None):
+        super().__init__(description)
+        self.response = _oauth_error(status, error, description, headers)
+
+
 def add_routes(app: web.Application, em: Emulator) -> None:
     async def token(request: web.Request) -> web.Response:
         form = await request.post()
-        if form.get("grant_type") != "client_credentials":
-            return _oauth_error(
-                400, "unsupported_grant_type", "The authorization grant type is not supported."
-            )
-        if form.get("client_assertion_type") != ASSERTION_TYPE or not form.get("client_assertion"):
-            return _oauth_error(
-                401, "invalid_client", "Client authentication failed (private_key_jwt expected)."
-            )
-        assertion = str(form["client_assertion"])
         try:
-            unverified = jwt.decode(assertion, options={"verify_signature": False})
-        except jwt.PyJWTError:
-            return _oauth_error(401, "invalid_client", "The client_assertion is not a valid JWT.")
-        client_id = str(unverified.get("iss", ""))
-        service_app = em.store.service_apps.get(client_id)
-        if service_app is None or form.get("client_id") not in (None, client_id):
-            return _oauth_error(401, "invalid_client", "Invalid value for 'client_id' parameter.")
-        # DPoP before the assertion is used up: a use_dpop_nonce answer leaves the client's assertion unspent.
-        proof = request.headers.get("DPoP")
-        bound: str | None = None
-        if proof is None and service_app.dpop_bound_access_tokens:
-            return _oauth_error(400, "invalid_dpop_proof", "The DPoP proof JWT header is missing.")
-        if proof is not None:
-            try:
-                bound = em.dpop.verify(proof, "POST", request.url, nonce=em.dpop.token_nonce)
-            except NonceNeeded:
-                return _oauth_error(
-                    400,
-                    "use_dpop_nonce",
-                    "Authorization server requires nonce in DPoP proof.",
-                    headers={"DPoP-Nonce": em.dpop.token_nonce},
-                )
-            except ProofError as exc:
-                return _oauth_error(400, "invalid_dpop_proof", str(exc))
-        audience = f"{request.scheme}://{request.host}/oauth2/v1/token"
-        try:
-            if service_app.public_jwk is not None:
-                key: Any = jwt.PyJWK(service_app.public_jwk).key
-            else:
-                key = service_app.public_key_pem
-            claims = jwt.decode(
-                assertion,
-                key,
-                algorithms=["RS256", "RS384", "RS512", "ES256", "ES384", "ES512"],
-                audience=audience,
-                issuer=client_id,
-                options={"require": ["exp", "iss", "sub", "aud"]},
-            )
-        except jwt.PyJWTError as exc:
-            return _oauth_error(401, "invalid_client", f"The client_assertion is invalid: {exc}")
-        if claims.get("sub") != client_id:
-            return _oauth_error(401, "invalid_client", "The client_assertion 'sub' must equal the client_id.")
-        jti = claims.get("jti")
-        if jti is not None:
-            if jti in em.used_jtis:
-                return _oauth_error(
-                    401, "invalid_client", "The client_assertion token has already been used."
-                )
-            em.used_jtis.add(str(jti))
-        requested = str(form.get("scope") or "").split()
-        if not requested:
-            return _oauth_error(400, "invalid_scope", "The authorization server requires at least one scope.")
-        denied = [s for s in requested if s not in service_app.scopes]
-        if denied:
-            return _oauth_error(
-                400, "invalid_scope", f"The following scopes are not allowed: {' '.join(denied)}"
-            )
-        from oktasync.emulator.responses import BearerToken
-
-        access_token = "emu." + secrets.token_urlsafe(32)
-        em.bearer_tokens[access_token] = BearerToken(
-            client_id=client_id, scopes=frozenset(requested), expires=time.time() + TOKEN_LIFETIME, jkt=bound
-        )
-        body = {
-            "token_type": "Bearer" if bound is None else "DPoP",
-            "expires_in": TOKEN_LIFETIME,
-            "access_token": access_token,
-            "scope": " ".join(requested),
-        }
-        # A DPoP token answer carries the current nonce too (recorded: docs/okta-behaviour.md).
-        headers = {"DPoP-Nonce": em.dpop.token_nonce} if bound is not None else None
-        return web.Response(body=json.dumps(body).encode(), content_type="application/json", headers=headers)
+            return _issue_token(em, request, form)
+        except _Refused as refusal:
+            return refusal.response
 
     app.router.add_post("/oauth2/v1/token", token)
+
+
+def _issue_token(em: Emulator, request: web.Request, form: Mapping[str, object]) -> web.Response:
+    """One client_credentials token request, checked in the order Okta answers its errors; raises _Refused."""
+    if form.get("grant_type") != "client_credentials":
+        raise _Refused(400, "unsupported_grant_type", "The authorization grant type is not supported.")
+    if form.get("client_assertion_type") != ASSERTION_TYPE or not form.get("client_assertion"):
+        raise _Refused(401, "invalid_client", "Client authentication failed (private_key_jwt expected).")
+    assertion = str(form["client_assertion"])
+    service_app = _asserted_client(em, assertion, form.get("client_id"))
+    # DPoP before the assertion is used up: a use_dpop_nonce answer leaves the client's assertion unspent.
+    bound = _token_binding(em, request, service_app)
+    _verify_assertion(em, request, assertion, service_app)
+    scopes = _granted_scopes(str(form.get("scope") or ""), service_app)
+    return _token_answer(em, service_app.client_id, scopes, bound)
+
+
+def _asserted_client(em: Emulator, assertion: str, form_client_id: object) -> ServiceApp:
+    """The service app the (not yet verified) assertion names as its issuer, which a ``client_id`` form
+    field, when sent, must name too."""
+    try:
+        unverified = jwt.decode(assertion, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise _Refused(401, "invalid_client", "The client_assertion is not a valid JWT.") from None
+    client_id = str(unverified.get("iss", ""))
+    service_app = em.store.service_apps.get(client_id)
+    if service_app is None or form_client_id not in (None, client_id):
+        raise _Refused(401, "invalid_client", "Invalid value for 'client_id' parameter.")
+    return service_app
+
+
+def _token_binding(em: Emulator, request: web.Request, service_app: ServiceApp) -> str | None:
+    """The thumbprint of the DPoP key the token will be bound to, or None for a Bearer token."""
+    proof = request.headers.get("DPoP")
+    if proof is None:
+        if service_app.dpop_bound_access_tokens:
+            raise _Refused(400, "invalid_dpop_proof", "The DPoP proof JWT header is missing.")
+        return None
+    try:
+        return em.dpop.verify(proof, "POST", request.url, nonce=em.dpop.token_nonce)
+    except NonceNeeded:
+        raise _Refused(
+            400,
+            "use_dpop_nonce",
+            "Authorization server requires nonce in DPoP proof.",
+            headers={"DPoP-Nonce": em.dpop.token_nonce},
+        ) from None
+    except ProofError as exc:
+        raise _Refused(400, "invalid_dpop_proof", str(exc)) from None
+
+
+def _verify_assertion(em: Emulator, request: web.Request, assertion: str, service_app: ServiceApp) -> None:
+    """The assertion is signed by the app's registered key, for this token URL, by and about the client, and
+    its ``jti`` (when it has one) is spent here: an assertion is accepted once."""
+    client_id = service_app.client_id
+    audience = f"{request.scheme}://{request.host}/oauth2/v1/token"
+    try:
+        if service_app.public_jwk is not None:
+            key: Any = jwt.PyJWK(service_app.public_jwk).key
+        else:
+            key = service_app.public_key_pem
+        claims = jwt.decode(
+            assertion,
+            key,
+            algorithms=["RS256", "RS384", "RS512", "ES256", "ES384", "ES512"],
+            audience=audience,
+            issuer=client_id,
+            options={"require": ["exp", "iss", "sub", "aud"]},
+        )
+    except jwt.PyJWTError as exc:
+        raise _Refused(401, "invalid_client", f"The client_assertion is invalid: {exc}") from None
+    if claims.get("sub") != client_id:
+        raise _Refused(401, "invalid_client", "The client_assertion 'sub' must equal the client_id.")
+    jti = claims.get("jti")
+    if jti is not None:
+        if jti in em.used_jtis:
+            raise _Refused(401, "invalid_client", "The client_assertion token has already been used.")
+        em.used_jtis.add(str(jti))
+
+
+def _granted_scopes(scope: str, service_app: ServiceApp) -> list[str]:
+    """The requested scopes (at least one), each of which must be granted to the app."""
+    requested = scope.split()
+    if not requested:
+        raise _Refused(400, "invalid_scope", "The authorization server requires at least one scope.")
+    denied = [s for s in requested if s not in service_app.scopes]
+    if denied:
+        raise _Refused(400, "invalid_scope", f"The following scopes are not allowed: {' '.join(denied)}")
+    return requested
+
+
+def _token_answer(em: Emulator, client_id: str, scopes: list[str], bound: str | None) -> web.Response:
+    """Mint and remember an access token, DPoP-bound to ``bound`` when it is a key thumbprint."""
+    from oktasync.emulator.responses import BearerToken
+
+    access_token = "emu." + secrets.token_urlsafe(32)
+    em.bearer_tokens[access_token] = BearerToken(
+        client_id=client_id, scopes=frozenset(scopes), expires=time.time() + TOKEN_LIFETIME, jkt=bound
+    )
+    body = {
+        "token_type": "Bearer" if bound is None else "DPoP",
+        "expires_in": TOKEN_LIFETIME,
+        "access_token": access_token,
+        "scope": " ".join(scopes),
+    }
+    # A DPoP token answer carries the current nonce too (recorded: docs/okta-behaviour.md).
+    headers = {"DPoP-Nonce": em.dpop.token_nonce} if bound is not None else None
+    return web.Response(body=json.dumps(body).encode(), content_type="application/json", headers=headers)

@@ -33,7 +33,7 @@ import json
 import logging
 import secrets
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -74,6 +74,19 @@ class PushError(Exception):
 def password_placeholder() -> str:
     """A value for the ``password`` Okta puts in every SCIM create (a placeholder, not a credential)."""
     return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+
+
+def _scim_headers(bearer_token: str | None, *, has_body: bool) -> dict[str, str]:
+    """The headers Okta's SCIM client sends (a body is SCIM JSON in UTF-8)."""
+    headers = {
+        "Authorization": f"Bearer {bearer_token or ''}",
+        "Accept": "application/scim+json",
+        "Accept-Charset": "utf-8",
+        "User-Agent": USER_AGENT,
+    }
+    if has_body:
+        headers["Content-Type"] = "application/scim+json; charset=utf-8"
+    return headers
 
 
 def scim_user_body(
@@ -342,25 +355,39 @@ class ProvisioningEngine:
         params: dict[str, str] | None = None,
         not_found_ok: bool = False,
     ) -> Any:
+        """One SCIM request to the app's target, recorded in ``store.scim_calls``: the JSON answer (None when
+        it is empty, or a 404 with ``not_found_ok``), else PushError with ``okta`` as Okta's part."""
         assert self._session is not None, "engine not started"
         base = (app.settings.scim_base_url or "").rstrip("/")
-        url = base + path
-        headers = {
-            "Authorization": f"Bearer {app.settings.bearer_token or ''}",
-            "Accept": "application/scim+json",
-            "Accept-Charset": "utf-8",
-            "User-Agent": USER_AGENT,
-        }
-        data = None
-        if body is not None:
-            headers["Content-Type"] = "application/scim+json; charset=utf-8"
-            data = json.dumps(body).encode()
+        headers = _scim_headers(app.settings.bearer_token, has_body=body is not None)
+        data = None if body is None else json.dumps(body).encode()
+        query = f"?filter={params['filter']}" if params and "filter" in params else ""
+        record = self._record_call(app, user, method, path + query, body)
+        status, text = await self._send(
+            method, base, path, headers=headers, data=data, params=params, record=record, okta=okta
+        )
+        if status == 404 and not_found_ok:
+            return None
+        if status >= 400:
+            raise PushError(okta, _remote_message(status, text))
+        if not text.strip():
+            return None
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise PushError(okta, f"Invalid response from remote server: {text[:200]}") from exc
+
+    def _record_call(
+        self, app: App, user: User, method: str, shown_path: str, body: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """Add the call to ``store.scim_calls`` (its status is filled in once answered) and count it;
+        ``shown_path`` is the path with the filter, if any, as the record shows it."""
         record: dict[str, Any] = {
             "at": iso(),
             "app_id": app.id,
             "user_id": user.id,
             "method": method,
-            "path": path + (f"?filter={params['filter']}" if params and "filter" in params else ""),
+            "path": shown_path,
             "userName": body.get("userName") if body else None,
             "active": body.get("active") if body else None,
             "password_sent": bool(body and "password" in body),  # the placeholder's presence, never its value
@@ -368,16 +395,31 @@ class ProvisioningEngine:
         }
         self.store.scim_calls.append(record)
         self.pushes += 1
+        return record
+
+    async def _send(
+        self,
+        method: str,
+        base: str,
+        path: str,
+        *,
+        headers: dict[str, str],
+        data: bytes | None,
+        params: dict[str, str] | None,
+        record: dict[str, Any],
+        okta: str,
+    ) -> tuple[int, str]:
+        """The target's status and body text; a 429 is retried a few times first, as Okta pauses and
+        reschedules on 429 from the target (docs/okta-behaviour.md, What Okta sends to a SCIM target)."""
+        assert self._session is not None, "engine not started"
         for attempt in range(_MAX_429_RETRIES + 1):
             try:
                 async with self._session.request(
-                    method, url, headers=headers, data=data, params=params
+                    method, base + path, headers=headers, data=data, params=params
                 ) as resp:
                     text = await resp.text()
                     record["status"] = resp.status
                     if resp.status == 429 and attempt < _MAX_429_RETRIES:
-                        # Okta pauses and reschedules on 429 from the target (docs/okta-behaviour.md, What
-                        # Okta sends to a SCIM target).
                         delay = float(resp.headers.get("Retry-After", "1") or 1)
                         await asyncio.sleep(min(delay, 5.0) * self.time_scale)
                         continue
@@ -386,16 +428,7 @@ class ProvisioningEngine:
                 raise PushError(
                     okta, f"Could not connect to {base}: {type(exc).__name__} {exc}".strip()
                 ) from exc
-            if resp.status == 404 and not_found_ok:
-                return None
-            if resp.status >= 400:
-                raise PushError(okta, _remote_message(resp.status, text))
-            if not text.strip():
-                return None
-            try:
-                return json.loads(text)
-            except ValueError as exc:
-                raise PushError(okta, f"Invalid response from remote server: {text[:200]}") from exc
+            return resp.status, text
         raise AssertionError("unreachable")
 
     def _event(

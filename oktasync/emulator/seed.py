@@ -286,56 +286,13 @@ def dump_state(store: Store, *, secrets: bool = False) -> dict[str, Any]:
     def mask(value: str) -> str:
         return value if secrets else "(sensitive)"
 
-    apps = []
-    for app in store.apps.values():
-        apps.append(
-            {
-                "id": app.id,
-                "name": app.name,
-                "label": app.label,
-                "kind": app.kind,
-                "status": app.status,
-                "sign_on_mode": app.sign_on_mode,
-                "settings": app.settings.to_dict(secrets=secrets),
-                "connection_status": app.connection_status,
-                "features": app.features(),
-                "groups": [
-                    {"group": a.group_id, "priority": a.priority, "profile": a.profile}
-                    for a in app.groups.values()
-                ],
-                "app_users": [
-                    {
-                        "user": u.user_id,
-                        "scope": u.scope,
-                        "status": u.status,
-                        "sync_state": u.sync_state,
-                        "external_id": u.external_id,
-                        "user_name": u.user_name,
-                        "profile": u.profile,
-                        "last_sync": u.last_sync,
-                    }
-                    for u in app.users.values()
-                ],
-                "settings_history": app.settings_history,
-            }
-        )
     return {
         "api_tokens": [mask(t) for t in sorted(store.api_tokens)],
         "admin_sessions": [
             {"id": mask(s.id), "xsrf_token": mask(s.xsrf_token), "admin_login": s.admin_login}
             for s in store.admin_sessions.values()
         ],
-        "service_apps": [
-            {
-                "client_id": sa.client_id,
-                "name": sa.name,
-                "scopes": sa.scopes,
-                "public_jwk": sa.public_jwk,
-                "public_key_pem": sa.public_key_pem,
-                "dpop_bound_access_tokens": sa.dpop_bound_access_tokens,
-            }
-            for sa in store.service_apps.values()
-        ],
+        "service_apps": [_dump_service_app(sa) for sa in store.service_apps.values()],
         "users": [
             {"id": u.id, "status": u.status, "created": u.created, **u.profile} for u in store.users.values()
         ],
@@ -343,9 +300,56 @@ def dump_state(store: Store, *, secrets: bool = False) -> dict[str, Any]:
             {"id": g.id, "name": g.name, "description": g.description, "members": list(g.members)}
             for g in store.groups.values()
         ],
-        "apps": apps,
+        "apps": [_dump_app(app, secrets=secrets) for app in store.apps.values()],
         "events": store.events,
         "scim_calls": store.scim_calls,
+    }
+
+
+# A service app's fields in the order a seed lists them: its public key only, so nothing here is secret.
+_SERVICE_APP_SEED_KEYS = (
+    "client_id",
+    "name",
+    "scopes",
+    "public_jwk",
+    "public_key_pem",
+    "dpop_bound_access_tokens",
+)
+
+
+def _dump_service_app(service_app: ServiceApp) -> dict[str, Any]:
+    return {key: getattr(service_app, key) for key in _SERVICE_APP_SEED_KEYS}
+
+
+def _dump_app(app: App, *, secrets: bool) -> dict[str, Any]:
+    """An app in seed format, with its group assignments, app users and settings history."""
+    return {
+        "id": app.id,
+        "name": app.name,
+        "label": app.label,
+        "kind": app.kind,
+        "status": app.status,
+        "sign_on_mode": app.sign_on_mode,
+        "settings": app.settings.to_dict(secrets=secrets),
+        "connection_status": app.connection_status,
+        "features": app.features(),
+        "groups": [
+            {"group": a.group_id, "priority": a.priority, "profile": a.profile} for a in app.groups.values()
+        ],
+        "app_users": [
+            {
+                "user": u.user_id,
+                "scope": u.scope,
+                "status": u.status,
+                "sync_state": u.sync_state,
+                "external_id": u.external_id,
+                "user_name": u.user_name,
+                "profile": u.profile,
+                "last_sync": u.last_sync,
+            }
+            for u in app.users.values()
+        ],
+        "settings_history": app.settings_history,
     }
 
 

@@ -303,38 +303,46 @@ def standard_seed(*, scim_base_url: str | None = None, scim_token: str | None = 
             {"name": "sales", "members": ["carol@example.com", "dave@example.com"]},
             {"name": "everyone", "members": [u["login"] for u in users]},
         ],
-        "apps": [
-            {
-                "id": CUSTOM_APP_ID,
-                "name": "chronosphere_scim",
-                "label": "Chronosphere",
-                "kind": "custom_scim",
-                "settings": {
-                    "scim_base_url": scim_base_url,
-                    "unique_identifier": "email",
-                    "push_new_users": True,
-                    "push_profile_updates": True,
-                    "auth_mode": "header",
-                    "bearer_token": scim_token,
-                    "create_users": True,
-                    "update_user_attributes": True,
-                    "deactivate_users": True,
-                },
-            },
-            {
-                "id": API_APP_ID,
-                "name": "zscalerbyz",
-                "label": "Zscaler",
-                "kind": "api",
-                "connection_status": "ENABLED" if scim_base_url else None,
-                "settings": {
-                    "scim_base_url": scim_base_url,
-                    "unique_identifier": "userName",
-                    "bearer_token": scim_token,
-                    "create_users": True,
-                    "update_user_attributes": True,
-                    "deactivate_users": False,
-                },
-            },
-        ],
+        "apps": [_chronosphere_app(scim_base_url, scim_token), _zscaler_app(scim_base_url, scim_token)],
+    }
+
+
+def _chronosphere_app(scim_base_url: str | None, scim_token: str | None) -> dict[str, Any]:
+    """The standard org's custom SCIM app: every provisioning switch on, unique identifier email."""
+    return {
+        "id": CUSTOM_APP_ID,
+        "name": "chronosphere_scim",
+        "label": "Chronosphere",
+        "kind": "custom_scim",
+        "settings": {
+            "scim_base_url": scim_base_url,
+            "unique_identifier": "email",
+            "push_new_users": True,
+            "push_profile_updates": True,
+            "auth_mode": "header",
+            "bearer_token": scim_token,
+            "create_users": True,
+            "update_user_attributes": True,
+            "deactivate_users": True,
+        },
+    }
+
+
+def _zscaler_app(scim_base_url: str | None, scim_token: str | None) -> dict[str, Any]:
+    """The standard org's API-capable app: its connection enabled when there is a target, Deactivate Users
+    off."""
+    return {
+        "id": API_APP_ID,
+        "name": "zscalerbyz",
+        "label": "Zscaler",
+        "kind": "api",
+        "connection_status": "ENABLED" if scim_base_url else None,
+        "settings": {
+            "scim_base_url": scim_base_url,
+            "unique_identifier": "userName",
+            "bearer_token": scim_token,
+            "create_users": True,
+            "update_user_attributes": True,
+            "deactivate_users": False,
+        },
     }

@@ -14,8 +14,9 @@ or later step before any step runs.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +103,23 @@ def check_syntax(text: str, *, condition: bool = False) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _failures_reported_as(what: str) -> Iterator[None]:
+    """Run a render under the time limit; whatever it raises becomes a ``TemplateFailure`` worded as
+    ``<what> failed: …`` (``<what> stopped: …`` at a limit), or the undefined name's own message."""
+    try:
+        with time_limit():
+            yield
+    except jinja2.UndefinedError as error:
+        raise TemplateFailure(str(error)) from None
+    except LimitExceeded as error:
+        raise TemplateFailure(f"{what} stopped: {error}") from None
+    except jinja2.TemplateError as error:
+        raise TemplateFailure(f"{what} failed: {error}") from None
+    except _ERRORS as error:
+        raise TemplateFailure(f"{what} failed: {type(error).__name__}: {error}") from None
+
+
 def render_value(value: Any, scope: Mapping[str, Any]) -> Any:
     """Render every template string inside ``value`` (recursively), keeping native types for single
     expressions. Raises ``TemplateFailure``."""
@@ -112,43 +130,25 @@ def render_value(value: Any, scope: Mapping[str, Any]) -> Any:
     if not is_template(value):
         return value
     text: str = value
-    try:
-        with time_limit():
-            single = _single_expression(text)
-            if single is not None:
-                result = ENVIRONMENT.compile_expression(single, undefined_to_none=False)(**scope)
-                if isinstance(result, jinja2.Undefined):
-                    str(result)  # raises UndefinedError with the name
-                return _check_result(result)
-            return render_text(ENVIRONMENT.from_string(text), scope)
-    except jinja2.UndefinedError as error:
-        raise TemplateFailure(str(error)) from None
-    except LimitExceeded as error:
-        raise TemplateFailure(f"template stopped: {error}") from None
-    except jinja2.TemplateError as error:
-        raise TemplateFailure(f"template failed: {error}") from None
-    except _ERRORS as error:
-        raise TemplateFailure(f"template failed: {type(error).__name__}: {error}") from None
+    with _failures_reported_as("template"):
+        single = _single_expression(text)
+        if single is not None:
+            result = ENVIRONMENT.compile_expression(single, undefined_to_none=False)(**scope)
+            if isinstance(result, jinja2.Undefined):
+                str(result)  # raises UndefinedError with the name
+            return _check_result(result)
+        return render_text(ENVIRONMENT.from_string(text), scope)
 
 
 def evaluate_condition(text: str | bool, scope: Mapping[str, Any]) -> bool:
     """Evaluate a `when`/`until`/`failed_when` condition. Raises ``TemplateFailure``."""
     if isinstance(text, bool):
         return text
-    try:
-        with time_limit():
-            result = ENVIRONMENT.compile_expression(condition_source(text), undefined_to_none=False)(**scope)
-            if isinstance(result, jinja2.Undefined):
-                str(result)
-            _check_result(result)
-    except jinja2.UndefinedError as error:
-        raise TemplateFailure(str(error)) from None
-    except LimitExceeded as error:
-        raise TemplateFailure(f"condition stopped: {error}") from None
-    except jinja2.TemplateError as error:
-        raise TemplateFailure(f"condition failed: {error}") from None
-    except _ERRORS as error:
-        raise TemplateFailure(f"condition failed: {type(error).__name__}: {error}") from None
+    with _failures_reported_as("condition"):
+        result = ENVIRONMENT.compile_expression(condition_source(text), undefined_to_none=False)(**scope)
+        if isinstance(result, jinja2.Undefined):
+            str(result)  # raises UndefinedError with the name
+        _check_result(result)
     if isinstance(result, str):
         # A rendered string ("False", "0", "") is what people mean when they template a condition.
         return result.strip().lower() not in ("", "false", "0", "no", "none", "off")

@@ -12,7 +12,7 @@ earlier (a step may read its own result in `until` and `failed_when`), only the 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,12 @@ class _Checker:
         if missing is not None:
             problem = dataclasses.replace(problem, key=dotted_key((*path, missing)))
         self.problems.append(problem)
+
+    def unknown_key(self, path: Path_, where: str, allowed: Iterable[str]) -> None:
+        """``path`` ends in a key the model of ``where`` forbids: say so at the key, with the nearest
+        allowed key (or the list of them) as the fix."""
+        key = str(path[-1])
+        self.add(path, f"unknown key '{key}' in {where}", unknown_key_fix(key, allowed), at_key=True)
 
 
 def load_playbook(path: Path | str) -> Playbook:
@@ -167,13 +173,7 @@ def _shape_problem(check: _Checker, data: dict[str, Any], item: Mapping[str, Any
     elif path == ("steps",):
         check.add(path, "a playbook needs a non-empty list of 'steps'", "add steps: - id: … action: …")
     elif kind == "extra_forbidden":
-        key = str(path[-1])
-        check.add(
-            path,
-            f"unknown key '{key}' in a playbook",
-            unknown_key_fix(key, PlaybookFile.model_fields),
-            at_key=True,
-        )
+        check.unknown_key(path, "a playbook", PlaybookFile.model_fields)
     elif kind == "missing":
         check.add(path[:-1], f"missing required key '{path[-1]}'", "add it", missing=str(path[-1]))
     else:
@@ -200,13 +200,7 @@ def _input_shape_problem(
             f"{name}: {{type: string, description: …}}",
         )
     elif kind == "extra_forbidden":
-        key = str(path[-1])
-        check.add(
-            path,
-            f"unknown key '{key}' in input '{name}'",
-            unknown_key_fix(key, InputModel.model_fields),
-            at_key=True,
-        )
+        check.unknown_key(path, f"input '{name}'", InputModel.model_fields)
     elif path[2] == "type":
         check.add(path, f"unknown input type '{value}'", f"one of {', '.join(_INPUT_TYPES)}")
     elif path[2] == "required":

@@ -243,32 +243,14 @@ def rehearsal_environment(
     snapshot: dict[str, Any], workdir: Path, *, time_scale: float = DEFAULT_TIME_SCALE
 ) -> Iterator[RehearsalEnvironment]:
     """Start the local target and the emulator from ``snapshot``, write the config; stop both on exit."""
-    from oktasync.config.secret import remember_secret
     from oktasync.emulator.scim_target import run_scim_server
-    from oktasync.emulator.testing import run_emulator
 
-    env = {
-        ENV_OKTA: "rehearsal-okta-" + secrets.token_urlsafe(18),
-        ENV_SCIM: "rehearsal-scim-" + secrets.token_urlsafe(18),
-        ENV_ADMIN: "rehearsal-sid-" + secrets.token_urlsafe(12),
-    }
-    for value in env.values():
-        remember_secret(value)
+    env = _rehearsal_secrets()
     admin_wanted = bool(snapshot["config"]["okta"].get("admin_session"))
     admin = (env[ENV_ADMIN], "rehearsal-xsrf-" + secrets.token_urlsafe(12)) if admin_wanted else None
     workdir.mkdir(parents=True, exist_ok=True)
     with run_scim_server(env[ENV_SCIM]) as scim:
-        target_ids: dict[str, str] = {}
-        for user in (snapshot.get("target") or {}).get("users") or []:
-            if not user.get("user_name"):
-                continue
-            created = scim.create_user(
-                str(user["user_name"]),
-                given=user.get("given_name") or "",
-                family=user.get("family_name") or "",
-                active=bool(user.get("active", True)),
-            )
-            target_ids[str(user["user_name"]).lower()] = str(created["id"])
+        target_ids = _fill_target(scim, snapshot)
         rejections = _rejections(snapshot)
         for status in sorted(set(rejections.values())):
             scim.reject(
@@ -280,19 +262,7 @@ def rehearsal_environment(
             snapshot, okta_token=env[ENV_OKTA], scim_url=scim.base_url, scim_token=env[ENV_SCIM], admin=admin
         )
         _link_external_ids(seed, snapshot, target_ids)
-        limits = {str(k): int(v) for k, v in (snapshot.get("rate_limits") or {}).items() if int(v) > 0}
-        # The snapshot's limits are what Okta announced to this client: its share of each bucket. The
-        # rehearsal's one client gets exactly that (a share of 1 of those limits).
-        with run_emulator(
-            seed,
-            api_token=env[ENV_OKTA],
-            time_scale=time_scale,
-            rate_limits=limits,
-            behaviour={"rate_limit_client_share": 1.0},
-        ) as emulator:
-            latency = (snapshot.get("latency") or {}).get("median_ms")
-            if latency:
-                emulator.control.faults(latency_ms=float(latency) * time_scale)
+        with _snapshot_emulator(snapshot, seed, env[ENV_OKTA], time_scale) as emulator:
             config_path = workdir / CONFIG_NAME
             config_path.write_text(
                 _config_text(snapshot, emulator.url, scim.base_url, admin is not None), encoding="utf-8"
@@ -310,6 +280,60 @@ def rehearsal_environment(
                     rejected=tuple(sorted(rejections)),
                     env=env,
                 )
+
+
+def _rehearsal_secrets() -> dict[str, str]:
+    """Fresh tokens for the rehearsal's Okta, target and admin session, by environment variable name; each
+    is remembered as a secret, so the run's output masks it like a real one."""
+    from oktasync.config.secret import remember_secret
+
+    env = {
+        ENV_OKTA: "rehearsal-okta-" + secrets.token_urlsafe(18),
+        ENV_SCIM: "rehearsal-scim-" + secrets.token_urlsafe(18),
+        ENV_ADMIN: "rehearsal-sid-" + secrets.token_urlsafe(12),
+    }
+    for value in env.values():
+        remember_secret(value)
+    return env
+
+
+def _fill_target(scim: ScimServer, snapshot: Mapping[str, Any]) -> dict[str, str]:
+    """Create the snapshot's target users on the local target: their new ids by lower-cased userName."""
+    target_ids: dict[str, str] = {}
+    for user in (snapshot.get("target") or {}).get("users") or []:
+        if not user.get("user_name"):
+            continue
+        created = scim.create_user(
+            str(user["user_name"]),
+            given=user.get("given_name") or "",
+            family=user.get("family_name") or "",
+            active=bool(user.get("active", True)),
+        )
+        target_ids[str(user["user_name"]).lower()] = str(created["id"])
+    return target_ids
+
+
+@contextlib.contextmanager
+def _snapshot_emulator(
+    snapshot: Mapping[str, Any], seed: dict[str, Any], okta_token: str, time_scale: float
+) -> Iterator[RunningEmulator]:
+    """The emulator seeded with the snapshot's org, at its rate limits and (scaled) median latency."""
+    from oktasync.emulator.testing import run_emulator
+
+    limits = {str(k): int(v) for k, v in (snapshot.get("rate_limits") or {}).items() if int(v) > 0}
+    # The snapshot's limits are what Okta announced to this client: its share of each bucket. The
+    # rehearsal's one client gets exactly that (a share of 1 of those limits).
+    with run_emulator(
+        seed,
+        api_token=okta_token,
+        time_scale=time_scale,
+        rate_limits=limits,
+        behaviour={"rate_limit_client_share": 1.0},
+    ) as emulator:
+        latency = (snapshot.get("latency") or {}).get("median_ms")
+        if latency:
+            emulator.control.faults(latency_ms=float(latency) * time_scale)
+        yield emulator
 
 
 def _link_external_ids(

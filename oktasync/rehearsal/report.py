@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ def predict_step_seconds(
 
 
 def build_report(env: RehearsalEnvironment, run: RehearsalRun) -> dict[str, Any]:
+    """The report of one run, read from the emulator and the target after it (see the module docstring)."""
     snapshot = env.snapshot
     state = env.emulator.control.state()
     app = next(a for a in state["apps"] if a["id"] == snapshot["app"]["id"])
@@ -60,26 +63,68 @@ def build_report(env: RehearsalEnvironment, run: RehearsalRun) -> dict[str, Any]
     latency = (snapshot.get("latency") or {}).get("median_ms")
     headroom = float(snapshot["config"]["okta"].get("rate_limit_headroom", 0.1))
     logins = {u["id"]: u.get("login") or u["id"] for u in snapshot["users"]}
+    totals = _step_totals(run, limits, latency, headroom)
+    scaled = run.finished - run.started
+    waits = [{"step": c["step"], "kind": "confirm", "detail": c["message"]} for c in run.confirms]
+    waits += run.waits
+    return {
+        "report_version": REPORT_VERSION,
+        "snapshot": _snapshot_summary(snapshot),
+        "run": {"kind": run.kind, "name": run.name, "status": run.status, "exit_code": run.exit_code},
+        "calls": {
+            "total": sum(totals.calls.values()),
+            "by_bucket": dict(sorted(totals.calls.items())),
+            # Steps that wait for Okta's background work (an `until` step polling for the pushes, a resync
+            # listing app users until Okta's group jobs are done) make as many requests as that work takes
+            # time: this part of the total is a timing figure, the rest is reproducible.
+            "polling": totals.polling_calls,
+        },
+        "rate_limits": dict(sorted(limits.items())),
+        "steps": totals.rows,
+        "timings": {
+            "predicted_seconds": round(totals.predicted, 1),
+            "rehearsal_seconds": round(scaled, 2),
+            "time_scale": env.time_scale,
+            "latency_median_ms": latency,
+        },
+        "unassigned": _unassigned(env, run, state, app["id"], totals),
+        "failures": _failures(state, app, logins, snapshot),
+        "not_linked": _not_linked(env, state, app, logins),
+        "waits_for_person": waits,
+        "final_vs_snapshot": _final_vs_snapshot(snapshot, app, env),
+    }
 
-    calls: dict[str, int] = defaultdict(int)
-    polling_calls = 0
-    steps: list[dict[str, Any]] = []
-    predicted = 0.0
+
+# --- pieces ---------------------------------------------------------------------------------------------
+@dataclass
+class _StepTotals:
+    """The report's row for each step, and the sums over all of them."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    polling_calls: int = 0
+    predicted: float = 0.0
+
+
+def _step_totals(
+    run: RehearsalRun, limits: dict[str, int], latency: float | None, headroom: float
+) -> _StepTotals:
+    totals = _StepTotals()
     for step in run.steps:
         for bucket, n in step.calls_by_bucket.items():
-            calls[bucket] += n
+            totals.calls[bucket] += n
         step_predicted = predict_step_seconds(step, limits, latency, headroom)
+        # Waits for Okta's background work: an `until` step's attempts, a resync's job polls.
         waits_for_okta = step.polls or step.job_polls > 0
         if waits_for_okta:
-            polling_calls += sum(step.calls_by_bucket.values())
-        predicted += step_predicted
-        steps.append(
+            totals.polling_calls += sum(step.calls_by_bucket.values())
+        totals.predicted += step_predicted
+        totals.rows.append(
             {
                 "id": step.id,
                 "action": step.action,
                 "status": step.status,
                 "calls": sum(step.calls_by_bucket.values()),
-                # Waits for Okta's background work: an `until` step's attempts, a resync's job polls.
                 "polls": waits_for_okta,
                 "attempts": step.attempts,
                 "job_polls": step.job_polls,
@@ -88,58 +133,38 @@ def build_report(env: RehearsalEnvironment, run: RehearsalRun) -> dict[str, Any]
                 "rehearsal_seconds": round(step.seconds, 2),
             }
         )
-    scaled = run.finished - run.started
-    events = _membership_events(state, app["id"], run.started)
-    # A group's users are without the app during the resync: its predicted / rehearsed time is the
-    # lower scale; the upper one takes every rehearsed second of the gap as a scaled rate-limit wait.
-    resync = [s for s in steps if s["action"] == "resync" and s["rehearsal_seconds"] > 0]
-    if resync:
-        ratio = resync[0]["predicted_seconds"] / resync[0]["rehearsal_seconds"]
-    else:
-        ratio = predicted / scaled if scaled else 1.0
-    unassigned = _unassigned_by_group(
-        snapshot, events, run.finished, ratio=max(1.0, ratio), upper=1.0 / env.time_scale
-    )
-    failures = _failures(state, app, logins, snapshot)
-    not_linked = _not_linked(env, state, app, logins)
-    waits = [{"step": c["step"], "kind": "confirm", "detail": c["message"]} for c in run.confirms]
-    waits += run.waits
+    return totals
+
+
+def _snapshot_summary(snapshot: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "report_version": REPORT_VERSION,
-        "snapshot": {
-            "taken": snapshot.get("taken"),
-            "pseudonymised": snapshot.get("pseudonymised"),
-            "app": snapshot["app"]["label"],
-            "groups": len(snapshot["groups"]),
-            "app_users": len(snapshot["app_users"]),
-            "target_users": None if snapshot.get("target") is None else len(snapshot["target"]["users"]),
-        },
-        "run": {"kind": run.kind, "name": run.name, "status": run.status, "exit_code": run.exit_code},
-        "calls": {
-            "total": sum(calls.values()),
-            "by_bucket": dict(sorted(calls.items())),
-            # Steps that wait for Okta's background work (an `until` step polling for the pushes, a resync
-            # listing app users until Okta's group jobs are done) make as many requests as that work takes
-            # time: this part of the total is a timing figure, the rest is reproducible.
-            "polling": polling_calls,
-        },
-        "rate_limits": dict(sorted(limits.items())),
-        "steps": steps,
-        "timings": {
-            "predicted_seconds": round(predicted, 1),
-            "rehearsal_seconds": round(scaled, 2),
-            "time_scale": env.time_scale,
-            "latency_median_ms": latency,
-        },
-        "unassigned": unassigned,
-        "failures": failures,
-        "not_linked": not_linked,
-        "waits_for_person": waits,
-        "final_vs_snapshot": _final_vs_snapshot(snapshot, app, env),
+        "taken": snapshot.get("taken"),
+        "pseudonymised": snapshot.get("pseudonymised"),
+        "app": snapshot["app"]["label"],
+        "groups": len(snapshot["groups"]),
+        "app_users": len(snapshot["app_users"]),
+        "target_users": None if snapshot.get("target") is None else len(snapshot["target"]["users"]),
     }
 
 
-# --- pieces ---------------------------------------------------------------------------------------------
+def _unassigned(
+    env: RehearsalEnvironment, run: RehearsalRun, state: dict[str, Any], app_id: str, totals: _StepTotals
+) -> list[dict[str, Any]]:
+    """Per assigned group, how long its users were without the app, rehearsed and predicted."""
+    scaled = run.finished - run.started
+    events = _membership_events(state, app_id, run.started)
+    # A group's users are without the app during the resync: its predicted / rehearsed time is the
+    # lower scale; the upper one takes every rehearsed second of the gap as a scaled rate-limit wait.
+    resync = [s for s in totals.rows if s["action"] == "resync" and s["rehearsal_seconds"] > 0]
+    if resync:
+        ratio = resync[0]["predicted_seconds"] / resync[0]["rehearsal_seconds"]
+    else:
+        ratio = totals.predicted / scaled if scaled else 1.0
+    return _unassigned_by_group(
+        env.snapshot, events, run.finished, ratio=max(1.0, ratio), upper=1.0 / env.time_scale
+    )
+
+
 def _membership_events(state: dict[str, Any], app_id: str, since: float) -> list[tuple[float, str, str]]:
     """(time, user id, add|remove) of the app's membership changes during the run, oldest first."""
     out = []

@@ -333,48 +333,11 @@ def _okta_names(app_user: AppUser) -> tuple[str, str]:
 def classify(targets: Sequence[TargetUser], app_users: Iterable[AppUser]) -> list[Row]:
     """One row per target user, in target order. Pure: the rules are in the module docstring."""
     app_users = list(app_users)
-    target_ids = {t.id for t in targets}
-    by_external: dict[str, AppUser] = {}
-    for a in app_users:
-        if a.external_id and a.external_id in target_ids:
-            by_external.setdefault(a.external_id, a)
-    unlinked = [a for a in app_users if not (a.external_id and a.external_id in target_ids)]
-
     result: dict[str, Row] = {}
-    # Rule 1: externalId.
-    for t in targets:
-        linked = by_external.get(t.id)
-        if linked is not None:
-            result[t.id] = Row(Category.MANAGED, Action.NONE, "externalId", t, linked)
-    # Rules 2 and 3: userName, then email, among unlinked app users; each app user used once.
-    used: set[str] = set()
-    by_user_name: dict[str, list[AppUser]] = {}
-    by_email: dict[str, list[AppUser]] = {}
-    for a in unlinked:
-        if a.user_name:
-            by_user_name.setdefault(_norm(a.user_name), []).append(a)
-        email = _norm(_okta_email(a))
-        if email:
-            by_email.setdefault(email, []).append(a)
-    for t in targets:
-        if t.id in result or not t.user_name:
-            continue
-        for a in by_user_name.get(_norm(t.user_name), []):
-            if a.id not in used:
-                used.add(a.id)
-                note = "" if a.external_id else "Okta links this account on its next push (userName lookup)"
-                result[t.id] = Row(Category.MANAGED, Action.NONE, "userName", t, a, note)
-                break
-    for t in targets:
-        if t.id in result:
-            continue
-        for email in sorted(_target_emails(t)):
-            candidate = next((a for a in by_email.get(email, []) if a.id not in used), None)
-            if candidate is not None:
-                used.add(candidate.id)
-                note = "same email; Okta's userName lookup finds it only if the target userName equals it"
-                result[t.id] = Row(Category.MANAGED, Action.NONE, "email", t, candidate, note)
-                break
+    unlinked = _link_by_external_id(targets, app_users, result)  # rule 1
+    used: set[str] = set()  # each unlinked app user matches one target user at most
+    _link_by_user_name(targets, unlinked, result, used)  # rule 2
+    _link_by_email(targets, unlinked, result, used)  # rule 3
     # Rule 4: inactive.
     for t in targets:
         if t.id not in result and not t.active:
@@ -393,6 +356,62 @@ def classify(targets: Sequence[TargetUser], app_users: Iterable[AppUser]) -> lis
             continue
         result[t.id] = _same_person(t, app_users, by_okta_id, name_index)
     return [result[t.id] for t in targets]
+
+
+def _link_by_external_id(
+    targets: Sequence[TargetUser], app_users: list[AppUser], result: dict[str, Row]
+) -> list[AppUser]:
+    """Rule 1: a target user an app user's externalId names is managed. The app users not linked to any
+    target user this way are returned, for the other rules."""
+    target_ids = {t.id for t in targets}
+    by_external: dict[str, AppUser] = {}
+    for a in app_users:
+        if a.external_id and a.external_id in target_ids:
+            by_external.setdefault(a.external_id, a)
+    for t in targets:
+        linked = by_external.get(t.id)
+        if linked is not None:
+            result[t.id] = Row(Category.MANAGED, Action.NONE, "externalId", t, linked)
+    return [a for a in app_users if not (a.external_id and a.external_id in target_ids)]
+
+
+def _link_by_user_name(
+    targets: Sequence[TargetUser], unlinked: list[AppUser], result: dict[str, Row], used: set[str]
+) -> None:
+    """Rule 2: an unlinked app user of the target user's userName manages it."""
+    by_user_name: dict[str, list[AppUser]] = {}
+    for a in unlinked:
+        if a.user_name:
+            by_user_name.setdefault(_norm(a.user_name), []).append(a)
+    for t in targets:
+        if t.id in result or not t.user_name:
+            continue
+        match = next((a for a in by_user_name.get(_norm(t.user_name), []) if a.id not in used), None)
+        if match is not None:
+            used.add(match.id)
+            note = "" if match.external_id else "Okta links this account on its next push (userName lookup)"
+            result[t.id] = Row(Category.MANAGED, Action.NONE, "userName", t, match, note)
+
+
+def _link_by_email(
+    targets: Sequence[TargetUser], unlinked: list[AppUser], result: dict[str, Row], used: set[str]
+) -> None:
+    """Rule 3: an unlinked app user whose email is one of the target user's manages it."""
+    by_email: dict[str, list[AppUser]] = {}
+    for a in unlinked:
+        email = _norm(_okta_email(a))
+        if email:
+            by_email.setdefault(email, []).append(a)
+    for t in targets:
+        if t.id in result:
+            continue
+        for email in sorted(_target_emails(t)):
+            candidate = next((a for a in by_email.get(email, []) if a.id not in used), None)
+            if candidate is not None:
+                used.add(candidate.id)
+                note = "same email; Okta's userName lookup finds it only if the target userName equals it"
+                result[t.id] = Row(Category.MANAGED, Action.NONE, "email", t, candidate, note)
+                break
 
 
 def _different_email(t: TargetUser, a: AppUser) -> bool:

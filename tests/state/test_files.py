@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import errno
 import json
-import multiprocessing
 import os
 import stat
 from pathlib import Path
-from typing import Any
 
 import pytest
+from lockholder import lock_held_elsewhere
 
 import oktasync.state.files as files
 from oktasync.errors import LockedError
@@ -45,26 +44,16 @@ def test_atomic_write_replaces_whole_file(tmp_path: Path) -> None:
     assert leftovers == []  # no temporary file survives a completed write
 
 
-def _hold_lock(path: str, ready: Any, release: Any) -> None:
-    with exclusive_lock(Path(path), "resync of acme"):
-        ready.set()
-        release.wait(10)
-
-
 def test_lock_refuses_second_holder_and_dies_with_its_process(tmp_path: Path) -> None:
     lock = tmp_path / "resync.lock"
-    context = multiprocessing.get_context("fork")
-    ready, release = context.Event(), context.Event()
-    holder = context.Process(target=_hold_lock, args=(str(lock), ready, release))
-    holder.start()
-    assert ready.wait(10)
-    with pytest.raises(LockedError) as raised, exclusive_lock(lock, "resync of acme"):
-        pass
-    assert "already running" in str(raised.value) and f"pid {holder.pid}" in str(raised.value)
-    holder.kill()
-    holder.join()
-    with exclusive_lock(lock, "resync of acme"):
-        pass  # a killed holder leaves no stale lock
+    with lock_held_elsewhere(lock, "resync of acme") as holder:
+        with pytest.raises(LockedError) as raised, exclusive_lock(lock, "resync of acme"):
+            pass
+        assert "already running" in str(raised.value) and f"pid {holder.pid}" in str(raised.value)
+        holder.kill()
+        holder.join()
+        with exclusive_lock(lock, "resync of acme"):
+            pass  # a killed holder leaves no stale lock
 
 
 def test_state_dir_slugs_names(tmp_path: Path) -> None:

@@ -5,38 +5,24 @@ from __future__ import annotations
 
 import multiprocessing
 from pathlib import Path
-from typing import Any
 
 import filelock
 import pytest
+from lockholder import lock_held_elsewhere
 
 from oktasync.errors import LockedError
 from oktasync.state import exclusive_lock
 
 
-def _hold(path: str, ready: Any, release: Any) -> None:
-    with exclusive_lock(Path(path), "tasks of acme"):
-        ready.set()
-        release.wait(10)
-
-
 def test_refused_takers_never_erase_the_holders_pid(tmp_path: Path) -> None:
     lock = tmp_path / "tasks.lock"
-    context = multiprocessing.get_context("fork")
-    ready, release = context.Event(), context.Event()
-    holder = context.Process(target=_hold, args=(str(lock), ready, release))
-    holder.start()
-    try:
-        assert ready.wait(10)
+    with lock_held_elsewhere(lock, "tasks of acme") as holder:
         for _ in range(3):
             with pytest.raises(LockedError) as raised, exclusive_lock(lock, "tasks of acme"):
                 pass
             assert f"tasks of acme is already running (pid {holder.pid})" in str(raised.value)
             assert raised.value.exit_code == 4
         assert lock.read_text() == f"pid {holder.pid}"
-    finally:
-        release.set()
-        holder.join(10)
     with exclusive_lock(lock, "tasks of acme"):
         assert lock.read_text() == f"pid {multiprocessing.current_process().pid}"
 
