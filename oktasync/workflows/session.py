@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from oktasync.okta_gateway import open_gateway, resolve_app
 from oktasync.progress import NullProgress, Progress
 from oktasync.state import StateDir
+from oktasync.state.files import org_host
 from oktasync.workflows.app_guard import guard_app_write
 
 if TYPE_CHECKING:
@@ -35,6 +36,15 @@ def app_state_dir(state_dir: Path, config: TenantConfig, app_id: str, label: str
     """The one state directory of the config's Okta app (created on first use). State a config of this
     tenant kept under its tenant name (by app id, or by ``label``) is moved there first."""
     return StateDir(state_dir).app_dir(config.okta.org_url, app_id, tenant=config.tenant, label=label)
+
+
+def org_app_dirs(state_dir: Path, config: TenantConfig) -> list[Path]:
+    """The state directories of every app of the config's Okta org that has one (none is created): what
+    offline readers search when the config names its app by label only."""
+    org_dir = Path(state_dir) / "apps" / org_host(config.okta.org_url)
+    if not org_dir.is_dir() or org_dir.is_symlink():
+        return []
+    return sorted(path for path in org_dir.iterdir() if path.is_dir() and not path.is_symlink())
 
 
 class TenantSession:
@@ -96,10 +106,12 @@ class TenantSession:
         doing: str,
         config_path: str | None = None,
         deactivate_users: bool | None = None,
+        refuse_unfinished: bool = True,
         check_okta: bool = True,
     ) -> None:
         """Before writing to the app (``app_guard.guard_app_write``): take its write lock (held until the
-        session closes), refuse over an unfinished resync, and (``check_okta``) over one seen in Okta."""
+        session closes), refuse over an unfinished resync (``refuse_unfinished``: a run finishing that very
+        resync does not), and (``check_okta``) over one seen running in Okta."""
         await self.app_dir()
         await guard_app_write(
             self._stack,
@@ -110,6 +122,7 @@ class TenantSession:
             doing=doing,
             config_path=config_path,
             deactivate_users=deactivate_users,
+            refuse_unfinished=refuse_unfinished,
             check_okta=check_okta,
         )
 
@@ -118,4 +131,4 @@ class TenantSession:
         await self._stack.aclose()
 
 
-__all__ = ["TenantSession", "app_state_dir"]
+__all__ = ["TenantSession", "app_state_dir", "org_app_dirs"]
