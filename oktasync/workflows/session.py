@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING
 
 from oktasync.okta_gateway import open_gateway, resolve_app
 from oktasync.progress import NullProgress, Progress
-from oktasync.state import StateDir
-from oktasync.state.files import org_host
+from oktasync.state import StateDir, org_host
 from oktasync.workflows.app_guard import guard_app_write
 
 if TYPE_CHECKING:
