@@ -47,7 +47,7 @@ from oktasync.playbooks.expr import TemplateFailure, evaluate_condition, render_
 from oktasync.playbooks.model import InputSpec, Playbook, Step
 from oktasync.progress import NullProgress, Progress
 from oktasync.state import exclusive_lock
-from oktasync.workflows.session import TenantSession
+from oktasync.workflows.session import TenantSession, app_state_dir
 
 if TYPE_CHECKING:
     from oktasync.config.schema import TenantConfig
@@ -657,19 +657,33 @@ async def _run_one(
 
 
 async def _recorded(run: _PlaybookRun, given: Mapping[str, Any], *, resume: bool, fresh: bool) -> TenantRun:
-    """Resolve the config's app (Okta errors are raised: nothing can run, nothing is recorded), then run
-    ``run`` under the playbook's lock for the app, recording it in the app's state directory (or resuming
-    its record)."""
+    """Run ``run`` under the playbook's lock for the app, recording it in the app's state directory (or
+    resuming its record)."""
     playbook, config = run.playbook, run.config
-    run.app = await run.session.app()
-    store = rec.RunRecordStore(await run.session.app_dir(), playbook.name)
+    store = rec.RunRecordStore(await _record_dir(run), playbook.name)
     with exclusive_lock(store.lock_path, f"playbook '{playbook.name}' for {config.tenant}"):
         existing = store.read()
         resumed = _check_resume(playbook, existing, resume, fresh, run.inputs, given, store.path)
-        await _guard_app(run, run.app, resumed=resumed, fresh=fresh)
+        if run.app is not None:
+            await _guard_app(run, run.app, resumed=resumed, fresh=fresh)
         run.store = store
         run.start(existing, resume=resumed)
         return await run.execute(resumed=resumed)
+
+
+async def _record_dir(run: _PlaybookRun) -> Path:
+    """The app's state directory, where the run is recorded: the app is resolved in Okta first. When that
+    fails and the config pins ``app.id``, that app's directory: the run goes on, and its first step that
+    needs Okta reports why (no step can write either). With only ``app.label``, the error is raised:
+    nothing can say which app's directory the record belongs in."""
+    config = run.config
+    try:
+        run.app = await run.session.app()
+    except OktasyncError as error:
+        if isinstance(error, SafetyError) or not config.app.id:
+            raise
+        return app_state_dir(run.state_dir, config, config.app.id, config.app.label)
+    return await run.session.app_dir()
 
 
 async def _guard_app(run: _PlaybookRun, app: App, *, resumed: bool, fresh: bool) -> None:

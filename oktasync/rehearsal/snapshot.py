@@ -99,7 +99,7 @@ class _Timer:
 CHECKPOINT_NAME = "snapshot.partial.json"
 
 
-async def _checkpoint_path(session: TenantSession) -> Path:
+async def _checkpoint_path(session: TenantSession, timer: _Timer) -> Path:
     """Where the snapshot of the session's app is checkpointed: in the app's state directory. An existing
     checkpoint is found without asking Okta (a resumed snapshot reads nothing twice): by ``app.id``, or by
     the label the checkpoint recorded; otherwise the app is resolved."""
@@ -112,7 +112,7 @@ async def _checkpoint_path(session: TenantSession) -> Path:
     found = [d / CHECKPOINT_NAME for d in candidates if (d / CHECKPOINT_NAME).is_file()]
     if len(found) == 1:
         return found[0]
-    return await session.app_dir() / CHECKPOINT_NAME
+    return await timer(session.app_dir) / CHECKPOINT_NAME
 
 
 def _checkpoint_of(app_dir: Path, label: str | None) -> bool:
@@ -147,14 +147,15 @@ async def take_snapshot(
     config, progress = session.config, session.progress
     announce = announce or progress.note
     gateway = await session.gateway()
-    checkpoint = await _checkpoint_path(session)
+    start_count = gateway.request_count()
+    latency: list[float] = []  # the app's resolution, when finding the checkpoint needed it
+    checkpoint = await _checkpoint_path(session, _Timer(gateway, latency))
     raw: dict[str, Any] = read_json(checkpoint) or {}
     resumed = bool(raw)
     if resumed:
         progress.note(f"resuming the snapshot recorded in {checkpoint}")
-    raw.setdefault("latency_ms", [])
+    raw["latency_ms"] = [*raw.get("latency_ms", []), *latency]
     timer = _Timer(gateway, raw["latency_ms"])
-    start_count = gateway.request_count()
 
     def save() -> None:
         atomic_write_json(checkpoint, raw)
