@@ -159,3 +159,51 @@ def test_the_emulator_imports_nothing_of_the_product() -> None:
     assert len(emulator) > 10
     imported = {_part(target) for module in emulator for _, target in _imports(module)}
     assert imported <= {"emulator", "loopback", "yamlsource", "errors"}
+
+
+# One tenant session (workflows/session.py) opens Okta and resolves the app for every command and playbook;
+# one state-dir key per app (StateDir.app_dir) that only the state layer spells out.
+ONLY_CALLED_IN = {
+    "open_gateway": ("oktasync/okta_gateway/", "oktasync/workflows/session.py"),
+    "resolve_app": ("oktasync/okta_gateway/", "oktasync/workflows/session.py"),
+    "for_app": ("oktasync/state/",),
+    "for_okta_app": ("oktasync/state/",),
+}
+
+
+def _calls(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, name) of every call of a plain name or an attribute (``f(…)``, ``x.f(…)``)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            function = node.func
+            if isinstance(function, ast.Name):
+                found.append((node.lineno, function.id))
+            elif isinstance(function, ast.Attribute):
+                found.append((node.lineno, function.attr))
+    return found
+
+
+def _misplaced_calls() -> list[str]:
+    problems = []
+    for path in _modules().values():
+        where = path.relative_to(PACKAGE.parent).as_posix()
+        for line, name in _calls(ast.parse(path.read_text(encoding="utf-8"))):
+            allowed = ONLY_CALLED_IN.get(name)
+            if allowed is not None and not where.startswith(allowed):
+                problems.append(f"{where}:{line}: calls {name}")
+    return problems
+
+
+def test_okta_is_opened_and_app_state_dirs_are_keyed_in_one_place_each() -> None:
+    assert _misplaced_calls() == []
+
+
+def test_the_one_place_check_sees_calls_of_both_shapes() -> None:
+    source = "open_gateway(config)\nStateDir(root).for_app('acme', '0oa1')\nawait x.resolve_app(g, c)\n"
+    assert sorted(_calls(ast.parse(source))) == [
+        (1, "open_gateway"),
+        (2, "StateDir"),
+        (2, "for_app"),
+        (3, "resolve_app"),
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import dataclass, field
 
 import click
 
@@ -18,8 +19,9 @@ from oktasync.cli.context import (
 )
 from oktasync.cli.plan import print_plan
 from oktasync.cli.progress import make_progress
-from oktasync.config import load_tenants
+from oktasync.config import TenantConfig, load_tenants
 from oktasync.errors import EXIT_REFUSED
+from oktasync.progress import Progress
 from oktasync.state import StateDir
 from oktasync.textsafe import for_terminal
 from oktasync.workflows.app_guard import ignoring_okta_activity
@@ -121,90 +123,122 @@ def command(
     (exit 5), unless --wait sees them change or --confirm-manual records them. Exit 0 applied and verified,
     1 a write's read-back disagreed or Okta failed, 4 refused, 5 manual action required (worst tenant wins).
     """
-    saved_path = _saved_plan_argument(configs)
-    if saved_path is not None and rotate_token:
-        raise click.UsageError(
-            "--rotate-token is part of the plan: re-plan with `plan --rotate-token --out FILE`"
-        )
-    saved = read_saved_plan(saved_path) if saved_path is not None else None
-    if saved is not None and saved_path is not None:
-        check_config_files(saved, saved_path)
-    paths = saved.config_paths if saved is not None else list(configs)
-    loaded = load_tenants(paths)
-    state = StateDir(global_options(ctx).resolved_state_dir())
-    progress, display = make_progress(as_json)
-
-    def show_steps(tenant: str, steps: list[str]) -> None:
-        echo_err(
-            f"Tenant {tenant}: do these steps in the Okta Admin Console; waiting for them to show:",
-            level="warning",
-            details=numbered(steps),
-            tenant=tenant,
-        )
-
-    options = ApplyOptions(
-        confirm_manual=confirm_manual,
-        wait=wait,
-        rotate_token=rotate_token,
-        timeout=wait_timeout,
-        poll_interval=wait_interval,
-        show_steps=show_steps,
+    saved_path, saved, paths = _what_to_apply(configs, rotate_token)
+    request = _ApplyRequest(
+        paths=paths,
+        loaded=load_tenants(paths),
+        saved=saved,
+        state=StateDir(global_options(ctx).resolved_state_dir()),
+        options=ApplyOptions(
+            confirm_manual=confirm_manual,
+            wait=wait,
+            rotate_token=rotate_token,
+            timeout=wait_timeout,
+            poll_interval=wait_interval,
+            show_steps=_show_steps,
+        ),
+        approver=_Approver(yes=yes, as_json=as_json),
     )
-    refused: list[str] = []
-
-    async def approve(plan: PlanResult, needed: bool) -> bool:
-        if not as_json:
-            print_plan(plan, "text")  # a table on a terminal, plain lines in a pipe
-            click.echo()
-        if yes or not needed:
-            return True
-        if not _interactive():
-            refused.append("no terminal to ask on: re-run with --yes to apply without asking")
-            return False
-        answer = confirm_err("Apply these changes?")  # on this thread: Ctrl-C at the prompt cancels
-        if not answer:
-            refused.append("not confirmed")
-        return bool(answer)
-
-    token_sources = [token_source_of(path) for path in paths]
-
-    async def run() -> SavedApply:
-        if saved is not None:
-            return await apply_saved_plan(
-                saved,
-                loaded,
-                state=state,
-                options=options,
-                approve=approve,
-                token_sources=token_sources,
-                progress=progress,
-            )
-        plan, result = await apply_configs(
-            list(zip(loaded, paths, strict=True)),
-            state=state,
-            options=options,
-            approve=approve,
-            token_sources=token_sources,
-            progress=progress,
-        )
-        return SavedApply(plan, result)
-
+    progress, display = make_progress(as_json)
     with ignoring_okta_activity(ignore_okta_activity):
         if display is not None:
             with display:
-                outcome = asyncio.run(run())
+                outcome = asyncio.run(request.run(progress))
         else:
-            outcome = asyncio.run(run())
+            outcome = asyncio.run(request.run(progress))
     if outcome.moved and saved is not None and saved_path is not None:
         return _refuse_stale(outcome, saved, saved_path, as_json)
     if outcome.result is None:
-        return _refuse(outcome.plan, refused, as_json)
+        return _refuse(outcome.plan, request.approver.refused, as_json)
     if as_json:
         emit_json(outcome.result.to_dict())
     else:
         for tenant in outcome.result.tenants:
             click.echo(for_terminal("\n".join(_render_result(tenant))))
     return outcome.result.exit_code
+
+
+def _what_to_apply(
+    arguments: tuple[str, ...], rotate_token: bool
+) -> tuple[str | None, SavedPlan | None, list[str]]:
+    """The saved plan (its path and contents) when one is given, and the config paths to apply."""
+    saved_path = _saved_plan_argument(arguments)
+    if saved_path is None:
+        return None, None, list(arguments)
+    if rotate_token:
+        raise click.UsageError(
+            "--rotate-token is part of the plan: re-plan with `plan --rotate-token --out FILE`"
+        )
+    saved = read_saved_plan(saved_path)
+    check_config_files(saved, saved_path)
+    return saved_path, saved, saved.config_paths
+
+
+def _show_steps(tenant: str, steps: list[str]) -> None:
+    """``--wait``: the console steps a person must do, shown once before polling."""
+    echo_err(
+        f"Tenant {tenant}: do these steps in the Okta Admin Console; waiting for them to show:",
+        level="warning",
+        details=numbered(steps),
+        tenant=tenant,
+    )
+
+
+@dataclass
+class _Approver:
+    """Shows the plan and asks before writing (unless ``--yes``); keeps why it refused."""
+
+    yes: bool
+    as_json: bool
+    refused: list[str] = field(default_factory=list)
+
+    async def __call__(self, plan: PlanResult, needed: bool) -> bool:
+        if not self.as_json:
+            print_plan(plan, "text")  # a table on a terminal, plain lines in a pipe
+            click.echo()
+        if self.yes or not needed:
+            return True
+        if not _interactive():
+            self.refused.append("no terminal to ask on: re-run with --yes to apply without asking")
+            return False
+        answer = confirm_err("Apply these changes?")  # on this thread: Ctrl-C at the prompt cancels
+        if not answer:
+            self.refused.append("not confirmed")
+        return bool(answer)
+
+
+@dataclass(frozen=True)
+class _ApplyRequest:
+    """The configs (or the saved plan) to apply, with the options and the approval asked for."""
+
+    paths: list[str]
+    loaded: list[TenantConfig]
+    saved: SavedPlan | None
+    state: StateDir
+    options: ApplyOptions
+    approver: _Approver
+
+    async def run(self, progress: Progress) -> SavedApply:
+        token_sources = [token_source_of(path) for path in self.paths]
+        if self.saved is not None:
+            return await apply_saved_plan(
+                self.saved,
+                self.loaded,
+                state=self.state,
+                options=self.options,
+                approve=self.approver,
+                token_sources=token_sources,
+                progress=progress,
+            )
+        plan, result = await apply_configs(
+            list(zip(self.loaded, self.paths, strict=True)),
+            state=self.state,
+            options=self.options,
+            approve=self.approver,
+            token_sources=token_sources,
+            progress=progress,
+        )
+        return SavedApply(plan, result)
 
 
 def _saved_plan_argument(arguments: tuple[str, ...]) -> str | None:

@@ -21,6 +21,7 @@ from oktasync.config import load_tenant
 from oktasync.textsafe import for_terminal
 from oktasync.workflows.app_guard import unfinished_warning
 from oktasync.workflows.doctor import DoctorResult, doctor
+from oktasync.workflows.session import TenantSession
 
 _MARK = {True: "ok", False: "FAIL", None: "info"}
 
@@ -79,12 +80,11 @@ def command(ctx: click.Context, config: str, as_json: bool) -> int:
     example okta.users.read missing: tasks works, more slowly) does not change the exit code.
     """
     loaded = load_tenant(config)
+    state_dir = global_options(ctx).resolved_state_dir()
 
     async def run() -> DoctorResult:
-        from oktasync.okta_gateway import open_gateway
-
-        async with open_gateway(loaded) as gateway:
-            return await doctor(loaded, gateway)
+        async with TenantSession(loaded, state_dir) as session:
+            return await doctor(session)
 
     result = asyncio.run(run())
     if as_json:
@@ -92,7 +92,6 @@ def command(ctx: click.Context, config: str, as_json: bool) -> int:
     else:
         for line in render_lines(result):
             echo_line(line)
-    state_dir = global_options(ctx).resolved_state_dir()
     if (warning := unfinished_warning(state_dir, loaded, result.app, config)) is not None:
         echo_warning(warning)
     return result.exit_code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from pathlib import Path
 from typing import Any
 
 import click
@@ -23,8 +24,8 @@ from oktasync.cli.context import (
 from oktasync.config import load_tenants
 from oktasync.config.schema import TenantConfig
 from oktasync.errors import EXIT_FAILED, EXIT_OK, ConfigError, Problem
-from oktasync.state import StateDir
 from oktasync.textsafe import for_terminal
+from oktasync.workflows.session import TenantSession
 
 
 @click.group("hooks", cls=SuggestingGroup)
@@ -69,24 +70,22 @@ def serve(ctx: click.Context, configs: tuple[str, ...], host: str, port: int, as
     names = [t.tenant for t in tenants]
     if len(set(names)) != len(names):
         raise click.UsageError("two configs name the same tenant: each tenant gets one endpoint")
-    state_root = StateDir(global_options(ctx).resolved_state_dir())
-    return asyncio.run(_serve(tenants, state_root, host, port, as_json=as_json))
+    state_dir = global_options(ctx).resolved_state_dir()
+    return asyncio.run(_serve(tenants, state_dir, host, port, as_json=as_json))
 
 
-async def _serve(
-    tenants: list[TenantConfig], state_root: StateDir, host: str, port: int, *, as_json: bool
-) -> int:
+async def _serve(tenants: list[TenantConfig], state_dir: Path, host: str, port: int, *, as_json: bool) -> int:
     from aiohttp import web
 
-    from oktasync.okta_gateway import open_gateway, resolve_app
     from oktasync.workflows.hooks import Receiver, TenantReceiver, hook_path
 
     async with contextlib.AsyncExitStack() as stack:
         receivers = []
         for config in tenants:
-            gateway = await stack.enter_async_context(open_gateway(config))
-            app = await resolve_app(gateway, config)
-            receivers.append(TenantReceiver(config, gateway, app, state_root.for_app(config.tenant, app.id)))
+            session = await stack.enter_async_context(TenantSession(config, state_dir))
+            receivers.append(
+                TenantReceiver(config, await session.gateway(), await session.app(), await session.app_dir())
+            )
         runner = web.AppRunner(Receiver(receivers).build_app(), access_log=None, handle_signals=False)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
@@ -145,16 +144,14 @@ def register(ctx: click.Context, config: str, url: str, dry_run: bool, as_json: 
         raise click.UsageError("--url must be an http(s) URL (Okta calls only HTTPS endpoints)")
     [tenant] = load_tenants([config])
     _require_hook([tenant], (config,))
-    state_root = StateDir(global_options(ctx).resolved_state_dir())
+    state_dir = global_options(ctx).resolved_state_dir()
 
     async def run() -> Any:
-        from oktasync.okta_gateway import open_gateway, resolve_app
         from oktasync.workflows.hooks import register as do_register
 
-        async with open_gateway(tenant) as gateway:
-            app = await resolve_app(gateway, tenant)
+        async with TenantSession(tenant, state_dir) as session:
             return await do_register(
-                tenant, gateway, state_root.for_app(tenant.tenant, app.id), url, dry_run=dry_run
+                tenant, await session.gateway(), await session.app_dir(), url, dry_run=dry_run
             )
 
     result = asyncio.run(run())
@@ -189,20 +186,21 @@ def _print_registration(result: Any, dry_run: bool) -> None:
 @command.command("status")
 @click.argument("configs", nargs=-1, required=True, type=CONFIG_PATH)
 @json_option()
-def status_command(configs: tuple[str, ...], as_json: bool) -> int:
+@click.pass_context
+def status_command(ctx: click.Context, configs: tuple[str, ...], as_json: bool) -> int:
     """Show each tenant's event hook as Okta reports it: registered, active, verified, subscribed events.
     Exit 0 when every hook is ACTIVE, VERIFIED and subscribed to every event; 1 otherwise."""
     tenants = load_tenants(list(configs))
     _require_hook(tenants, configs)
+    state_dir = global_options(ctx).resolved_state_dir()
 
     async def run() -> list[Any]:
-        from oktasync.okta_gateway import open_gateway
         from oktasync.workflows.hooks import status
 
         out = []
         for tenant in tenants:
-            async with open_gateway(tenant) as gateway:
-                out.append(await status(tenant, gateway))
+            async with TenantSession(tenant, state_dir) as session:
+                out.append(await status(tenant, await session.gateway()))
         return out
 
     found = asyncio.run(run())

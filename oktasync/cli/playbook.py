@@ -6,7 +6,7 @@ import asyncio
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,9 +23,12 @@ from oktasync.cli.context import (
     status_text,
 )
 from oktasync.cli.progress import make_progress
-from oktasync.errors import ConfigError, Problem, SafetyError
+from oktasync.errors import ConfigError, OktasyncError, Problem, SafetyError
 from oktasync.playbooks.model import Playbook, Step
 from oktasync.textsafe import for_terminal
+
+if TYPE_CHECKING:
+    from oktasync.config.schema import TenantConfig
 
 _MARKS = {"ok": "ok", "failed": "FAILED", "skipped": "skipped", "declined": "DECLINED", "running": "running"}
 
@@ -343,14 +346,11 @@ def validate_command(playbooks: tuple[str, ...], as_json: bool) -> int:
 @click.pass_context
 def status_command(ctx: click.Context, playbook: str, configs: tuple[str, ...], as_json: bool) -> int:
     """Show the latest run of PLAYBOOK for each --config, step by step, from the run record."""
-    from oktasync.playbooks.record import RunRecordStore, app_key
-
     loaded_playbook, loaded = _load(playbook, configs)
     state_dir = global_options(ctx).resolved_state_dir()
-    records = []
-    for _, config in loaded:
-        store = RunRecordStore(state_dir, config.tenant, app_key(config), loaded_playbook.name)
-        records.append({"tenant": config.tenant, "record": store.read_document(), "path": str(store.path)})
+    records = [
+        _latest_run(state_dir, config_path, config, loaded_playbook.name) for config_path, config in loaded
+    ]
     if as_json:
         emit_json({"playbook": loaded_playbook.name, "runs": records})
         return 0
@@ -368,3 +368,23 @@ def status_command(ctx: click.Context, playbook: str, configs: tuple[str, ...], 
             summary = f" — {entry.get('summary')}" if entry and entry.get("summary") else ""
             click.echo(for_terminal(f"  {step.id:<24} {status}{summary}"))
     return 0
+
+
+def _latest_run(state_dir: Path, config_path: str, config: TenantConfig, name: str) -> dict[str, Any]:
+    """The latest recorded run of playbook ``name`` against the config's app, read offline. A config that
+    names its app by label only, matching the records of several apps, is refused (pin ``app.id``)."""
+    from oktasync.playbooks.record import find_run_records, read_record
+
+    paths = find_run_records(state_dir, config, name)
+    if len(paths) > 1:
+        raise OktasyncError(
+            f"{config_path}: runs of playbook '{name}' are recorded for {len(paths)} apps labelled "
+            f"{config.app.label!r}: " + ", ".join(str(path) for path in paths),
+            hint=f"set app.id in {config_path} to the app whose run to show",
+        )
+    record = read_record(paths[0]) if paths else None
+    return {
+        "tenant": config.tenant,
+        "record": record.to_json() if record is not None else None,
+        "path": str(paths[0]) if paths else None,
+    }

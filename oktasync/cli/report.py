@@ -9,7 +9,15 @@ import io
 
 import click
 
-from oktasync.cli.context import CONFIG_PATH, SuggestingGroup, echo_warning, emit_json, json_option, mark_json
+from oktasync.cli.context import (
+    CONFIG_PATH,
+    SuggestingGroup,
+    echo_warning,
+    emit_json,
+    global_options,
+    json_option,
+    mark_json,
+)
 from oktasync.cli.progress import make_progress
 from oktasync.config import load_tenant
 from oktasync.textsafe import csv_cell, for_terminal
@@ -33,7 +41,8 @@ def command() -> None:
     help="table for people, json for scripts (one document), csv for a spreadsheet review.",
 )
 @json_option("Same as --format json.")
-def unmanaged(config_path: str, fmt: str, as_json: bool) -> int:
+@click.pass_context
+def unmanaged(ctx: click.Context, config_path: str, fmt: str, as_json: bool) -> int:
     """List every user of the SCIM target and whether Okta manages it, with a suggested action:
     none (managed, or already inactive), deactivate (no Okta user matches), change_email (the same person
     is in Okta under another email; both shown) or review (several Okta users could match).
@@ -44,21 +53,21 @@ def unmanaged(config_path: str, fmt: str, as_json: bool) -> int:
     if as_json:
         fmt = "json"
     config = load_tenant(config_path)
+    state_dir = global_options(ctx).resolved_state_dir()
     progress, live = make_progress(fmt != "table")
 
     async def run() -> UnmanagedReport:
-        from oktasync.okta_gateway import open_gateway, resolve_app
         from oktasync.scim_gateway import ScimGateway
         from oktasync.workflows.report import report_unmanaged
+        from oktasync.workflows.session import TenantSession
 
-        async with (
-            open_gateway(config, progress=progress) as okta,
-            ScimGateway.from_config(config.scim) as scim,
-        ):
-            app = await resolve_app(okta, config)
-            return await report_unmanaged(
-                config.tenant, config.scim.base_url, app, okta, scim, progress=progress
-            )
+        async with TenantSession(config, state_dir, progress=progress) as session:
+            okta = await session.gateway()
+            async with ScimGateway.from_config(config.scim) as scim:
+                app = await session.app()
+                return await report_unmanaged(
+                    config.tenant, config.scim.base_url, app, okta, scim, progress=progress
+                )
 
     if live is not None:
         with live:

@@ -187,11 +187,11 @@ class _Request:
     confirm: Callable[[ResyncPlan], bool]
 
     async def run(self) -> ResyncPlan | ResyncResult:
-        from oktasync.okta_gateway import open_gateway, resolve_app
         from oktasync.workflows.resync import plan_resync
+        from oktasync.workflows.session import TenantSession
 
-        async with open_gateway(self.config, progress=self.progress) as gateway:
-            app = await resolve_app(gateway, self.config)
+        async with TenantSession(self.config, self.state_dir, progress=self.progress) as session:
+            gateway, app = await session.gateway(), await session.app()
             if self.dry_run:
                 return await plan_resync(
                     self.config,

@@ -52,18 +52,11 @@ def command(
     progress, live = make_progress(as_json)
 
     async def go() -> SnapshotResult:
-        from oktasync.okta_gateway import open_gateway
+        from oktasync.workflows.session import TenantSession
 
-        async with open_gateway(config, progress=progress) as gateway:
+        async with TenantSession(config, state_dir, progress=progress) as session:
             return await take_snapshot(
-                gateway,
-                config,
-                out=destination,
-                state_dir=state_dir,
-                pseudonymise=not keep_real,
-                target=target,
-                progress=progress,
-                announce=echo_err,
+                session, out=destination, pseudonymise=not keep_real, target=target, announce=echo_err
             )
 
     if live is not None:

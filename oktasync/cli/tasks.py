@@ -39,7 +39,8 @@ from oktasync.errors import (
 from oktasync.progress import Progress
 from oktasync.state import StateDir, StateFileError
 from oktasync.textsafe import for_terminal
-from oktasync.workflows.app_guard import guard_app_write, ignoring_okta_activity, unfinished_resync
+from oktasync.workflows.app_guard import ignoring_okta_activity, unfinished_resync
+from oktasync.workflows.session import TenantSession
 from oktasync.workflows.tasks import (
     TasksOptions,
     TasksResult,
@@ -320,16 +321,13 @@ async def _open(
     *,
     retry: bool = False,
 ) -> list[_Session]:
-    from oktasync.okta_gateway import open_gateway, resolve_app
-
     sessions = []
     for config in tenants:
-        gateway = await stack.enter_async_context(open_gateway(config, progress=progress))
-        app = await resolve_app(gateway, config)
-        app_dir = state_root.for_app(config.tenant, app.id)
+        session = await stack.enter_async_context(TenantSession(config, state_root.root, progress=progress))
+        gateway, app, app_dir = await session.gateway(), await session.app(), await session.app_dir()
         stack.enter_context(tasks_lock(app_dir, config.tenant, app.label))
         if retry:  # --retry writes to the app: its lock, no unfinished resync, no resync seen in Okta
-            await guard_app_write(stack, state_root.root, config, app, gateway, doing="tasks --retry")
+            await session.guard_write(doing="tasks --retry")
         elif (found := unfinished_resync(state_root.root, config, app)) is not None:
             echo_warning(
                 f"{found.describe(app.label)}: failures listed now may be the resync's; {found.fix(None)}"

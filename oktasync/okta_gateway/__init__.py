@@ -7,7 +7,9 @@ Workflows use only the ``OktaGateway`` protocol (``okta_gateway.base``)::
     async with open_gateway(config, progress=progress) as gateway:
         app = await resolve_app(gateway, config)
 
-``open_gateway`` imports the SDK-backed implementation lazily, so commands that never call Okta do not pay
+Commands and playbook runs reach these two through ``workflows.session.TenantSession`` (the gateway opened
+once, the app resolved once, the app's state directory). ``open_gateway`` imports the SDK-backed
+implementation lazily, so commands that never call Okta do not pay
 for the ``okta`` package; unit tests use ``FakeGateway`` (in memory, same semantics).
 """
 

@@ -71,14 +71,9 @@ async def _notify(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
 
 
 async def _plan_of(context: ActionContext) -> Any:
-    from oktasync.state import StateDir
     from oktasync.workflows.plan import plan_tenant
 
-    gateway = await context.session.gateway()
-    app = await context.session.app()
-    plan = await plan_tenant(
-        context.config, gateway, app, state=StateDir(context.state_dir), progress=context.progress
-    )
+    plan = await plan_tenant(context.session)
     return replace(plan, source=context.config_path)
 
 
@@ -103,7 +98,6 @@ async def _plan(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
 
 
 async def _apply(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
-    from oktasync.state import StateDir
     from oktasync.workflows.apply import ApplyOptions, apply_tenant
 
     plan = await _plan_of(context)
@@ -112,15 +106,7 @@ async def _apply(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
         code = 0 if plan.exit_code == EXIT_CHANGES else plan.exit_code
         return StepOutcome(code, preview, "dry run: would apply: " + _plan_summary(plan))
     options = ApplyOptions(confirm_manual=bool(args.get("confirm_manual")), wait=bool(args.get("wait")))
-    result = await apply_tenant(
-        context.config,
-        await context.session.gateway(),
-        await context.session.app(),
-        plan,
-        state=StateDir(context.state_dir),
-        options=options,
-        progress=context.progress,
-    )
+    result = await apply_tenant(context.session, plan, options=options)
     document = result.to_dict()
     written = [a.key for a in result.actions if a.action == "written"]
     if result.exit_code == 0:
@@ -136,7 +122,7 @@ async def _apply(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
 
 async def _resync(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
     from oktasync.workflows.resync.engine import ResyncOptions, plan_resync, run_resync
-    from oktasync.workflows.resync.journal import ResyncJournal, app_dir
+    from oktasync.workflows.resync.journal import ResyncJournal
 
     gateway = await context.session.gateway()
     app = await context.session.app()
@@ -152,7 +138,7 @@ async def _resync(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
     # run_resync itself (exit 4), as for `oktasync resync`.
     resume = False
     if context.resumed:
-        journal = ResyncJournal(app_dir(context.config, app, context.state_dir))
+        journal = ResyncJournal(await context.session.app_dir())
         resume = journal.exists() and journal.state().finished is None
     options = ResyncOptions(resume=resume, resume_command=context.resume_command)
     result = await run_resync(
@@ -191,12 +177,11 @@ async def _tasks(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
         errors = states["sync_states"].get("ERROR", 0)
         listing = {"dry_run": True, "failed": errors, **states}
         return StepOutcome(0, listing, f"dry run: {errors} app user(s) in sync state ERROR; nothing retried")
-    from oktasync.state import StateDir
     from oktasync.workflows.tasks.run import TasksOptions, run_tasks, tasks_lock
 
     gateway = await context.session.gateway()
     app = await context.session.app()
-    app_dir = StateDir(context.state_dir).for_app(context.config.tenant, app.id)
+    app_dir = await context.session.app_dir()
     retry = bool(args.get("retry"))
     # Pushes still in flight when the scan starts may fail after it read them: only a run that began with
     # none in flight has seen every failure. So "settled" (pending_pushes == 0) needs both counts at zero.
@@ -264,7 +249,7 @@ async def _test_connector(context: ActionContext, args: dict[str, Any]) -> StepO
 async def _doctor(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
     from oktasync.workflows.doctor import doctor
 
-    result = await doctor(context.config, await context.session.gateway())
+    result = await doctor(context.session)
     failed = [c.name for c in result.checks if c.ok is False]
     kind = result.kind.value if result.kind else "unknown kind"
     channels = sorted({str(c.get("write")) for c in result.channels if c.get("write")})

@@ -1,6 +1,6 @@
 """What a playbook action gets (``ActionContext``) and returns (``StepOutcome``), and the interfaces the
-runner is given: ``Interaction`` to ask people, ``RunReporter`` to report, ``GatewaySession`` for the
-tenant's gateway.
+runner is given: ``Interaction`` to ask people, ``RunReporter`` to report. Actions reach the tenant's Okta
+gateway, app and app state dir through the run's ``TenantSession`` (``workflows.session``).
 
 The runner (``runner.py``) and the action implementations (``actions.py``) both build on this module, so
 neither imports the other's internals.
@@ -8,7 +8,6 @@ neither imports the other's internals.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,7 @@ from oktasync.progress import Progress
 
 if TYPE_CHECKING:
     from oktasync.config.schema import TenantConfig
-    from oktasync.models import App
-    from oktasync.okta_gateway.base import OktaGateway
+    from oktasync.workflows.session import TenantSession
 
 
 # --- what actions get and return -------------------------------------------------------------------
@@ -77,36 +75,6 @@ class NullReporter:
         pass
 
 
-class GatewaySession:
-    """The Okta gateway of one tenant, opened on first use and shared by the steps of a run."""
-
-    def __init__(self, config: TenantConfig, progress: Progress) -> None:
-        self._config = config
-        self._progress = progress
-        self._stack = contextlib.AsyncExitStack()
-        self._gateway: OktaGateway | None = None
-        self._app: App | None = None
-
-    async def gateway(self) -> OktaGateway:
-        if self._gateway is None:
-            from oktasync.okta_gateway import open_gateway
-
-            self._gateway = await self._stack.enter_async_context(
-                open_gateway(self._config, progress=self._progress)
-            )
-        return self._gateway
-
-    async def app(self) -> App:
-        if self._app is None:
-            from oktasync.okta_gateway import resolve_app
-
-            self._app = await resolve_app(await self.gateway(), self._config)
-        return self._app
-
-    async def close(self) -> None:
-        await self._stack.aclose()
-
-
 @dataclass
 class ActionContext:
     """Everything an action implementation may use."""
@@ -120,7 +88,7 @@ class ActionContext:
     attempt: int
     progress: Progress
     interaction: Interaction
-    session: GatewaySession
+    session: TenantSession
     reporter: RunReporter
     resume_command: str  # `playbook run … --resume`: what to tell a person when a step stops half-way
 

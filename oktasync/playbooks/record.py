@@ -1,11 +1,16 @@
 """Run records: what a playbook run did, step by step, in the state dir (nothing secret).
 
-Layout, per tenant+app (``StateDir.for_app``)::
+Layout, in the app's one state directory (``<state dir>/apps/<org host>/<app id>/``, see
+``workflows.session``)::
 
     playbooks/<playbook name>.json     the latest run of that playbook: rewritten atomically (fsynced)
                                        before and after every step
     playbooks/<playbook name>.lock     held while a run is going (flock: dies with the process)
     playbooks/history.jsonl            one line per finished run (append-only, fsynced)
+
+A record names the app it ran against (``app.id``, ``app.label``), so that ``playbook status`` can find it
+offline from a config that names the app by label only (``find_run_records``); records written before they
+named the app still read.
 
 A record whose ``status`` is ``running`` belongs to a run that died (SIGKILL, power loss): the lock is free
 but the run never finished. ``playbook run --resume`` continues it; a plain ``playbook run`` refuses
@@ -20,10 +25,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oktasync.state import Journal, StateDir, atomic_write_json, read_json
 from oktasync.timestamps import run_stamp, utc_seconds
+from oktasync.workflows.session import app_state_dir, org_app_dirs
+
+if TYPE_CHECKING:
+    from oktasync.config.schema import TenantConfig
 
 FORMAT = 1
 
@@ -121,6 +130,14 @@ class PlaybookRef:
 
 
 @dataclass(frozen=True)
+class AppRef:
+    """The Okta app a run is against."""
+
+    id: str
+    label: str
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """The latest run of one playbook for one tenant+app (``<playbook>.json``)."""
 
@@ -132,6 +149,7 @@ class RunRecord:
     status: RunStatus
     started: str
     steps: Mapping[str, StepRecord] = field(default_factory=dict)
+    app: AppRef | None = None  # the app the run is against (None in records written before it was kept)
     resumed: tuple[str, ...] = ()  # when --resume picked the run up, each time
     current: str | None = None  # the step running (or running when the process died)
     finished: str | None = None
@@ -171,6 +189,7 @@ class RunRecord:
             },
             "tenant": self.tenant,
             "config": self.config,
+            **({"app": {"id": self.app.id, "label": self.app.label}} if self.app is not None else {}),
             "inputs": self.inputs,
             "status": self.status.value,
             "started": self.started,
@@ -187,6 +206,7 @@ class RunRecord:
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> RunRecord:
         playbook = raw.get("playbook") or {}
+        app = raw.get("app")
         named = {f.name for f in fields(cls)}
         return cls(
             run_id=str(raw["run_id"]),
@@ -195,6 +215,7 @@ class RunRecord:
             ),
             tenant=str(raw.get("tenant", "")),
             config=str(raw.get("config", "")),
+            app=AppRef(str(app.get("id", "")), str(app.get("label", ""))) if isinstance(app, dict) else None,
             inputs=dict(raw.get("inputs") or {}),
             status=RunStatus(raw["status"]),
             started=str(raw.get("started", "")),
@@ -223,24 +244,18 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "playbook"
 
 
-def app_key(config: Any) -> str:
-    """The state-dir key of the config's app before it is resolved: its id, else its label."""
-    return str(config.app.id or config.app.label or "app")
-
-
 class RunRecordStore:
-    """Where one playbook's runs for one tenant+app are recorded."""
+    """Where one playbook's runs against one app are recorded (in the app's state directory)."""
 
-    def __init__(self, state_dir: Path, tenant: str, app: str, playbook_name: str) -> None:
-        self.directory = StateDir(state_dir).for_app(tenant, app) / "playbooks"
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.path = self.directory / f"{_slug(playbook_name)}.json"
+    def __init__(self, app_dir: Path, playbook_name: str) -> None:
+        self.directory = app_dir / "playbooks"
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path = record_path(app_dir, playbook_name)
         self.lock_path = self.directory / f"{_slug(playbook_name)}.lock"
         self.history = Journal(self.directory / "history.jsonl")
 
     def read(self) -> RunRecord | None:
-        document = read_json(self.path)
-        return RunRecord.from_json(document) if isinstance(document, dict) else None
+        return read_record(self.path)
 
     def read_document(self) -> dict[str, Any] | None:
         """The latest run as its JSON document (what ``playbook status --json`` shows)."""
@@ -263,3 +278,46 @@ class RunRecordStore:
                 "stopped_at": record.stopped_at,
             }
         )
+
+
+def record_path(app_dir: Path, playbook_name: str) -> Path:
+    """Where the latest run of ``playbook_name`` against the app of ``app_dir`` is recorded."""
+    return app_dir / "playbooks" / f"{_slug(playbook_name)}.json"
+
+
+def read_record(path: Path) -> RunRecord | None:
+    document = read_json(path)
+    return RunRecord.from_json(document) if isinstance(document, dict) else None
+
+
+def find_run_records(state_dir: Path, config: TenantConfig, playbook_name: str) -> list[Path]:
+    """Where the latest run of ``playbook_name`` against the config's app is recorded, found without asking
+    Okta (``playbook status``).
+
+    With ``app.id`` in the config: that app's state directory (one path, whether or not a run was
+    recorded). With ``app.label`` only: every record of the playbook under the org's apps that names that
+    label (a record that names no app: one this tenant ran), and records this tenant still keeps under the
+    label (``<state dir>/<tenant>/<label>/playbooks``). Several paths mean several apps match."""
+    if config.app.id:
+        app_dir = app_state_dir(state_dir, config, config.app.id, config.app.label)
+        return [record_path(app_dir, playbook_name)]
+    label = config.app.label or ""
+    found = [
+        path
+        for path in (record_path(app_dir, playbook_name) for app_dir in org_app_dirs(state_dir, config))
+        if path.is_file() and _names_app(read_record(path), config.tenant, label)
+    ]
+    for tenant_dir in StateDir(state_dir).app_paths(label):
+        path = record_path(tenant_dir, playbook_name)
+        record = read_record(path) if path.is_file() else None
+        if record is not None and record.app is None and record.tenant == config.tenant:
+            found.append(path)
+    return found
+
+
+def _names_app(record: RunRecord | None, tenant: str, label: str) -> bool:
+    if record is None:
+        return False
+    if record.app is None:
+        return record.tenant == tenant
+    return record.app.label == label

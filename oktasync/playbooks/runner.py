@@ -12,7 +12,6 @@ given by the CLI (or by ``demo``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -39,7 +38,6 @@ from oktasync.playbooks.context import (
     ActionContext,
     ActionImpl,
     AlwaysYes,
-    GatewaySession,
     Interaction,
     NullReporter,
     RunReporter,
@@ -49,9 +47,12 @@ from oktasync.playbooks.expr import TemplateFailure, evaluate_condition, render_
 from oktasync.playbooks.model import InputSpec, Playbook, Step
 from oktasync.progress import NullProgress, Progress
 from oktasync.state import exclusive_lock
+from oktasync.workflows.session import TenantSession, app_state_dir
 
 if TYPE_CHECKING:
     from oktasync.config.schema import TenantConfig
+    from oktasync.models import App
+    from oktasync.okta_gateway.base import OktaGateway
 
 log = logging.getLogger("oktasync.playbooks")
 
@@ -268,6 +269,7 @@ class _PlaybookRun:
         implementations: Mapping[str, ActionImpl],
         sleep: Callable[[float], Awaitable[None]],
         resume_command: str,
+        gateway: OktaGateway | None = None,
     ) -> None:
         self.playbook = playbook
         self.config_path = config_path
@@ -281,7 +283,8 @@ class _PlaybookRun:
         self.implementations = implementations
         self.sleep = sleep
         self.resume_command = resume_command
-        self.session = GatewaySession(config, progress)
+        self.session = TenantSession(config, state_dir, progress=progress, gateway=gateway)
+        self.app: App | None = None  # resolved before a recorded run opens its record
         self.store: rec.RunRecordStore | None = None
         self.record = self._new_record()
         self.active_step: str | None = None
@@ -296,7 +299,11 @@ class _PlaybookRun:
             inputs=self.inputs,
             status=rec.RunStatus.RUNNING,
             started=rec.now(),
+            app=self._app_ref(),
         )
+
+    def _app_ref(self) -> rec.AppRef | None:
+        return rec.AppRef(self.app.id, self.app.label) if self.app is not None else None
 
     def _save(self) -> None:
         if self.store is not None:
@@ -338,7 +345,7 @@ class _PlaybookRun:
     def start(self, existing: rec.RunRecord | None, resume: bool) -> bool:
         """Set up the record; returns whether this is a resumed run."""
         if resume and existing is not None:
-            self.record = existing.reopen()
+            self.record = replace(existing.reopen(), app=self._app_ref() or existing.app)
             return True
         self.record = self._new_record()
         return False
@@ -359,8 +366,6 @@ class _PlaybookRun:
             # over, so its record must not stay "running" (that would demand a --resume of a dead run).
             self._abort(error)
             raise
-        finally:
-            await self.session.close()
         stopped_at, exit_code, message = stopped or (None, EXIT_OK, None)
         status = rec.RunStatus.STOPPED if stopped_at else rec.RunStatus.COMPLETED
         self.record = self.record.finish(status, exit_code, stopped_at)
@@ -594,13 +599,16 @@ async def run_playbook(
     implementations: Mapping[str, ActionImpl] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     resume_command: str | None = None,
+    gateway: OktaGateway | None = None,
 ) -> PlaybookResult:
     """Run ``playbook`` for each ``(path, config)`` in turn; stop at the first run that stops.
 
     ``inputs`` are the raw ``--var`` values (strings are converted to each input's type). Raises
     ``ConfigError`` (bad inputs, or a template failing at run time, with file:line), ``SafetyError`` (run
     in progress, unfinished run without ``resume``/``fresh``, resume of a changed playbook) and
-    ``Interrupted`` (the record is kept; resume with ``resume_command``).
+    ``Interrupted`` (the record is kept; resume with ``resume_command``). A recorded run resolves the
+    config's app first: its record lives in the app's state directory. ``gateway`` replaces the
+    configs' Okta gateways (tests inject a ``FakeGateway``).
     """
     if resume and dry_run:
         raise SafetyError("--resume and --dry-run cannot be combined", hint="drop one of them")
@@ -626,13 +634,10 @@ async def run_playbook(
             implementations=implementations,
             sleep=sleep,
             resume_command=resume_command or f"oktasync playbook run {playbook.file} --resume",
+            gateway=gateway,
         )
-        if dry_run:
-            # A dry run records nothing and takes no lock: it changes nothing, the state dir included.
-            run.start(None, resume=False)
-            result = await run.execute(resumed=False)
-        else:
-            result = await _recorded(run, inputs, resume=resume, fresh=fresh)
+        async with run.session:
+            result = await _run_one(run, inputs, dry_run=dry_run, resume=resume, fresh=fresh)
         runs.append(result)
         if result.exit_code != EXIT_OK:
             break
@@ -641,51 +646,64 @@ async def run_playbook(
     )
 
 
+async def _run_one(
+    run: _PlaybookRun, given: Mapping[str, Any], *, dry_run: bool, resume: bool, fresh: bool
+) -> TenantRun:
+    if dry_run:
+        # A dry run records nothing and takes no lock: it changes nothing, the state dir included.
+        run.start(None, resume=False)
+        return await run.execute(resumed=False)
+    return await _recorded(run, given, resume=resume, fresh=fresh)
+
+
 async def _recorded(run: _PlaybookRun, given: Mapping[str, Any], *, resume: bool, fresh: bool) -> TenantRun:
-    """Run ``run`` under the playbook's lock for the tenant+app, recording it (or resuming its record)."""
+    """Run ``run`` under the playbook's lock for the app, recording it in the app's state directory (or
+    resuming its record)."""
     playbook, config = run.playbook, run.config
-    store = rec.RunRecordStore(run.state_dir, config.tenant, rec.app_key(config), playbook.name)
-    with (
-        exclusive_lock(store.lock_path, f"playbook '{playbook.name}' for {config.tenant}"),
-        contextlib.ExitStack() as app_lock,
-    ):
+    store = rec.RunRecordStore(await _record_dir(run), playbook.name)
+    with exclusive_lock(store.lock_path, f"playbook '{playbook.name}' for {config.tenant}"):
         existing = store.read()
         resumed = _check_resume(playbook, existing, resume, fresh, run.inputs, given, store.path)
-        await _guard_app(run, app_lock, resumed=resumed, fresh=fresh)
+        if run.app is not None:
+            await _guard_app(run, run.app, resumed=resumed, fresh=fresh)
         run.store = store
         run.start(existing, resume=resumed)
         return await run.execute(resumed=resumed)
 
 
-async def _guard_app(run: _PlaybookRun, stack: contextlib.ExitStack, *, resumed: bool, fresh: bool) -> None:
+async def _record_dir(run: _PlaybookRun) -> Path:
+    """The app's state directory, where the run is recorded: the app is resolved in Okta first. When that
+    fails and the config pins ``app.id``, that app's directory: the run goes on, and its first step that
+    needs Okta reports why (no step can write either). With only ``app.label``, the error is raised:
+    nothing can say which app's directory the record belongs in."""
+    config = run.config
+    try:
+        run.app = await run.session.app()
+    except OktasyncError as error:
+        if isinstance(error, SafetyError) or not config.app.id:
+            raise
+        return app_state_dir(run.state_dir, config, config.app.id, config.app.label)
+    return await run.session.app_dir()
+
+
+async def _guard_app(run: _PlaybookRun, app: App, *, resumed: bool, fresh: bool) -> None:
     """One writer per Okta app (``workflows.app_guard``): a playbook that writes holds the app's lock for the
-    whole run and refuses over an unfinished resync of the app or one seen running in Okta; one that only
-    reads reports an unfinished resync prominently (and ``--fresh`` refuses over it)."""
-    from oktasync.workflows.app_guard import (
-        app_write_lock,
-        check_okta_activity,
-        refuse_if_unfinished,
-        unfinished_resync,
-    )
+    whole run (until its session closes) and refuses over an unfinished resync of the app or one seen
+    running in Okta; one that only reads reports an unfinished resync prominently (and ``--fresh`` refuses
+    over it)."""
+    from oktasync.workflows.app_guard import refuse_if_unfinished, unfinished_resync
 
     playbook, config = run.playbook, run.config
-    try:
-        app = await run.session.app()
-    except OktasyncError as error:
-        if isinstance(error, SafetyError):
-            raise
-        return  # Okta cannot be reached: no step can write either; the first step reports why
     doing = f"playbook '{playbook.name}'" + (" --fresh" if fresh else "")
-    writes = any(step_writes(step.action, step.args) for step in playbook.steps)
-    # A resumed run that stopped inside its resync step finishes that resync's journal itself.
-    finishing_resync = resumed and any(step.action == "resync" for step in playbook.steps)
-    if writes:
-        stack.enter_context(app_write_lock(run.state_dir, config, app))
-        if not finishing_resync:
-            refuse_if_unfinished(run.state_dir, config, app, doing=doing, config_path=run.config_path)
-            await check_okta_activity(
-                await run.session.gateway(), app, state_dir=run.state_dir, config=config
-            )
+    if any(step_writes(step.action, step.args) for step in playbook.steps):
+        # A resumed run that stopped inside its resync step finishes that resync's journal itself.
+        finishing_resync = resumed and any(step.action == "resync" for step in playbook.steps)
+        await run.session.guard_write(
+            doing=doing,
+            config_path=run.config_path,
+            refuse_unfinished=not finishing_resync,
+            check_okta=not finishing_resync,
+        )
         return
     found = unfinished_resync(run.state_dir, config, app)
     if found is None:

@@ -34,11 +34,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from oktasync.progress import NullProgress, Progress
+from oktasync.progress import Progress
 from oktasync.rehearsal import FORMAT_VERSION, SNAPSHOT_KIND
 from oktasync.rehearsal.pseudonym import Pseudonymiser
-from oktasync.state import StateDir, atomic_write_json, read_json
+from oktasync.state import atomic_write_json, read_json
 from oktasync.timestamps import okta_time, utc_seconds
+from oktasync.workflows.session import TenantSession, app_state_dir, org_app_dirs
 
 if TYPE_CHECKING:
     from oktasync.config.schema import TenantConfig
@@ -95,10 +96,32 @@ class _Timer:
         return result
 
 
-def _checkpoint_path(state_dir: Path, config: TenantConfig) -> Path:
-    from oktasync.playbooks.record import app_key
+CHECKPOINT_NAME = "snapshot.partial.json"
 
-    return StateDir(state_dir).for_app(config.tenant, app_key(config)) / "snapshot.partial.json"
+
+async def _checkpoint_path(session: TenantSession, timer: _Timer) -> Path:
+    """Where the snapshot of the session's app is checkpointed: in the app's state directory. An existing
+    checkpoint is found without asking Okta (a resumed snapshot reads nothing twice): by ``app.id``, or by
+    the label the checkpoint recorded; otherwise the app is resolved."""
+    config = session.config
+    if config.app.id:
+        candidates = [app_state_dir(session.state_dir, config, config.app.id, config.app.label)]
+    else:
+        label = config.app.label
+        candidates = [d for d in org_app_dirs(session.state_dir, config) if _checkpoint_of(d, label)]
+    found = [d / CHECKPOINT_NAME for d in candidates if (d / CHECKPOINT_NAME).is_file()]
+    if len(found) == 1:
+        return found[0]
+    return await timer(session.app_dir) / CHECKPOINT_NAME
+
+
+def _checkpoint_of(app_dir: Path, label: str | None) -> bool:
+    """Whether ``app_dir`` holds a checkpoint of the app labelled ``label``."""
+    if not (app_dir / CHECKPOINT_NAME).is_file():
+        return False
+    raw = read_json(app_dir / CHECKPOINT_NAME)
+    app = raw.get("app") if isinstance(raw, dict) else None
+    return isinstance(app, dict) and app.get("label") == label
 
 
 def estimate_calls(groups: int, app_users: int) -> int:
@@ -109,37 +132,36 @@ def estimate_calls(groups: int, app_users: int) -> int:
 
 
 async def take_snapshot(
-    gateway: OktaGateway,
-    config: TenantConfig,
+    session: TenantSession,
     *,
     out: Path,
-    state_dir: Path,
     pseudonymise: bool = True,
     target: bool = False,
-    progress: Progress | None = None,
     scim_factory: Callable[[TenantConfig], Any] | None = None,
     announce: Callable[[str], None] | None = None,
 ) -> SnapshotResult:
-    """Read the org (resuming a checkpoint), write the snapshot to ``out``, delete the checkpoint.
+    """Read the session's org (resuming a checkpoint), write the snapshot to ``out``, delete the checkpoint.
 
     ``announce`` gets the estimate of the requests still to make, once the app users are read (the CLI
     prints it on stderr); it defaults to the progress display's notes."""
-    progress = progress or NullProgress()
+    config, progress = session.config, session.progress
     announce = announce or progress.note
-    checkpoint = _checkpoint_path(state_dir, config)
+    gateway = await session.gateway()
+    start_count = gateway.request_count()
+    latency: list[float] = []  # the app's resolution, when finding the checkpoint needed it
+    checkpoint = await _checkpoint_path(session, _Timer(gateway, latency))
     raw: dict[str, Any] = read_json(checkpoint) or {}
     resumed = bool(raw)
     if resumed:
         progress.note(f"resuming the snapshot recorded in {checkpoint}")
-    raw.setdefault("latency_ms", [])
+    raw["latency_ms"] = [*raw.get("latency_ms", []), *latency]
     timer = _Timer(gateway, raw["latency_ms"])
-    start_count = gateway.request_count()
 
     def save() -> None:
         atomic_write_json(checkpoint, raw)
 
     if "app" not in raw:
-        raw["app"] = await _read_app(gateway, config, timer)
+        raw["app"] = await _read_app(session, timer)
         save()
     app_id = raw["app"]["id"]
     if "assignments" not in raw:
@@ -222,12 +244,12 @@ async def _read_members(
     progress.finish("groups")
 
 
-async def _read_app(gateway: OktaGateway, config: TenantConfig, timer: _Timer) -> dict[str, Any]:
+async def _read_app(session: TenantSession, timer: _Timer) -> dict[str, Any]:
     from oktasync.models import AppKind
-    from oktasync.okta_gateway import resolve_app
     from oktasync.workflows.channels import probe
 
-    app = await timer(lambda: resolve_app(gateway, config))
+    gateway = await session.gateway()
+    app = await timer(session.app)
     kind, reads = await timer(lambda: probe(gateway, app))
     settings: dict[str, Any] = {}
     source = "unreadable"

@@ -216,12 +216,15 @@ async def guard_app_write(
     doing: str,
     config_path: str | None = None,
     deactivate_users: bool | None = None,
+    refuse_unfinished: bool = True,
     check_okta: bool = True,
 ) -> None:
     """Everything a writer does before writing: hold the app's lock (until ``stack`` closes), refuse over an
-    unfinished resync, and refuse when Okta shows a resync in flight elsewhere."""
+    unfinished resync (unless ``refuse_unfinished`` is off: a run that finishes that resync itself), and
+    refuse when Okta shows a resync in flight elsewhere."""
     stack.enter_context(app_write_lock(state_dir, config, app))
-    refuse_if_unfinished(state_dir, config, app, doing=doing, config_path=config_path)
+    if refuse_unfinished:
+        refuse_if_unfinished(state_dir, config, app, doing=doing, config_path=config_path)
     if check_okta:
         await check_okta_activity(
             gateway, app, deactivate_users=deactivate_users, state_dir=state_dir, config=config

@@ -44,7 +44,7 @@ from oktasync.errors import (
 )
 from oktasync.models import App, AppKind, Channel
 from oktasync.okta_gateway.base import OktaGateway
-from oktasync.progress import NullProgress, Progress
+from oktasync.progress import Progress
 from oktasync.state import StateDir, atomic_write_json
 from oktasync.timestamps import utc_seconds
 from oktasync.workflows import token_fingerprint
@@ -58,7 +58,6 @@ from oktasync.workflows.plan import (
     SettingPlan,
     Status,
     TenantPlan,
-    app_state_dir,
     desired_values,
     failed_plan,
     gather_bounded,
@@ -67,6 +66,7 @@ from oktasync.workflows.plan import (
     plan_tenant,
     worst_exit_code,
 )
+from oktasync.workflows.session import TenantSession
 from oktasync.workflows.settings import (
     AUTH_MODE,
     BASE_URL,
@@ -246,7 +246,7 @@ def _verify(after: TenantPlan, written: list[str], run: _ApplyRun) -> list[str]:
 
 
 def _record_confirmations(
-    app_dir: Any, settings: list[SettingPlan], config: TenantConfig, run: _ApplyRun
+    app_dir: Path, settings: list[SettingPlan], config: TenantConfig, run: _ApplyRun
 ) -> None:
     """Remember what the operator confirmed (date + values, never a secret)."""
     if not settings:
@@ -304,30 +304,24 @@ async def _wait_for_reads(
 class _TenantApply:
     """One tenant's apply in progress: what it works on, the latest plan and the actions so far."""
 
-    config: TenantConfig
+    session: TenantSession
     gateway: OktaGateway
     app: App
-    state: StateDir
     options: ApplyOptions
-    progress: Progress
     kind: AppKind
     before: TenantPlan  # the plan being applied (re-made once a person switched Provisioning on)
     last: TenantPlan  # the latest plan: a re-plan without reading reuses its reads
     run: _ApplyRun = field(default_factory=_ApplyRun)
 
     @property
-    def app_dir(self) -> Path:
-        return app_state_dir(self.state, self.config, self.app)
+    def config(self) -> TenantConfig:
+        return self.session.config
 
     async def replan(self, reread: bool = True) -> TenantPlan:
         """The plan now: from fresh reads, or (``reread=False``) from the last reads and the state dir."""
         fresh = await plan_tenant(
-            self.config,
-            self.gateway,
-            self.app,
-            state=self.state,
+            self.session,
             token_source=self.options.token_source,
-            progress=self.progress,
             kind=self.kind,
             actual=None if reread else self.last.actual,
         )
@@ -336,7 +330,7 @@ class _TenantApply:
 
     async def wait_for(self, keys: list[str]) -> ActualSettings:
         return await _wait_for_reads(
-            self.config, self.gateway, self.app, self.kind, keys, self.options, self.progress
+            self.config, self.gateway, self.app, self.kind, keys, self.options, self.session.progress
         )
 
     def result(self, after: TenantPlan | None, **outcome: Any) -> TenantApplyResult:
@@ -344,38 +338,36 @@ class _TenantApply:
 
 
 async def apply_tenant(
-    config: TenantConfig,
-    gateway: OktaGateway,
-    app: App,
-    plan: TenantPlan,
-    *,
-    state: StateDir,
-    options: ApplyOptions | None = None,
-    progress: Progress | None = None,
+    session: TenantSession, plan: TenantPlan, *, options: ApplyOptions | None = None
 ) -> TenantApplyResult:
-    """Apply one tenant's ``plan`` (see the module docstring). Never raises ``OktasyncError``: the result
-    carries the error and its exit code, so that other tenants' results survive."""
+    """Apply the session tenant's ``plan`` (see the module docstring). Never raises ``OktasyncError``: the
+    result carries the error and its exit code, so that other tenants' results survive."""
     if plan.error or plan.kind is None:
-        return TenantApplyResult(config.tenant, plan, error=plan.error, exit_code=plan.exit_code)
-    tenant = _TenantApply(
-        config,
-        gateway,
-        app,
-        state,
-        options or ApplyOptions(),
-        progress or NullProgress(),
-        plan.kind,
-        before=plan,
-        last=plan,
-    )
+        return TenantApplyResult(session.config.tenant, plan, error=plan.error, exit_code=plan.exit_code)
+    try:
+        tenant = _TenantApply(
+            session,
+            await session.gateway(),
+            await session.app(),
+            options or ApplyOptions(),
+            plan.kind,
+            before=plan,
+            last=plan,
+        )
+    except OktasyncError as error:
+        return TenantApplyResult(session.config.tenant, plan, error=_message(error), exit_code=_code(error))
     try:
         return await _apply_steps(tenant)
     except OktasyncError as error:
-        return tenant.result(
-            None,
-            error=error.message + (f" (hint: {error.hint})" if error.hint else ""),
-            exit_code=error.exit_code if error.exit_code != EXIT_OK else EXIT_FAILED,
-        )
+        return tenant.result(None, error=_message(error), exit_code=_code(error))
+
+
+def _message(error: OktasyncError) -> str:
+    return error.message + (f" (hint: {error.hint})" if error.hint else "")
+
+
+def _code(error: OktasyncError) -> int:
+    return error.exit_code if error.exit_code != EXIT_OK else EXIT_FAILED
 
 
 async def _apply_steps(tenant: _TenantApply) -> TenantApplyResult:
@@ -414,7 +406,7 @@ async def _read_back(tenant: _TenantApply, written: list[str]) -> TenantPlan:
     if BEARER_TOKEN.key in written:
         channel = next(a.channel for a in tenant.run.actions if a.key == BEARER_TOKEN.key)
         token = desired_values(tenant.config)[BEARER_TOKEN.key].reveal()
-        token_fingerprint.save(tenant.app_dir, token_fingerprint.make_record(token, channel))
+        token_fingerprint.save(await tenant.session.app_dir(), token_fingerprint.make_record(token, channel))
         after = await tenant.replan(reread=False)  # the token now reads "in sync" through its fingerprint
     return after
 
@@ -435,7 +427,10 @@ async def _settle_manual(tenant: _TenantApply, after: TenantPlan, written: list[
         unreadable = [s for s in people if s.status is Status.UNVERIFIABLE]
         # A setting written in this very run (a token the form took) was not checked by anyone yet.
         _record_confirmations(
-            tenant.app_dir, [s for s in unreadable if s.key not in written], tenant.config, tenant.run
+            await tenant.session.app_dir(),
+            [s for s in unreadable if s.key not in written],
+            tenant.config,
+            tenant.run,
         )
     return await tenant.replan(reread=False)  # from the last reads (the wait's) and the new records
 
@@ -521,69 +516,60 @@ async def apply_configs(
     given, runs first on the fresh plan (under the apps' write locks): False refuses, whatever is needed
     (a saved plan that no longer matches, see ``saved_plan``).
 
-    Gateways stay open from plan to apply so that each tenant is applied through the same session.
-    Returns ``(plan, None)`` when ``approve`` says no. Tenants whose plan failed keep their error.
+    Each tenant's session stays open from plan to apply, so that each tenant is applied through the same
+    gateway under the same write lock. Returns ``(plan, None)`` when the plan is refused. Tenants whose
+    plan failed keep their error.
     """
-    from oktasync.okta_gateway import open_gateway, resolve_app
-    from oktasync.workflows.app_guard import check_okta_activity_of_plan, guard_app_write
-
     sources = list(token_sources) if token_sources is not None else [None] * len(configs)
+    indexes = list(range(len(configs)))
     async with AsyncExitStack() as stack:
-        opened: dict[int, tuple[OktaGateway, App]] = {}
+        sessions = [
+            await stack.enter_async_context(TenantSession(config, state.root, progress=progress))
+            for config, _ in configs
+        ]
 
-        async def plan_item(item: tuple[int, tuple[TenantConfig, str | None]]) -> TenantPlan:
-            index, (config, source) = item
-            try:
-                gateway = await stack.enter_async_context(open_gateway(config, progress=progress))
-                app = await resolve_app(gateway, config)
-                # One writer per Okta app: its lock (held until apply ends), no unfinished resync of it.
-                await guard_app_write(
-                    stack,
-                    state.root,
-                    config,
-                    app,
-                    gateway,
-                    doing="apply",
-                    config_path=source,
-                    check_okta=False,
-                )
-                opened[index] = (gateway, app)
-                fresh = await plan_tenant(
-                    config,
-                    gateway,
-                    app,
-                    state=state,
-                    rotate_token=options.rotate_token,
-                    token_source=sources[index],
-                    progress=progress,
-                )
-                await check_okta_activity_of_plan(gateway, app, fresh, state_dir=state.root, config=config)
-            except OktasyncError as error:
-                return failed_plan(config, source, error)
-            return replace(fresh, source=source)
+        async def plan_item(index: int) -> TenantPlan:
+            return await _plan_to_apply(sessions[index], configs[index][1], sources[index], options)
 
-        indexed = list(enumerate(configs))
-        plans = await gather_bounded(indexed, plan_item, concurrency=concurrency)
-        plan_result = PlanResult(tuple(plans))
-        if check is not None and not check(plan_result):
-            return plan_result, None
-        needed = any(needs_approval(p, options) for p in plans if not p.error)
-        if not await approve(plan_result, needed) and needed:
+        plan_result = PlanResult(tuple(await gather_bounded(indexes, plan_item, concurrency=concurrency)))
+        if not await _plan_accepted(plan_result, options, approve, check):
             return plan_result, None
 
         async def apply_item(index: int) -> TenantApplyResult:
-            config, _ = configs[index]
-            plan = plans[index]
-            if index not in opened:
-                return TenantApplyResult(config.tenant, plan, error=plan.error, exit_code=plan.exit_code)
-            gateway, app = opened[index]
             tenant_options = replace(options, token_source=sources[index])
-            return await apply_tenant(
-                config, gateway, app, plan, state=state, options=tenant_options, progress=progress
-            )
+            return await apply_tenant(sessions[index], plan_result.tenants[index], options=tenant_options)
 
-        results = await gather_bounded(list(range(len(configs))), apply_item, concurrency=concurrency)
+        results = await gather_bounded(indexes, apply_item, concurrency=concurrency)
         return plan_result, ApplyResult(tuple(results))
+
+
+async def _plan_to_apply(
+    session: TenantSession, source: str | None, token_source: str | None, options: ApplyOptions
+) -> TenantPlan:
+    """The plan apply works from, made under the app's write lock (held until the session closes) and
+    refused over an unfinished resync of the app or one Okta shows running elsewhere."""
+    from oktasync.workflows.app_guard import check_okta_activity_of_plan
+
+    config = session.config
+    try:
+        await session.guard_write(doing="apply", config_path=source, check_okta=False)
+        fresh = await plan_tenant(session, rotate_token=options.rotate_token, token_source=token_source)
+        await check_okta_activity_of_plan(
+            await session.gateway(), await session.app(), fresh, state_dir=session.state_dir, config=config
+        )
+    except OktasyncError as error:
+        return failed_plan(config, source, error)
+    return replace(fresh, source=source)
+
+
+async def _plan_accepted(
+    plan: PlanResult, options: ApplyOptions, approve: Approve, check: Callable[[PlanResult], bool] | None
+) -> bool:
+    """``check`` passes (when given), and ``approve`` says yes or applying writes nothing."""
+    if check is not None and not check(plan):
+        return False
+    needed = any(needs_approval(p, options) for p in plan.tenants if not p.error)
+    return await approve(plan, needed) or not needed
 
 
 __all__ = [

@@ -27,6 +27,7 @@ from oktasync.okta_gateway.admin import IDLE_MINUTES, non_interactive_signs
 from oktasync.okta_gateway.base import OktaGateway
 from oktasync.timestamps import okta_time
 from oktasync.workflows.channels import probe_kind, routes
+from oktasync.workflows.session import TenantSession
 from oktasync.workflows.settings import FEATURE_FLAGS, PROVISIONING, SETTINGS
 
 
@@ -152,15 +153,18 @@ def _auth_check_after(error: OktasyncError) -> Check:
     return Check("auth", False, f"not checked: Okta answered HTTP {error.status} before authenticating")
 
 
-async def doctor(config: TenantConfig, gateway: OktaGateway, *, now: datetime | None = None) -> DoctorResult:
-    """Run every read-only check; never raises for a failed check (it is reported), only for bugs."""
-    return await _Doctor(config, gateway, now).run()
+async def doctor(session: TenantSession, *, now: datetime | None = None) -> DoctorResult:
+    """Run every read-only check of the session's tenant; never raises for a failed check (it is
+    reported), only for bugs and for a gateway that cannot even be opened (a config problem)."""
+    return await _Doctor(session, await session.gateway(), now).run()
 
 
 class _Doctor:
     """One doctor run: each check is a method; later checks use what earlier reads found."""
 
-    def __init__(self, config: TenantConfig, gateway: OktaGateway, now: datetime | None) -> None:
+    def __init__(self, session: TenantSession, gateway: OktaGateway, now: datetime | None) -> None:
+        config = session.config
+        self.session = session
         self.config = config
         self.gateway = gateway
         self.now = now
@@ -210,9 +214,7 @@ class _Doctor:
     async def check_auth_and_app(self) -> None:
         """Auth and the app (okta.apps.read), from finding the app the config names."""
         try:
-            from oktasync.okta_gateway import resolve_app
-
-            app = await resolve_app(self.gateway, self.config)
+            app = await self.session.app()
         except AuthError as error:
             if error.status == 403:
                 self.checks.append(Check("auth", True, "credential accepted (403, not 401)"))

@@ -36,12 +36,12 @@ from oktasync.errors import (
 )
 from oktasync.errors import worst_exit_code as worst_exit_code
 from oktasync.models import App, AppKind, Channel
-from oktasync.okta_gateway.base import OktaGateway
-from oktasync.progress import NullProgress, Progress
+from oktasync.progress import Progress
 from oktasync.state import StateDir, read_json
 from oktasync.workflows import token_fingerprint
 from oktasync.workflows.channels import ActualSettings, ActualValue, Route, probe, read_actual, route
 from oktasync.workflows.manual_steps import TOKEN_SENT, steps_for
+from oktasync.workflows.session import TenantSession
 from oktasync.workflows.settings import (
     AUTH_MODE,
     BASE_URL,
@@ -209,10 +209,6 @@ class PlanResult:
 
 
 # --- state-dir records ------------------------------------------------------------------------------
-
-
-def app_state_dir(state: StateDir, config: TenantConfig, app: App) -> Path:
-    return state.for_app(config.tenant, app.id)
 
 
 def load_confirmations(app_dir: Path) -> dict[str, dict[str, Any]]:
@@ -411,23 +407,20 @@ def manual_changes(settings: Sequence[SettingPlan], config: TenantConfig) -> dic
 
 
 async def plan_tenant(
-    config: TenantConfig,
-    gateway: OktaGateway,
-    app: App,
+    session: TenantSession,
     *,
-    state: StateDir,
     rotate_token: bool = False,
     token_source: str | None = None,
-    progress: Progress | None = None,
     kind: AppKind | None = None,
     actual: ActualSettings | None = None,
 ) -> TenantPlan:
-    """The plan of one tenant (reads only). Gateway errors propagate.
+    """The plan of the session's tenant (reads only). Gateway errors propagate.
 
     ``kind`` skips the probe (it does not change while we run); ``actual`` skips the reads too — apply uses
     both to re-plan from reads it already made, sparing the org's rate-limit bucket.
     """
-    progress = progress or NullProgress()
+    config, progress = session.config, session.progress
+    gateway, app = await session.gateway(), await session.app()
     reads = None
     if kind is None:
         progress.note(f"{config.tenant}: reading {app.label} settings")
@@ -435,7 +428,7 @@ async def plan_tenant(
     admin = gateway.has_admin_session()
     if actual is None:
         actual = await read_actual(gateway, app, kind, reads=reads)
-    app_dir = app_state_dir(state, config, app)
+    app_dir = await session.app_dir()
     settings = compare(
         config,
         kind,
@@ -510,22 +503,11 @@ async def plan_one(
     token_source: str | None = None,
     progress: Progress | None = None,
 ) -> TenantPlan:
-    """Open the tenant's gateway, find the app and plan it. An ``OktasyncError`` becomes the plan's error
-    (with its exit code) so that one broken tenant does not hide the others."""
-    from oktasync.okta_gateway import open_gateway, resolve_app
-
+    """Open the tenant's session and plan its app. An ``OktasyncError`` becomes the plan's error (with its
+    exit code) so that one broken tenant does not hide the others."""
     try:
-        async with open_gateway(config, progress=progress) as gateway:
-            app = await resolve_app(gateway, config)
-            plan = await plan_tenant(
-                config,
-                gateway,
-                app,
-                state=state,
-                rotate_token=rotate_token,
-                token_source=token_source,
-                progress=progress,
-            )
+        async with TenantSession(config, state.root, progress=progress) as session:
+            plan = await plan_tenant(session, rotate_token=rotate_token, token_source=token_source)
     except OktasyncError as error:
         return failed_plan(config, source, error)
     return replace(plan, source=source)

@@ -22,6 +22,7 @@ from oktasync.emulator.testing import API_TOKEN, RunningEmulator, standard_seed
 from oktasync.errors import ApiErrorDetails, AuthError, TransientApiError
 from oktasync.okta_gateway.fake import FakeGateway
 from oktasync.workflows.doctor import DoctorResult, doctor
+from oktasync.workflows.session import TenantSession
 
 CLIENT_ID = "0oadoctorservice0001"
 WITHOUT_USERS_READ = ["okta.apps.read", "okta.apps.manage", "okta.groups.read", "okta.logs.read"]
@@ -68,7 +69,8 @@ def _org(*, members: tuple[str, ...] = ("alice@example.com",), app_users: bool =
 
 
 def _run(config: TenantConfig, gw: FakeGateway) -> DoctorResult:
-    return asyncio.run(doctor(config, gw))
+    # doctor reads only: it never creates the state dir the session is given.
+    return asyncio.run(doctor(TenantSession(config, Path("unused-state-dir"), gateway=gw)))
 
 
 def _check(result: DoctorResult, name: str = "user groups") -> Any:

@@ -171,10 +171,11 @@ def test_a_delivery_without_the_secret_is_refused(
         }
         health = httpx.get(f"{hooks.url}/healthz")
         assert health.status_code == 200 and health.json()["tenants"]["acme"]["inbox"] == 0
-        # beta's event (a FAILURE of a user the app does not have) is applied: nothing left in its inbox.
-        beta_dir = StateDir(env).for_app("beta", CUSTOM_APP_ID)
+        # beta's event (a FAILURE of a user the app does not have) is applied: nothing left in the inbox
+        # (beta names the same Okta app as acme: they share the app's state directory).
+        beta_dir = StateDir(env).app_dir(emulator.url, CUSTOM_APP_ID)
         wait_for(lambda: Inbox(beta_dir).pending() == 0, 10, "beta's delivery to be applied")
-    app_dir = StateDir(env).for_app("acme", CUSTOM_APP_ID)
+    app_dir = StateDir(env).app_dir(emulator.url, CUSTOM_APP_ID)
     assert Inbox(app_dir).pending() == 0
     log = "\n".join(hooks.lines)
     assert log.count("refused a delivery") == 4 and SECRET not in log and "beta-secret-7d2e" not in log
@@ -190,7 +191,7 @@ def test_a_killed_receiver_loses_no_accepted_delivery(
 ) -> None:
     config = write_config(tmp_path, emulator)
     port = free_port()
-    app_dir = StateDir(env).for_app("acme", CUSTOM_APP_ID)
+    app_dir = StateDir(env).app_dir(emulator.url, CUSTOM_APP_ID)
     with serve_hooks(config, port) as hooks:
         code, doc = run_cli(capsys, "hooks", "register", str(config), "--url", hooks.url)
         assert code == 0, doc

@@ -16,6 +16,7 @@ from oktasync.state import StateDir
 from oktasync.workflows import token_fingerprint
 from oktasync.workflows.apply import ApplyOptions, apply_tenant
 from oktasync.workflows.plan import Status, TenantPlan, plan_tenant, worst_exit_code
+from oktasync.workflows.session import TenantSession, app_state_dir
 
 BEARER = "bearer-SECRET-0123456789abcdef"
 BASE = "https://acme.chronosphere.io/api/scim/v2"
@@ -47,13 +48,28 @@ def config(tmp_path: Path, bearer: str = BEARER) -> TenantConfig:
     return load_tenant(path, environ={"OKTA_API_TOKEN": "api-SECRET", "SCIM_TOKEN": bearer})
 
 
+async def _session(cfg: TenantConfig, gw: FakeGateway, app: App, state: StateDir) -> TenantSession:
+    session = TenantSession(cfg, state.root, gateway=gw)
+    assert (await session.app()).id == app.id
+    return session
+
+
 def plan(cfg: TenantConfig, gw: FakeGateway, app: App, state: StateDir, **kw: Any) -> TenantPlan:
-    return asyncio.run(plan_tenant(cfg, gw, app, state=state, **kw))
+    async def run() -> TenantPlan:
+        async with await _session(cfg, gw, app, state) as session:
+            return await plan_tenant(session, **kw)
+
+    return asyncio.run(run())
 
 
 def apply(cfg: TenantConfig, gw: FakeGateway, app: App, state: StateDir, **options: Any) -> Any:
     before = plan(cfg, gw, app, state, rotate_token=options.get("rotate_token", False))
-    return asyncio.run(apply_tenant(cfg, gw, app, before, state=state, options=ApplyOptions(**options)))
+
+    async def run() -> Any:
+        async with await _session(cfg, gw, app, state) as session:
+            return await apply_tenant(session, before, options=ApplyOptions(**options))
+
+    return asyncio.run(run())
 
 
 def writes(gw: FakeGateway) -> list[str]:
@@ -152,7 +168,7 @@ def test_admin_write_that_does_not_stick_fails(tmp_path: Path) -> None:
     gw.write_admin_form = ignored  # type: ignore[method-assign]
     result = apply(cfg, gw, app, state)
     assert result.exit_code == EXIT_FAILED and "reading back disagrees" in (result.error or "")
-    assert not (state.for_app("acme", app.id) / token_fingerprint.FILE_NAME).exists()
+    assert not (app_state_dir(state.root, cfg, app.id) / token_fingerprint.FILE_NAME).exists()
 
 
 def test_custom_without_admin_manual_then_confirm(tmp_path: Path) -> None:
@@ -180,7 +196,7 @@ def test_custom_without_admin_manual_then_confirm(tmp_path: Path) -> None:
     assert after.setting("scim.base_url").status is Status.CONFIRMED_MANUALLY
     assert after.setting("scim.auth.bearer_token").status is Status.CONFIRMED_MANUALLY
     assert after.setting("to_app.create_users").status is Status.IN_SYNC
-    text = "".join(p.read_text() for p in state.for_app("acme", app.id).iterdir())
+    text = "".join(p.read_text() for p in app_state_dir(state.root, cfg, app.id).iterdir())
     assert BEARER not in text and "api-SECRET" not in text
 
 

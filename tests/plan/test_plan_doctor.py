@@ -10,6 +10,7 @@ from oktasync.errors import ApiErrorDetails, AuthError
 from oktasync.models import AppKind, RateLimitState
 from oktasync.okta_gateway.fake import FakeGateway
 from oktasync.workflows.doctor import doctor
+from oktasync.workflows.session import TenantSession
 
 OAUTH = """\
 tenant: acme
@@ -46,7 +47,7 @@ def test_missing_scope_is_named(tmp_path: Path) -> None:
     asyncio.run(gw.assign_group(app.id, gid, None, {}))
     gw.fail_next("list_group_member_ids", _forbidden())
     gw.set_rate_limit(RateLimitState("/api/v1/apps", 100, 40, 0.0))
-    result = asyncio.run(doctor(_config(tmp_path), gw))
+    result = asyncio.run(doctor(TenantSession(_config(tmp_path), tmp_path / "state", gateway=gw)))
     assert result.exit_code == 1
     members = next(c for c in result.checks if c.name == "group members")
     assert members.ok is False and "okta.groups.read" in members.detail
@@ -61,7 +62,7 @@ def test_forbidden_app_read_is_reported_not_raised(tmp_path: Path) -> None:
     gw = FakeGateway()
     gw.add_app("Chronosphere")
     gw.fail_next("find_apps", _forbidden())
-    result = asyncio.run(doctor(_config(tmp_path), gw))
+    result = asyncio.run(doctor(TenantSession(_config(tmp_path), tmp_path / "state", gateway=gw)))
     app_check = next(c for c in result.checks if c.name == "app")
     assert app_check.ok is False and "okta.apps.read" in app_check.detail
     assert result.app is None and result.exit_code == 1
@@ -71,6 +72,6 @@ def test_ambiguous_label_lists_candidates(tmp_path: Path) -> None:
     gw = FakeGateway()
     one = gw.add_app("Chronosphere")
     two = gw.add_app("Chronosphere")
-    result = asyncio.run(doctor(_config(tmp_path), gw))
+    result = asyncio.run(doctor(TenantSession(_config(tmp_path), tmp_path / "state", gateway=gw)))
     app_check = next(c for c in result.checks if c.name == "app")
     assert app_check.ok is False and one.id in app_check.detail and two.id in app_check.detail

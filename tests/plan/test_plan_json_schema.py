@@ -12,6 +12,7 @@ from oktasync.okta_gateway.fake import FakeGateway
 from oktasync.state import StateDir
 from oktasync.workflows.apply import ApplyOptions, ApplyResult, apply_tenant
 from oktasync.workflows.plan import PlanResult, plan_tenant
+from oktasync.workflows.session import TenantSession
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "plan-json.md").read_text()
 
@@ -24,16 +25,17 @@ def _documented(section: str) -> set[str]:
 
 def test_plan_and_apply_keys_are_documented(tmp_path: Path) -> None:
     gw = FakeGateway()
-    app = gw.add_app("Chronosphere")
+    gw.add_app("Chronosphere")
     cfg, state = config(tmp_path), StateDir(tmp_path / "state")
-    plan = asyncio.run(plan_tenant(cfg, gw, app, state=state))
+    session = TenantSession(cfg, state.root, gateway=gw)
+    plan = asyncio.run(plan_tenant(session))
     doc = PlanResult((plan,)).to_dict()
     assert set(doc) == _documented("Top level")
     tenant = doc["tenants"][0]
     assert set(tenant) == _documented("Tenant")
     assert set(tenant["settings"][0]) == _documented("Setting")
     assert len(tenant["settings"]) == 10
-    result = asyncio.run(apply_tenant(cfg, gw, app, plan, state=state, options=ApplyOptions()))
+    result = asyncio.run(apply_tenant(session, plan, options=ApplyOptions()))
     applied = ApplyResult((result,)).to_dict()
     assert applied["format_version"] == 1 and applied["command"] == "apply"
     assert set(applied["tenants"][0]) == {

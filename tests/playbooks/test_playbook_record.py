@@ -82,7 +82,7 @@ def test_a_record_written_today_loads_and_writes_back_the_same() -> None:
 
 
 def test_a_finished_record_writes_exit_code_and_stopped_at(tmp_path: Path) -> None:
-    store = RunRecordStore(tmp_path, "acme", "0oa1", "sample")
+    store = RunRecordStore(tmp_path / "apps" / "acme.okta.com" / "0oa1", "sample")
     record = RunRecord.from_json(WRITTEN).finish(RunStatus.STOPPED, 5, "tasks")
     store.finish(record)
     on_disk = json.loads(store.path.read_text())

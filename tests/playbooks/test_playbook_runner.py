@@ -15,6 +15,7 @@ import pytest
 
 from oktasync.config import load_tenant
 from oktasync.errors import ConfigError, Interrupted, ResumeRequiredError, SafetyError
+from oktasync.okta_gateway import FakeGateway
 from oktasync.playbooks import ActionContext, StepOutcome, load_playbook, run_playbook
 from oktasync.playbooks.actions import IMPLEMENTATIONS
 
@@ -38,6 +39,9 @@ class Recorder:
         self.answers: dict[str, list[StepOutcome]] = {}
         self.crash_on: str | None = None
         self.answers["tasks"] = [StepOutcome(0, {"n": 4}, "settled")]
+        # The org the runs resolve their app in (the record lives in the app's state dir).
+        self.gateway = FakeGateway()
+        self.gateway.add_app("Chronosphere")
 
     def impl(self, action: str) -> Any:
         async def run(context: ActionContext, args: dict[str, Any]) -> StepOutcome:
@@ -83,6 +87,7 @@ def _run(playbook: Any, config: Any, tmp_path: Path, recorder: Recorder, **kw: A
             state_dir=tmp_path / "state",
             implementations=recorder.implementations(),
             sleep=_no_sleep,
+            gateway=recorder.gateway,
             **kw,
         )
     )

@@ -32,7 +32,7 @@ def _precious(tmp_path: Path) -> Path:
 
 def test_a_linked_tasks_lock_is_refused(org: Org, tmp_path: Path) -> None:
     target = _precious(tmp_path)
-    (StateDir(org.state_dir).for_app("acme", org.app_id) / "tasks.lock").symlink_to(target)
+    (_app_dir(org) / "tasks.lock").symlink_to(target)
     code, out, err = org.cli("tasks", str(org.config))
     assert code == 4 and "tasks.lock" in err and "symbolic link" in err, out + err
     assert target.read_text() == "keep me\n"
@@ -82,15 +82,28 @@ def test_metrics_file_must_be_a_regular_file(org: Org, tmp_path: Path, kind: str
     assert code == 0 and "oktasync_tasks" in (tmp_path / "ok.prom").read_text(), out + err
 
 
+def _app_dir(org: Org) -> Path:
+    """The state directory of the org's app (``<state>/apps/<org host>/<app id>``)."""
+    return StateDir(org.state_dir).app_dir(org.em.url, org.app_id)
+
+
+def _other_tenant(org: Org) -> Path:
+    """Tenant beta: the same Okta app reached as another org host (``localhost``), so its state is its own
+    (state is kept per org host + app: two configs naming one org's app share it)."""
+    path = org.write_config("beta")
+    path.write_text(path.read_text().replace(org.em.url, org.em.url.replace("127.0.0.1", "localhost")))
+    return path
+
+
 def test_corrupt_state_fails_only_its_tenant(org: Org) -> None:
-    other = org.write_config("beta")
-    conflicted = StateDir(org.state_dir).for_app("acme", org.app_id) / "tasks-state.json"
+    other = _other_tenant(org)
+    conflicted = _app_dir(org) / "tasks-state.json"
     conflicted.write_text('{\n<<<<<<< HEAD\n  "known": {}\n=======\n  "known": {"x": 1}\n>>>>>>> main\n}\n')
     code, out, err = org.cli("tasks", str(org.config), str(other))
     assert code == 4, out + err
     assert str(conflicted) in err and "merge conflict marker at line 2" in err and "restore" in err
     assert "tenant beta" in out  # the other tenant ran
-    confirmations = StateDir(org.state_dir).for_app("acme", org.app_id) / "manual-confirmations.json"
+    confirmations = _app_dir(org) / "manual-confirmations.json"
     confirmations.write_text('{"settings": ')
     code, out, err = org.cli("plan", str(org.config), str(other))
     assert code == 4 and str(confirmations) in out and "not valid JSON" in out, out + err
@@ -98,10 +111,10 @@ def test_corrupt_state_fails_only_its_tenant(org: Org) -> None:
 
 
 def test_corrupt_state_fails_only_its_tenant_in_apply(org: Org) -> None:
-    other = org.write_config("beta")
+    other = _other_tenant(org)
     # Something for apply to write that the evidence-only Admin Console page offers.
     org.em.control.set_app_settings(org.app_id, update_user_attributes=False)
-    broken = StateDir(org.state_dir).for_app("acme", org.app_id) / "manual-confirmations.json"
+    broken = _app_dir(org) / "manual-confirmations.json"
     broken.write_text("{\n<<<<<<< HEAD\n}\n")
     code, out, err = org.cli("apply", "--yes", str(org.config), str(other))
     assert code == 4 and str(broken) in out + err and "merge conflict marker" in out + err, out + err

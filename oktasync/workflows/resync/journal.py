@@ -55,13 +55,15 @@ LOCK_NAME = "app.lock"  # the app's write lock: resync, apply, tasks --retry, pl
 
 
 def app_dir(config: TenantConfig, app: App, state_dir: Path) -> Path:
-    """The journal's directory: one per Okta org + app, whatever the config calls the tenant."""
+    """The journal's directory: the app's one state directory (``StateDir.app_dir``, the key
+    ``TenantSession.app_dir`` uses), whatever the config calls the tenant."""
+    StateDir(state_dir).app_dir(config.okta.org_url, app.id, tenant=config.tenant, label=app.label)
     return resync_dir(state_dir, config.okta.org_url, app.id)
 
 
 def resync_dir(state_dir: Path, org_url: str, app_id: str) -> Path:
-    """The state directory of one Okta org + app (``StateDir.for_okta_app``). Journals that a version keyed
-    by the tenant name left in ``<state dir>/<tenant>/<app id>`` (any tenant name) are moved here first."""
+    """The state directory of one Okta org + app (``StateDir.app_dir``). Journals kept by tenant name in
+    ``<state dir>/<tenant>/<app id>`` (any tenant name) are moved here first."""
     state = StateDir(state_dir)
     target = state.app_dir(org_url, app_id)
     for legacy in state.app_paths(app_id):
