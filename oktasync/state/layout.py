@@ -63,6 +63,14 @@ class StateDir:
         """The directory of one Okta org + app (created on first use), whatever the tenant is called."""
         return safe_mkdirs(self.root / APPS / _slug(org_host) / _slug(app_id), self.root)
 
+    def org_app_dirs(self, org_url: str) -> list[Path]:
+        """The state directories of every app of one Okta org that has one (none is created; links are
+        skipped): what an offline reader searches when a config names its app by label only."""
+        org_dir = self.root / APPS / _slug(org_host(org_url))
+        if not org_dir.is_dir() or org_dir.is_symlink():
+            return []
+        return sorted(path for path in org_dir.iterdir() if path.is_dir() and not path.is_symlink())
+
     def app_dir(
         self, org_url: str, app_id: str, *, tenant: str | None = None, label: str | None = None
     ) -> Path:

@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING
 
 from oktasync.okta_gateway import open_gateway, resolve_app
 from oktasync.progress import NullProgress, Progress
-from oktasync.state import StateDir, org_host
-from oktasync.state.layout import APPS
+from oktasync.state import StateDir
 from oktasync.workflows.app_guard import guard_app_write
 
 if TYPE_CHECKING:
@@ -41,10 +40,7 @@ def app_state_dir(state_dir: Path, config: TenantConfig, app_id: str, label: str
 def org_app_dirs(state_dir: Path, config: TenantConfig) -> list[Path]:
     """The state directories of every app of the config's Okta org that has one (none is created): what
     offline readers search when the config names its app by label only."""
-    org_dir = Path(state_dir) / APPS / org_host(config.okta.org_url)
-    if not org_dir.is_dir() or org_dir.is_symlink():
-        return []
-    return sorted(path for path in org_dir.iterdir() if path.is_dir() and not path.is_symlink())
+    return StateDir(Path(state_dir)).org_app_dirs(config.okta.org_url)
 
 
 class TenantSession:

@@ -149,3 +149,20 @@ def test_a_tenant_called_apps_never_adopts_the_per_app_tree(tmp_path: Path) -> N
     kept = _write(tmp_path / "apps" / APP / "notes.txt", "an older tenant called apps")
     StateDir(tmp_path).app_dir(ORG, APP, tenant="apps")
     assert kept.read_text() == "an older tenant called apps"
+
+
+def test_an_orgs_app_dirs_are_found_without_creating_any(tmp_path: Path) -> None:
+    state = StateDir(tmp_path)
+    assert state.org_app_dirs(ORG) == []
+    assert not (tmp_path / "apps").exists()
+    first = state.app_dir(ORG, APP)
+    second = state.app_dir("https://acme.okta.com", "0oa2other")
+    state.app_dir("https://beta.okta.com", APP)  # another org's app is not one of acme's
+    (first.parent / "planted").symlink_to(second)
+    assert state.org_app_dirs("https://ACME.okta.com/") == [first, second]
+
+
+def test_an_ipv6_org_host_is_keyed_and_found_the_same_way(tmp_path: Path) -> None:
+    state = StateDir(tmp_path)
+    path = state.app_dir("http://[::1]:8080/", APP)
+    assert state.org_app_dirs("http://[::1]:8080") == [path]
