@@ -131,6 +131,38 @@ def estimate_calls(groups: int, app_users: int) -> int:
     return groups + extra_pages + 1
 
 
+@dataclass
+class _Checkpoint:
+    """The snapshot's reads so far, kept in the checkpoint file as each one is done: a resumed snapshot
+    makes none of them twice."""
+
+    path: Path
+    raw: dict[str, Any]
+    timer: _Timer
+    resumed: bool  # an earlier run had read something
+
+    def save(self) -> None:
+        atomic_write_json(self.path, self.raw)
+
+    async def part(self, key: str, read: Callable[[], Awaitable[Any]]) -> Any:
+        """``raw[key]``: read (and checkpointed) unless an earlier run already did."""
+        if key not in self.raw:
+            self.raw[key] = await read()
+            self.save()
+        return self.raw[key]
+
+
+async def _open_checkpoint(session: TenantSession, gateway: OktaGateway) -> _Checkpoint:
+    latency: list[float] = []  # the app's resolution, when finding the checkpoint needed it
+    path = await _checkpoint_path(session, _Timer(gateway, latency))
+    raw: dict[str, Any] = read_json(path) or {}
+    if raw:
+        session.progress.note(f"resuming the snapshot recorded in {path}")
+    resumed = bool(raw)
+    raw["latency_ms"] = [*raw.get("latency_ms", []), *latency]
+    return _Checkpoint(path, raw, _Timer(gateway, raw["latency_ms"]), resumed)
+
+
 async def take_snapshot(
     session: TenantSession,
     *,
@@ -145,37 +177,52 @@ async def take_snapshot(
     ``announce`` gets the estimate of the requests still to make, once the app users are read (the CLI
     prints it on stderr); it defaults to the progress display's notes."""
     config, progress = session.config, session.progress
-    announce = announce or progress.note
     gateway = await session.gateway()
     start_count = gateway.request_count()
-    latency: list[float] = []  # the app's resolution, when finding the checkpoint needed it
-    checkpoint = await _checkpoint_path(session, _Timer(gateway, latency))
-    raw: dict[str, Any] = read_json(checkpoint) or {}
-    resumed = bool(raw)
-    if resumed:
-        progress.note(f"resuming the snapshot recorded in {checkpoint}")
-    raw["latency_ms"] = [*raw.get("latency_ms", []), *latency]
-    timer = _Timer(gateway, raw["latency_ms"])
+    checkpoint = await _open_checkpoint(session, gateway)
+    raw, timer = checkpoint.raw, checkpoint.timer
+    app = await checkpoint.part("app", lambda: _read_app(session, timer))
+    await checkpoint.part("assignments", lambda: _read_assignments(gateway, timer, app["id"]))
+    await checkpoint.part("app_users", lambda: _read_app_users(gateway, timer, app, progress))
+    estimate = await _read_all_members(gateway, checkpoint, progress, announce or progress.note, target)
+    await checkpoint.part("failures", lambda: _read_failures(gateway, timer, app["id"]))
+    if target:
+        await checkpoint.part("target", lambda: _read_target(config, progress, scim_factory))
+    _record_totals(raw, gateway, start_count)
+    checkpoint.save()
+    document = build_document(raw, config, Pseudonymiser(enabled=pseudonymise))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out, document)
+    checkpoint.path.unlink(missing_ok=True)
+    return SnapshotResult(out, document, raw["calls"], checkpoint.resumed, estimate)
 
-    def save() -> None:
-        atomic_write_json(checkpoint, raw)
 
-    if "app" not in raw:
-        raw["app"] = await _read_app(session, timer)
-        save()
-    app_id = raw["app"]["id"]
-    if "assignments" not in raw:
-        assignments = await timer(lambda: gateway.list_group_assignments(app_id))
-        raw["assignments"] = [
-            {"id": a.group_id, "name": a.group_name, "priority": a.priority, "profile": a.profile}
-            for a in assignments
-        ]
-        save()
-    if "app_users" not in raw:
-        progress.note(f"reading the app users of {raw['app']['label']} (500 per request)")
-        app_users = await timer(lambda: gateway.list_app_users(app_id, with_user=True))
-        raw["app_users"] = [_app_user_record(u) for u in app_users]
-        save()
+async def _read_assignments(gateway: OktaGateway, timer: _Timer, app_id: str) -> list[dict[str, Any]]:
+    assignments = await timer(lambda: gateway.list_group_assignments(app_id))
+    return [
+        {"id": a.group_id, "name": a.group_name, "priority": a.priority, "profile": a.profile}
+        for a in assignments
+    ]
+
+
+async def _read_app_users(
+    gateway: OktaGateway, timer: _Timer, app: Mapping[str, Any], progress: Progress
+) -> list[dict[str, Any]]:
+    progress.note(f"reading the app users of {app['label']} (500 per request)")
+    app_users = await timer(lambda: gateway.list_app_users(app["id"], with_user=True))
+    return [_app_user_record(u) for u in app_users]
+
+
+async def _read_all_members(
+    gateway: OktaGateway,
+    checkpoint: _Checkpoint,
+    progress: Progress,
+    announce: Callable[[str], None],
+    target: bool,
+) -> int:
+    """Announce the requests still to make, then read the members of every assigned group not read yet.
+    Returns the estimate."""
+    raw = checkpoint.raw
     members: dict[str, list[str]] = raw.setdefault("members", {})
     todo = [a["id"] for a in raw["assignments"] if a["id"] not in members]
     estimate = estimate_calls(len(todo), len(raw["app_users"]))
@@ -183,26 +230,24 @@ async def take_snapshot(
         f"about {estimate} more Okta requests: the members of {len(todo)} group(s), then the System Log"
         + (", then the SCIM target's users (100 per request)" if target else "")
     )
-    await _read_members(gateway, timer, members, todo, len(raw["assignments"]), progress, save)
-    if "failures" not in raw:
-        since = okta_time(datetime.now(UTC) - timedelta(days=FAILURE_LOOKBACK_DAYS))
-        events = await timer(lambda: gateway.list_log_events(since=since, filter=PUSH_FAILURES))
-        raw["failures"] = _latest_failures(events, app_id)
-        save()
-    if target and "target" not in raw:
-        raw["target"] = await _read_target(config, progress, scim_factory)
-        save()
+    total = len(raw["assignments"])
+    await _read_members(gateway, checkpoint.timer, members, todo, total, progress, checkpoint.save)
+    return estimate
+
+
+async def _read_failures(gateway: OktaGateway, timer: _Timer, app_id: str) -> list[dict[str, Any]]:
+    since = okta_time(datetime.now(UTC) - timedelta(days=FAILURE_LOOKBACK_DAYS))
+    events = await timer(lambda: gateway.list_log_events(since=since, filter=PUSH_FAILURES))
+    return _latest_failures(events, app_id)
+
+
+def _record_totals(raw: dict[str, Any], gateway: OktaGateway, start_count: int) -> None:
+    """The rate limits Okta announced and the requests made, added to what earlier runs recorded."""
     raw["rate_limits"] = {
         **raw.get("rate_limits", {}),
         **{state.bucket: state.limit for state in gateway.rate_limits() if state.limit > 0},
     }
     raw["calls"] = raw.get("calls", 0) + gateway.request_count() - start_count
-    save()
-    document = build_document(raw, config, Pseudonymiser(enabled=pseudonymise))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out, document)
-    checkpoint.unlink(missing_ok=True)
-    return SnapshotResult(out, document, raw["calls"], resumed, estimate)
 
 
 def _app_user_record(u: AppUser) -> dict[str, Any]:
