@@ -116,41 +116,13 @@ async def register(
     result = Registration(config.tenant, spec.name, spec.uri, dry_run)
     existing = find_hook(await gateway.list_event_hooks(), spec.name, spec.uri)
     record = token_fingerprint.load(app_dir, FINGERPRINT_FILE)
-    if existing is None:
-        result.changes.append("no event hook yet: create it")
-    else:
-        if existing.uri != spec.uri:
-            result.changes.append(f"uri {existing.uri} -> {spec.uri}")
-        if existing.name != spec.name:
-            result.changes.append(f"name {existing.name!r} -> {spec.name!r}")
-        if set(existing.events) != set(spec.events):
-            result.changes.append("events: " + ", ".join(sorted(set(spec.events) ^ set(existing.events))))
-        if existing.auth_header != spec.auth_header:
-            result.changes.append(f"auth header {existing.auth_header} -> {spec.auth_header}")
-        if record is None or not record.matches(secret):
-            result.changes.append("secret: not the one last registered from here (Okta never shows it)")
-        if existing.status != "ACTIVE":
-            result.changes.append(f"status {existing.status} -> ACTIVE")
-        if existing.verification_status != "VERIFIED":
-            result.changes.append("not verified: verify")
+    secret_known = record is not None and record.matches(secret)
+    result.changes.extend(_changes(existing, spec, secret_known))
     result.hook = existing
     if dry_run:
         return result
-
     try:
-        hook = existing
-        if hook is None:
-            hook = await gateway.create_event_hook(spec)
-            result.actions.append("created")
-        elif any(not c.startswith(("status ", "not verified")) for c in result.changes):
-            hook = await gateway.replace_event_hook(hook.id, spec)
-            result.actions.append("updated")
-        if hook.status != "ACTIVE":
-            hook = await gateway.activate_event_hook(hook.id)
-            result.actions.append("activated")
-        if result.actions or hook.verification_status != "VERIFIED":
-            hook = await gateway.verify_event_hook(hook.id)
-            result.actions.append("verified")
+        await _converge(gateway, existing, spec, result)
     except OktaApiError as exc:
         result.error = exc.message
     # The outcome as Okta reports it now, whatever the calls answered.
@@ -158,11 +130,53 @@ async def register(
     result.verified = bool(
         result.hook and result.hook.status == "ACTIVE" and result.hook.verification_status == "VERIFIED"
     )
-    if result.verified and (record is None or not record.matches(secret)):
+    if result.verified and not secret_known:
         atomic_write_json(app_dir / FINGERPRINT_FILE, make_record(secret, "event-hook").to_dict())
     if not result.verified and result.error is None:
         result.error = "Okta does not report the hook ACTIVE and VERIFIED"
     return result
+
+
+def _changes(existing: EventHook | None, spec: EventHookSpec, secret_known: bool) -> list[str]:
+    """What registering would change, one line each (the secret compared by its fingerprint: Okta never
+    shows it)."""
+    if existing is None:
+        return ["no event hook yet: create it"]
+    changes = []
+    if existing.uri != spec.uri:
+        changes.append(f"uri {existing.uri} -> {spec.uri}")
+    if existing.name != spec.name:
+        changes.append(f"name {existing.name!r} -> {spec.name!r}")
+    if set(existing.events) != set(spec.events):
+        changes.append("events: " + ", ".join(sorted(set(spec.events) ^ set(existing.events))))
+    if existing.auth_header != spec.auth_header:
+        changes.append(f"auth header {existing.auth_header} -> {spec.auth_header}")
+    if not secret_known:
+        changes.append("secret: not the one last registered from here (Okta never shows it)")
+    if existing.status != "ACTIVE":
+        changes.append(f"status {existing.status} -> ACTIVE")
+    if existing.verification_status != "VERIFIED":
+        changes.append("not verified: verify")
+    return changes
+
+
+async def _converge(
+    gateway: OktaGateway, existing: EventHook | None, spec: EventHookSpec, result: Registration
+) -> None:
+    """Create or replace the hook when anything but its status differs, activate it, verify it."""
+    hook = existing
+    if hook is None:
+        hook = await gateway.create_event_hook(spec)
+        result.actions.append("created")
+    elif any(not c.startswith(("status ", "not verified")) for c in result.changes):
+        hook = await gateway.replace_event_hook(hook.id, spec)
+        result.actions.append("updated")
+    if hook.status != "ACTIVE":
+        hook = await gateway.activate_event_hook(hook.id)
+        result.actions.append("activated")
+    if result.actions or hook.verification_status != "VERIFIED":
+        await gateway.verify_event_hook(hook.id)
+        result.actions.append("verified")
 
 
 @dataclass(frozen=True)
