@@ -17,14 +17,14 @@ from typing import Any
 
 async def _run(config_path: str) -> tuple[int, dict[str, Any]]:
     from oktasync.config import load_tenant
-    from oktasync.okta_gateway import open_gateway, resolve_app
     from oktasync.workflows.resync.engine import run_resync
+    from oktasync.workflows.session import TenantSession
 
     config = load_tenant(config_path)
     state_dir = Path(os.environ["OKTASYNC_STATE_DIR"])
-    async with open_gateway(config) as gateway:
-        app = await resolve_app(gateway, config)
-        result = await run_resync(config, gateway, app, state_dir=state_dir)
+    async with TenantSession(config, state_dir) as session:
+        app = await session.app()
+        result = await run_resync(config, await session.gateway(), app, state_dir=state_dir)
     return result.exit_code, result.to_dict()
 
 

@@ -23,9 +23,9 @@ from typing import Any
 from oktasync.config import load_tenant
 from oktasync.emulator.seed import build_org
 from oktasync.emulator.testing import run_emulator
-from oktasync.okta_gateway import open_gateway, resolve_app
 from oktasync.state import StateDir
 from oktasync.timestamps import okta_time
+from oktasync.workflows.session import TenantSession
 from oktasync.workflows.tasks import TasksOptions, run_tasks
 
 TOKEN = "bench-token"
@@ -74,14 +74,14 @@ def _index(login: str) -> int:
 
 async def one_run(config_path: Path, state: StateDir, **options: Any) -> tuple[Any, float]:
     config = load_tenant(config_path)
-    async with open_gateway(config) as gateway:
-        app = await resolve_app(gateway, config)
+    async with TenantSession(config, state.root) as session:
+        app = await session.app()
         started = time.perf_counter()
         result = await run_tasks(
             config,
-            gateway,
+            await session.gateway(),
             app,
-            app_dir=state.for_app(config.tenant, app.id),
+            app_dir=await session.app_dir(),
             options=TasksOptions(**options),
         )
         return result, time.perf_counter() - started

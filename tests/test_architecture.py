@@ -166,7 +166,6 @@ def test_the_emulator_imports_nothing_of_the_product() -> None:
 ONLY_CALLED_IN = {
     "open_gateway": ("oktasync/okta_gateway/", "oktasync/workflows/session.py"),
     "resolve_app": ("oktasync/okta_gateway/", "oktasync/workflows/session.py"),
-    "for_app": ("oktasync/state/",),
     "for_okta_app": ("oktasync/state/",),
 }
 
@@ -200,10 +199,10 @@ def test_okta_is_opened_and_app_state_dirs_are_keyed_in_one_place_each() -> None
 
 
 def test_the_one_place_check_sees_calls_of_both_shapes() -> None:
-    source = "open_gateway(config)\nStateDir(root).for_app('acme', '0oa1')\nawait x.resolve_app(g, c)\n"
+    source = "open_gateway(config)\nStateDir(root).for_okta_app('acme', '0oa1')\nawait x.resolve_app(g, c)\n"
     assert sorted(_calls(ast.parse(source))) == [
         (1, "open_gateway"),
         (2, "StateDir"),
-        (2, "for_app"),
+        (2, "for_okta_app"),
         (3, "resolve_app"),
     ]

@@ -45,7 +45,8 @@ class StateDir:
     root: Path
 
     def app_paths(self, app_key: str) -> list[Path]:
-        """Every tenant's directory of this app (``for_app``), whatever the tenant is called (not created)."""
+        """Every ``<state>/<tenant>/<app key>/`` directory of this app, whatever the tenant is called (not
+        created): where a state dir written by an earlier release kept per-app state by tenant name."""
         if not self.root.is_dir():
             return []
         key = _slug(app_key)
@@ -54,10 +55,6 @@ class StateDir:
             for tenant in self.root.iterdir()
             if tenant.name != APPS and not tenant.is_symlink() and (tenant / key).is_dir()
         )
-
-    def for_app(self, tenant: str, app_key: str) -> Path:
-        """The directory of one tenant+app, created on first use (0700, no links on the way)."""
-        return safe_mkdirs(self.root / _slug(tenant) / _slug(app_key), self.root)
 
     def for_okta_app(self, org_host: str, app_id: str) -> Path:
         """The directory of one Okta org + app (created on first use), whatever the tenant is called."""

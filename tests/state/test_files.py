@@ -57,15 +57,15 @@ def test_lock_refuses_second_holder_and_dies_with_its_process(tmp_path: Path) ->
 
 
 def test_state_dir_slugs_names(tmp_path: Path) -> None:
-    path = StateDir(tmp_path).for_app("acme corp", "Chrono/sphere")
-    assert path == tmp_path / "acme-corp" / "Chrono-sphere" and path.is_dir()
+    path = StateDir(tmp_path).app_dir("https://acme.okta.com", "Chrono/sphere")
+    assert path == tmp_path / "apps" / "acme.okta.com" / "Chrono-sphere" and path.is_dir()
 
 
 # --- links, modes, corruption, checked journal records ----------------------------------------------------
 
 
 def test_state_files_are_private(tmp_path: Path) -> None:
-    app = StateDir(tmp_path / "state").for_app("acme", "0oa1")
+    app = StateDir(tmp_path / "state").app_dir("https://acme.okta.com", "0oa1")
     atomic_write_json(app / "state.json", {"a": 1})
     journal = Journal(app / "run.jsonl")
     journal.append({"rec": "begin"})
@@ -73,7 +73,7 @@ def test_state_files_are_private(tmp_path: Path) -> None:
         pass
     for path in (app / "state.json", journal.path, app / "x.lock"):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
-    for directory in (app, app.parent):
+    for directory in (app, app.parent, app.parent.parent):
         assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700, directory
 
 
@@ -81,7 +81,7 @@ def test_state_files_are_private(tmp_path: Path) -> None:
 def test_a_linked_state_file_is_refused_and_its_target_untouched(tmp_path: Path, kind: str) -> None:
     target = tmp_path / "precious.txt"
     target.write_text("keep me\n")
-    app = StateDir(tmp_path / "state").for_app("acme", "0oa1")
+    app = StateDir(tmp_path / "state").app_dir("https://acme.okta.com", "0oa1")
     link = app / {"lock": "tasks.lock", "journal": "resync.journal.jsonl", "json": "tasks-state.json"}[kind]
     link.symlink_to(target)
     with pytest.raises(StateFileError, match="symbolic link") as refused:
@@ -96,13 +96,13 @@ def test_a_linked_state_file_is_refused_and_its_target_untouched(tmp_path: Path,
     assert target.read_text() == "keep me\n" and link.is_symlink()
 
 
-def test_a_linked_tenant_directory_is_refused(tmp_path: Path) -> None:
+def test_a_linked_org_directory_is_refused(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    (tmp_path / "state").mkdir()
-    (tmp_path / "state" / "acme").symlink_to(elsewhere, target_is_directory=True)
+    (tmp_path / "state" / "apps").mkdir(parents=True)
+    (tmp_path / "state" / "apps" / "acme.okta.com").symlink_to(elsewhere, target_is_directory=True)
     with pytest.raises(StateFileError, match="state directory"):
-        StateDir(tmp_path / "state").for_app("acme", "0oa1")
+        StateDir(tmp_path / "state").app_dir("https://acme.okta.com", "0oa1")
     assert list(elsewhere.iterdir()) == []
 
 
