@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from oktasync.emulator.behaviour import ADMIN_FORMS
-from oktasync.emulator.store import AdminSession, App
+from oktasync.emulator.records import AdminSession, App
 
 if TYPE_CHECKING:
     from oktasync.emulator.server import Emulator

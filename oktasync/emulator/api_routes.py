@@ -14,6 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from oktasync.emulator.records import (
+    API_CAPABLE,
+    CUSTOM_SCIM,
+    App,
+    AppUser,
+    Group,
+    NotFound,
+    User,
+    parse_iso,
+)
 from oktasync.emulator.responses import (
     GROUP_GRANTS_ACCESS,
     OktaError,
@@ -26,17 +36,7 @@ from oktasync.emulator.responses import (
     read_json,
     validation_error,
 )
-from oktasync.emulator.store import (
-    API_CAPABLE,
-    CUSTOM_SCIM,
-    App,
-    AppUser,
-    Group,
-    NotFound,
-    Store,
-    User,
-    parse_iso,
-)
+from oktasync.emulator.store import Store
 from oktasync.emulator.system_log import (
     log_cursor,
     log_cursor_position,

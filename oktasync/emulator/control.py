@@ -41,9 +41,9 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from oktasync.emulator.faults import Faults
+from oktasync.emulator.records import NotFound
 from oktasync.emulator.responses import Stats
 from oktasync.emulator.seed import SeedError, dump_state
-from oktasync.emulator.store import NotFound
 from oktasync.loopback import is_loopback_host
 
 if TYPE_CHECKING:

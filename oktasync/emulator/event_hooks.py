@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from oktasync.emulator.store import iso
+from oktasync.emulator.records import iso
 
 if TYPE_CHECKING:
     from oktasync.emulator.server import Emulator

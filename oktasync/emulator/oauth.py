@@ -32,8 +32,8 @@ from aiohttp import web
 from yarl import URL
 
 if TYPE_CHECKING:
+    from oktasync.emulator.records import ServiceApp
     from oktasync.emulator.server import Emulator
-    from oktasync.emulator.store import ServiceApp
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TOKEN_LIFETIME = 3600

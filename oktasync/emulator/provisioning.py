@@ -39,7 +39,8 @@ from typing import Any
 
 import aiohttp
 
-from oktasync.emulator.store import App, AppUser, Job, Store, User, iso
+from oktasync.emulator.records import App, AppUser, Job, User, iso
+from oktasync.emulator.store import Store
 
 log = logging.getLogger("oktasync.emulator.provisioning")
 

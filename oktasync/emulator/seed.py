@@ -33,7 +33,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from oktasync.emulator.store import (
+from oktasync.emulator.records import (
     API_CAPABLE,
     CUSTOM_SCIM,
     AdminSession,
@@ -43,9 +43,10 @@ from oktasync.emulator.store import (
     GroupAssignment,
     NotFound,
     ServiceApp,
-    Store,
     iso,
+    parse_iso,
 )
+from oktasync.emulator.store import Store
 
 
 class SeedError(ValueError):
@@ -162,8 +163,6 @@ def _load(store: Store, data: dict[str, Any]) -> None:
     for raw in data.get("apps") or []:
         _load_app(store, raw)
     events = data.get("events") or []
-    from oktasync.emulator.store import parse_iso
-
     for event in events:
         store.events.append(event)
         store.event_times.append(parse_iso(event["published"]))

@@ -32,6 +32,13 @@ from oktasync.emulator.faults import Faults
 from oktasync.emulator.group_jobs import GroupJobs
 from oktasync.emulator.provisioning import ProvisioningEngine
 from oktasync.emulator.ratelimit import RateLimiter
+from oktasync.emulator.records import (
+    App,
+    Group,
+    GroupAssignment,
+    Job,
+    NotFound,
+)
 from oktasync.emulator.responses import (
     METHOD_NOT_SUPPORTED,
     RATE_LIMITED_SUMMARY,
@@ -41,14 +48,7 @@ from oktasync.emulator.responses import (
     okta_error_response,
 )
 from oktasync.emulator.seed import load_state
-from oktasync.emulator.store import (
-    App,
-    Group,
-    GroupAssignment,
-    Job,
-    NotFound,
-    Store,
-)
+from oktasync.emulator.store import Store
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -15,7 +15,8 @@ from oktasync.playbooks.context import (
 )
 from oktasync.playbooks.loader import load_playbook
 from oktasync.playbooks.model import InputSpec, Playbook, Step
-from oktasync.playbooks.runner import PlaybookResult, TenantRun, run_playbook
+from oktasync.playbooks.results import PlaybookResult, TenantRun
+from oktasync.playbooks.runner import run_playbook
 
 __all__ = [
     "ActionContext",
