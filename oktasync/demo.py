@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from oktasync.config.environ import environ_overlay
 from oktasync.errors import EXIT_FAILED, EXIT_MANUAL, EXIT_OK
 from oktasync.playbooks.context import AlwaysYes, RunReporter
-from oktasync.playbooks.runner import PlaybookResult
+from oktasync.playbooks.results import PlaybookResult
 from oktasync.state import StateDir
 
 if TYPE_CHECKING:

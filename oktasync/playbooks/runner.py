@@ -16,7 +16,6 @@ given by the CLI (or by ``demo``).
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +37,6 @@ if TYPE_CHECKING:
     from oktasync.models import App
     from oktasync.okta_gateway.base import OktaGateway
 
-log = logging.getLogger("oktasync.playbooks")
 
 __all__ = ["PlaybookResult", "TenantRun", "resolve_inputs", "run_playbook"]
 
