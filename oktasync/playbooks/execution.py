@@ -102,8 +102,8 @@ class PlaybookRun:
             app=self._app_ref(),
         )
 
-    def _app_ref(self) -> rec.AppRef | None:
-        return rec.AppRef(self.app.id, self.app.label) if self.app is not None else None
+    def _app_ref(self) -> rec.RecordedApp | None:
+        return rec.RecordedApp(self.app.id, self.app.label) if self.app is not None else None
 
     def _save(self) -> None:
         if self.store is not None:

@@ -130,7 +130,7 @@ class PlaybookRef:
 
 
 @dataclass(frozen=True)
-class AppRef:
+class RecordedApp:
     """The Okta app a run is against."""
 
     id: str
@@ -149,7 +149,7 @@ class RunRecord:
     status: RunStatus
     started: str
     steps: Mapping[str, StepRecord] = field(default_factory=dict)
-    app: AppRef | None = None  # the app the run is against (None in records written before it was kept)
+    app: RecordedApp | None = None  # the app the run is against (None in records written before it was kept)
     resumed: tuple[str, ...] = ()  # when --resume picked the run up, each time
     current: str | None = None  # the step running (or running when the process died)
     finished: str | None = None
@@ -215,7 +215,9 @@ class RunRecord:
             ),
             tenant=str(raw.get("tenant", "")),
             config=str(raw.get("config", "")),
-            app=AppRef(str(app.get("id", "")), str(app.get("label", ""))) if isinstance(app, dict) else None,
+            app=RecordedApp(str(app.get("id", "")), str(app.get("label", "")))
+            if isinstance(app, dict)
+            else None,
             inputs=dict(raw.get("inputs") or {}),
             status=RunStatus(raw["status"]),
             started=str(raw.get("started", "")),

@@ -94,7 +94,7 @@ class ApplyOptions:
 
 
 @dataclass(frozen=True)
-class Action:
+class AppliedAction:
     key: str
     channel: str
     action: str  # written | sent | verified | waited | confirmed | pending
@@ -114,7 +114,7 @@ class TenantApplyResult:
     tenant: str
     before: TenantPlan
     after: TenantPlan | None = None
-    actions: tuple[Action, ...] = ()
+    actions: tuple[AppliedAction, ...] = ()
     manual_steps: tuple[str, ...] = ()
     error: str | None = None
     exit_code: int = EXIT_OK
@@ -169,10 +169,10 @@ class ApplyResult:
 class _ApplyRun:
     """Mutable bookkeeping of one tenant's apply."""
 
-    actions: list[Action] = field(default_factory=list)
+    actions: list[AppliedAction] = field(default_factory=list)
 
     def add(self, key: str, channel: Channel | str, action: str, detail: str = "") -> None:
-        self.actions.append(Action(key, str(channel), action, detail))
+        self.actions.append(AppliedAction(key, str(channel), action, detail))
 
 
 async def _write_api(
@@ -573,7 +573,7 @@ async def _plan_accepted(
 
 
 __all__ = [
-    "Action",
+    "AppliedAction",
     "ApplyOptions",
     "ApplyResult",
     "TenantApplyResult",

@@ -15,8 +15,8 @@ from typing import Any
 from oktasync.errors import ScimError
 from oktasync.scim_gateway import ScimGateway, TargetUser, eq_filter, parse_user
 from oktasync.workflows.connector_report import (
-    Check,
     CheckStatus,
+    ConnectorCheck,
     Leftover,
     request_line,
     status_text,
@@ -31,9 +31,9 @@ class WriteProbe:
     def __init__(
         self,
         scim: ScimGateway,
-        checks: list[Check],
+        checks: list[ConnectorCheck],
         leftovers: dict[str, Leftover],
-        add: Callable[[Check], None],
+        add: Callable[[ConnectorCheck], None],
         lookup: Callable[[TargetUser], Awaitable[None]],
     ) -> None:
         self.scim = scim
@@ -71,11 +71,15 @@ class WriteProbe:
         if user is not None:
             self.leftovers[user.id] = Leftover(user.id, user_name, "active")
         if created.status == 201 and user is not None:
-            self.add(Check("probe_create", title, CheckStatus.PASS, f"HTTP 201, id {user.id}", None, request))
+            self.add(
+                ConnectorCheck(
+                    "probe_create", title, CheckStatus.PASS, f"HTTP 201, id {user.id}", None, request
+                )
+            )
             return user
         detail = status_text(created) + ("" if created.status == 201 else " (expected 201 with the user)")
         fix = "POST /Users must answer 201 with the user (else Okta: 'Create new user returned empty user')"
-        self.add(Check("probe_create", title, CheckStatus.FAIL, detail, fix, request))
+        self.add(ConnectorCheck("probe_create", title, CheckStatus.FAIL, detail, fix, request))
         await self._find_and_clean(user_name)
         return None
 
@@ -85,14 +89,20 @@ class WriteProbe:
         duplicate = await self.scim.create_user(body)
         if duplicate.status == 409:
             detail = status_text(duplicate).split(" (")[0]
-            self.add(Check("probe_duplicate", title, CheckStatus.PASS, detail, None, request_line(duplicate)))
+            self.add(
+                ConnectorCheck(
+                    "probe_duplicate", title, CheckStatus.PASS, detail, None, request_line(duplicate)
+                )
+            )
             return
         dup = parse_user(duplicate.json)[0] if duplicate.ok and isinstance(duplicate.json, dict) else None
         if dup is not None and dup.id != user.id:
             self.leftovers[dup.id] = Leftover(dup.id, user_name, "active")
         fix = "refuse a second user with the same userName with 409 uniqueness (Okta relies on it)"
         detail = status_text(duplicate) + " (expected 409)"
-        self.add(Check("probe_duplicate", title, CheckStatus.FAIL, detail, fix, request_line(duplicate)))
+        self.add(
+            ConnectorCheck("probe_duplicate", title, CheckStatus.FAIL, detail, fix, request_line(duplicate))
+        )
 
     async def _deactivate(self, user_id: str, user_name: str, *, report: bool) -> None:
         title = "Write probe: deactivate by PUT (active: false), as a custom app does"
@@ -100,7 +110,7 @@ class WriteProbe:
         if not current.ok or not isinstance(current.json, dict):
             if report:
                 self.add(
-                    Check(
+                    ConnectorCheck(
                         "probe_deactivate",
                         title,
                         CheckStatus.FAIL,
@@ -127,7 +137,7 @@ class WriteProbe:
             self.leftovers[user_id] = Leftover(user_id, user_name, "deactivated")
             if report:
                 self.add(
-                    Check(
+                    ConnectorCheck(
                         "probe_deactivate",
                         title,
                         CheckStatus.PASS,
@@ -145,7 +155,9 @@ class WriteProbe:
             else:
                 detail = f"HTTP {put.status} but active is still true"
             fix = "PUT /Users/{id} must replace the user, honour active: false and answer 200 with it"
-            self.add(Check("probe_deactivate", title, CheckStatus.FAIL, detail, fix, request_line(put)))
+            self.add(
+                ConnectorCheck("probe_deactivate", title, CheckStatus.FAIL, detail, fix, request_line(put))
+            )
 
     async def _delete(self, user_id: str, *, report: bool) -> None:
         title = "Write probe: clean up (DELETE; Okta itself never deletes)"
@@ -158,7 +170,7 @@ class WriteProbe:
             self.leftovers.pop(user_id, None)
             if report:
                 self.add(
-                    Check(
+                    ConnectorCheck(
                         "probe_cleanup",
                         title,
                         CheckStatus.PASS,
@@ -171,7 +183,7 @@ class WriteProbe:
         left = self.leftovers[user_id]
         fix = f"delete the probe user {left.user_name} (id {user_id}) in the target's admin UI"
         self.add(
-            Check(
+            ConnectorCheck(
                 "probe_cleanup",
                 title,
                 CheckStatus.WARN,

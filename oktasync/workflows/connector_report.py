@@ -23,7 +23,7 @@ class CheckStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class Check:
+class ConnectorCheck:
     key: str  # stable id, e.g. "okta_test", "paging_integers"
     title: str
     status: CheckStatus
@@ -58,7 +58,7 @@ class ConnectorReport:
     base_url: str
     okta_verdict: CheckStatus  # PASS or FAIL: what Okta's Test Connector Configuration would say
     okta_message: str
-    checks: tuple[Check, ...]
+    checks: tuple[ConnectorCheck, ...]
     write_probe: bool
     leftovers: tuple[Leftover, ...] = ()
     requests_sent: int = 0

@@ -49,8 +49,8 @@ from oktasync.scim_gateway import (
 )
 from oktasync.workflows.connector_probe import PROBE_DOMAIN, WriteProbe, okta_create_body
 from oktasync.workflows.connector_report import (
-    Check,
     CheckStatus,
+    ConnectorCheck,
     ConnectorReport,
     Leftover,
     request_line,
@@ -68,10 +68,10 @@ class _ConnectorRun:
         self.config = config
         self.scim = scim
         self.progress = progress
-        self.checks: list[Check] = []
+        self.checks: list[ConnectorCheck] = []
         self.leftovers: dict[str, Leftover] = {}
 
-    def add(self, check: Check) -> None:
+    def add(self, check: ConnectorCheck) -> None:
         self.checks.append(check)
         self.progress.advance("test-connector")
 
@@ -85,7 +85,9 @@ class _ConnectorRun:
         except ScimError as error:
             message = f"Okta cannot reach the connector: {error.message}"
             self.add(
-                Check("okta_test", title, CheckStatus.FAIL, message, error.hint, f"GET {OKTA_TEST_PATH}")
+                ConnectorCheck(
+                    "okta_test", title, CheckStatus.FAIL, message, error.hint, f"GET {OKTA_TEST_PATH}"
+                )
             )
             return CheckStatus.FAIL, message, None
         request = request_line(response)
@@ -94,7 +96,7 @@ class _ConnectorRun:
             fix = (
                 "put the target's current service-account token in scim.auth.bearer_token (HTTP Header mode)"
             )
-            self.add(Check("okta_test", title, CheckStatus.FAIL, message, fix, request))
+            self.add(ConnectorCheck("okta_test", title, CheckStatus.FAIL, message, fix, request))
             return CheckStatus.FAIL, message, response
         if not response.ok:
             message = f"Okta would report the connector test failed: {status_text(response)}"
@@ -103,22 +105,22 @@ class _ConnectorRun:
                 if response.status >= 500
                 else "scim.base_url must be the SCIM 2.0 root, e.g. https://ADDRESS.chronosphere.io/api/scim/v2"
             )
-            self.add(Check("okta_test", title, CheckStatus.FAIL, message, fix, request))
+            self.add(ConnectorCheck("okta_test", title, CheckStatus.FAIL, message, fix, request))
             return CheckStatus.FAIL, message, response
         try:
             page = parse_list_response(response)
         except ScimError as error:
             message = f"Okta would reject the answer: {error.message.split(': ', 1)[-1]}"
             fix = "scim.base_url must be the SCIM 2.0 root that serves /Users as a SCIM ListResponse"
-            self.add(Check("okta_test", title, CheckStatus.FAIL, message, fix, request))
+            self.add(ConnectorCheck("okta_test", title, CheckStatus.FAIL, message, fix, request))
             return CheckStatus.FAIL, message, response
         if (page.total_results or 0) > 0 and "Resources" not in response.json:
             message = "Okta would reject the answer: totalResults > 0 but no Resources array"
             fix = "return the users in a Resources array (RFC 7644 §3.4.2)"
-            self.add(Check("okta_test", title, CheckStatus.FAIL, message, fix, request))
+            self.add(ConnectorCheck("okta_test", title, CheckStatus.FAIL, message, fix, request))
             return CheckStatus.FAIL, message, response
         message = f"HTTP 200, SCIM ListResponse, totalResults {page.total_results}, {len(page.users)} user(s)"
-        self.add(Check("okta_test", title, CheckStatus.PASS, message, None, request))
+        self.add(ConnectorCheck("okta_test", title, CheckStatus.PASS, message, None, request))
         return CheckStatus.PASS, message, response
 
     # --- 2. read-only checks ------------------------------------------------------------------------
@@ -128,7 +130,7 @@ class _ConnectorRun:
         bad = raw_int_fields(response.json)
         if not bad:
             self.add(
-                Check(
+                ConnectorCheck(
                     "paging_integers",
                     title,
                     CheckStatus.PASS,
@@ -142,21 +144,29 @@ class _ConnectorRun:
         fix = 'send totalResults, startIndex and itemsPerPage as JSON numbers (1, not "1"), as Okta requires'
         if set(bad) == {"startIndex", "itemsPerPage"} and all(v == "absent" for v in bad.values()):
             # RFC 7644 makes only totalResults REQUIRED; Okta's docs ask for all three. Absent is a warning.
-            self.add(Check("paging_integers", title, CheckStatus.WARN, detail, fix, request_line(response)))
+            self.add(
+                ConnectorCheck(
+                    "paging_integers", title, CheckStatus.WARN, detail, fix, request_line(response)
+                )
+            )
             return
-        self.add(Check("paging_integers", title, CheckStatus.FAIL, detail, fix, request_line(response)))
+        self.add(
+            ConnectorCheck("paging_integers", title, CheckStatus.FAIL, detail, fix, request_line(response))
+        )
 
     def content_type(self, response: ScimResponse) -> None:
         title = "Content-Type of SCIM answers"
         media = response.media_type
         seen = response.content_type or "(none)"
         if media in _ACCEPTED_MEDIA_TYPES:
-            self.add(Check("content_type", title, CheckStatus.PASS, seen, None, request_line(response)))
+            self.add(
+                ConnectorCheck("content_type", title, CheckStatus.PASS, seen, None, request_line(response))
+            )
         else:
             # Okta's own doc examples show text/json, so Okta tolerates it; RFC 7644 §8.1 wants scim+json.
             fix = "answer with Content-Type: application/scim+json (RFC 7644 §8.1)"
             self.add(
-                Check(
+                ConnectorCheck(
                     "content_type",
                     title,
                     CheckStatus.WARN,
@@ -176,7 +186,7 @@ class _ConnectorRun:
             # Okta treats a 404 SCIM Error as "not found" too (docs/okta-behaviour.md, What Okta sends to a
             # SCIM target).
             self.add(
-                Check(
+                ConnectorCheck(
                     "filter_miss",
                     title,
                     CheckStatus.PASS,
@@ -188,13 +198,15 @@ class _ConnectorRun:
             return
         if not response.ok:
             fix = 'serve GET /Users?filter=userName eq "…": Okta sends it before creating every user'
-            self.add(Check("filter_miss", title, CheckStatus.FAIL, status_text(response), fix, request))
+            self.add(
+                ConnectorCheck("filter_miss", title, CheckStatus.FAIL, status_text(response), fix, request)
+            )
             return
         try:
             page = parse_list_response(response)
         except ScimError as error:
             self.add(
-                Check(
+                ConnectorCheck(
                     "filter_miss",
                     title,
                     CheckStatus.FAIL,
@@ -205,22 +217,26 @@ class _ConnectorRun:
             )
             return
         if (page.total_results or 0) == 0 and not page.users:
-            self.add(Check("filter_miss", title, CheckStatus.PASS, "0 results", None, request))
+            self.add(ConnectorCheck("filter_miss", title, CheckStatus.PASS, "0 results", None, request))
             return
         fix = 'honour filter=userName eq "…"; otherwise Okta links new users to unrelated existing accounts'
         detail = f"{page.total_results} result(s) for a userName that does not exist: the filter is ignored"
-        self.add(Check("filter_miss", title, CheckStatus.FAIL, detail, fix, request))
+        self.add(ConnectorCheck("filter_miss", title, CheckStatus.FAIL, detail, fix, request))
 
     async def unique_identifier_lookup(self, known: TargetUser | None) -> None:
         """Okta's lookup of an existing user by its unique identifier, then the same lookup upper-cased."""
         title = self._lookup_title()
         if known is None:
-            self.add(Check("unique_identifier", title, CheckStatus.SKIP, "the target has no user to look up"))
+            self.add(
+                ConnectorCheck(
+                    "unique_identifier", title, CheckStatus.SKIP, "the target has no user to look up"
+                )
+            )
             return
         value = self._lookup_value(known)
         if not value:
             self.add(
-                Check(
+                ConnectorCheck(
                     "unique_identifier",
                     title,
                     CheckStatus.SKIP,
@@ -253,13 +269,19 @@ class _ConnectorRun:
         request = request_line(response)
         if not response.ok:
             fix = 'serve GET /Users?filter=userName eq "<value>" with a ListResponse'
-            self.add(Check("unique_identifier", title, CheckStatus.FAIL, status_text(response), fix, request))
+            self.add(
+                ConnectorCheck(
+                    "unique_identifier", title, CheckStatus.FAIL, status_text(response), fix, request
+                )
+            )
             return None
         try:
             return response, parse_list_response(response)
         except ScimError as error:
             fix = "answer filters with a SCIM ListResponse"
-            self.add(Check("unique_identifier", title, CheckStatus.FAIL, error.message, fix, request))
+            self.add(
+                ConnectorCheck("unique_identifier", title, CheckStatus.FAIL, error.message, fix, request)
+            )
             return None
 
     def _found_exactly(self, known: TargetUser, value: str, response: ScimResponse, page: UserPage) -> bool:
@@ -270,7 +292,9 @@ class _ConnectorRun:
         if ids == [known.id]:
             detail = f'userName eq "{value}" found exactly user {known.id}'
             self.add(
-                Check("unique_identifier", title, CheckStatus.PASS, detail, None, request_line(response))
+                ConnectorCheck(
+                    "unique_identifier", title, CheckStatus.PASS, detail, None, request_line(response)
+                )
             )
             return True
         if not ids:
@@ -283,7 +307,9 @@ class _ConnectorRun:
         else:
             fix = 'honour filter=userName eq "…" (exact, one user); otherwise Okta links to the wrong account'
             detail = f'userName eq "{value}" returned {len(ids)} users (totalResults {page.total_results})'
-        self.add(Check("unique_identifier", title, CheckStatus.FAIL, detail, fix, request_line(response)))
+        self.add(
+            ConnectorCheck("unique_identifier", title, CheckStatus.FAIL, detail, fix, request_line(response))
+        )
         return False
 
     async def _case_insensitive_lookup(self, known: TargetUser, value: str) -> None:
@@ -299,11 +325,15 @@ class _ConnectorRun:
         title = "userName filter is case-insensitive"
         if found == [known.id]:
             detail = f'"{value.upper()}" found the same user'
-            self.add(Check("case_insensitive", title, CheckStatus.PASS, detail, None, request_line(upper)))
+            self.add(
+                ConnectorCheck("case_insensitive", title, CheckStatus.PASS, detail, None, request_line(upper))
+            )
         else:
             fix = "compare userName case-insensitively (RFC 7643 §4.1.1 caseExact false), as Okta does"
             detail = f'"{value.upper()}" found {len(found)} user(s)'
-            self.add(Check("case_insensitive", title, CheckStatus.WARN, detail, fix, request_line(upper)))
+            self.add(
+                ConnectorCheck("case_insensitive", title, CheckStatus.WARN, detail, fix, request_line(upper))
+            )
 
     async def wrong_token(self) -> None:
         title = "A wrong token is refused"
@@ -316,10 +346,10 @@ class _ConnectorRun:
             detail = "HTTP 401" + (
                 "" if response.is_scim_error() else " (body is not a SCIM Error; fine for Okta)"
             )
-            self.add(Check("wrong_token", title, status, detail, None, request))
+            self.add(ConnectorCheck("wrong_token", title, status, detail, None, request))
         elif response.status == 403:
             self.add(
-                Check(
+                ConnectorCheck(
                     "wrong_token",
                     title,
                     CheckStatus.WARN,
@@ -331,11 +361,13 @@ class _ConnectorRun:
         elif response.ok:
             fix = "the target must authenticate the Bearer token: anyone can read and write its users"
             self.add(
-                Check("wrong_token", title, CheckStatus.FAIL, "HTTP 200 with an invalid token", fix, request)
+                ConnectorCheck(
+                    "wrong_token", title, CheckStatus.FAIL, "HTTP 200 with an invalid token", fix, request
+                )
             )
         else:
             self.add(
-                Check(
+                ConnectorCheck(
                     "wrong_token",
                     title,
                     CheckStatus.FAIL,
@@ -352,7 +384,7 @@ class _ConnectorRun:
         if response.status == 404:
             extra = "" if response.is_scim_error() else " (body is not a SCIM Error)"
             self.add(
-                Check(
+                ConnectorCheck(
                     "unknown_id",
                     title,
                     CheckStatus.PASS if not extra else CheckStatus.WARN,
@@ -364,7 +396,7 @@ class _ConnectorRun:
         else:
             fix = "answer GET /Users/<unknown id> with 404 + SCIM Error: Okta reads a user before each update"
             self.add(
-                Check(
+                ConnectorCheck(
                     "unknown_id",
                     title,
                     CheckStatus.FAIL,
@@ -383,10 +415,12 @@ class _ConnectorRun:
             title = f"Discovery: {path} (advisory; Okta never calls it)"
             response = await self.scim.request("GET", path)
             if response.ok and isinstance(response.json, dict):
-                self.add(Check(key, title, CheckStatus.PASS, "HTTP 200", None, request_line(response)))
+                self.add(
+                    ConnectorCheck(key, title, CheckStatus.PASS, "HTTP 200", None, request_line(response))
+                )
             else:
                 self.add(
-                    Check(
+                    ConnectorCheck(
                         key,
                         title,
                         CheckStatus.WARN,
@@ -433,7 +467,7 @@ async def test_connector(
         elif first is not None:
             # The target answered but Okta's test fails: the remaining checks would only repeat it.
             run.add(
-                Check(
+                ConnectorCheck(
                     "remaining",
                     "Other checks",
                     CheckStatus.SKIP,
@@ -463,4 +497,11 @@ def _default_gateway(config: TenantConfig) -> ScimGateway:
     return ScimGateway.from_config(config.scim)
 
 
-__all__ = ["Check", "ConnectorReport", "Leftover", "CheckStatus", "okta_create_body", "test_connector"]
+__all__ = [
+    "ConnectorCheck",
+    "ConnectorReport",
+    "Leftover",
+    "CheckStatus",
+    "okta_create_body",
+    "test_connector",
+]

@@ -32,7 +32,7 @@ from oktasync.workflows.settings import FEATURE_FLAGS, PROVISIONING, SETTINGS
 
 
 @dataclass(frozen=True)
-class Check:
+class DoctorCheck:
     name: str
     ok: bool | None  # None = not checked / informational, or (with ``warning``) works but degraded
     detail: str
@@ -47,7 +47,7 @@ class DoctorResult:
     tenant: str
     org_url: str
     auth_method: str  # "ssws" | "oauth"
-    checks: tuple[Check, ...]
+    checks: tuple[DoctorCheck, ...]
     app: App | None = None
     kind: AppKind | None = None
     admin_session: bool = False
@@ -106,7 +106,7 @@ USERS_READ_FALLBACK = (
 async def _user_groups_check(
     gateway: OktaGateway,
     user_id: str,
-    checks: list[Check],
+    checks: list[DoctorCheck],
     scopes: dict[str, str],
     *,
     oauth: bool,
@@ -123,15 +123,17 @@ async def _user_groups_check(
                 why = f"403 on a read: {scope} is not requested (add it to okta.oauth.scopes and grant it)"
             else:
                 why = _missing_scope(error, scope, oauth)
-            checks.append(Check("user groups", None, f"{why}; {USERS_READ_FALLBACK}", warning=True))
+            checks.append(DoctorCheck("user groups", None, f"{why}; {USERS_READ_FALLBACK}", warning=True))
             return
-        checks.append(Check("user groups", False, error.message))
+        checks.append(DoctorCheck("user groups", False, error.message))
         return
-    checks.append(Check("user groups", True, f"a user's groups readable ({len(groups)} for user {user_id})"))
+    checks.append(
+        DoctorCheck("user groups", True, f"a user's groups readable ({len(groups)} for user {user_id})")
+    )
     scopes.setdefault(scope, "ok")
 
 
-async def _event_hook_checks(config: TenantConfig, gateway: OktaGateway) -> list[Check]:
+async def _event_hook_checks(config: TenantConfig, gateway: OktaGateway) -> list[DoctorCheck]:
     """The config's event hook (docs/event-hooks.md): registered, active, verified; else a warning."""
     from oktasync.workflows.hooks import doctor_check
 
@@ -139,18 +141,18 @@ async def _event_hook_checks(config: TenantConfig, gateway: OktaGateway) -> list
     if found is None:
         return []
     ok, detail = found
-    return [Check("event hook", ok, detail, warning=ok is None)]
+    return [DoctorCheck("event hook", ok, detail, warning=ok is None)]
 
 
-def _auth_check_after(error: OktasyncError) -> Check:
+def _auth_check_after(error: OktasyncError) -> DoctorCheck:
     """The auth check when finding the app failed: "accepted" only if an authenticated request got an
     answer (a 404, or the app missing from the list Okta returned). No answer at all (TLS failure, no
     network, timeout) or a 5xx/429 proves nothing about the credential, and doctor says so."""
     if not isinstance(error, OktaApiError) or error.status == 404:
-        return Check("auth", True, "credential accepted")
+        return DoctorCheck("auth", True, "credential accepted")
     if error.status is None:
-        return Check("auth", False, "not checked: no request reached Okta (see the app check)")
-    return Check("auth", False, f"not checked: Okta answered HTTP {error.status} before authenticating")
+        return DoctorCheck("auth", False, "not checked: no request reached Okta (see the app check)")
+    return DoctorCheck("auth", False, f"not checked: Okta answered HTTP {error.status} before authenticating")
 
 
 async def doctor(session: TenantSession, *, now: datetime | None = None) -> DoctorResult:
@@ -170,7 +172,7 @@ class _Doctor:
         self.now = now
         self.oauth = config.okta.oauth is not None
         self.requested = set(config.okta.oauth.scopes) if config.okta.oauth else set()
-        self.checks: list[Check] = []
+        self.checks: list[DoctorCheck] = []
         self.scopes: dict[str, str] = {}
         self.app: App | None = None
         self.kind: AppKind | None = None
@@ -203,11 +205,11 @@ class _Doctor:
         try:
             detail = await read()
         except OktasyncError as error:
-            self.checks.append(Check(name, False, _missing_scope(error, scope, self.oauth)))
+            self.checks.append(DoctorCheck(name, False, _missing_scope(error, scope, self.oauth)))
             if isinstance(error, OktaApiError) and error.status == 403:
                 self.scopes[scope] = "missing"
             return False
-        self.checks.append(Check(name, True, detail))
+        self.checks.append(DoctorCheck(name, True, detail))
         self.scopes.setdefault(scope, "ok")
         return True
 
@@ -217,24 +219,30 @@ class _Doctor:
             app = await self.session.app()
         except AuthError as error:
             if error.status == 403:
-                self.checks.append(Check("auth", True, "credential accepted (403, not 401)"))
-                self.checks.append(Check("app", False, _missing_scope(error, "okta.apps.read", self.oauth)))
+                self.checks.append(DoctorCheck("auth", True, "credential accepted (403, not 401)"))
+                self.checks.append(
+                    DoctorCheck("app", False, _missing_scope(error, "okta.apps.read", self.oauth))
+                )
                 self.scopes["okta.apps.read"] = "missing"
             else:
                 self.checks.append(
-                    Check("auth", False, error.message + (f" (hint: {error.hint})" if error.hint else ""))
+                    DoctorCheck(
+                        "auth", False, error.message + (f" (hint: {error.hint})" if error.hint else "")
+                    )
                 )
             return
         except OktasyncError as error:
             self.checks.append(_auth_check_after(error))
             self.checks.append(
-                Check("app", False, error.message + (f" (hint: {error.hint})" if error.hint else ""))
+                DoctorCheck("app", False, error.message + (f" (hint: {error.hint})" if error.hint else ""))
             )
             return
         self.app = app
         method = "OAuth 2.0 private_key_jwt" if self.oauth else "SSWS API token"
-        self.checks.append(Check("auth", True, f"{method} accepted"))
-        self.checks.append(Check("app", True, f'found "{app.label}" ({app.id}, {app.name}, {app.status})'))
+        self.checks.append(DoctorCheck("auth", True, f"{method} accepted"))
+        self.checks.append(
+            DoctorCheck("app", True, f'found "{app.label}" ({app.id}, {app.name}, {app.status})')
+        )
         self.scopes["okta.apps.read"] = "ok"
 
     async def check_app(self, app: App) -> None:
@@ -246,7 +254,7 @@ class _Doctor:
             await self.probe("group members", "okta.groups.read", self.read_group_members)
         else:
             self.checks.append(
-                Check("group members", None, "no group assigned: okta.groups.read not exercised")
+                DoctorCheck("group members", None, "no group assigned: okta.groups.read not exercised")
             )
         await self.probe("app users", "okta.apps.read", lambda: self.read_app_users(app))
         await self.check_user_groups()
@@ -259,7 +267,7 @@ class _Doctor:
             form, admin = await _admin_session_checks(self.gateway, app, self.kind, self.checks)
         else:
             self.checks.append(
-                Check("admin session", None, "not given: connector settings of custom apps are manual")
+                DoctorCheck("admin session", None, "not given: connector settings of custom apps are manual")
             )
         if self.kind is not None:
             self.channel_rows = _channel_rows(self.kind, admin, form)
@@ -294,7 +302,9 @@ class _Doctor:
         # list, and without any user `tasks` has no failed user whose groups it would need.
         some_user = next(iter(self.user_ids or self.member_ids), None)
         if some_user is None:
-            self.checks.append(Check("user groups", None, "no user to read: okta.users.read not exercised"))
+            self.checks.append(
+                DoctorCheck("user groups", None, "no user to read: okta.users.read not exercised")
+            )
             return
         await _user_groups_check(
             self.gateway, some_user, self.checks, self.scopes, oauth=self.oauth, requested=self.requested
@@ -320,7 +330,7 @@ class _Doctor:
         missing = [s for s, state in self.scopes.items() if state in ("missing", "not requested")]
         if "okta.apps.manage" in missing:
             self.checks.append(
-                Check("scopes", False, "okta.apps.manage is not requested: apply and resync need it")
+                DoctorCheck("scopes", False, "okta.apps.manage is not requested: apply and resync need it")
             )
 
 
@@ -342,13 +352,13 @@ def _channel_rows(kind: AppKind, admin: bool, form: AdminProvisioningForm | None
     return rows
 
 
-def _provisioning_check(app: App) -> Check:
+def _provisioning_check(app: App) -> DoctorCheck:
     """Runbook step 4 (General > Provisioning: SCIM), read from the app's features[]."""
     if FEATURE_FLAGS[PROVISIONING.key] in app.features:
-        return Check(
+        return DoctorCheck(
             "provisioning", True, "General > Provisioning: SCIM is on (features[] SCIM_PROVISIONING)"
         )
-    return Check(
+    return DoctorCheck(
         "provisioning",
         None,
         "General > Provisioning: SCIM is off (no SCIM_PROVISIONING in features[]): the app has no "
@@ -358,16 +368,16 @@ def _provisioning_check(app: App) -> Check:
 
 
 async def _admin_session_checks(
-    gateway: OktaGateway, app: App, kind: AppKind | None, checks: list[Check]
+    gateway: OktaGateway, app: App, kind: AppKind | None, checks: list[DoctorCheck]
 ) -> tuple[AdminProvisioningForm | None, bool]:
     """Prove the admin session with one read of the settings page; say what it can change. Returns the
     form read (None if not read) and whether the admin channel is usable."""
     if kind is not AppKind.CUSTOM_SCIM:
-        checks.append(Check("admin session", None, "given but not used: this app has a public API"))
+        checks.append(DoctorCheck("admin session", None, "given but not used: this app has a public API"))
         return None, True
     if FEATURE_FLAGS[PROVISIONING.key] not in app.features:
         checks.append(
-            Check("admin session", None, "not checked: the provisioning settings page exists only once "
+            DoctorCheck("admin session", None, "not checked: the provisioning settings page exists only once "
                   "General > Provisioning: SCIM is on")
         )  # fmt: skip
         return None, True
@@ -376,7 +386,9 @@ async def _admin_session_checks(
         form = await gateway.read_admin_form(app)
     except OktasyncError as error:
         checks.append(
-            Check("admin session", False, error.message + (f" (hint: {error.hint})" if error.hint else ""))
+            DoctorCheck(
+                "admin session", False, error.message + (f" (hint: {error.hint})" if error.hint else "")
+            )
         )
         return None, False
     can = [s.label for s in SETTINGS if routes(AppKind.CUSTOM_SCIM, True, form)[s.key].write is Channel.ADMIN]
@@ -390,10 +402,10 @@ async def _admin_session_checks(
         + (", ".join(can) or "nothing")
         + ("; not on the page, so console steps: " + ", ".join(cannot) if cannot else "")
     )
-    checks.append(Check("admin session", True, detail))
+    checks.append(DoctorCheck("admin session", True, detail))
     if signs:
         checks.append(
-            Check(
+            DoctorCheck(
                 "admin session run",
                 None,
                 f"this run looks unattended ({', '.join(signs)}): Okta binds an admin session to the "
@@ -406,4 +418,4 @@ async def _admin_session_checks(
     return form, True
 
 
-__all__ = ["USERS_READ_FALLBACK", "Check", "DoctorResult", "doctor"]
+__all__ = ["USERS_READ_FALLBACK", "DoctorCheck", "DoctorResult", "doctor"]

@@ -60,7 +60,7 @@ class Category(enum.StrEnum):
     UNMANAGED = "unmanaged"
 
 
-class Action(enum.StrEnum):
+class SuggestedAction(enum.StrEnum):
     NONE = "none"
     DEACTIVATE = "deactivate"
     CHANGE_EMAIL = "change_email"
@@ -90,7 +90,7 @@ COLUMNS = (
 @dataclass(frozen=True)
 class Row:
     category: Category
-    action: Action
+    action: SuggestedAction
     match: str  # externalId | userName | email | okta_id | local_part | name | ""
     target: TargetUser
     okta: AppUser | None = None
@@ -186,7 +186,7 @@ class UnmanagedReport:
         counts = {c.value: 0 for c in Category}
         for row in self.rows:
             counts[row.category.value] += 1
-        actions = {f"action_{a.value}": 0 for a in Action}
+        actions = {f"action_{a.value}": 0 for a in SuggestedAction}
         for row in self.rows:
             actions[f"action_{row.action.value}"] += 1
         return {
@@ -342,7 +342,7 @@ def classify(targets: Sequence[TargetUser], app_users: Iterable[AppUser]) -> lis
     for t in targets:
         if t.id not in result and not t.active:
             result[t.id] = Row(
-                Category.INACTIVE, Action.NONE, "", t, None, "already deactivated in the target"
+                Category.INACTIVE, SuggestedAction.NONE, "", t, None, "already deactivated in the target"
             )
     # Rules 5 and 6: same person under a different email, else unmanaged.
     name_index: dict[tuple[str, str], list[AppUser]] = {}
@@ -371,7 +371,7 @@ def _link_by_external_id(
     for t in targets:
         linked = by_external.get(t.id)
         if linked is not None:
-            result[t.id] = Row(Category.MANAGED, Action.NONE, "externalId", t, linked)
+            result[t.id] = Row(Category.MANAGED, SuggestedAction.NONE, "externalId", t, linked)
     return [a for a in app_users if not (a.external_id and a.external_id in target_ids)]
 
 
@@ -390,7 +390,7 @@ def _link_by_user_name(
         if match is not None:
             used.add(match.id)
             note = "" if match.external_id else "Okta links this account on its next push (userName lookup)"
-            result[t.id] = Row(Category.MANAGED, Action.NONE, "userName", t, match, note)
+            result[t.id] = Row(Category.MANAGED, SuggestedAction.NONE, "userName", t, match, note)
 
 
 def _link_by_email(
@@ -410,7 +410,7 @@ def _link_by_email(
             if candidate is not None:
                 used.add(candidate.id)
                 note = "same email; Okta's userName lookup finds it only if the target userName equals it"
-                result[t.id] = Row(Category.MANAGED, Action.NONE, "email", t, candidate, note)
+                result[t.id] = Row(Category.MANAGED, SuggestedAction.NONE, "email", t, candidate, note)
                 break
 
 
@@ -434,10 +434,10 @@ def _same_person(
         if len(unique) == 1:
             a = unique[0]
             note = f"email changed: target {target_email} -> Okta {_okta_email(a)}"
-            return Row(Category.EMAIL_CHANGED, Action.CHANGE_EMAIL, rule, t, a, note)
+            return Row(Category.EMAIL_CHANGED, SuggestedAction.CHANGE_EMAIL, rule, t, a, note)
         logins = ", ".join(sorted(a.login or a.user_name or a.id for a in unique))
         note = f"ambiguous ({rule}): {len(unique)} Okta users could be this person: {logins}"
-        return Row(Category.UNMANAGED, Action.REVIEW, rule, t, None, note)
+        return Row(Category.UNMANAGED, SuggestedAction.REVIEW, rule, t, None, note)
 
     # a. the target externalId is an Okta user id.
     if t.external_id and t.external_id in by_okta_id:
@@ -469,12 +469,12 @@ def _same_person(
             row = decide("name", named)
             if row is not None:
                 return row
-    return Row(Category.UNMANAGED, Action.DEACTIVATE, "", t, None, "no Okta app user matches")
+    return Row(Category.UNMANAGED, SuggestedAction.DEACTIVATE, "", t, None, "no Okta app user matches")
 
 
 __all__ = [
     "COLUMNS",
-    "Action",
+    "SuggestedAction",
     "Category",
     "Inventory",
     "Row",
