@@ -206,31 +206,6 @@ async def check_okta_activity_of_plan(
     await check_okta_activity(gateway, app, deactivate_users=actual.value, state_dir=state_dir, config=config)
 
 
-async def guard_app_write(
-    stack: contextlib.ExitStack | contextlib.AsyncExitStack,
-    state_dir: Path,
-    config: TenantConfig,
-    app: App,
-    gateway: OktaGateway,
-    *,
-    doing: str,
-    config_path: str | None = None,
-    deactivate_users: bool | None = None,
-    refuse_unfinished: bool = True,
-    check_okta: bool = True,
-) -> None:
-    """Everything a writer does before writing: hold the app's lock (until ``stack`` closes), refuse over an
-    unfinished resync (unless ``refuse_unfinished`` is off: a run that finishes that resync itself), and
-    refuse when Okta shows a resync in flight elsewhere."""
-    stack.enter_context(app_write_lock(state_dir, config, app))
-    if refuse_unfinished:
-        refuse_if_unfinished(state_dir, config, app, doing=doing, config_path=config_path)
-    if check_okta:
-        await check_okta_activity(
-            gateway, app, deactivate_users=deactivate_users, state_dir=state_dir, config=config
-        )
-
-
 __all__ = [
     "ACTIVITY_WINDOW",
     "OVERRIDE_FLAG",
@@ -239,7 +214,6 @@ __all__ = [
     "app_write_lock",
     "check_okta_activity",
     "check_okta_activity_of_plan",
-    "guard_app_write",
     "ignoring_okta_activity",
     "refuse_if_unfinished",
     "unfinished_resync",

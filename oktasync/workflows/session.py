@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from oktasync.okta_gateway import open_gateway, resolve_app
 from oktasync.progress import NullProgress, Progress
 from oktasync.state import StateDir
-from oktasync.workflows.app_guard import guard_app_write
+from oktasync.workflows.app_guard import app_write_lock, check_okta_activity, refuse_if_unfinished
 
 if TYPE_CHECKING:
     from oktasync.config.schema import TenantConfig
@@ -105,22 +105,18 @@ class TenantSession:
         refuse_unfinished: bool = True,
         check_okta: bool = True,
     ) -> None:
-        """Before writing to the app (``app_guard.guard_app_write``): take its write lock (held until the
-        session closes), refuse over an unfinished resync (``refuse_unfinished``: a run finishing that very
-        resync does not), and (``check_okta``) over one seen running in Okta."""
-        await self.app_dir()
-        await guard_app_write(
-            self._stack,
-            self.state_dir,
-            self.config,
-            await self.app(),
-            await self.gateway(),
-            doing=doing,
-            config_path=config_path,
-            deactivate_users=deactivate_users,
-            refuse_unfinished=refuse_unfinished,
-            check_okta=check_okta,
-        )
+        """Everything a writer does before writing to the app (``workflows/app_guard.py``): take its write
+        lock (held until the session closes), refuse over an unfinished resync (``refuse_unfinished``: a run
+        finishing that very resync does not), and (``check_okta``) over one seen running in Okta."""
+        await self.app_dir()  # the app's state moved into its one directory before the lock is taken there
+        app, gateway = await self.app(), await self.gateway()
+        self._stack.enter_context(app_write_lock(self.state_dir, self.config, app))
+        if refuse_unfinished:
+            refuse_if_unfinished(self.state_dir, self.config, app, doing=doing, config_path=config_path)
+        if check_okta:
+            await check_okta_activity(
+                gateway, app, deactivate_users=deactivate_users, state_dir=self.state_dir, config=self.config
+            )
 
     async def close(self) -> None:
         """Release the write lock (if taken) and close the gateway the session opened."""
