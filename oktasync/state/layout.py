@@ -103,8 +103,15 @@ class StateDir:
 
 def _adopt_tree(source: Path, target: Path) -> None:
     """Move every entry of ``source`` into ``target`` (merging subdirectories), then sync ``target``."""
-    for entry in sorted(source.iterdir()):
-        mode = os.lstat(entry).st_mode
+    try:
+        entries = sorted(source.iterdir())
+    except FileNotFoundError:
+        return  # another process adopted the whole directory first
+    for entry in entries:
+        try:
+            mode = os.lstat(entry).st_mode
+        except FileNotFoundError:
+            continue  # another process adopted it first
         destination = target / entry.name
         if stat.S_ISDIR(mode):
             _adopt_tree(entry, safe_mkdirs(destination, target))
@@ -124,7 +131,11 @@ def _adopt_file(source: Path, destination: Path) -> None:
         return
     if destination.is_symlink() or not destination.is_file():
         raise link_refused(destination, "state file")
-    if source.suffix == ".lock" or filecmp.cmp(source, destination, shallow=False):
+    try:
+        same = source.suffix == ".lock" or filecmp.cmp(source, destination, shallow=False)
+    except FileNotFoundError:
+        return  # another process adopted it first
+    if same:
         source.unlink(missing_ok=True)  # a lock file holds no state; an identical copy adds nothing
         return
     raise StateFileError(

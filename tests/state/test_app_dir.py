@@ -166,3 +166,24 @@ def test_an_ipv6_org_host_is_keyed_and_found_the_same_way(tmp_path: Path) -> Non
     state = StateDir(tmp_path)
     path = state.app_dir("http://[::1]:8080/", APP)
     assert state.org_app_dirs("http://[::1]:8080") == [path]
+
+
+def test_two_processes_adopting_at_once_lose_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process adopts everything while this one is between its listing and its first move."""
+    before = _old_layout(tmp_path)
+    real_replace = os.replace
+    interleaved = False
+
+    def other_process_first(source: os.PathLike[str], destination: os.PathLike[str]) -> None:
+        nonlocal interleaved
+        if not interleaved:
+            interleaved = True
+            monkeypatch.setattr(layout.os, "replace", real_replace)
+            StateDir(tmp_path).app_dir(ORG, APP, tenant="prod", label="Chronosphere")
+        real_replace(source, destination)
+
+    monkeypatch.setattr(layout.os, "replace", other_process_first)
+    target = StateDir(tmp_path).app_dir(ORG, APP, tenant="prod", label="Chronosphere")
+    assert interleaved
+    assert _tree(target) == before
+    assert not (tmp_path / "prod").exists()
