@@ -18,6 +18,7 @@ from oktasync.errors import (
     VerificationError,
 )
 from oktasync.models import AppKind, GroupAssignment
+from oktasync.state import StateFileError
 from oktasync.workflows.resync import ResyncJournal, ResyncOptions, plan_resync, run_resync
 from oktasync.workflows.resync.journal import app_dir
 
@@ -122,6 +123,46 @@ def test_refuses_while_unfinished_journal_exists_and_resume_finishes(state_dir: 
     # is sent again).
     unassigned = [g for g, _ in gw.unassigned_while]
     assert len(unassigned) == len(set(unassigned)) + 1
+
+
+def test_a_journal_kept_under_another_tenants_name_blocks_and_resumes_from_the_app_dir(
+    state_dir: Path,
+) -> None:
+    gw = WatchedGateway(admin_session=True)
+    app = seed_org(gw, groups=6)
+    before = assignments(gw, app.id)
+    config = tenant_config()
+
+    def network_down() -> None:
+        raise OktasyncError("network down")
+
+    gw.on_call("unassign_group", 3, network_down)
+    with pytest.raises(OktasyncError):
+        run(run_resync(config, gw, app, state_dir=state_dir, options=ResyncOptions(batch_size=2)))
+    journal = app_dir(config, app, state_dir) / "resync.journal.jsonl"
+    kept = state_dir / "old-name" / app.id / journal.name  # where a config naming the tenant old-name kept it
+    kept.parent.mkdir(parents=True)
+    journal.replace(kept)
+    with pytest.raises(ResumeRequiredError):
+        run(run_resync(config, gw, app, state_dir=state_dir))
+    assert journal.is_file() and not kept.exists()
+    result = run(run_resync(config, gw, app, state_dir=state_dir, options=ResyncOptions(resume=True)))
+    assert result.resumed and assignments(gw, app.id) == before
+
+
+def test_two_journals_for_one_app_are_refused_naming_both(state_dir: Path) -> None:
+    gw = WatchedGateway(admin_session=True)
+    app = seed_org(gw, groups=2)
+    config = tenant_config()
+    journal = app_dir(config, app, state_dir) / "resync.journal.jsonl"
+    journal.write_text("")
+    kept = state_dir / "old-name" / app.id / journal.name
+    kept.parent.mkdir(parents=True)
+    kept.write_text("")
+    with pytest.raises(StateFileError) as refused:
+        app_dir(config, app, state_dir)
+    assert str(kept) in refused.value.message and str(journal) in refused.value.message
+    assert kept.is_file() and journal.is_file()
 
 
 def test_resume_without_journal_is_refused(state_dir: Path) -> None:

@@ -56,28 +56,26 @@ LOCK_NAME = "app.lock"  # the app's write lock: resync, apply, tasks --retry, pl
 
 def app_dir(config: TenantConfig, app: App, state_dir: Path) -> Path:
     """The journal's directory: the app's one state directory (``StateDir.app_dir``, the key
-    ``TenantSession.app_dir`` uses), whatever the config calls the tenant."""
-    StateDir(state_dir).app_dir(config.okta.org_url, app.id, tenant=config.tenant, label=app.label)
-    return resync_dir(state_dir, config.okta.org_url, app.id)
-
-
-def resync_dir(state_dir: Path, org_url: str, app_id: str) -> Path:
-    """The state directory of one Okta org + app (``StateDir.app_dir``). Journals kept by tenant name in
-    ``<state dir>/<tenant>/<app id>`` (any tenant name) are moved here first."""
+    ``TenantSession.app_dir`` uses), whatever the config calls the tenant. Resync journals kept by tenant
+    name under ``<state dir>/<any tenant>/<app id>/`` are moved there too: a resync left unfinished under
+    another tenant's name must still block writes to the app and be resumable."""
     state = StateDir(state_dir)
-    target = state.app_dir(org_url, app_id)
-    for legacy in state.app_paths(app_id):
+    target = state.app_dir(config.okta.org_url, app.id, tenant=config.tenant, label=app.label)
+    for legacy in state.app_paths(app.id):
         for old in sorted(legacy.glob("resync.*jsonl")):
-            new = target / old.name
-            if old.is_symlink() or not old.is_file():
-                continue
-            if new.exists():
-                raise StateFileError(
-                    f"two resync journals for app {app_id}: {old} (kept by tenant name) and {new}",
-                    hint=f"finish or inspect {new} first; then move {old} aside",
-                )
-            os.replace(old, new)
+            _adopt_journal(old, target / old.name, app.id)
     return target
+
+
+def _adopt_journal(old: Path, new: Path, app_id: str) -> None:
+    if old.is_symlink() or not old.is_file():
+        return
+    if new.exists():
+        raise StateFileError(
+            f"two resync journals for app {app_id}: {old} (kept by tenant name) and {new}",
+            hint=f"finish or inspect {new} first; then move {old} aside",
+        )
+    os.replace(old, new)
 
 
 @dataclass(frozen=True)
