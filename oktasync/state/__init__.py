@@ -13,7 +13,7 @@ from oktasync.state.files import (
     exclusive_lock,
     read_json,
 )
-from oktasync.state.layout import StateDir, org_host
+from oktasync.state.layout import StateDir
 
 __all__ = [
     "Journal",
@@ -22,6 +22,5 @@ __all__ = [
     "StateWriteError",
     "atomic_write_json",
     "exclusive_lock",
-    "org_host",
     "read_json",
 ]
